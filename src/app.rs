@@ -1,0 +1,97 @@
+//! Runs one parsed command line: the glue between the CLI and the library, with exit codes.
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command};
+use crate::config::check::{self, CheckOptions};
+
+/// Logs go to stderr through `tracing`; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Runs `cli` to completion and returns the process exit code.
+pub async fn execute(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => {
+            let options = CheckOptions {
+                secrets_override: cli.global.secrets.clone(),
+                skip_secrets: args.skip_secrets,
+            };
+            let result = check::check(&cli.global.config, &options);
+            match &result {
+                Ok(findings) if findings.is_empty() => {
+                    println!("{}: ok", cli.global.config.display())
+                }
+                Ok(findings) => findings.iter().for_each(|f| println!("{f}")),
+                Err(e) => eprintln!("herald check: {e}"),
+            }
+            ExitCode::from(check::exit_code(&result) as u8)
+        }
+        Command::Run(args) => {
+            let options = cli.global.run_options(args.poll_seconds);
+            let fleet = match crate::fleet::start(&options).await {
+                Ok(fleet) => fleet,
+                Err(e) => {
+                    eprintln!("herald run: refusing to start: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let stop = CancellationToken::new();
+            spawn_signal_listener(stop.clone());
+            match fleet.run_until(stop).await {
+                Ok(()) => {
+                    tracing::info!("stopped cleanly");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("herald run: stopped: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Sandbox(args) => match crate::sandbox::play(&cli.global, &args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("herald sandbox: {e}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+/// Cancels `stop` on SIGINT or SIGTERM.
+pub fn spawn_signal_listener(stop: CancellationToken) {
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "cannot listen for SIGINT");
+                    std::future::pending::<()>().await;
+                }
+            }
+            _ = terminate => {}
+        }
+        tracing::info!("signal received; shutting down");
+        stop.cancel();
+    });
+}

@@ -1,0 +1,132 @@
+//! The on-disk shape of a deployment: `bots/herald.toml`, `bots/roster.toml` and one
+//! `bots/<identity>.toml` per bot. Pure data with serde; loading and validation live in
+//! `load.rs` and `check.rs`, lookups in `crate::roster`.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::secrets::SecretRef;
+
+/// `bots/herald.toml`: deployment-wide settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct DeploymentFile {
+    /// The identity that DMs the operator and answers the console (default `lawrence`).
+    #[serde(default = "default_console")]
+    pub console: String,
+    /// Named secret providers, referenced by `provider` in a [`SecretRef`].
+    #[serde(default)]
+    pub secret_providers: BTreeMap<String, SecretProvider>,
+}
+
+fn default_console() -> String {
+    "lawrence".to_owned()
+}
+
+/// A file of secrets, read through JSON pointers.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SecretProvider {
+    /// Path of the JSON secrets file; relative paths are relative to the config folder.
+    /// `~/` expands to the running user's home.
+    pub path: String,
+    /// Set to true only if `path` is meant to be a symlink; any other symlink is refused.
+    #[serde(default)]
+    pub allow_symlink: bool,
+}
+
+/// `bots/roster.toml`: the single source of truth for people, threads, roles and holidays.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RosterFile {
+    pub team: TeamFile,
+    #[serde(default)]
+    pub threads: Vec<ThreadFile>,
+    #[serde(default)]
+    pub members: Vec<MemberFile>,
+    #[serde(default)]
+    pub holidays: Vec<HolidayFile>,
+    #[serde(default)]
+    pub leave: Vec<LeaveFile>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct TeamFile {
+    pub name: String,
+    /// The forum supergroup's chat id (negative, `-100...`).
+    pub chat_id: i64,
+    /// IANA zone name, e.g. `Asia/Singapore`. Validated into a `chrono_tz::Tz`.
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ThreadFile {
+    /// The name every other file uses to refer to this thread (`daily-updates`).
+    pub name: String,
+    /// Human title of the forum topic.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The topic's `message_thread_id`; absent for the General topic.
+    #[serde(default)]
+    pub message_thread_id: Option<i32>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct MemberFile {
+    pub name: String,
+    pub telegram_id: i64,
+    /// Telegram @handle without the `@`; members without one are mentioned by `tg://user?id=`.
+    #[serde(default)]
+    pub handle: Option<String>,
+    /// Name as Talenox (HR) spells it.
+    #[serde(default)]
+    pub talenox_name: Option<String>,
+    /// Any of `operator`, `approver`, `files_updates`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct HolidayFile {
+    pub date: NaiveDate,
+    pub name: String,
+}
+
+/// A member's leave, inclusive of both dates (the roster-file leave source).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LeaveFile {
+    /// A member `name` from `[[members]]`.
+    pub member: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// `bots/<identity>.toml`: one bot.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct BotFile {
+    /// The Telegram username BotFather gave this bot, without `@`; `getMe` must agree.
+    pub username: String,
+    /// Where the token lives; never the token itself.
+    pub token: SecretRef,
+    /// Roster thread names this bot may post in.
+    #[serde(default)]
+    pub threads: Vec<String>,
+    #[serde(default)]
+    pub commands: Vec<CommandFile>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CommandFile {
+    /// Without the slash: `help`.
+    pub name: String,
+    pub description: String,
+    /// Threads where the command works; empty means every thread the bot may post in.
+    #[serde(default)]
+    pub threads: Vec<String>,
+    /// Whether the command works in a private chat with the bot.
+    #[serde(default = "yes")]
+    pub dm: bool,
+}
+
+fn yes() -> bool {
+    true
+}

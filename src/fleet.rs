@@ -1,0 +1,482 @@
+//! Start-up and the running fleet. Order matters: configuration, secrets and templates are
+//! validated first (no side effect on failure), then every token is verified with `getMe`
+//! (a swapped, dead or silent token stops the start, naming the identity), and only then is
+//! the database opened and a poller and a sender launched per identity.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::secrets::{SecretStore, Token};
+use crate::config::{self, Config, Finding};
+use crate::identity::{visit_all, BotIdentity, IdentityVisitor, Poster, VerifiedBot};
+use crate::inbound::common::handler_tree;
+use crate::inbound::poller::{PollError, Poller};
+use crate::inbound::{base_dependencies, Behaviour, BotContext, CommandRouting};
+use crate::outbox::alerts::ConsoleChannel;
+use crate::outbox::sender::{Sender, SenderError, SenderSettings};
+use crate::roster::Roster;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::{Store, StoreError};
+use crate::telegram::{CallError, TelegramClient};
+use crate::templates::{TemplateError, Templates};
+
+/// Everything `herald run` (and the sandbox) needs to start.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config_dir: PathBuf,
+    pub db_url: String,
+    pub api_url: String,
+    pub secrets_override: Option<PathBuf>,
+    pub clock: Clock,
+    /// Long-poll timeout passed to `getUpdates`.
+    pub poll_seconds: u64,
+    /// How long each `getMe` may take at start.
+    pub verify_timeout: Duration,
+    pub sender: SenderSettings,
+}
+
+/// Why the start was refused. Every variant's text names the file or identity at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration has problems:\n{}", lines(.0))]
+    Config(Vec<Finding>),
+    #[error("cannot read the configuration: {0}")]
+    ConfigUnreadable(String),
+    #[error("{0}")]
+    Templates(#[from] TemplateError),
+    #[error("identity verification failed:\n{}", .0.join("\n"))]
+    Verify(Vec<String>),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Client(#[from] crate::telegram::ClientBuildError),
+    #[error("database error at start: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Why a running fleet stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Poll(#[from] PollError),
+    #[error(transparent)]
+    Sender(#[from] SenderError),
+    #[error("a task of herald panicked: {0}")]
+    Panicked(String),
+}
+
+fn lines(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A started fleet: pollers and senders running until [`RunningFleet::stop`] or a fatal error.
+pub struct RunningFleet {
+    store: Store,
+    clock: Clock,
+    shutdown: CancellationToken,
+    tasks: JoinSet<Result<(), RunError>>,
+    verified: Vec<VerifiedSummary>,
+}
+
+/// What start-up learned about one bot (for printing and the sandbox).
+#[derive(Debug, Clone)]
+pub struct VerifiedSummary {
+    pub identity: &'static str,
+    pub username: String,
+    pub can_read_all_group_messages: bool,
+}
+
+/// Validates configuration, verifies every identity and launches the fleet.
+pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
+    let config = config::load(&options.config_dir).map_err(|e| match e {
+        config::ConfigError::Findings(findings) => StartError::Config(findings),
+        other => StartError::ConfigUnreadable(other.to_string()),
+    })?;
+    let secrets = SecretStore::new(
+        &config.deployment,
+        &config.dir,
+        options.secrets_override.as_deref(),
+    );
+    let tokens = config::resolve_tokens(&config, &secrets).map_err(StartError::Config)?;
+    let templates = Arc::new(Templates::load(&config.dir.join("templates"))?);
+    let client = TelegramClient::new(&options.api_url)?;
+
+    let shared = Shared {
+        roster: Arc::new(config.roster.clone()),
+        routing: Arc::new(CommandRouting::from_config(&config)),
+        templates,
+        config: Arc::new(config),
+        tokens,
+        client,
+        options: options.clone(),
+    };
+
+    let mut verify = Verify {
+        shared: &shared,
+        pending: Vec::new(),
+    };
+    visit_all(&mut verify);
+    let results = futures::future::join_all(verify.pending).await;
+    let mut failures = Vec::new();
+    let mut launchers = Vec::new();
+    for result in results {
+        match result {
+            Ok(launcher) => launchers.push(launcher),
+            Err(reason) => failures.push(reason),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(StartError::Verify(failures));
+    }
+
+    let store = Store::open(&options.db_url).await?;
+    let clock = options.clock.clone();
+    let console = ConsoleChannel::new(shared.config.console(), shared.roster.clone());
+    let mut tx = store.begin_write().await?;
+    audit::record(
+        &mut tx,
+        clock.now(),
+        &AuditEntry::new("boot", "started").detail(format!(
+            "config {}, {} identities verified",
+            shared.config.dir.display(),
+            launchers.len()
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    let recovered = crate::outbox::recover_interrupted_sends(&store, clock.now(), &console).await?;
+    if recovered > 0 {
+        tracing::error!(recovered, "sends interrupted by the last stop are now ambiguous; the operator was told");
+    }
+
+    let mut fleet = RunningFleet {
+        store: store.clone(),
+        clock: clock.clone(),
+        shutdown: CancellationToken::new(),
+        tasks: JoinSet::new(),
+        verified: Vec::new(),
+    };
+    let launch = Launch {
+        shared: &shared,
+        store,
+        console,
+        wake: Arc::new(Notify::new()),
+    };
+    for launcher in launchers {
+        let summary = launcher(&launch, &mut fleet).await?;
+        tracing::info!(bot = summary.identity, username = %summary.username, "verified and running");
+        fleet.verified.push(summary);
+    }
+    Ok(fleet)
+}
+
+impl RunningFleet {
+    pub fn verified(&self) -> &[VerifiedSummary] {
+        &self.verified
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A token that stops the fleet when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until `stop` is cancelled (then shuts down cleanly) or a task fails (then
+    /// stops the others and returns its error).
+    pub async fn run_until(mut self, stop: CancellationToken) -> Result<(), RunError> {
+        let mut first_error = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                joined = self.tasks.join_next() => match joined {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => { first_error = Some(e); break; }
+                    Some(Err(e)) => { first_error = Some(RunError::Panicked(e.to_string())); break; }
+                },
+            }
+        }
+        self.shutdown.cancel();
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "task failed during shutdown"),
+                Err(e) => tracing::error!(error = %e, "task panicked during shutdown"),
+            }
+        }
+        let decision = match &first_error {
+            None => "stopped".to_owned(),
+            Some(e) => format!("stopped on error: {e}"),
+        };
+        match self.store.begin_write().await {
+            Ok(mut tx) => {
+                let entry = AuditEntry::new("boot", decision);
+                if let Err(e) = audit::record(&mut tx, self.clock.now(), &entry).await {
+                    tracing::error!(error = %e, "could not audit the shutdown");
+                } else if let Err(e) = tx.commit().await {
+                    tracing::error!(error = %e, "could not audit the shutdown");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not audit the shutdown"),
+        }
+        self.store.close().await;
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Stops the fleet cleanly and waits for its tasks.
+    pub async fn stop(self) -> Result<(), RunError> {
+        let stop = CancellationToken::new();
+        stop.cancel();
+        self.run_until(stop).await
+    }
+}
+
+/// What start-up shares with every identity.
+struct Shared {
+    config: Arc<Config>,
+    roster: Arc<Roster>,
+    routing: Arc<CommandRouting>,
+    templates: Arc<Templates>,
+    tokens: BTreeMap<&'static str, Token>,
+    client: TelegramClient,
+    options: RunOptions,
+}
+
+type Launcher<'a> = Box<
+    dyn for<'l> FnOnce(
+            &'l Launch<'a>,
+            &'l mut RunningFleet,
+        ) -> BoxFuture<'l, Result<VerifiedSummary, StartError>>
+        + Send
+        + 'a,
+>;
+
+struct Verify<'a> {
+    shared: &'a Shared,
+    pending: Vec<BoxFuture<'a, Result<Launcher<'a>, String>>>,
+}
+
+impl<'a> IdentityVisitor for Verify<'a> {
+    fn visit<I: Behaviour>(&mut self) {
+        let shared = self.shared;
+        self.pending.push(Box::pin(async move {
+            let verified = verify::<I>(shared).await?;
+            let launcher: Launcher<'a> =
+                Box::new(move |launch, fleet| Box::pin(launch.identity(verified, fleet)));
+            Ok(launcher)
+        }));
+    }
+}
+
+/// Checks that `I`'s token answers `getMe` with `I`'s configured username.
+async fn verify<I: Behaviour>(shared: &Shared) -> Result<VerifiedBot<I>, String> {
+    let expected = shared
+        .config
+        .bot(I::NAME)
+        .map(|b| b.username.clone())
+        .ok_or_else(|| format!("{}: no bots/{}.toml", I::NAME, I::NAME))?;
+    let token = shared
+        .tokens
+        .get(I::NAME)
+        .cloned()
+        .ok_or_else(|| format!("{}: no token resolved", I::NAME))?;
+    let timeout = shared.options.verify_timeout;
+    let answer = tokio::time::timeout(timeout, shared.client.get_me(&token, timeout)).await;
+    let user = match answer {
+        Err(_) => {
+            return Err(format!(
+                "{}: getMe did not answer within {} s; is Telegram reachable at the API URL?",
+                I::NAME,
+                timeout.as_secs_f32()
+            ))
+        }
+        Ok(Err(e @ CallError::Rejected { .. })) if e.is_unauthorized() => {
+            return Err(format!(
+                "{}: Telegram rejected the token (401 Unauthorized): it was revoked or mistyped; get a new one from BotFather",
+                I::NAME
+            ))
+        }
+        Ok(Err(e)) => return Err(format!("{}: getMe failed: {e}", I::NAME)),
+        Ok(Ok(user)) => user,
+    };
+    let actual = user.username.clone().unwrap_or_default();
+    if !actual.eq_ignore_ascii_case(&expected) {
+        let owner = shared
+            .config
+            .bots
+            .iter()
+            .find(|(_, b)| b.username.eq_ignore_ascii_case(&actual))
+            .map(|(name, _)| *name);
+        return Err(match owner {
+            Some(other) => format!(
+                "{}: the token answers as @{actual}, which is {other}'s username: tokens swapped? expected @{expected}",
+                I::NAME
+            ),
+            None => format!(
+                "{}: the token answers as @{actual}, expected @{expected}",
+                I::NAME
+            ),
+        });
+    }
+    Ok(VerifiedBot::new(
+        token,
+        user.id,
+        user.can_read_all_group_messages,
+    ))
+}
+
+struct Launch<'a> {
+    shared: &'a Shared,
+    store: Store,
+    console: ConsoleChannel,
+    wake: Arc<Notify>,
+}
+
+impl Launch<'_> {
+    /// Records `I`'s status, publishes its commands if they changed, and spawns its poller
+    /// and sender.
+    async fn identity<I: Behaviour>(
+        &self,
+        verified: VerifiedBot<I>,
+        fleet: &mut RunningFleet,
+    ) -> Result<VerifiedSummary, StartError> {
+        let shared = self.shared;
+        let options = &shared.options;
+        let bot = shared
+            .config
+            .bot(I::NAME)
+            .cloned()
+            .ok_or_else(|| StartError::Verify(vec![format!("{}: no configuration", I::NAME)]))?;
+        let clock = options.clock.clone();
+        crate::store::bots::record_verified::<I>(&self.store, &bot.username, &verified, clock.now())
+            .await?;
+        crate::fleet::commands::publish_if_changed::<I>(
+            &self.store,
+            &shared.client,
+            &verified,
+            &bot,
+        )
+        .await;
+        if !verified.can_read_all_group_messages {
+            tracing::debug!(bot = I::NAME, "privacy mode is on: the bot sees only commands, replies and mentions in groups");
+        }
+        let summary = VerifiedSummary {
+            identity: I::NAME,
+            username: bot.username.clone(),
+            can_read_all_group_messages: verified.can_read_all_group_messages,
+        };
+        let poster = Poster::<I>::new(&verified, clock.clone());
+        let context = Arc::new(BotContext {
+            identity: I::NAME,
+            display: I::DISPLAY,
+            username: bot.username.clone(),
+            bot,
+            roster: shared.roster.clone(),
+            routing: shared.routing.clone(),
+            templates: shared.templates.clone(),
+            clock: clock.clone(),
+        });
+        let poller = Poller::new(
+            &verified,
+            shared.client.clone(),
+            self.store.clone(),
+            clock.clone(),
+            handler_tree::<I>(),
+            base_dependencies::<I>(context, poster),
+            self.wake.clone(),
+            options.poll_seconds,
+        );
+        let sender = Sender::new(
+            &verified,
+            shared.client.clone(),
+            self.store.clone(),
+            clock,
+            self.console.clone(),
+            self.wake.clone(),
+            options.sender.clone(),
+        );
+        let stop = fleet.shutdown.clone();
+        fleet
+            .tasks
+            .spawn(async move { poller.run(stop).await.map_err(RunError::from) });
+        let stop = fleet.shutdown.clone();
+        fleet
+            .tasks
+            .spawn(async move { sender.run(stop).await.map_err(RunError::from) });
+        Ok(summary)
+    }
+}
+
+pub mod commands {
+    //! `setMyCommands` only when a bot's command list changed since it was last published:
+    //! calling it at every start can earn a long 429 lockout.
+
+    use serde_json::json;
+
+    use crate::config::model::BotFile;
+    use crate::identity::{BotIdentity, VerifiedBot};
+    use crate::store::Store;
+    use crate::telegram::TelegramClient;
+
+    /// A stable digest of the command list (name and description, in order).
+    pub fn digest(bot: &BotFile) -> String {
+        let listed: Vec<(&str, &str)> = bot
+            .commands
+            .iter()
+            .map(|c| (c.name.as_str(), c.description.as_str()))
+            .collect();
+        serde_json::to_string(&listed).unwrap_or_default()
+    }
+
+    /// Publishes `bot`'s commands if they differ from what was last published. Failures are
+    /// logged and retried at the next start; they never stop the bot.
+    pub async fn publish_if_changed<I: BotIdentity>(
+        store: &Store,
+        client: &TelegramClient,
+        verified: &VerifiedBot<I>,
+        bot: &BotFile,
+    ) {
+        let wanted = digest(bot);
+        let published = crate::store::bots::commands_digest(store, I::NAME).await;
+        if published.as_deref() == Some(wanted.as_str()) {
+            return;
+        }
+        let commands: Vec<_> = bot
+            .commands
+            .iter()
+            .map(|c| json!({"command": c.name, "description": c.description}))
+            .collect();
+        let body = json!({ "commands": commands });
+        match client
+            .call(verified.token(), "setMyCommands", &body, std::time::Duration::from_secs(10))
+            .await
+        {
+            Ok(_) => {
+                if let Err(e) =
+                    crate::store::bots::set_commands_digest(store, I::NAME, &wanted).await
+                {
+                    tracing::error!(bot = I::NAME, error = %e, "could not record published commands");
+                }
+            }
+            Err(e) => tracing::warn!(bot = I::NAME, error = %e, "setMyCommands failed; will retry at next start"),
+        }
+    }
+}

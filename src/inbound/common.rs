@@ -1,0 +1,228 @@
+//! The handler tree every identity shares: strangers are refused or ignored, commands are
+//! routed to the one bot they are for, `/help` lists the bot's own commands, a command used in
+//! the wrong place gets one reply saying where it works, and everything else is ignored.
+//! Identity-specific commands plug in through [`Behaviour::command_branches`].
+
+use std::sync::Arc;
+
+use teloxide::types::{Message, Update};
+
+use super::addressing::parse_command;
+use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
+use crate::identity::Poster;
+use crate::outbox::OutgoingMessage;
+
+/// The fixed, information-free answer to anyone outside the roster who DMs a bot.
+pub const STRANGER_REPLY: &str = "Sorry, this bot only works for its team.";
+
+/// The full handler tree of identity `I`.
+pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
+    dptree::entry()
+        .branch(
+            Update::filter_message()
+                .branch(dptree::filter_map(stranger).endpoint(refuse_stranger::<I>))
+                .branch(
+                    dptree::filter_map(command_for_me)
+                        .branch(dptree::filter(not_allowed_here).endpoint(where_to_use::<I>))
+                        .branch(dptree::filter(|c: Command| c.name == "help").endpoint(help::<I>))
+                        .branch(I::command_branches())
+                        .endpoint(unknown_command::<I>),
+                )
+                .endpoint(not_for_me),
+        )
+        .endpoint(|| async { Ok(Decision::new(None, "ignored: update kind not handled")) })
+}
+
+/// A message from someone outside the roster (or from no one).
+#[derive(Debug, Clone)]
+struct Stranger {
+    user_id: Option<i64>,
+    chat_id: i64,
+    is_private: bool,
+}
+
+fn stranger(message: Message, context: Arc<BotContext>) -> Option<Stranger> {
+    let user_id = message.from.as_ref().map(|u| u.id.0 as i64);
+    let known = user_id.is_some_and(|id| context.roster.is_member(id));
+    (!known).then(|| Stranger {
+        user_id,
+        chat_id: message.chat.id.0,
+        is_private: message.chat.is_private(),
+    })
+}
+
+async fn refuse_stranger<I: Behaviour>(
+    who: Stranger,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    if !who.is_private {
+        return Ok(Decision::new(None, "ignored: sender is not a roster member"));
+    }
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(&mut tx, OutgoingMessage::direct(who.chat_id, STRANGER_REPLY))
+        .await?;
+    Ok(Decision::new(None, "refused: DM from a non-member"))
+}
+
+/// The command in `message`, if it is addressed to this bot.
+fn command_for_me(message: Message, context: Arc<BotContext>) -> Option<Command> {
+    let text = message.text()?;
+    let (name, suffix, args) = parse_command(text)?;
+    let thread_id = message.thread_id.map(|t| t.0 .0);
+    let is_private = message.chat.is_private();
+    let for_me = match &suffix {
+        Some(suffix) => suffix.eq_ignore_ascii_case(&context.username),
+        None if is_private => true,
+        None => context.routing.answerer(thread_id, &name) == Some(context.identity),
+    };
+    if !for_me {
+        return None;
+    }
+    // In a topic, every message "replies" to the topic's root; only a different id is a reply.
+    let reply_to_message_id = message
+        .reply_to_message()
+        .map(|r| r.id.0)
+        .filter(|id| Some(*id) != thread_id)
+        .map(i64::from);
+    Some(Command {
+        name,
+        args,
+        addressed_to: suffix,
+        chat_id: message.chat.id.0,
+        thread_id,
+        message_id: i64::from(message.id.0),
+        user_id: message.from.as_ref().map_or(0, |u| u.id.0 as i64),
+        is_private,
+        reply_to_message_id,
+    })
+}
+
+/// True when the bot knows the command but it does not work where it was used.
+fn not_allowed_here(command: Command, context: Arc<BotContext>) -> bool {
+    match places_for(&context, &command.name) {
+        Some(places) => !places.allows(&command, &context),
+        None => false,
+    }
+}
+
+/// Where one of this bot's configured commands works.
+struct Places {
+    dm: bool,
+    threads: Vec<String>,
+}
+
+impl Places {
+    fn allows(&self, command: &Command, context: &BotContext) -> bool {
+        if command.is_private {
+            return self.dm;
+        }
+        command.chat_id == context.roster.chat_id()
+            && self.threads.iter().any(|name| {
+                context
+                    .roster
+                    .thread(name)
+                    .is_some_and(|t| t.message_thread_id == command.thread_id)
+            })
+    }
+
+    fn describe(&self) -> String {
+        let mut parts: Vec<String> = self.threads.iter().map(|t| format!("#{t}")).collect();
+        if self.dm {
+            parts.push("a DM with me".to_owned());
+        }
+        match parts.len() {
+            0 => "nowhere at the moment".to_owned(),
+            1 => parts.remove(0),
+            _ => {
+                let last = parts.pop().unwrap_or_default();
+                format!("{} or {last}", parts.join(", "))
+            }
+        }
+    }
+}
+
+fn places_for(context: &BotContext, name: &str) -> Option<Places> {
+    let command = context.bot.commands.iter().find(|c| c.name == name)?;
+    let threads = if command.threads.is_empty() {
+        context.bot.threads.clone()
+    } else {
+        command.threads.clone()
+    };
+    Some(Places {
+        dm: command.dm,
+        threads,
+    })
+}
+
+async fn reply<I: Behaviour>(
+    poster: &Poster<I>,
+    work: &UnitOfWork,
+    command: &Command,
+    html: String,
+) -> Result<(), super::HandlerError> {
+    let mut message = OutgoingMessage::new(command.chat_id, command.thread_id, html);
+    if !command.is_private {
+        message = message.replying_to(command.message_id);
+    }
+    let mut tx = work.lock().await;
+    poster.enqueue(&mut tx, message).await?;
+    Ok(())
+}
+
+async fn where_to_use<I: Behaviour>(
+    command: Command,
+    context: Arc<BotContext>,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let places = places_for(&context, &command.name).map_or_else(String::new, |p| p.describe());
+    let html = html_escape::encode_text(&format!("/{} works in {places}.", command.name)).into_owned();
+    reply(&poster, &work, &command, html).await?;
+    Ok(Decision::new(Some(&command.name), "refused: used in the wrong place"))
+}
+
+async fn help<I: Behaviour>(
+    command: Command,
+    context: Arc<BotContext>,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let commands: Vec<minijinja::Value> = context
+        .bot
+        .commands
+        .iter()
+        .map(|c| {
+            minijinja::context! {
+                name => c.name,
+                description => c.description,
+                places => places_for(&context, &c.name).map(|p| p.describe()),
+            }
+        })
+        .collect();
+    let html = context.templates.render(
+        "help.html",
+        minijinja::context! { bot => context.display, commands => commands },
+    )?;
+    reply(&poster, &work, &command, html).await?;
+    Ok(Decision::new(Some("help"), "answered"))
+}
+
+async fn unknown_command<I: Behaviour>(
+    command: Command,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let html = html_escape::encode_text(&format!(
+        "I don't know /{}. /help lists my commands.",
+        command.name
+    ))
+    .into_owned();
+    reply(&poster, &work, &command, html).await?;
+    Ok(Decision::new(Some(&command.name), "refused: unknown command"))
+}
+
+async fn not_for_me() -> HandlerResult {
+    Ok(Decision::new(None, "ignored: not addressed to this bot"))
+}

@@ -1,0 +1,99 @@
+//! Inbound: one long-poll consumer per token, and one dptree handler tree per identity.
+//! Each update is handled inside one database transaction that also marks it handled,
+//! records its audit entry and writes any outbox rows, so it takes effect exactly once.
+
+pub mod addressing;
+pub mod common;
+pub mod poller;
+pub mod work;
+
+use std::sync::Arc;
+
+use dptree::prelude::DependencyMap;
+use teloxide::dispatching::DpHandlerDescription;
+
+use crate::clock::Clock;
+use crate::config::model::BotFile;
+use crate::identity::{BotIdentity, Claims, Claudia, Clawrence, GymBooker, Happy, Lawrence, PakguPei};
+use crate::roster::Roster;
+pub use addressing::{Command, CommandRouting};
+pub use work::UnitOfWork;
+
+/// What a handler decided, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub command: Option<String>,
+    pub decision: String,
+}
+
+impl Decision {
+    pub fn new(command: Option<&str>, decision: impl Into<String>) -> Self {
+        Self {
+            command: command.map(str::to_owned),
+            decision: decision.into(),
+        }
+    }
+}
+
+/// A handler failed; the update's transaction is rolled back and the failure audited.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("outbox: {0}")]
+    Enqueue(#[from] crate::outbox::EnqueueError),
+    #[error("template: {0}")]
+    Template(#[from] crate::templates::TemplateError),
+}
+
+pub type HandlerResult = Result<Decision, HandlerError>;
+pub type UpdateHandler = dptree::Handler<'static, HandlerResult, DpHandlerDescription>;
+
+/// What every handler of one bot may read: who it is, its config, the roster, the clock.
+#[derive(Debug)]
+pub struct BotContext {
+    pub identity: &'static str,
+    pub display: &'static str,
+    pub username: String,
+    pub bot: BotFile,
+    pub roster: Arc<Roster>,
+    pub routing: Arc<CommandRouting>,
+    pub templates: Arc<crate::templates::Templates>,
+    pub clock: Clock,
+}
+
+/// What an identity does with updates, beyond the `/help` and routing every bot has.
+pub trait Behaviour: BotIdentity {
+    /// Commands this identity implements besides `help`; `herald check` refuses others.
+    fn commands() -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Branches handling those commands; each receives `Command`, `Poster<Self>`, ...
+    fn command_branches() -> UpdateHandler {
+        dptree::entry()
+    }
+}
+
+impl Behaviour for Claudia {}
+impl Behaviour for Clawrence {}
+impl Behaviour for Lawrence {}
+impl Behaviour for Happy {}
+impl Behaviour for GymBooker {}
+impl Behaviour for Claims {}
+impl Behaviour for PakguPei {}
+
+/// Every command `I` implements.
+pub fn implemented_commands<I: Behaviour>() -> Vec<&'static str> {
+    let mut all = vec!["help"];
+    all.extend_from_slice(I::commands());
+    all
+}
+
+/// Dependencies every update of bot `I` sees; the poller adds `Update` and `UnitOfWork`.
+pub fn base_dependencies<I: Behaviour>(
+    context: Arc<BotContext>,
+    poster: crate::identity::Poster<I>,
+) -> DependencyMap {
+    dptree::deps![context, poster]
+}

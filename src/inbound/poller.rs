@@ -1,0 +1,212 @@
+//! The one `getUpdates` consumer of a token. The offset moves only after an update has been
+//! handled and committed; a replayed update finds its `(bot, update_id)` row and is skipped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dptree::prelude::DependencyMap;
+use serde_json::Value;
+use teloxide::types::Update;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Decision, UnitOfWork, UpdateHandler};
+use crate::clock::Clock;
+use crate::config::secrets::Token;
+use crate::identity::{BotIdentity, VerifiedBot};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::{updates, Store};
+use crate::telegram::{CallError, TelegramClient};
+
+/// Why polling stopped for good. Each stops the whole process.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("{bot}: Telegram answered 409 Conflict: another herald instance (or another program) is polling this bot's token. Stop the other instance; herald will not fight it.")]
+    Conflict { bot: &'static str },
+    #[error("{bot}: Telegram no longer accepts this bot's token (401 Unauthorized)")]
+    Unauthorized { bot: &'static str },
+    #[error("{bot}: database error while handling updates: {source}")]
+    Db {
+        bot: &'static str,
+        source: sqlx::Error,
+    },
+}
+
+/// Polls one bot and runs its handler tree on each update.
+pub struct Poller {
+    bot: &'static str,
+    token: Token,
+    client: TelegramClient,
+    store: Store,
+    clock: Clock,
+    handler: UpdateHandler,
+    dependencies: DependencyMap,
+    wake_senders: Arc<Notify>,
+    poll_seconds: u64,
+}
+
+impl Poller {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new<I: BotIdentity>(
+        verified: &VerifiedBot<I>,
+        client: TelegramClient,
+        store: Store,
+        clock: Clock,
+        handler: UpdateHandler,
+        dependencies: DependencyMap,
+        wake_senders: Arc<Notify>,
+        poll_seconds: u64,
+    ) -> Self {
+        Self {
+            bot: I::NAME,
+            token: verified.token().clone(),
+            client,
+            store,
+            clock,
+            handler,
+            dependencies,
+            wake_senders,
+            poll_seconds,
+        }
+    }
+
+    /// Polls until `shutdown` is cancelled or polling can't go on.
+    #[tracing::instrument(skip_all, fields(bot = self.bot))]
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), PollError> {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let offset = updates::next_offset(self.store.pool(), self.bot)
+                .await
+                .map_err(|source| PollError::Db {
+                    bot: self.bot,
+                    source,
+                })?;
+            let polled = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                polled = self.client.get_updates(&self.token, offset, self.poll_seconds) => polled,
+            };
+            match polled {
+                Ok(batch) => {
+                    backoff = Duration::from_millis(500);
+                    for raw in batch {
+                        self.handle(raw).await.map_err(|source| PollError::Db {
+                            bot: self.bot,
+                            source,
+                        })?;
+                    }
+                }
+                Err(e) if e.is_conflict() => return Err(PollError::Conflict { bot: self.bot }),
+                Err(e) if e.is_unauthorized() => {
+                    return Err(PollError::Unauthorized { bot: self.bot })
+                }
+                Err(CallError::RetryAfter(seconds)) => {
+                    tracing::warn!(seconds, "getUpdates rate limited");
+                    self.pause(Duration::from_secs(seconds), &shutdown).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, wait = ?backoff, "getUpdates failed; retrying");
+                    self.pause(backoff, &shutdown).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, how_long: Duration, shutdown: &CancellationToken) {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(how_long) => {}
+        }
+    }
+
+    /// Handles one raw update inside one transaction. Only database failures escape.
+    pub async fn handle(&self, raw: Value) -> Result<(), sqlx::Error> {
+        let Some(update_id) = raw.get("update_id").and_then(Value::as_i64) else {
+            tracing::error!("an update without update_id was skipped");
+            return Ok(());
+        };
+        let at = self.clock.now();
+        let mut tx = self.store.begin_write().await?;
+        if !updates::mark_handled(&mut tx, self.bot, update_id, at).await? {
+            updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
+            tx.commit().await?;
+            tracing::debug!(update_id, "update already handled; skipped");
+            return Ok(());
+        }
+        let update: Update = match serde_json::from_value(raw) {
+            Ok(update) => update,
+            Err(e) => {
+                let entry = AuditEntry::new("inbound", "ignored: unreadable update")
+                    .bot(self.bot)
+                    .detail(format!("update {update_id}: {e}"));
+                audit::record(&mut tx, at, &entry).await?;
+                updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
+                return tx.commit().await;
+            }
+        };
+        let mut entry = inbound_entry(self.bot, &update);
+        let work = UnitOfWork::new(tx);
+        let mut dependencies = self.dependencies.clone();
+        dependencies.insert(update);
+        dependencies.insert(work.clone());
+        let outcome = self.handler.dispatch(dependencies).await;
+        let Some(tx) = work.into_inner() else {
+            tracing::error!(update_id, "a handler kept the update's transaction; rolled back");
+            return self.record_failure(update_id, entry, "handler kept the transaction").await;
+        };
+        let mut tx = tx;
+        match outcome {
+            std::ops::ControlFlow::Break(Ok(Decision { command, decision })) => {
+                entry.command = command.or(entry.command);
+                entry.decision = decision;
+            }
+            std::ops::ControlFlow::Break(Err(error)) => {
+                drop(tx);
+                tracing::error!(update_id, %error, "handler failed; its changes were rolled back");
+                return self.record_failure(update_id, entry, &error.to_string()).await;
+            }
+            std::ops::ControlFlow::Continue(_) => {
+                entry.decision = "ignored: no handler".to_owned();
+            }
+        }
+        audit::record(&mut tx, at, &entry).await?;
+        updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
+        tx.commit().await?;
+        self.wake_senders.notify_waiters();
+        Ok(())
+    }
+
+    /// A failed handler: the update is still marked handled (it would fail again), audited.
+    async fn record_failure(
+        &self,
+        update_id: i64,
+        mut entry: AuditEntry,
+        error: &str,
+    ) -> Result<(), sqlx::Error> {
+        let at = self.clock.now();
+        let mut tx = self.store.begin_write().await?;
+        updates::mark_handled(&mut tx, self.bot, update_id, at).await?;
+        entry.decision = "failed: handler error".to_owned();
+        entry.detail = Some(error.to_owned());
+        audit::record(&mut tx, at, &entry).await?;
+        updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
+        tx.commit().await
+    }
+}
+
+/// The audit entry of an inbound update, before the handler decides.
+fn inbound_entry(bot: &str, update: &Update) -> AuditEntry {
+    let mut entry = AuditEntry::new("inbound", "received").bot(bot);
+    entry.user_id = update.from().map(|u| u.id.0 as i64);
+    entry.chat_id = update.chat().map(|c| c.id.0);
+    if let teloxide::types::UpdateKind::Message(m) | teloxide::types::UpdateKind::EditedMessage(m) =
+        &update.kind
+    {
+        entry.thread_id = m.thread_id.map(|t| t.0 .0);
+        entry.command = m
+            .text()
+            .and_then(super::addressing::parse_command)
+            .map(|(name, _, _)| name);
+    }
+    entry
+}

@@ -1,0 +1,21 @@
+//! herald: one binary hosting a team's Telegram bots. Typed identities, one canonical roster,
+//! secrets by reference, a durable outbox and deterministic templated posts.
+//!
+//! Data flows one way: Telegram -> inbound (handler tree per identity) -> store (state, audit
+//! and outbox rows in one transaction) -> sender per identity -> Telegram.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod fleet;
+pub mod identity;
+pub mod inbound;
+pub mod outbox;
+pub mod roster;
+pub mod sandbox;
+pub mod sim;
+pub mod store;
+pub mod telegram;
+pub mod templates;
+pub mod text;

@@ -1,0 +1,175 @@
+//! The console channel: operator DMs sent by the console identity (Lawrence by default,
+//! chosen in `bots/herald.toml`). It is the one place that enqueues as a bot picked by
+//! configuration, and it can only send direct messages to roster operators.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use super::{enqueue, EnqueueError, Lane, OutboxRow, OutgoingMessage};
+use crate::roster::{Role, Roster};
+
+/// Enqueues operator DMs as the console identity.
+#[derive(Clone, Debug)]
+pub struct ConsoleChannel {
+    console_bot: String,
+    roster: Arc<Roster>,
+}
+
+/// Longest excerpt of a message quoted in an alert.
+const EXCERPT_CHARS: usize = 600;
+
+impl ConsoleChannel {
+    pub fn new(console_bot: &str, roster: Arc<Roster>) -> Self {
+        Self {
+            console_bot: console_bot.to_owned(),
+            roster,
+        }
+    }
+
+    pub fn console_bot(&self) -> &str {
+        &self.console_bot
+    }
+
+    /// Sends `html` to every operator. Returns how many DMs were enqueued.
+    pub async fn alert(
+        &self,
+        conn: &mut SqliteConnection,
+        html: &str,
+        markup: Option<serde_json::Value>,
+        at: DateTime<Utc>,
+    ) -> Result<usize, EnqueueError> {
+        let mut sent = 0;
+        let operators: Vec<i64> = self
+            .roster
+            .members_with_role(Role::Operator)
+            .map(|m| m.telegram_id)
+            .collect();
+        for operator in operators {
+            let mut message = OutgoingMessage::direct(operator, html).in_lane(Lane::Urgent);
+            message.reply_markup = markup.clone();
+            enqueue(conn, &self.console_bot, at, message).await?;
+            sent += 1;
+        }
+        if sent == 0 {
+            tracing::error!("no roster member has the operator role: an alert could not be addressed");
+        }
+        Ok(sent)
+    }
+
+    /// A send whose outcome is unknown: the operator decides with Resend / Mark sent.
+    pub async fn ambiguous_send(
+        &self,
+        conn: &mut SqliteConnection,
+        row: &OutboxRow,
+        at: DateTime<Utc>,
+    ) -> Result<usize, sqlx::Error> {
+        let html = format!(
+            "⚠️ <b>Unsure whether a message was delivered</b>\n{}\nCause: {}\n\n<blockquote>{}</blockquote>\nIt will not be resent unless you say so.",
+            self.where_line(row),
+            escape(row.error.as_deref().unwrap_or("unknown")),
+            escape(&excerpt(&row.text)),
+        );
+        let markup = json!({"inline_keyboard": [[
+            {"text": "Resend", "callback_data": format!("ob:resend:{}", row.id)},
+            {"text": "Mark sent", "callback_data": format!("ob:sent:{}", row.id)},
+        ]]});
+        self.alert_unless_self(conn, row, &html, Some(markup), at).await
+    }
+
+    /// A send Telegram rejected.
+    pub async fn failed_send(
+        &self,
+        conn: &mut SqliteConnection,
+        row: &OutboxRow,
+        description: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, sqlx::Error> {
+        let html = format!(
+            "❌ <b>Telegram refused a message</b>\n{}\nTelegram said: {}\n\n<blockquote>{}</blockquote>",
+            self.where_line(row),
+            escape(description),
+            escape(&excerpt(&row.text)),
+        );
+        self.alert_unless_self(conn, row, &html, None, at).await
+    }
+
+    /// Alerts about an operator DM itself would loop; those are logged at ERROR instead.
+    async fn alert_unless_self(
+        &self,
+        conn: &mut SqliteConnection,
+        row: &OutboxRow,
+        html: &str,
+        markup: Option<serde_json::Value>,
+        at: DateTime<Utc>,
+    ) -> Result<usize, sqlx::Error> {
+        let is_operator_dm = row.bot == self.console_bot
+            && row.thread_id.is_none()
+            && self.roster.has_role(row.chat_id, Role::Operator);
+        if is_operator_dm {
+            tracing::error!(
+                row = row.id,
+                state = %row.state,
+                "an operator alert could not be delivered; see the outbox"
+            );
+            return Ok(0);
+        }
+        match self.alert(conn, html, markup, at).await {
+            Ok(n) => Ok(n),
+            Err(EnqueueError::Db(e)) => Err(e),
+            Err(other) => {
+                tracing::error!(error = %other, "operator alert not enqueued");
+                Ok(0)
+            }
+        }
+    }
+
+    fn where_line(&self, row: &OutboxRow) -> String {
+        let place = if row.chat_id == self.roster.chat_id() {
+            let thread = row.thread_id.and_then(|t| i32::try_from(t).ok());
+            match self.roster.thread_by_id(thread) {
+                Some(t) => format!("#{}", t.name),
+                None => format!("thread {}", thread.map_or("General".into(), |t| t.to_string())),
+            }
+        } else {
+            match self.roster.member_by_telegram_id(row.chat_id) {
+                Some(m) => format!("DM to {}", m.name),
+                None => format!("chat {}", row.chat_id),
+            }
+        };
+        let job = match (&row.job, &row.slot) {
+            (Some(job), Some(slot)) => format!(" (job {job}, slot {slot})"),
+            _ => String::new(),
+        };
+        escape(&format!("{} -> {place}{job}, outbox row {}", row.bot, row.id))
+    }
+}
+
+fn escape(text: &str) -> String {
+    html_escape::encode_text(text).into_owned()
+}
+
+/// The visible start of an HTML message, tags removed, for quoting in an alert.
+fn excerpt(html: &str) -> String {
+    let plain = crate::text::html_to_plain(html);
+    if plain.chars().count() > EXCERPT_CHARS {
+        let cut: String = plain.chars().take(EXCERPT_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        plain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpt_strips_tags_and_decodes_entities() {
+        assert_eq!(excerpt("<b>Tan &amp; Sons</b> &lt;3"), "Tan & Sons <3");
+        let long = "x".repeat(700);
+        assert_eq!(excerpt(&long).chars().count(), 601);
+    }
+}

@@ -1,0 +1,282 @@
+//! The outbox: every outgoing Telegram call is a row, written in the transaction of the change
+//! that caused it, with its text frozen. One sender per identity delivers rows with
+//! at-most-once automatic sending:
+//!
+//! 1. `pending -> sending` commits before any byte goes to Telegram;
+//! 2. certainly-not-sent outcomes (connect failure, 429) go back to `pending` and retry;
+//! 3. a rejection (400/403) is `failed` and the operator is told;
+//! 4. anything uncertain is `ambiguous`, never resent on its own, and the operator decides;
+//! 5. at start, every row still `sending` (the process died mid-send) becomes `ambiguous`.
+
+pub mod alerts;
+pub mod sender;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::SqliteConnection;
+
+use crate::store::audit::{self, AuditEntry};
+
+/// Row id in the outbox.
+pub type OutboxId = i64;
+
+/// Delivery priority within one bot: lower goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lane {
+    /// Operator alerts, approval traffic, replies to people waiting on the bot.
+    Urgent = 0,
+    /// Scheduled posts.
+    Scheduled = 1,
+    /// Everything that can wait.
+    Bulk = 2,
+}
+
+/// What Telegram call a row makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessageKind {
+    Send { reply_to_message_id: Option<i64> },
+    Edit { message_id: i64 },
+    AnswerCallback { callback_query_id: String },
+}
+
+/// A message to enqueue. The text is final HTML (already rendered and escaped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
+    pub kind: MessageKind,
+    pub lane: Lane,
+    pub chat_id: i64,
+    pub thread_id: Option<i32>,
+    pub text: String,
+    pub reply_markup: Option<Value>,
+    /// `(job, slot)` for scheduled posts: unique together with `part`.
+    pub job_slot: Option<(String, String)>,
+    pub part: i64,
+}
+
+impl OutgoingMessage {
+    /// A new message in a chat (`thread_id` None = General topic or a private chat).
+    pub fn new(chat_id: i64, thread_id: Option<i32>, text: impl Into<String>) -> Self {
+        Self {
+            kind: MessageKind::Send {
+                reply_to_message_id: None,
+            },
+            lane: Lane::Urgent,
+            chat_id,
+            thread_id,
+            text: text.into(),
+            reply_markup: None,
+            job_slot: None,
+            part: 0,
+        }
+    }
+
+    /// A direct message to a user (private chat id = user id).
+    pub fn direct(user_id: i64, text: impl Into<String>) -> Self {
+        Self::new(user_id, None, text)
+    }
+
+    pub fn replying_to(mut self, message_id: i64) -> Self {
+        self.kind = MessageKind::Send {
+            reply_to_message_id: Some(message_id),
+        };
+        self
+    }
+
+    pub fn in_lane(mut self, lane: Lane) -> Self {
+        self.lane = lane;
+        self
+    }
+
+    pub fn with_markup(mut self, markup: Value) -> Self {
+        self.reply_markup = Some(markup);
+        self
+    }
+
+    /// An answer to a button tap (`text` shown as a toast; empty for none).
+    pub fn callback_answer(callback_query_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            kind: MessageKind::AnswerCallback {
+                callback_query_id: callback_query_id.into(),
+            },
+            ..Self::new(0, None, text)
+        }
+    }
+}
+
+/// Why a message could not be enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("outbox write failed: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("post {job} at {slot} part {part} was already enqueued")]
+    DuplicateSlot {
+        job: String,
+        slot: String,
+        part: i64,
+    },
+}
+
+/// Writes `message` as a `pending` row for `bot`. Callers go through `Poster<I>::enqueue`
+/// (or the console channel in [`alerts`]), which fix `bot` by type.
+pub(crate) async fn enqueue(
+    conn: &mut SqliteConnection,
+    bot: &str,
+    at: DateTime<Utc>,
+    message: OutgoingMessage,
+) -> Result<OutboxId, EnqueueError> {
+    let (kind, reply_to, target, callback) = match &message.kind {
+        MessageKind::Send {
+            reply_to_message_id,
+        } => ("send", *reply_to_message_id, None, None),
+        MessageKind::Edit { message_id } => ("edit", None, Some(*message_id), None),
+        MessageKind::AnswerCallback { callback_query_id } => {
+            ("answer_callback", None, None, Some(callback_query_id.clone()))
+        }
+    };
+    let (job, slot) = match &message.job_slot {
+        Some((job, slot)) => (Some(job.clone()), Some(slot.clone())),
+        None => (None, None),
+    };
+    let now = at.to_rfc3339();
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO outbox (bot, kind, lane, chat_id, thread_id, reply_to_message_id,
+             target_message_id, callback_query_id, text, reply_markup, job, slot, part,
+             created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (job, slot, part) DO NOTHING
+         RETURNING id",
+    )
+    .bind(bot)
+    .bind(kind)
+    .bind(message.lane as i64)
+    .bind(message.chat_id)
+    .bind(message.thread_id)
+    .bind(reply_to)
+    .bind(target)
+    .bind(callback)
+    .bind(&message.text)
+    .bind(message.reply_markup.as_ref().map(Value::to_string))
+    .bind(&job)
+    .bind(&slot)
+    .bind(message.part)
+    .bind(&now)
+    .bind(&now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = inserted else {
+        return Err(EnqueueError::DuplicateSlot {
+            job: job.unwrap_or_default(),
+            slot: slot.unwrap_or_default(),
+            part: message.part,
+        });
+    };
+    let mut entry = AuditEntry::new("outbox", "enqueued").bot(bot);
+    entry.chat_id = Some(message.chat_id);
+    entry.thread_id = message.thread_id;
+    entry.job = job;
+    entry.detail = Some(format!("row {id} ({kind})"));
+    audit::record(conn, at, &entry).await?;
+    Ok(id)
+}
+
+/// At start: every row still `sending` died mid-send and becomes `ambiguous`, with an
+/// operator alert each. Returns how many rows were turned.
+pub async fn recover_interrupted_sends(
+    store: &crate::store::Store,
+    at: DateTime<Utc>,
+    console: &alerts::ConsoleChannel,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = store.begin_write().await?;
+    let stuck: Vec<OutboxRow> =
+        sqlx::query_as("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+    for row in &stuck {
+        set_state(
+            &mut tx,
+            row.id,
+            "ambiguous",
+            Some("herald stopped while this message was being sent"),
+            at,
+        )
+        .await?;
+        audit_transition(&mut tx, row, "sending -> ambiguous (interrupted)", at).await?;
+        console.ambiguous_send(&mut tx, row, at).await?;
+    }
+    tx.commit().await?;
+    Ok(stuck.len())
+}
+
+/// One outbox row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub bot: String,
+    pub kind: String,
+    pub lane: i64,
+    pub chat_id: i64,
+    pub thread_id: Option<i64>,
+    pub reply_to_message_id: Option<i64>,
+    pub target_message_id: Option<i64>,
+    pub callback_query_id: Option<String>,
+    pub text: String,
+    pub reply_markup: Option<String>,
+    pub job: Option<String>,
+    pub slot: Option<String>,
+    pub part: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub not_before: Option<String>,
+    pub telegram_message_id: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub(crate) async fn set_state(
+    conn: &mut SqliteConnection,
+    id: OutboxId,
+    state: &str,
+    error: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET state = ?, error = ?, updated_at = ? WHERE id = ?")
+        .bind(state)
+        .bind(error)
+        .bind(at.to_rfc3339())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn audit_transition(
+    conn: &mut SqliteConnection,
+    row: &OutboxRow,
+    decision: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut entry = AuditEntry::new("outbox", decision).bot(&row.bot);
+    entry.chat_id = Some(row.chat_id);
+    entry.thread_id = row.thread_id.and_then(|t| i32::try_from(t).ok());
+    entry.job = row.job.clone();
+    entry.detail = Some(match &row.error {
+        Some(error) => format!("row {}: {error}", row.id),
+        None => format!("row {}", row.id),
+    });
+    audit::record(conn, at, &entry).await?;
+    Ok(())
+}
+
+/// Counts of rows per state for one bot (for status and tests).
+pub async fn count_in_state(
+    pool: &sqlx::SqlitePool,
+    bot: &str,
+    state: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = ? AND state = ?")
+        .bind(bot)
+        .bind(state)
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,52 @@
+//! Inbound bookkeeping: which updates each bot has handled, and the `getUpdates` offset to
+//! resume from. Both are written in the transaction that handles the update, so an update
+//! seen twice (a replayed batch after a crash) is handled once.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+/// Marks `update_id` handled for `bot`. Returns false if it already was (a replay).
+pub async fn mark_handled(
+    conn: &mut SqliteConnection,
+    bot: &str,
+    update_id: i64,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO processed_updates (bot, update_id, handled_at) VALUES (?, ?, ?)
+         ON CONFLICT (bot, update_id) DO NOTHING",
+    )
+    .bind(bot)
+    .bind(update_id)
+    .bind(at.to_rfc3339())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that the next `getUpdates` for `bot` starts at `next_offset` (never moves back).
+pub async fn commit_offset(
+    conn: &mut SqliteConnection,
+    bot: &str,
+    next_offset: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO poll_offsets (bot, next_offset) VALUES (?, ?)
+         ON CONFLICT (bot) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)",
+    )
+    .bind(bot)
+    .bind(next_offset)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The offset to pass to the next `getUpdates` for `bot` (0 when nothing was handled yet).
+pub async fn next_offset(pool: &sqlx::SqlitePool, bot: &str) -> Result<i64, sqlx::Error> {
+    let offset: Option<i64> =
+        sqlx::query_scalar("SELECT next_offset FROM poll_offsets WHERE bot = ?")
+            .bind(bot)
+            .fetch_optional(pool)
+            .await?;
+    Ok(offset.unwrap_or(0))
+}

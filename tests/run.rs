@@ -1,0 +1,209 @@
+//! `herald run` end to end against the simulator: seven bots start verified and answer
+//! `/help` where they live; broken starts (swapped, dead, duplicate or silent tokens, an
+//! unsafe secrets file) stop with a one-line reason naming the identity or file and send
+//! nothing; a second instance is refused by Telegram's 409 and stops; no token ever appears
+//! in the output.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::{assert_no_token, terminate, wait_with_timeout, Deployment};
+use herald::sim::Fault;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn usernames(deployment: &Deployment) -> BTreeMap<&'static str, String> {
+    deployment
+        .config()
+        .bots
+        .iter()
+        .map(|(name, bot)| (*name, bot.username.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let child = deployment
+        .herald(&sim, &["run", "--poll-seconds", "1"])
+        .spawn()
+        .expect("spawn herald");
+
+    let config = deployment.config();
+    let operator = config
+        .roster
+        .members_with_role(herald::roster::Role::Operator)
+        .next()
+        .expect("an operator")
+        .telegram_id;
+    // Wait until all seven are polling, then ask each for /help in its first thread.
+    let started = tokio::time::Instant::now();
+    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.calls("getMe"), 7, "every identity verified once");
+    let mut expected = Vec::new();
+    for (name, bot) in &config.bots {
+        let thread = config.roster.thread(&bot.threads[0]).expect("thread");
+        sim.user_says_in_topic(
+            operator,
+            thread.message_thread_id,
+            &format!("/help@{}", bot.username),
+        );
+        expected.push((*name, bot.username.clone(), thread.message_thread_id));
+    }
+    let sent = sim
+        .wait_for(|s| s.len() >= 7, WAIT)
+        .await
+        .unwrap_or_else(|s| panic!("only {} answers: {s:#?}", s.len()));
+    for (name, username, thread) in expected {
+        let answer = sent
+            .iter()
+            .find(|r| r.bot == username)
+            .unwrap_or_else(|| panic!("{name} did not answer"));
+        assert_eq!(answer.thread_id, thread, "{name} answered in its thread");
+        assert_eq!(answer.chat_id, config.roster.chat_id());
+        assert!(answer.text.contains("/help"), "{name}: {}", answer.text);
+    }
+    // Commands were published once each.
+    for username in usernames(&deployment).values() {
+        assert!(sim.my_commands(username).is_some(), "{username} commands published");
+    }
+
+    terminate(&child);
+    let finished = wait_with_timeout(child, WAIT);
+    assert_eq!(finished.code, Some(0), "clean exit on SIGTERM:\n{}", finished.output);
+    assert_no_token(&finished.output, &deployment.tokens);
+    assert_eq!(sent.len(), 7, "nothing but the seven answers was sent");
+}
+
+/// Runs a start that must be refused; returns its output after checking nothing was sent.
+async fn refused_start(deployment: &Deployment, sim: &herald::sim::Simulator) -> String {
+    let child = deployment
+        .herald(sim, &["run", "--poll-seconds", "1"])
+        .spawn()
+        .expect("spawn herald");
+    let finished = wait_with_timeout(child, WAIT);
+    assert_eq!(finished.code, Some(2), "start refused:\n{}", finished.output);
+    assert_eq!(sim.calls("sendMessage"), 0, "nothing sent");
+    assert_eq!(sim.calls("getUpdates"), 0, "nothing polled");
+    assert!(!deployment.db_path().exists(), "no database created");
+    assert_no_token(&finished.output, &deployment.tokens);
+    finished.output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_tokens_stop_the_start_naming_both_identities() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let mut swapped = deployment.tokens.clone();
+    swapped.insert("claudia", deployment.tokens["clawrence"].clone());
+    swapped.insert("clawrence", deployment.tokens["claudia"].clone());
+    deployment.write_secrets(&swapped);
+    let output = refused_start(&deployment, &sim).await;
+    let users = usernames(&deployment);
+    assert!(
+        output.contains(&format!(
+            "claudia: the token answers as @{}, which is clawrence's username: tokens swapped? expected @{}",
+            users["clawrence"], users["claudia"]
+        )),
+        "{output}"
+    );
+    assert!(output.contains("clawrence: the token answers as"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_token_stops_the_start_naming_the_identity() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let mut tokens = deployment.tokens.clone();
+    tokens.insert("happy", "424242:revoked-token".to_owned());
+    deployment.write_secrets(&tokens);
+    let output = refused_start(&deployment, &sim).await;
+    assert!(
+        output.contains("happy: Telegram rejected the token (401 Unauthorized)"),
+        "{output}"
+    );
+    assert!(!output.contains("424242:revoked-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_get_me_stops_the_start_after_five_seconds() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let username = usernames(&deployment)["claims"].clone();
+    sim.inject_fault(&username, "getMe", Fault::Timeout(Duration::from_secs(8)));
+    let output = refused_start(&deployment, &sim).await;
+    assert!(output.contains("claims: getMe did not answer within 5 s"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_token_stops_the_start_naming_both_identities() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let mut tokens = deployment.tokens.clone();
+    tokens.insert("pakgupei", deployment.tokens["gymbooker"].clone());
+    deployment.write_secrets(&tokens);
+    let output = refused_start(&deployment, &sim).await;
+    assert!(output.contains("gymbooker") && output.contains("pakgupei"), "{output}");
+    assert!(output.contains("same token"), "{output}");
+    assert_eq!(sim.calls("getMe"), 0, "duplicates are caught before any call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_world_readable_secrets_file_stops_the_start_naming_the_file() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    std::fs::set_permissions(&deployment.secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = refused_start(&deployment, &sim).await;
+    let path = deployment.secrets.display().to_string();
+    assert!(output.contains(&path), "{output}");
+    assert!(output.contains(&format!("chmod 600 {path}")), "{output}");
+    assert_eq!(sim.calls("getMe"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let first = deployment
+        .herald(&sim, &["run", "--poll-seconds", "2"])
+        .spawn()
+        .expect("spawn first");
+    let started = tokio::time::Instant::now();
+    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The second instance uses its own database, as a copy on another machine would.
+    let second = deployment
+        .herald(&sim, &["run", "--poll-seconds", "2"])
+        .arg("--db")
+        .arg(format!("sqlite://{}", deployment.path().join("other.db").display()))
+        .spawn()
+        .expect("spawn second");
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut children = vec![first, second];
+    let stopped = loop {
+        if let Some(i) = children
+            .iter_mut()
+            .position(|c| c.try_wait().unwrap().is_some())
+        {
+            break children.remove(i);
+        }
+        assert!(std::time::Instant::now() < deadline, "neither instance stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let finished = wait_with_timeout(stopped, WAIT);
+    assert_eq!(finished.code, Some(1), "{}", finished.output);
+    assert!(finished.output.contains("409 Conflict"), "{}", finished.output);
+    assert!(finished.output.contains("another herald instance"), "{}", finished.output);
+    let survivor = children.remove(0);
+    terminate(&survivor);
+    let survivor = wait_with_timeout(survivor, WAIT);
+    assert_no_token(&finished.output, &deployment.tokens);
+    assert_no_token(&survivor.output, &deployment.tokens);
+}
