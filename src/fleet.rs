@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::secrets::{SecretStore, Token};
 use crate::config::{self, Config, Finding};
-use crate::identity::{visit_all, BotIdentity, IdentityVisitor, Poster, VerifiedBot};
+use crate::identity::{visit_all, IdentityVisitor, Poster, VerifiedBot};
 use crate::inbound::common::handler_tree;
 use crate::inbound::poller::{PollError, Poller};
 use crate::inbound::{base_dependencies, Behaviour, BotContext, CommandRouting};

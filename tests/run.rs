@@ -71,12 +71,20 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
     }
     // Commands were published once each.
     for username in usernames(&deployment).values() {
-        assert!(sim.my_commands(username).is_some(), "{username} commands published");
+        assert!(
+            sim.my_commands(username).is_some(),
+            "{username} commands published"
+        );
     }
 
     terminate(&child);
     let finished = wait_with_timeout(child, WAIT);
-    assert_eq!(finished.code, Some(0), "clean exit on SIGTERM:\n{}", finished.output);
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "clean exit on SIGTERM:\n{}",
+        finished.output
+    );
     assert_no_token(&finished.output, &deployment.tokens);
     assert_eq!(sent.len(), 7, "nothing but the seven answers was sent");
 }
@@ -88,7 +96,12 @@ async fn refused_start(deployment: &Deployment, sim: &herald::sim::Simulator) ->
         .spawn()
         .expect("spawn herald");
     let finished = wait_with_timeout(child, WAIT);
-    assert_eq!(finished.code, Some(2), "start refused:\n{}", finished.output);
+    assert_eq!(
+        finished.code,
+        Some(2),
+        "start refused:\n{}",
+        finished.output
+    );
     assert_eq!(sim.calls("sendMessage"), 0, "nothing sent");
     assert_eq!(sim.calls("getUpdates"), 0, "nothing polled");
     assert!(!deployment.db_path().exists(), "no database created");
@@ -113,7 +126,10 @@ async fn swapped_tokens_stop_the_start_naming_both_identities() {
         )),
         "{output}"
     );
-    assert!(output.contains("clawrence: the token answers as"), "{output}");
+    assert!(
+        output.contains("clawrence: the token answers as"),
+        "{output}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +154,10 @@ async fn a_silent_get_me_stops_the_start_after_five_seconds() {
     let username = usernames(&deployment)["claims"].clone();
     sim.inject_fault(&username, "getMe", Fault::Timeout(Duration::from_secs(8)));
     let output = refused_start(&deployment, &sim).await;
-    assert!(output.contains("claims: getMe did not answer within 5 s"), "{output}");
+    assert!(
+        output.contains("claims: getMe did not answer within 5 s"),
+        "{output}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,9 +168,16 @@ async fn a_duplicate_token_stops_the_start_naming_both_identities() {
     tokens.insert("pakgupei", deployment.tokens["gymbooker"].clone());
     deployment.write_secrets(&tokens);
     let output = refused_start(&deployment, &sim).await;
-    assert!(output.contains("gymbooker") && output.contains("pakgupei"), "{output}");
+    assert!(
+        output.contains("gymbooker") && output.contains("pakgupei"),
+        "{output}"
+    );
     assert!(output.contains("same token"), "{output}");
-    assert_eq!(sim.calls("getMe"), 0, "duplicates are caught before any call");
+    assert_eq!(
+        sim.calls("getMe"),
+        0,
+        "duplicates are caught before any call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +208,10 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
     let second = deployment
         .herald(&sim, &["run", "--poll-seconds", "2"])
         .arg("--db")
-        .arg(format!("sqlite://{}", deployment.path().join("other.db").display()))
+        .arg(format!(
+            "sqlite://{}",
+            deployment.path().join("other.db").display()
+        ))
         .spawn()
         .expect("spawn second");
     let deadline = std::time::Instant::now() + WAIT;
@@ -194,13 +223,24 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
         {
             break children.remove(i);
         }
-        assert!(std::time::Instant::now() < deadline, "neither instance stopped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "neither instance stopped"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let finished = wait_with_timeout(stopped, WAIT);
     assert_eq!(finished.code, Some(1), "{}", finished.output);
-    assert!(finished.output.contains("409 Conflict"), "{}", finished.output);
-    assert!(finished.output.contains("another herald instance"), "{}", finished.output);
+    assert!(
+        finished.output.contains("409 Conflict"),
+        "{}",
+        finished.output
+    );
+    assert!(
+        finished.output.contains("another herald instance"),
+        "{}",
+        finished.output
+    );
     let survivor = children.remove(0);
     terminate(&survivor);
     let survivor = wait_with_timeout(survivor, WAIT);

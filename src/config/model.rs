@@ -87,6 +87,7 @@ pub struct MemberFile {
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct HolidayFile {
+    #[serde(deserialize_with = "date")]
     pub date: NaiveDate,
     pub name: String,
 }
@@ -96,7 +97,9 @@ pub struct HolidayFile {
 pub struct LeaveFile {
     /// A member `name` from `[[members]]`.
     pub member: String,
+    #[serde(deserialize_with = "date")]
     pub from: NaiveDate,
+    #[serde(deserialize_with = "date")]
     pub to: NaiveDate,
 }
 
@@ -129,4 +132,36 @@ pub struct CommandFile {
 
 fn yes() -> bool {
     true
+}
+
+/// Accepts a TOML local date (`date = 2026-08-10`) as well as a string (`"2026-08-10"`).
+/// chrono alone only takes the string: the toml crate hands a date literal over as a map.
+fn date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
+    struct DateVisitor;
+
+    impl<'de> serde::de::Visitor<'de> for DateVisitor {
+        type Value = NaiveDate;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a date like 2026-08-10")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NaiveDate, E> {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| E::custom(format!("`{v}` is not a date like 2026-08-10")))
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<NaiveDate, A::Error> {
+            // toml's private datetime wrapper: a single entry whose value is the literal.
+            let Some((_, text)) = map.next_entry::<String, String>()? else {
+                return Err(serde::de::Error::custom("expected a date like 2026-08-10"));
+            };
+            self.visit_str(&text)
+        }
+    }
+
+    deserializer.deserialize_any(DateVisitor)
 }

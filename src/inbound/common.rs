@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use teloxide::dispatching::UpdateFilterExt;
 use teloxide::types::{Message, Update};
 
 use super::addressing::parse_command;
@@ -17,26 +18,28 @@ pub const STRANGER_REPLY: &str = "Sorry, this bot only works for its team.";
 
 /// The full handler tree of identity `I`.
 pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
+    let mut commands = dptree::filter_map(command_for_me)
+        .branch(dptree::filter(not_allowed_here).endpoint(where_to_use::<I>))
+        .branch(dptree::filter(|c: Command| c.name == "help").endpoint(help::<I>));
+    if let Some(own) = I::command_branches() {
+        commands = commands.branch(own);
+    }
+    let commands = commands.branch(dptree::endpoint(unknown_command::<I>));
     dptree::entry()
         .branch(
             Update::filter_message()
                 .branch(dptree::filter_map(stranger).endpoint(refuse_stranger::<I>))
-                .branch(
-                    dptree::filter_map(command_for_me)
-                        .branch(dptree::filter(not_allowed_here).endpoint(where_to_use::<I>))
-                        .branch(dptree::filter(|c: Command| c.name == "help").endpoint(help::<I>))
-                        .branch(I::command_branches())
-                        .endpoint(unknown_command::<I>),
-                )
-                .endpoint(not_for_me),
+                .branch(commands)
+                .branch(dptree::endpoint(not_for_me)),
         )
-        .endpoint(|| async { Ok(Decision::new(None, "ignored: update kind not handled")) })
+        .branch(dptree::endpoint(|| async {
+            Ok(Decision::new(None, "ignored: update kind not handled"))
+        }))
 }
 
 /// A message from someone outside the roster (or from no one).
 #[derive(Debug, Clone)]
 struct Stranger {
-    user_id: Option<i64>,
     chat_id: i64,
     is_private: bool,
 }
@@ -45,7 +48,6 @@ fn stranger(message: Message, context: Arc<BotContext>) -> Option<Stranger> {
     let user_id = message.from.as_ref().map(|u| u.id.0 as i64);
     let known = user_id.is_some_and(|id| context.roster.is_member(id));
     (!known).then(|| Stranger {
-        user_id,
         chat_id: message.chat.id.0,
         is_private: message.chat.is_private(),
     })

@@ -70,8 +70,8 @@ pub trait Behaviour: BotIdentity {
     }
 
     /// Branches handling those commands; each receives `Command`, `Poster<Self>`, ...
-    fn command_branches() -> UpdateHandler {
-        dptree::entry()
+    fn command_branches() -> Option<UpdateHandler> {
+        None
     }
 }
 
@@ -96,4 +96,31 @@ pub fn base_dependencies<I: Behaviour>(
     poster: crate::identity::Poster<I>,
 ) -> DependencyMap {
     dptree::deps![context, poster]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{visit_all, IdentityVisitor};
+
+    /// Every identity's handler tree asks only for dependencies the poller provides, so a
+    /// missing one fails here rather than panicking on the first update in production.
+    struct TypeCheck;
+    impl IdentityVisitor for TypeCheck {
+        fn visit<I: Behaviour>(&mut self) {
+            let tree = common::handler_tree::<I>();
+            let provided = [
+                dptree::Type::of::<teloxide::types::Update>(),
+                dptree::Type::of::<UnitOfWork>(),
+                dptree::Type::of::<Arc<BotContext>>(),
+                dptree::Type::of::<crate::identity::Poster<I>>(),
+            ];
+            dptree::type_check(tree.sig(), &DependencyMap::new(), &provided);
+        }
+    }
+
+    #[test]
+    fn all_seven_handler_trees_type_check() {
+        visit_all(&mut TypeCheck);
+    }
 }

@@ -28,7 +28,10 @@ impl Deployment {
     pub fn example() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         copy_dir(&Path::new(REPO).join("bots"), &dir.path().join("bots"));
-        copy_dir(&Path::new(REPO).join("templates"), &dir.path().join("templates"));
+        copy_dir(
+            &Path::new(REPO).join("templates"),
+            &dir.path().join("templates"),
+        );
         let tokens = herald::sandbox::sandbox_tokens();
         let secrets = dir.path().join("secrets").join("secrets.json");
         std::fs::create_dir_all(secrets.parent().unwrap()).unwrap();
@@ -171,8 +174,14 @@ pub fn terminate(child: &Child) {
 /// Asserts no token (nor its secret part) appears in `text`.
 pub fn assert_no_token(text: &str, tokens: &BTreeMap<&'static str, String>) {
     for (name, token) in tokens {
-        assert!(!text.contains(token.as_str()), "{name}'s token leaked:\n{text}");
+        assert!(
+            !text.contains(token.as_str()),
+            "{name}'s token leaked:\n{text}"
+        );
         let secret = token.split(':').nth(1).unwrap_or(token);
-        assert!(!text.contains(secret), "{name}'s token secret leaked:\n{text}");
+        assert!(
+            !text.contains(secret),
+            "{name}'s token secret leaked:\n{text}"
+        );
     }
 }

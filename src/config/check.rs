@@ -1,0 +1,90 @@
+//! `herald check`: audits a config folder without starting anything. Runs the same loading and
+//! validation as `herald run` ([`super::load`]), resolves every token through the one secret
+//! path (unless told to skip it, for CI without secrets), and scans the folder for tokens
+//! written in plain text. Reports every problem, sorted, one line each.
+
+use std::path::{Path, PathBuf};
+
+use super::load::{load_parts, resolve_parts, scan_plaintext, scrub_tokens, ConfigError};
+use super::model::DeploymentFile;
+use super::secrets::{SecretRef, SecretStore};
+use super::{tidy, Finding};
+
+/// How to run the check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Replaces the path of every file secret provider (`--secrets FILE` / `HERALD_SECRETS`).
+    pub secrets_override: Option<PathBuf>,
+    /// Do not resolve secrets (CI without secrets); references are still shape-checked.
+    pub skip_secrets: bool,
+}
+
+/// The check could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot check {dir}: {reason}")]
+    CannotRun { dir: String, reason: String },
+}
+
+/// Checks the deployment in `dir`. `Ok` holds the findings, sorted by file then field and
+/// deduplicated; empty means clean.
+pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError> {
+    let parts = load_parts(dir).map_err(|e| match e {
+        ConfigError::Unreadable { dir, reason } => CheckError::CannotRun { dir, reason },
+        ConfigError::Findings(found) => CheckError::CannotRun {
+            dir: dir.display().to_string(),
+            reason: format!("{} unexpected problem(s)", found.len()),
+        },
+    })?;
+    let mut findings = parts.findings;
+    let mut tokens = Default::default();
+    // The secrets files themselves are not scanned for tokens, even when not resolving.
+    let mut secrets_files = match &parts.deployment {
+        Some(deployment) => {
+            SecretStore::new(deployment, dir, opts.secrets_override.as_deref()).files()
+        }
+        None => Vec::new(),
+    };
+    if !opts.skip_secrets {
+        let override_path = opts.secrets_override.as_deref();
+        let (store, bots) = match &parts.deployment {
+            Some(deployment) => (
+                SecretStore::new(deployment, dir, override_path),
+                parts.bots.clone(),
+            ),
+            // Without a readable deployment file only environment references can resolve;
+            // the deployment file's own finding explains the rest.
+            None => (
+                SecretStore::new(&no_providers(), dir, override_path),
+                parts
+                    .bots
+                    .iter()
+                    .filter(|(_, b)| matches!(b.token, SecretRef::Env { .. }))
+                    .map(|(name, b)| (*name, b.clone()))
+                    .collect(),
+            ),
+        };
+        let (resolved, problems) = resolve_parts(&bots, &store);
+        findings.extend(problems);
+        tokens = resolved;
+        secrets_files.extend(store.files());
+    }
+    findings.extend(scan_plaintext(dir, &tokens, &secrets_files));
+    Ok(tidy(scrub_tokens(findings, &tokens)))
+}
+
+fn no_providers() -> DeploymentFile {
+    DeploymentFile {
+        console: String::new(),
+        secret_providers: Default::default(),
+    }
+}
+
+/// The process exit code for a check: 0 clean, 1 findings, 2 could not run.
+pub fn exit_code(result: &Result<Vec<Finding>, CheckError>) -> i32 {
+    match result {
+        Ok(findings) if findings.is_empty() => 0,
+        Ok(_) => 1,
+        Err(_) => 2,
+    }
+}
