@@ -25,7 +25,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOptions {
     /// The deployment folder holding `bots/` and `templates/`.
-    #[arg(long, global = true, value_name = "DIR", default_value = ".", env = "HERALD_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = ".",
+        env = "HERALD_CONFIG"
+    )]
     pub config: PathBuf,
     /// Database URL [default: sqlite://<config>/state/herald.db, WAL, synchronous=FULL].
     #[arg(long, global = true, value_name = "URL", env = "HERALD_DB")]

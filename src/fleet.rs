@@ -158,7 +158,10 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     tx.commit().await?;
     let recovered = crate::outbox::recover_interrupted_sends(&store, clock.now(), &console).await?;
     if recovered > 0 {
-        tracing::error!(recovered, "sends interrupted by the last stop are now ambiguous; the operator was told");
+        tracing::error!(
+            recovered,
+            "sends interrupted by the last stop are now ambiguous; the operator was told"
+        );
     }
 
     let mut fleet = RunningFleet {
@@ -299,7 +302,8 @@ async fn verify<I: Behaviour>(shared: &Shared) -> Result<VerifiedBot<I>, String>
         .cloned()
         .ok_or_else(|| format!("{}: no token resolved", I::NAME))?;
     let timeout = shared.options.verify_timeout;
-    let answer = tokio::time::timeout(timeout, shared.client.get_me(&token, timeout)).await;
+    // The outer deadline decides; the HTTP timeout is only a backstop behind it.
+    let answer = tokio::time::timeout(timeout, shared.client.get_me(&token, timeout * 2)).await;
     let user = match answer {
         Err(_) => {
             return Err(format!(
@@ -360,14 +364,18 @@ impl Launch<'_> {
     ) -> Result<VerifiedSummary, StartError> {
         let shared = self.shared;
         let options = &shared.options;
-        let bot = shared
-            .config
-            .bot(I::NAME)
-            .cloned()
-            .ok_or_else(|| StartError::Verify(vec![format!("{}: no configuration", I::NAME)]))?;
+        let bot =
+            shared.config.bot(I::NAME).cloned().ok_or_else(|| {
+                StartError::Verify(vec![format!("{}: no configuration", I::NAME)])
+            })?;
         let clock = options.clock.clone();
-        crate::store::bots::record_verified::<I>(&self.store, &bot.username, &verified, clock.now())
-            .await?;
+        crate::store::bots::record_verified::<I>(
+            &self.store,
+            &bot.username,
+            &verified,
+            clock.now(),
+        )
+        .await?;
         crate::fleet::commands::publish_if_changed::<I>(
             &self.store,
             &shared.client,
@@ -376,7 +384,10 @@ impl Launch<'_> {
         )
         .await;
         if !verified.can_read_all_group_messages {
-            tracing::debug!(bot = I::NAME, "privacy mode is on: the bot sees only commands, replies and mentions in groups");
+            tracing::debug!(
+                bot = I::NAME,
+                "privacy mode is on: the bot sees only commands, replies and mentions in groups"
+            );
         }
         let summary = VerifiedSummary {
             identity: I::NAME,
@@ -466,7 +477,12 @@ pub mod commands {
             .collect();
         let body = json!({ "commands": commands });
         match client
-            .call(verified.token(), "setMyCommands", &body, std::time::Duration::from_secs(10))
+            .call(
+                verified.token(),
+                "setMyCommands",
+                &body,
+                std::time::Duration::from_secs(10),
+            )
             .await
         {
             Ok(_) => {
@@ -476,7 +492,9 @@ pub mod commands {
                     tracing::error!(bot = I::NAME, error = %e, "could not record published commands");
                 }
             }
-            Err(e) => tracing::warn!(bot = I::NAME, error = %e, "setMyCommands failed; will retry at next start"),
+            Err(e) => {
+                tracing::warn!(bot = I::NAME, error = %e, "setMyCommands failed; will retry at next start")
+            }
         }
     }
 }

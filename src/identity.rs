@@ -166,7 +166,15 @@ mod tests {
         assert_eq!(names.0, IDENTITY_NAMES);
         assert_eq!(
             IDENTITY_NAMES,
-            &["claudia", "clawrence", "lawrence", "happy", "gymbooker", "claims", "pakgupei"]
+            &[
+                "claudia",
+                "clawrence",
+                "lawrence",
+                "happy",
+                "gymbooker",
+                "claims",
+                "pakgupei"
+            ]
         );
     }
 }

@@ -78,7 +78,11 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
         if tokio::time::Instant::now() >= deadline {
             fleet.stop().await?;
             sim.shutdown();
-            return Err(SandboxError::Timeout(args.timeout_seconds, printed, expected));
+            return Err(SandboxError::Timeout(
+                args.timeout_seconds,
+                printed,
+                expected,
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -151,7 +155,9 @@ fn insert_at_pointer(document: &mut Value, pointer: &str, value: Value) {
             map.insert(part.clone(), value);
             return;
         }
-        node = map.entry(part.clone()).or_insert(Value::Object(Default::default()));
+        node = map
+            .entry(part.clone())
+            .or_insert(Value::Object(Default::default()));
     }
 }
 
@@ -234,10 +240,7 @@ impl<'a> Script<'a> {
                 continue;
             };
             let text = format!("/help@{}", bot.username);
-            println!(
-                "{} in #{}: {text}",
-                operator.name, thread.name
-            );
+            println!("{} in #{}: {text}", operator.name, thread.name);
             sim.user_says_in_topic(operator.telegram_id, thread.message_thread_id, &text);
             expected += 1;
         }
@@ -319,11 +322,17 @@ mod tests {
         let mut doc = Value::Object(Default::default());
         insert_at_pointer(&mut doc, "/telegram/claudia", Value::String("t".into()));
         insert_at_pointer(&mut doc, "/telegram/clawrence", Value::String("u".into()));
-        assert_eq!(doc, serde_json::json!({"telegram": {"claudia": "t", "clawrence": "u"}}));
+        assert_eq!(
+            doc,
+            serde_json::json!({"telegram": {"claudia": "t", "clawrence": "u"}})
+        );
     }
 
     #[test]
     fn one_line_flattens_html() {
-        assert_eq!(one_line("<b>Hi</b> &amp; bye\n\n/help: x"), "Hi & bye | /help: x");
+        assert_eq!(
+            one_line("<b>Hi</b> &amp; bye\n\n/help: x"),
+            "Hi & bye | /help: x"
+        );
     }
 }

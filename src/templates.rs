@@ -107,7 +107,8 @@ mod tests {
     fn html_templates_escape_and_undefined_is_an_error() {
         let t = Templates::from_sources(&[("x.html", "<b>{{ name }}</b>")]).unwrap();
         assert_eq!(
-            t.render("x.html", minijinja::context! { name => "Tan & <Sons>" }).unwrap(),
+            t.render("x.html", minijinja::context! { name => "Tan & <Sons>" })
+                .unwrap(),
             "<b>Tan &amp; &lt;Sons&gt;</b>"
         );
         let err = t.render("x.html", minijinja::context! {}).unwrap_err();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::{assert_no_token, terminate, wait_with_timeout, Deployment};
+use common::{assert_no_token, Deployment};
 use herald::sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -28,10 +28,7 @@ fn usernames(deployment: &Deployment) -> BTreeMap<&'static str, String> {
 async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
     let deployment = Deployment::example();
     let sim = deployment.simulator().await;
-    let child = deployment
-        .herald(&sim, &["run", "--poll-seconds", "1"])
-        .spawn()
-        .expect("spawn herald");
+    let herald = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
 
     let config = deployment.config();
     let operator = config
@@ -77,8 +74,8 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
         );
     }
 
-    terminate(&child);
-    let finished = wait_with_timeout(child, WAIT);
+    herald.terminate();
+    let finished = herald.wait(WAIT);
     assert_eq!(
         finished.code,
         Some(0),
@@ -91,11 +88,9 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
 
 /// Runs a start that must be refused; returns its output after checking nothing was sent.
 async fn refused_start(deployment: &Deployment, sim: &herald::sim::Simulator) -> String {
-    let child = deployment
-        .herald(sim, &["run", "--poll-seconds", "1"])
-        .spawn()
-        .expect("spawn herald");
-    let finished = wait_with_timeout(child, WAIT);
+    let finished = deployment
+        .spawn_herald(sim, &["run", "--poll-seconds", "1"])
+        .wait(WAIT);
     assert_eq!(
         finished.code,
         Some(2),
@@ -196,31 +191,22 @@ async fn a_world_readable_secrets_file_stops_the_start_naming_the_file() {
 async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
     let deployment = Deployment::example();
     let sim = deployment.simulator().await;
-    let first = deployment
-        .herald(&sim, &["run", "--poll-seconds", "2"])
-        .spawn()
-        .expect("spawn first");
+    let first = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "2"]);
     let started = tokio::time::Instant::now();
     while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The second instance uses its own database, as a copy on another machine would.
-    let second = deployment
-        .herald(&sim, &["run", "--poll-seconds", "2"])
-        .arg("--db")
-        .arg(format!(
-            "sqlite://{}",
-            deployment.path().join("other.db").display()
-        ))
-        .spawn()
-        .expect("spawn second");
+    let mut second = deployment.herald(&sim, &["run", "--poll-seconds", "2"]);
+    second.arg("--db").arg(format!(
+        "sqlite://{}",
+        deployment.path().join("other.db").display()
+    ));
+    let second = deployment.spawn_command(second);
     let deadline = std::time::Instant::now() + WAIT;
     let mut children = vec![first, second];
     let stopped = loop {
-        if let Some(i) = children
-            .iter_mut()
-            .position(|c| c.try_wait().unwrap().is_some())
-        {
+        if let Some(i) = children.iter_mut().position(|c| c.exited()) {
             break children.remove(i);
         }
         assert!(
@@ -229,7 +215,7 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let finished = wait_with_timeout(stopped, WAIT);
+    let finished = stopped.wait(WAIT);
     assert_eq!(finished.code, Some(1), "{}", finished.output);
     assert!(
         finished.output.contains("409 Conflict"),
@@ -242,8 +228,8 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
         finished.output
     );
     let survivor = children.remove(0);
-    terminate(&survivor);
-    let survivor = wait_with_timeout(survivor, WAIT);
+    survivor.terminate();
+    let survivor = survivor.wait(WAIT);
     assert_no_token(&finished.output, &deployment.tokens);
     assert_no_token(&survivor.output, &deployment.tokens);
 }

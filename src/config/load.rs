@@ -587,9 +587,11 @@ pub(crate) fn resolve_parts(
 /// Files larger than this are not config and are not scanned.
 const SCAN_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Looks for bot tokens written in plain text anywhere under the config folder: anything with
-/// a token's shape, and any of the resolved `tokens` verbatim. Skips `.git`, cache folders
-/// (marked by `CACHEDIR.TAG`, like cargo's `target/`) and the secrets files themselves.
+/// Looks for bot tokens written in plain text in the deployment: the config folder's own
+/// files and everything under its `bots/` and `templates/` (other folders beside them, such
+/// as `state/` or, in this repository, `src/`, are not deployment content). Anything with a
+/// token's shape counts, and any of the resolved `tokens` verbatim. Skips `.git`, cache
+/// folders (marked by `CACHEDIR.TAG`, like cargo's `target/`) and the secrets files.
 pub(crate) fn scan_plaintext(
     dir: &Path,
     tokens: &BTreeMap<&'static str, Token>,
@@ -613,7 +615,13 @@ pub(crate) fn scan_plaintext(
                 continue;
             };
             if link.is_dir() {
-                if entry.file_name() != ".git" && !path.join("CACHEDIR.TAG").exists() {
+                let deployment_content = folder != dir
+                    || entry.file_name() == "bots"
+                    || entry.file_name() == "templates";
+                if deployment_content
+                    && entry.file_name() != ".git"
+                    && !path.join("CACHEDIR.TAG").exists()
+                {
                     stack.push(path);
                 }
                 continue;

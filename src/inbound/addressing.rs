@@ -39,9 +39,7 @@ pub fn parse_command(text: &str) -> Option<(String, Option<String>, String)> {
     };
     let valid = !name.is_empty()
         && name.len() <= 32
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     valid.then(|| (name.to_ascii_lowercase(), suffix, args.to_owned()))
 }
 
@@ -97,9 +95,16 @@ mod tests {
     fn parses_commands_with_suffix_and_args() {
         assert_eq!(
             parse_command("/Volts@acme_bot 3 great work"),
-            Some(("volts".into(), Some("acme_bot".into()), "3 great work".into()))
+            Some((
+                "volts".into(),
+                Some("acme_bot".into()),
+                "3 great work".into()
+            ))
         );
-        assert_eq!(parse_command("/help"), Some(("help".into(), None, String::new())));
+        assert_eq!(
+            parse_command("/help"),
+            Some(("help".into(), None, String::new()))
+        );
         assert_eq!(parse_command("hello /help"), None);
         assert_eq!(parse_command("/"), None);
         assert_eq!(parse_command("/héllo"), None);

@@ -59,11 +59,17 @@ async fn refuse_stranger<I: Behaviour>(
     work: UnitOfWork,
 ) -> HandlerResult {
     if !who.is_private {
-        return Ok(Decision::new(None, "ignored: sender is not a roster member"));
+        return Ok(Decision::new(
+            None,
+            "ignored: sender is not a roster member",
+        ));
     }
     let mut tx = work.lock().await;
     poster
-        .enqueue(&mut tx, OutgoingMessage::direct(who.chat_id, STRANGER_REPLY))
+        .enqueue(
+            &mut tx,
+            OutgoingMessage::direct(who.chat_id, STRANGER_REPLY),
+        )
         .await?;
     Ok(Decision::new(None, "refused: DM from a non-member"))
 }
@@ -180,9 +186,13 @@ async fn where_to_use<I: Behaviour>(
     work: UnitOfWork,
 ) -> HandlerResult {
     let places = places_for(&context, &command.name).map_or_else(String::new, |p| p.describe());
-    let html = html_escape::encode_text(&format!("/{} works in {places}.", command.name)).into_owned();
+    let html =
+        html_escape::encode_text(&format!("/{} works in {places}.", command.name)).into_owned();
     reply(&poster, &work, &command, html).await?;
-    Ok(Decision::new(Some(&command.name), "refused: used in the wrong place"))
+    Ok(Decision::new(
+        Some(&command.name),
+        "refused: used in the wrong place",
+    ))
 }
 
 async fn help<I: Behaviour>(
@@ -222,7 +232,10 @@ async fn unknown_command<I: Behaviour>(
     ))
     .into_owned();
     reply(&poster, &work, &command, html).await?;
-    Ok(Decision::new(Some(&command.name), "refused: unknown command"))
+    Ok(Decision::new(
+        Some(&command.name),
+        "refused: unknown command",
+    ))
 }
 
 async fn not_for_me() -> HandlerResult {

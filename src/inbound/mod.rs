@@ -14,7 +14,9 @@ use teloxide::dispatching::DpHandlerDescription;
 
 use crate::clock::Clock;
 use crate::config::model::BotFile;
-use crate::identity::{BotIdentity, Claims, Claudia, Clawrence, GymBooker, Happy, Lawrence, PakguPei};
+use crate::identity::{
+    BotIdentity, Claims, Claudia, Clawrence, GymBooker, Happy, Lawrence, PakguPei,
+};
 use crate::roster::Roster;
 pub use addressing::{Command, CommandRouting};
 pub use work::UnitOfWork;

@@ -152,8 +152,13 @@ impl Poller {
         dependencies.insert(work.clone());
         let outcome = self.handler.dispatch(dependencies).await;
         let Some(tx) = work.into_inner() else {
-            tracing::error!(update_id, "a handler kept the update's transaction; rolled back");
-            return self.record_failure(update_id, entry, "handler kept the transaction").await;
+            tracing::error!(
+                update_id,
+                "a handler kept the update's transaction; rolled back"
+            );
+            return self
+                .record_failure(update_id, entry, "handler kept the transaction")
+                .await;
         };
         let mut tx = tx;
         match outcome {
@@ -164,7 +169,9 @@ impl Poller {
             std::ops::ControlFlow::Break(Err(error)) => {
                 drop(tx);
                 tracing::error!(update_id, %error, "handler failed; its changes were rolled back");
-                return self.record_failure(update_id, entry, &error.to_string()).await;
+                return self
+                    .record_failure(update_id, entry, &error.to_string())
+                    .await;
             }
             std::ops::ControlFlow::Continue(_) => {
                 entry.decision = "ignored: no handler".to_owned();
@@ -254,9 +261,10 @@ mod tests {
             .telegram_id;
         let clock = Clock::manual(chrono::DateTime::UNIX_EPOCH);
         let verified = VerifiedBot::<Lawrence>::new(Token::new("1:test".into()), 1, false);
-        let templates =
-            crate::templates::Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
-                .unwrap();
+        let templates = crate::templates::Templates::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+        )
+        .unwrap();
         let context = Arc::new(BotContext {
             identity: "lawrence",
             display: "Lawrence",
@@ -287,12 +295,16 @@ mod tests {
             .unwrap();
         let audit = crate::store::audit::recent(store.pool(), 10).await.unwrap();
         assert_eq!(replies, 1, "one reply, none for the replay: {audit:#?}");
-        assert_eq!(updates::next_offset(store.pool(), "lawrence").await.unwrap(), 42);
-        let audited: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM audit WHERE kind = 'inbound'")
-                .fetch_one(store.pool())
+        assert_eq!(
+            updates::next_offset(store.pool(), "lawrence")
                 .await
-                .unwrap();
+                .unwrap(),
+            42
+        );
+        let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit WHERE kind = 'inbound'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         assert_eq!(audited, 1, "handled (and audited) once");
     }
 }

@@ -54,7 +54,9 @@ impl ConsoleChannel {
             sent += 1;
         }
         if sent == 0 {
-            tracing::error!("no roster member has the operator role: an alert could not be addressed");
+            tracing::error!(
+                "no roster member has the operator role: an alert could not be addressed"
+            );
         }
         Ok(sent)
     }
@@ -76,7 +78,8 @@ impl ConsoleChannel {
             {"text": "Resend", "callback_data": format!("ob:resend:{}", row.id)},
             {"text": "Mark sent", "callback_data": format!("ob:sent:{}", row.id)},
         ]]});
-        self.alert_unless_self(conn, row, &html, Some(markup), at).await
+        self.alert_unless_self(conn, row, &html, Some(markup), at)
+            .await
     }
 
     /// A send Telegram rejected.
@@ -131,7 +134,10 @@ impl ConsoleChannel {
             let thread = row.thread_id.and_then(|t| i32::try_from(t).ok());
             match self.roster.thread_by_id(thread) {
                 Some(t) => format!("#{}", t.name),
-                None => format!("thread {}", thread.map_or("General".into(), |t| t.to_string())),
+                None => format!(
+                    "thread {}",
+                    thread.map_or("General".into(), |t| t.to_string())
+                ),
             }
         } else {
             match self.roster.member_by_telegram_id(row.chat_id) {
@@ -143,7 +149,10 @@ impl ConsoleChannel {
             (Some(job), Some(slot)) => format!(" (job {job}, slot {slot})"),
             _ => String::new(),
         };
-        escape(&format!("{} -> {place}{job}, outbox row {}", row.bot, row.id))
+        escape(&format!(
+            "{} -> {place}{job}, outbox row {}",
+            row.bot, row.id
+        ))
     }
 }
 

@@ -129,9 +129,12 @@ pub(crate) async fn enqueue(
             reply_to_message_id,
         } => ("send", *reply_to_message_id, None, None),
         MessageKind::Edit { message_id } => ("edit", None, Some(*message_id), None),
-        MessageKind::AnswerCallback { callback_query_id } => {
-            ("answer_callback", None, None, Some(callback_query_id.clone()))
-        }
+        MessageKind::AnswerCallback { callback_query_id } => (
+            "answer_callback",
+            None,
+            None,
+            Some(callback_query_id.clone()),
+        ),
     };
     let (job, slot) = match &message.job_slot {
         Some((job, slot)) => (Some(job.clone()), Some(slot.clone())),

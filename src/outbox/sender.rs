@@ -181,8 +181,13 @@ impl Sender {
             Err(CallError::NotSent(reason)) => {
                 row.error = Some(reason);
                 set_state(&mut tx, row.id, "pending", row.error.as_deref(), at).await?;
-                audit_transition(&mut tx, &row, "sending -> pending (not sent, will retry)", at)
-                    .await?;
+                audit_transition(
+                    &mut tx,
+                    &row,
+                    "sending -> pending (not sent, will retry)",
+                    at,
+                )
+                .await?;
                 tracing::warn!(row = row.id, error = ?row.error, wait = ?*backoff, "send failed before the request left; retrying");
                 let wait = *backoff;
                 *backoff = (*backoff * 2).min(self.settings.backoff_max);

@@ -91,7 +91,9 @@ impl Store {
 
     /// Begins a write transaction that takes SQLite's write lock at once, so it never fails
     /// half-way with a busy snapshot when another writer committed in between.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 

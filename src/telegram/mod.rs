@@ -183,9 +183,7 @@ impl TelegramClient {
 
 fn classify_transport_error(e: reqwest::Error) -> CallError {
     let e = e.without_url();
-    if e.is_connect() {
-        CallError::NotSent(describe(&e))
-    } else if e.is_builder() {
+    if e.is_connect() || e.is_builder() {
         CallError::NotSent(describe(&e))
     } else {
         // Timeout after connecting, reset, broken body: the request may have been written.
@@ -206,7 +204,11 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Turns an HTTP reply into a result, following the Bot API envelope.
-fn interpret(status: u16, retry_after_header: Option<u64>, body: &[u8]) -> Result<Value, CallError> {
+fn interpret(
+    status: u16,
+    retry_after_header: Option<u64>,
+    body: &[u8],
+) -> Result<Value, CallError> {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(_) if status >= 500 => {
@@ -254,10 +256,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../shared/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -316,7 +315,11 @@ mod tests {
             Err(CallError::Ambiguous(_))
         ));
         assert!(matches!(
-            interpret(500, None, br#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#),
+            interpret(
+                500,
+                None,
+                br#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#
+            ),
             Err(CallError::Ambiguous(_))
         ));
         assert!(matches!(

@@ -92,7 +92,27 @@ impl Deployment {
         }
     }
 
-    /// `herald` as a child process with every log line captured (RUST_LOG=trace).
+    /// Starts `herald` as a child process with every log line (RUST_LOG=trace) captured in a
+    /// file (a pipe nobody reads would fill up and block it).
+    pub fn spawn_herald(&self, sim: &Simulator, args: &[&str]) -> Herald {
+        self.spawn_command(self.herald(sim, args))
+    }
+
+    /// Starts a prepared `herald` command with its output captured in a file.
+    pub fn spawn_command(&self, mut command: Command) -> Herald {
+        let log = self.path().join(format!(
+            "herald-{}.log",
+            LOGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let file = std::fs::File::create(&log).expect("log file");
+        command
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        let child = command.spawn().expect("spawn herald");
+        Herald { child, log }
+    }
+
+    /// `herald` with this deployment's options, pointed at `sim`.
     pub fn herald(&self, sim: &Simulator, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
         command
@@ -110,9 +130,7 @@ impl Deployment {
             .env_remove("HERALD_DB")
             .env_remove("HERALD_SECRETS")
             .env_remove("HERALD_TELEGRAM_API_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::null());
         command
     }
 }
@@ -130,45 +148,54 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+static LOGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A running `herald` child and the file its stdout and stderr go to.
+pub struct Herald {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
 /// Output of a finished child: exit code and all of stdout + stderr.
 pub struct Finished {
     pub code: Option<i32>,
     pub output: String,
 }
 
-/// Waits for `child` to exit within `timeout`, killing it otherwise.
-pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Finished {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let output = child.wait_with_output().unwrap();
-            return Finished {
-                code: status.code(),
-                output: format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-            };
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "herald did not exit within {timeout:?}:\n{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+impl Herald {
+    /// Has it exited?
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
     }
-}
 
-/// Sends SIGTERM to `child`.
-pub fn terminate(child: &Child) {
-    // SAFETY: kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(rc, 0, "SIGTERM failed");
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        assert_eq!(rc, 0, "SIGTERM failed");
+    }
+
+    /// Waits for the exit within `timeout`, killing it (and failing) otherwise.
+    pub fn wait(mut self, timeout: Duration) -> Finished {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Finished {
+                    code: status.code(),
+                    output: std::fs::read_to_string(&self.log).unwrap_or_default(),
+                };
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "herald did not exit within {timeout:?}:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// Asserts no token (nor its secret part) appears in `text`.
