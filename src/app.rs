@@ -7,10 +7,15 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command};
 use crate::config::check::{self, CheckOptions};
 
-/// Logs go to stderr through `tracing`; `RUST_LOG` filters (default `info`).
-pub fn init_logging() {
+/// Logs go to stderr through `tracing`; `RUST_LOG` filters (default `info`, or `warn` for the
+/// sandbox, whose transcript on stdout is the point).
+pub fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        Command::Sandbox(_) => "warn",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
