@@ -21,6 +21,18 @@ fn herald() -> Command {
     command
 }
 
+/// `herald check` on `deployment` with its secrets file.
+fn check(deployment: &Deployment) -> std::process::Output {
+    herald()
+        .arg("--config")
+        .arg(deployment.path())
+        .arg("--secrets")
+        .arg(&deployment.secrets)
+        .arg("check")
+        .output()
+        .expect("check runs")
+}
+
 #[test]
 fn the_sandbox_shows_seven_bots_verified_and_answering() {
     let output = herald()
@@ -67,14 +79,7 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
 #[test]
 fn check_accepts_the_shipped_example_and_prints_no_token() {
     let deployment = Deployment::example();
-    let output = herald()
-        .arg("--config")
-        .arg(deployment.path())
-        .arg("--secrets")
-        .arg(&deployment.secrets)
-        .arg("check")
-        .output()
-        .expect("check runs");
+    let output = check(&deployment);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -96,14 +101,7 @@ fn check_reports_findings_as_file_field_problem_lines_with_exit_1() {
         format!("old token: {}\n", deployment.tokens["happy"]),
     )
     .unwrap();
-    let output = herald()
-        .arg("--config")
-        .arg(deployment.path())
-        .arg("--secrets")
-        .arg(&deployment.secrets)
-        .arg("check")
-        .output()
-        .expect("check runs");
+    let output = check(&deployment);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
