@@ -46,15 +46,7 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for bot in [
-        "claudia",
-        "clawrence",
-        "lawrence",
-        "happy",
-        "gymbooker",
-        "claims",
-        "pakgupei",
-    ] {
+    for bot in herald::identity::IDENTITY_NAMES {
         assert!(
             stdout.contains(&format!("sandbox: {bot} verified as @acme_{bot}_bot")),
             "{stdout}"

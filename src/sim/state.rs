@@ -993,18 +993,15 @@ pub(crate) fn parse_markup(
     let rows = rows.as_array().ok_or_else(bad_markup)?;
     let mut keyboard = Vec::with_capacity(rows.len());
     for row in rows {
-        let row = row.as_array().ok_or_else(|| {
+        let not_an_object = || {
             ApiError::bad(
                 "can't parse inline keyboard button: InlineKeyboardButton must be an Object",
             )
-        })?;
+        };
+        let row = row.as_array().ok_or_else(not_an_object)?;
         let mut out = Vec::with_capacity(row.len());
         for button in row {
-            let b = button.as_object().ok_or_else(|| {
-                ApiError::bad(
-                    "can't parse inline keyboard button: InlineKeyboardButton must be an Object",
-                )
-            })?;
+            let b = button.as_object().ok_or_else(not_an_object)?;
             let text = b.get("text").and_then(Value::as_str).ok_or_else(|| {
                 ApiError::bad(
                     "can't parse inline keyboard button: Field \"text\" must be of type String",
