@@ -20,7 +20,6 @@ CREATE TABLE outbox (
     state               TEXT    NOT NULL DEFAULT 'pending'
                         CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled')),
     attempts            INTEGER NOT NULL DEFAULT 0,
-    not_before          TEXT,
     telegram_message_id INTEGER,
     error               TEXT,
     created_at          TEXT    NOT NULL,

@@ -86,11 +86,6 @@ impl<I: BotIdentity> VerifiedBot<I> {
     pub(crate) fn token(&self) -> &Token {
         &self.token
     }
-
-    /// Telegram's numeric id of the bot user.
-    pub fn bot_user_id(&self) -> i64 {
-        self.bot_user_id
-    }
 }
 
 impl<I: BotIdentity> std::fmt::Debug for VerifiedBot<I> {
@@ -130,11 +125,6 @@ impl<I: BotIdentity> Poster<I> {
             clock,
             _identity: PhantomData,
         }
-    }
-
-    /// The identity this poster posts as.
-    pub fn identity(&self) -> &'static str {
-        I::NAME
     }
 
     /// Writes `message` to the outbox as bot `I`, inside the caller's transaction, so the

@@ -78,11 +78,6 @@ impl Templates {
         let text = template.render(context).map_err(render_error)?;
         Ok(text.trim_end().to_owned())
     }
-
-    /// Names of the loaded templates.
-    pub fn names(&self) -> Vec<String> {
-        self.env.templates().map(|(n, _)| n.to_owned()).collect()
-    }
 }
 
 fn base_environment() -> Environment<'static> {

@@ -194,11 +194,6 @@ impl RunningFleet {
         &self.store
     }
 
-    /// A token that stops the fleet when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
-
     /// Waits until `stop` is cancelled (then shuts down cleanly) or a task fails (then
     /// stops the others and returns its error).
     pub async fn run_until(mut self, stop: CancellationToken) -> Result<(), RunError> {

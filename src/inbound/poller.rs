@@ -151,7 +151,7 @@ impl Poller {
         dependencies.insert(update);
         dependencies.insert(work.clone());
         let outcome = self.handler.dispatch(dependencies).await;
-        let Some(tx) = work.into_inner() else {
+        let Some(mut tx) = work.into_inner() else {
             tracing::error!(
                 update_id,
                 "a handler kept the update's transaction; rolled back"
@@ -160,7 +160,6 @@ impl Poller {
                 .record_failure(update_id, entry, "handler kept the transaction")
                 .await;
         };
-        let mut tx = tx;
         match outcome {
             std::ops::ControlFlow::Break(Ok(Decision { command, decision })) => {
                 entry.command = command.or(entry.command);

@@ -229,7 +229,6 @@ pub struct OutboxRow {
     pub part: i64,
     pub state: String,
     pub attempts: i64,
-    pub not_before: Option<String>,
     pub telegram_message_id: Option<i64>,
     pub error: Option<String>,
     pub created_at: String,
@@ -269,17 +268,4 @@ pub(crate) async fn audit_transition(
     });
     audit::record(conn, at, &entry).await?;
     Ok(())
-}
-
-/// Counts of rows per state for one bot (for status and tests).
-pub async fn count_in_state(
-    pool: &sqlx::SqlitePool,
-    bot: &str,
-    state: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = ? AND state = ?")
-        .bind(bot)
-        .bind(state)
-        .fetch_one(pool)
-        .await
 }

@@ -129,13 +129,11 @@ impl Sender {
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?
              WHERE id = (SELECT id FROM outbox
                          WHERE bot = ? AND state = 'pending'
-                           AND (not_before IS NULL OR not_before <= ?)
                          ORDER BY lane, id LIMIT 1)
              RETURNING *",
         )
         .bind(&now)
         .bind(self.bot)
-        .bind(&now)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = &row {
@@ -236,12 +234,10 @@ impl Sender {
                 set_state(&mut tx, row.id, "ambiguous", row.error.as_deref(), at).await?;
                 audit_transition(&mut tx, &row, "sending -> ambiguous", at).await?;
                 tracing::error!(row = row.id, error = ?row.error, "send outcome unknown; asking the operator");
-                if row.kind == "answer_callback" {
-                    None
-                } else {
+                if row.kind != "answer_callback" {
                     self.console.ambiguous_send(&mut tx, &row, at).await?;
-                    None
                 }
+                None
             }
         };
         tx.commit().await?;
