@@ -116,3 +116,35 @@ impl GlobalOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_options_start_an_accelerated_clock() {
+        let cli = Cli::try_parse_from([
+            "herald",
+            "--clock-start",
+            "2026-11-23T03:00:00Z",
+            "--clock-speed",
+            "60",
+            "check",
+        ])
+        .expect("parses");
+        let start: DateTime<Utc> = "2026-11-23T03:00:00Z".parse().unwrap();
+        let now = cli.global.clock().now();
+        // Even a slow machine takes well under a minute of real time here (= an hour at 60x).
+        assert!(
+            now >= start && now < start + chrono::Duration::hours(1),
+            "{now}"
+        );
+    }
+
+    #[test]
+    fn without_clock_options_the_clock_is_the_system_clock() {
+        let cli = Cli::try_parse_from(["herald", "check"]).expect("parses");
+        assert!(format!("{:?}", cli.global.clock()).starts_with("Clock(system"));
+        assert!(cli.global.db_url().ends_with("state/herald.db"));
+    }
+}

@@ -233,3 +233,31 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
     assert_no_token(&finished.output, &deployment.tokens);
     assert_no_token(&survivor.output, &deployment.tokens);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_cleanly_and_audits_the_stop() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let herald = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
+    let started = tokio::time::Instant::now();
+    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    herald.interrupt();
+    let finished = herald.wait(WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.output);
+    assert!(
+        finished.output.contains("stopped cleanly"),
+        "{}",
+        finished.output
+    );
+    let store = herald::store::Store::open(&deployment.db_url())
+        .await
+        .unwrap();
+    let stops: Vec<String> =
+        sqlx::query_scalar("SELECT decision FROM audit WHERE kind = 'boot' ORDER BY seq")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stops, vec!["started", "stopped"]);
+}
