@@ -63,6 +63,21 @@ pub async fn execute(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Pause(args) => pause_command(&cli.global, &args.scope, true).await,
+        Command::Resume(args) => pause_command(&cli.global, &args.scope, false).await,
+        Command::Schedule(args) => {
+            let now = cli.global.clock().now();
+            match crate::control::schedule(&cli.global.config, args.next as usize, now) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("herald schedule: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Sandbox(args) => match crate::sandbox::play(&cli.global, &args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -70,6 +85,30 @@ pub async fn execute(cli: Cli) -> ExitCode {
                 ExitCode::from(1)
             }
         },
+    }
+}
+
+async fn pause_command(
+    global: &crate::cli::GlobalOptions,
+    scope: &[String],
+    pause: bool,
+) -> ExitCode {
+    let name = if pause { "pause" } else { "resume" };
+    let by = format!(
+        "cli ({})",
+        std::env::var("USER").unwrap_or_else(|_| "unknown user".to_owned())
+    );
+    let now = global.clock().now();
+    match crate::control::set_pause(&global.config, &global.db_url(), scope, pause, &by, now).await
+    {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("herald {name}: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

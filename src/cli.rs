@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::clock::Clock;
 use crate::fleet::RunOptions;
 use crate::outbox::sender::SenderSettings;
+use crate::schedule::runner::SchedulerSettings;
 
 /// herald hosts a team's Telegram bots: typed identities, one roster, a durable outbox.
 #[derive(Debug, Parser)]
@@ -57,6 +58,13 @@ pub enum Command {
     /// Validate the deployment offline; one `FILE: FIELD: problem` line per finding.
     /// Exit code 0 clean, 1 findings, 2 could not run.
     Check(CheckArgs),
+    /// Pause a running (or stopped) herald: `all`, `bot NAME` or `job NAME`. Takes effect
+    /// before the next send; persists across restarts; operator DMs still go out.
+    Pause(PauseArgs),
+    /// Lift a pause set by `herald pause` (same scopes).
+    Resume(PauseArgs),
+    /// Print the next slots of every job, in the job's zone and in UTC.
+    Schedule(ScheduleArgs),
     /// Play a scripted session against the built-in Telegram simulator with sandbox tokens
     /// and a throwaway database; print every message the bots post.
     Sandbox(SandboxArgs),
@@ -74,6 +82,20 @@ pub struct CheckArgs {
     /// Don't resolve secret refs (for CI without secrets); their shape is still checked.
     #[arg(long)]
     pub skip_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// `all` (the default), `bot NAME` or `job NAME`.
+    #[arg(value_name = "SCOPE")]
+    pub scope: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// How many slots to print per job.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub next: u64,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +135,7 @@ impl GlobalOptions {
             poll_seconds,
             verify_timeout: Duration::from_secs(5),
             sender: SenderSettings::default(),
+            scheduler: SchedulerSettings::default(),
         }
     }
 }

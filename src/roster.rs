@@ -522,6 +522,18 @@ impl Roster {
     }
 }
 
+/// The shipped example roster, for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub(crate) fn example() -> Roster {
+        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/bots/roster.toml"));
+        let file: RosterFile = toml::from_str(text).expect("example roster parses");
+        Roster::from_file(&file).expect("example roster is valid")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,11 @@ impl Templates {
         Ok(Self { env })
     }
 
+    /// Whether a template called `name` was loaded.
+    pub fn contains(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+
     /// Renders `name` with `context`. Trailing whitespace is trimmed.
     pub fn render(&self, name: &str, context: minijinja::Value) -> Result<String, TemplateError> {
         let render_error = |e: minijinja::Error| TemplateError::Render {

@@ -42,6 +42,11 @@ impl Fixture {
                 fs::copy(entry.path(), dir.join("bots").join(entry.file_name())).expect("copy");
             }
         }
+        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for entry in fs::read_dir(&templates).expect("read shipped templates/") {
+            let entry = entry.expect("entry");
+            fs::copy(entry.path(), dir.join("templates").join(entry.file_name())).expect("copy");
+        }
         let secrets = tmp.path().join("secrets.json");
         let fixture = Fixture {
             _tmp: tmp,

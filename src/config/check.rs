@@ -70,7 +70,22 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
         secrets_files.extend(store.files());
     }
     findings.extend(scan_plaintext(dir, &tokens, &secrets_files));
+    findings.extend(check_templates(dir));
     Ok(tidy(scrub_tokens(findings, &tokens)))
+}
+
+/// Loads the templates and renders every job's against sample data, once the configuration
+/// itself loads cleanly (a job's template can only be rendered once its spec parses; until
+/// then the configuration findings say why).
+fn check_templates(dir: &Path) -> Vec<Finding> {
+    let templates = match crate::templates::Templates::load(&dir.join("templates")) {
+        Ok(templates) => templates,
+        Err(e) => return vec![Finding::new("templates/", "-", e.to_string())],
+    };
+    match super::load(dir) {
+        Ok(config) => crate::jobs::check_jobs(&config, &templates),
+        Err(_) => Vec::new(),
+    }
 }
 
 fn no_providers() -> DeploymentFile {

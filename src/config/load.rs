@@ -490,10 +490,83 @@ fn check_bot(
             }
         }
     }
+
+    for (i, job) in bot.jobs.iter().enumerate() {
+        let field = |name: &str| format!("jobs[{i}].{name}");
+        if job.name.is_empty()
+            || !job
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            problem(
+                field("name"),
+                format!(
+                    "job name \"{}\" must be lower-case letters, digits, - and _",
+                    job.name
+                ),
+            );
+        }
+        if let Err(e) = job.cron.parse::<crate::schedule::cron::CronSchedule>() {
+            problem(field("cron"), format!("\"{}\": {e}", job.cron));
+        }
+        if job.timezone.parse::<chrono_tz::Tz>().is_err() {
+            problem(
+                field("timezone"),
+                format!(
+                    "\"{}\" is not an IANA time zone name (like Asia/Singapore or Europe/London)",
+                    job.timezone
+                ),
+            );
+        }
+        if threads.is_some_and(|known| !known.contains(&job.thread.as_str())) {
+            problem(field("thread"), unknown_thread(&job.thread));
+        } else if !bot.threads.contains(&job.thread) {
+            problem(
+                field("thread"),
+                format!(
+                    "{name} may not post in \"{}\": add it to this file's threads, or pick one of: {}",
+                    job.thread,
+                    bot.threads.join(", ")
+                ),
+            );
+        }
+        if job.timeout_seconds == 0 {
+            problem(field("timeout_seconds"), "must be at least 1".into());
+        }
+        if job.max_messages == 0 {
+            problem(field("max_messages"), "must be at least 1".into());
+        }
+        if job.kind == "post" && job.template.is_none() {
+            problem(
+                field("template"),
+                "a job of kind post needs a template (a file in templates/)".into(),
+            );
+        }
+    }
 }
 
 /// Usernames and secret references must differ between identities.
 fn check_across_bots(bots: &BTreeMap<&'static str, BotFile>, findings: &mut Vec<Finding>) {
+    let mut job_names: HashMap<&str, String> = HashMap::new();
+    for &name in IDENTITY_NAMES {
+        let Some(bot) = bots.get(name) else { continue };
+        for (i, job) in bot.jobs.iter().enumerate() {
+            let here = format!("{}: jobs[{i}]", bot_file(name));
+            if let Some(other) = job_names.get(job.name.as_str()) {
+                findings.push(Finding::new(
+                    bot_file(name),
+                    format!("jobs[{i}].name"),
+                    format!(
+                        "job name \"{}\" is also used at {other}; job names are unique across the deployment",
+                        job.name
+                    ),
+                ));
+            } else {
+                job_names.insert(&job.name, here);
+            }
+        }
+    }
     let mut usernames: HashMap<String, &str> = HashMap::new();
     let mut refs: HashMap<&SecretRef, &str> = HashMap::new();
     for &name in IDENTITY_NAMES {

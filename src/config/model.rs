@@ -115,6 +115,63 @@ pub struct BotFile {
     pub threads: Vec<String>,
     #[serde(default)]
     pub commands: Vec<CommandFile>,
+    /// Scheduled jobs this bot runs (`[[jobs]]`).
+    #[serde(default)]
+    pub jobs: Vec<JobFile>,
+}
+
+/// One scheduled job (`[[jobs]]` in `bots/<identity>.toml`). The identity whose file declares
+/// it is the one that posts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct JobFile {
+    /// Unique across the deployment; used by `herald pause job NAME` and in every alert.
+    pub name: String,
+    /// What the job does (`post`: render `template` and post it).
+    pub kind: String,
+    /// Five-field cron expression in `timezone` (`0 11 * * MON-FRI`).
+    pub cron: String,
+    /// IANA zone name (`Asia/Singapore`); required, there is no host-zone default.
+    pub timezone: String,
+    /// Roster thread the job posts in; this bot must be allowed to post there.
+    pub thread: String,
+    /// Template file in `templates/` (kinds that render one).
+    #[serde(default)]
+    pub template: Option<String>,
+    /// What to do with a slot that was missed (herald was down at its time).
+    #[serde(default)]
+    pub misfire: Misfire,
+    /// How late a `catch_up` slot may still run.
+    #[serde(default = "default_grace_minutes")]
+    pub grace_minutes: u32,
+    /// How long one run may take before it counts as failed.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u32,
+    /// Most messages one run may post; more fails the run and posts nothing.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: u32,
+}
+
+/// Misfire policy of a job.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Misfire {
+    /// Run the latest missed slot once, if it is at most `grace_minutes` late.
+    #[default]
+    CatchUp,
+    /// Never run late: a missed slot is recorded and reported only.
+    Skip,
+}
+
+fn default_grace_minutes() -> u32 {
+    30
+}
+
+fn default_timeout_seconds() -> u32 {
+    60
+}
+
+fn default_max_messages() -> u32 {
+    50
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

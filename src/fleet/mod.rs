@@ -20,9 +20,13 @@ use crate::identity::{visit_all, IdentityVisitor, Poster, VerifiedBot};
 use crate::inbound::common::handler_tree;
 use crate::inbound::poller::{PollError, Poller};
 use crate::inbound::{base_dependencies, Behaviour, BotContext, CommandRouting};
+use crate::jobs::JobSpec;
 use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::sender::{Sender, SenderError, SenderSettings};
 use crate::roster::Roster;
+use crate::schedule::runner::{
+    BoundJob, JobRunner, RunContext, Scheduler, SchedulerError, SchedulerSettings,
+};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::{Store, StoreError};
 use crate::telegram::{CallError, TelegramClient};
@@ -41,6 +45,7 @@ pub struct RunOptions {
     /// How long each `getMe` may take at start.
     pub verify_timeout: Duration,
     pub sender: SenderSettings,
+    pub scheduler: SchedulerSettings,
 }
 
 /// Why the start was refused. Every variant's text names the file or identity at fault.
@@ -69,6 +74,8 @@ pub enum RunError {
     Poll(#[from] PollError),
     #[error(transparent)]
     Sender(#[from] SenderError),
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
     #[error("a task of herald panicked: {0}")]
     Panicked(String),
 }
@@ -111,6 +118,10 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     );
     let tokens = config::resolve_tokens(&config, &secrets).map_err(StartError::Config)?;
     let templates = Arc::new(Templates::load(&config.dir.join("templates"))?);
+    let job_findings = crate::jobs::check_jobs(&config, &templates);
+    if !job_findings.is_empty() {
+        return Err(StartError::Config(job_findings));
+    }
     let client = TelegramClient::new(&options.api_url)?;
 
     let shared = Shared {
@@ -173,15 +184,27 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     };
     let launch = Launch {
         shared: &shared,
-        store,
-        console,
+        store: store.clone(),
+        console: console.clone(),
         wake: Arc::new(Notify::new()),
+        jobs: std::sync::Mutex::new(Vec::new()),
     };
     for launcher in launchers {
         let summary = launcher(&launch, &mut fleet).await?;
         tracing::info!(bot = summary.identity, username = %summary.username, "verified and running");
         fleet.verified.push(summary);
     }
+    let jobs = launch.jobs.into_inner().unwrap_or_default();
+    let scheduler = Scheduler::new(jobs, store, clock, console, options.scheduler.clone());
+    let watchdog = scheduler.watchdog();
+    let stop = fleet.shutdown.clone();
+    fleet
+        .tasks
+        .spawn(async move { scheduler.run(stop).await.map_err(RunError::from) });
+    let stop = fleet.shutdown.clone();
+    fleet
+        .tasks
+        .spawn(async move { watchdog.run(stop).await.map_err(RunError::from) });
     Ok(fleet)
 }
 
@@ -347,6 +370,8 @@ struct Launch<'a> {
     store: Store,
     console: ConsoleChannel,
     wake: Arc<Notify>,
+    /// Every identity's jobs, bound to its poster, for the one scheduler.
+    jobs: std::sync::Mutex<Vec<Arc<dyn BoundJob>>>,
 }
 
 impl Launch<'_> {
@@ -390,6 +415,30 @@ impl Launch<'_> {
             can_read_all_group_messages: verified.can_read_all_group_messages,
         };
         let poster = Poster::<I>::new(&verified, clock.clone());
+        let mut bound: Vec<Arc<dyn BoundJob>> = Vec::new();
+        for file in &bot.jobs {
+            let spec = JobSpec::from_file(I::NAME, file, &shared.roster)
+                .map_err(|e| StartError::ConfigUnreadable(format!("bots/{}.toml: {e}", I::NAME)))?;
+            let job = I::job(&file.kind).ok_or_else(|| {
+                StartError::ConfigUnreadable(format!(
+                    "bots/{}.toml: job {}: unknown kind {}",
+                    I::NAME,
+                    file.name,
+                    file.kind
+                ))
+            })?;
+            let context = RunContext {
+                store: self.store.clone(),
+                clock: clock.clone(),
+                roster: shared.roster.clone(),
+                templates: shared.templates.clone(),
+                console: self.console.clone(),
+            };
+            bound.push(Arc::new(JobRunner::new(spec, job, poster.clone(), context)));
+        }
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.extend(bound);
+        }
         let context = Arc::new(BotContext {
             identity: I::NAME,
             display: I::DISPLAY,
@@ -399,6 +448,7 @@ impl Launch<'_> {
             routing: shared.routing.clone(),
             templates: shared.templates.clone(),
             clock: clock.clone(),
+            is_console: shared.config.console() == I::NAME,
         });
         let poller = Poller::new(
             &verified,

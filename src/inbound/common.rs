@@ -9,6 +9,7 @@ use teloxide::dispatching::UpdateFilterExt;
 use teloxide::types::{Message, Update};
 
 use super::addressing::parse_command;
+use super::outbox_decisions::{apply_outbox_decision, outbox_decision};
 use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::identity::Poster;
 use crate::outbox::OutgoingMessage;
@@ -31,6 +32,11 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
                 .branch(dptree::filter_map(stranger).endpoint(refuse_stranger::<I>))
                 .branch(commands)
                 .branch(dptree::endpoint(not_for_me)),
+        )
+        .branch(
+            Update::filter_callback_query()
+                .filter_map(outbox_decision)
+                .endpoint(apply_outbox_decision::<I>),
         )
         .branch(dptree::endpoint(|| async {
             Ok(Decision::new(None, "ignored: update kind not handled"))

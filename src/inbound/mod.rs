@@ -4,6 +4,7 @@
 
 pub mod addressing;
 pub mod common;
+pub mod outbox_decisions;
 pub mod poller;
 pub mod work;
 
@@ -62,6 +63,8 @@ pub struct BotContext {
     pub routing: Arc<CommandRouting>,
     pub templates: Arc<crate::templates::Templates>,
     pub clock: Clock,
+    /// Whether this identity is the console (operator DMs and their buttons).
+    pub is_console: bool,
 }
 
 /// What an identity does with updates, beyond the `/help` and routing every bot has.
@@ -74,6 +77,19 @@ pub trait Behaviour: BotIdentity {
     /// Branches handling those commands; each receives `Command`, `Poster<Self>`, ...
     fn command_branches() -> Option<UpdateHandler> {
         None
+    }
+
+    /// The job of kind `kind` this identity runs, if any (the generic kinds by default).
+    fn job(kind: &str) -> Option<std::sync::Arc<dyn crate::jobs::Job<Bot = Self>>>
+    where
+        Self: Sized,
+    {
+        crate::jobs::generic::<Self>(kind)
+    }
+
+    /// Every job kind [`Behaviour::job`] knows.
+    fn job_kinds() -> Vec<&'static str> {
+        crate::jobs::GENERIC_KINDS.to_vec()
     }
 }
 

@@ -273,6 +273,7 @@ mod tests {
             routing: Arc::new(CommandRouting::from_config(&config)),
             templates: Arc::new(templates),
             clock: clock.clone(),
+            is_console: true,
         });
         let poller = Poller::new(
             &verified,

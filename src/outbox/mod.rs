@@ -9,6 +9,7 @@
 //! 5. at start, every row still `sending` (the process died mid-send) becomes `ambiguous`.
 
 pub mod alerts;
+pub mod pacing;
 pub mod sender;
 
 use chrono::{DateTime, Utc};
@@ -84,6 +85,14 @@ impl OutgoingMessage {
 
     pub fn in_lane(mut self, lane: Lane) -> Self {
         self.lane = lane;
+        self
+    }
+
+    /// Part `part` of what job `job` posted for `slot` (a slot key): unique, so a slot can
+    /// never be posted twice.
+    pub fn for_slot(mut self, job: &str, slot: &str, part: i64) -> Self {
+        self.job_slot = Some((job.to_owned(), slot.to_owned()));
+        self.part = part;
         self
     }
 

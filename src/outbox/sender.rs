@@ -1,19 +1,27 @@
-//! One sender task per identity: claims that bot's next pending row (lowest lane, then
-//! oldest), commits the claim, makes the Telegram call, and records the outcome, following
-//! the protocol in the parent module. A slow or rate-limited bot only delays itself.
+//! One sender task per identity: picks that bot's next row, commits the claim, makes the
+//! Telegram call, and records the outcome, following the protocol in the parent module.
+//!
+//! Which row goes next: each (chat, thread) is a queue in id order, so order within a thread
+//! always holds; among the heads of those queues, the most urgent lane goes first (operator
+//! alerts and approvals, then scheduled posts, then bulk), skipping chats whose flood limit
+//! has not yet come round ([`super::pacing`]). Rows held by a pause are not candidates. A
+//! slow or rate-limited bot only delays itself.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::ConsoleChannel;
+use super::pacing::{Pacer, RateLimits};
 use super::{audit_transition, set_state, OutboxRow};
 use crate::clock::Clock;
 use crate::config::secrets::Token;
+use crate::faults::{crash_point, CrashPoint};
 use crate::identity::{BotIdentity, VerifiedBot};
+use crate::store::pauses::UNPAUSED_ROW;
 use crate::store::Store;
 use crate::telegram::{CallError, TelegramClient};
 
@@ -22,11 +30,14 @@ use crate::telegram::{CallError, TelegramClient};
 pub struct SenderSettings {
     /// How long one Telegram call may take before its outcome counts as unknown.
     pub call_timeout: Duration,
-    /// How often an idle sender looks for rows written by another process (`herald` CLI).
+    /// How often an idle sender looks for rows written by another process (`herald` CLI)
+    /// and for a lifted pause.
     pub idle_poll: Duration,
     /// First and largest wait after a connection failure.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Telegram's flood limits, kept per bot.
+    pub limits: RateLimits,
 }
 
 impl Default for SenderSettings {
@@ -36,13 +47,19 @@ impl Default for SenderSettings {
             idle_poll: Duration::from_millis(250),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
+            limits: RateLimits::default(),
         }
     }
 }
 
+/// How many thread heads one look at the outbox considers.
+const CANDIDATES: i64 = 64;
+
 /// Delivers one bot's outbox rows.
 pub struct Sender {
     bot: &'static str,
+    /// The console identity's DMs to operators are never held by a pause.
+    is_console: bool,
     token: Token,
     client: TelegramClient,
     store: Store,
@@ -50,6 +67,7 @@ pub struct Sender {
     console: ConsoleChannel,
     wake: Arc<Notify>,
     settings: SenderSettings,
+    pacer: Pacer,
 }
 
 /// Why a sender stopped on its own.
@@ -60,6 +78,15 @@ pub enum SenderError {
         bot: &'static str,
         source: sqlx::Error,
     },
+}
+
+/// The oldest unpaused pending row of one (chat, thread): the only row of that thread that
+/// may go next, so order within a thread is kept whatever the lanes.
+#[derive(Debug, sqlx::FromRow)]
+struct Candidate {
+    id: i64,
+    kind: String,
+    chat_id: i64,
 }
 
 impl Sender {
@@ -76,41 +103,68 @@ impl Sender {
     ) -> Self {
         Self {
             bot: I::NAME,
+            is_console: console.console_bot() == I::NAME,
             token: verified.token().clone(),
             client,
             store,
             clock,
             console,
             wake,
+            pacer: Pacer::new(settings.limits.clone()),
             settings,
         }
     }
 
     /// Runs until `shutdown` is cancelled. A send in flight is finished first.
     #[tracing::instrument(skip_all, fields(bot = self.bot))]
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SenderError> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), SenderError> {
         let mut backoff = self.settings.backoff_min;
+        let bot = self.bot;
+        let db = move |source| SenderError::Db { bot, source };
         while !shutdown.is_cancelled() {
-            let claimed = self.claim_next().await.map_err(|source| SenderError::Db {
-                bot: self.bot,
-                source,
-            })?;
-            let Some(row) = claimed else {
+            let candidates = self.candidates().await.map_err(db)?;
+            let now = Instant::now();
+            let mut earliest: Option<Instant> = None;
+            let mut chosen = None;
+            for candidate in &candidates {
+                if candidate.kind == "answer_callback" {
+                    chosen = Some(candidate);
+                    break;
+                }
+                let ready = self.pacer.ready_at(candidate.chat_id, now);
+                if ready <= now {
+                    chosen = Some(candidate);
+                    break;
+                }
+                earliest = Some(earliest.map_or(ready, |e: Instant| e.min(ready)));
+            }
+            let Some(candidate) = chosen else {
+                // Nothing to send, or every thread head must wait for its chat's limit.
+                let wait = earliest
+                    .map(|e| e.saturating_duration_since(now))
+                    .unwrap_or(self.settings.idle_poll)
+                    .min(self.settings.idle_poll);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
             };
+            let claimed = self.claim(candidate.id).await.map_err(db)?;
+            let Some(row) = claimed else {
+                // Paused or changed since we looked: look again.
+                continue;
+            };
+            crash_point(CrashPoint::AfterClaim);
+            if row.kind != "answer_callback" {
+                self.pacer.record(row.chat_id, Instant::now());
+            }
             let outcome = self.call(&row).await;
-            let pause = self
-                .record(&row, outcome, &mut backoff)
-                .await
-                .map_err(|source| SenderError::Db {
-                    bot: self.bot,
-                    source,
-                })?;
+            if outcome.is_ok() {
+                crash_point(CrashPoint::BeforeSentCommit);
+            }
+            let pause = self.record(&row, outcome, &mut backoff).await.map_err(db)?;
             if let Some(pause) = pause {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -121,23 +175,44 @@ impl Sender {
         Ok(())
     }
 
-    /// `pending -> sending` for this bot's next row, committed before anything is sent.
-    async fn claim_next(&self) -> Result<Option<OutboxRow>, sqlx::Error> {
-        let now = self.clock.now().to_rfc3339();
+    /// The head row of every thread with pending, unpaused rows: most urgent lane first.
+    async fn candidates(&self) -> Result<Vec<Candidate>, sqlx::Error> {
+        let sql = format!(
+            "SELECT id, kind, chat_id FROM (
+                 SELECT o.id, o.kind, o.chat_id, o.lane,
+                        ROW_NUMBER() OVER (PARTITION BY o.chat_id, IFNULL(o.thread_id, 0)
+                                           ORDER BY o.id) AS position
+                 FROM outbox o
+                 WHERE o.bot = ?1 AND o.state = 'pending' AND {UNPAUSED_ROW})
+             WHERE position = 1 ORDER BY lane, id LIMIT ?2"
+        );
+        sqlx::query_as(&sql)
+            .bind(self.bot)
+            .bind(CANDIDATES)
+            .bind(self.is_console)
+            .fetch_all(self.store.pool())
+            .await
+    }
+
+    /// `pending -> sending` for row `id`, committed before anything is sent. None if the row
+    /// is no longer pending or a pause now holds it: the pause check and the claim are one
+    /// statement, so a committed pause stops the very next send.
+    async fn claim(&self, id: i64) -> Result<Option<OutboxRow>, sqlx::Error> {
+        let now = self.clock.now();
         let mut tx = self.store.begin_write().await?;
-        let row: Option<OutboxRow> = sqlx::query_as(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?
-             WHERE id = (SELECT id FROM outbox
-                         WHERE bot = ? AND state = 'pending'
-                         ORDER BY lane, id LIMIT 1)
-             RETURNING *",
-        )
-        .bind(&now)
-        .bind(self.bot)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let sql = format!(
+            "UPDATE outbox AS o SET state = 'sending', attempts = attempts + 1, updated_at = ?1
+             WHERE o.id = ?2 AND o.state = 'pending' AND {UNPAUSED_ROW}
+             RETURNING *"
+        );
+        let row: Option<OutboxRow> = sqlx::query_as(&sql)
+            .bind(now.to_rfc3339())
+            .bind(id)
+            .bind(self.is_console)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some(row) = &row {
-            audit_transition(&mut tx, row, "pending -> sending", self.clock.now()).await?;
+            audit_transition(&mut tx, row, "pending -> sending", now).await?;
         }
         tx.commit().await?;
         Ok(row)
@@ -221,6 +296,10 @@ impl Sender {
                 row.error = Some(format!("{code}: {description}"));
                 set_state(&mut tx, row.id, "failed", row.error.as_deref(), at).await?;
                 audit_transition(&mut tx, &row, "sending -> failed", at).await?;
+                if let (Some(job), Some(slot)) = (&row.job, &row.slot) {
+                    let detail = format!("Telegram refused part {}: {description}", row.part);
+                    crate::store::slots::fail_done(&mut tx, job, slot, &detail).await?;
+                }
                 tracing::error!(row = row.id, code, %description, "Telegram rejected a message");
                 if row.kind != "answer_callback" {
                     self.console

@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod bots;
+pub mod pauses;
+pub mod slots;
 pub mod updates;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +37,12 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+}
+
+/// How times are stored in the scheduler and pause tables: RFC 3339, UTC, whole seconds
+/// (`2026-11-23T03:00:00Z`), so that they compare correctly as text.
+pub fn time_key(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The default database of a deployment: `<config>/state/herald.db`.

@@ -127,6 +127,9 @@ impl TelegramClient {
             .send()
             .await
             .map_err(classify_transport_error)?;
+        if method == "sendMessage" {
+            crate::faults::crash_point(crate::faults::CrashPoint::AfterWrite);
+        }
         let status = response.status();
         let retry_after_header = response
             .headers()

@@ -12,6 +12,7 @@ use herald::clock::Clock;
 use herald::config::{self, Config};
 use herald::fleet::RunOptions;
 use herald::outbox::sender::SenderSettings;
+use herald::schedule::runner::SchedulerSettings;
 use herald::sim::Simulator;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -88,6 +89,11 @@ impl Deployment {
             sender: SenderSettings {
                 idle_poll: Duration::from_millis(50),
                 ..SenderSettings::default()
+            },
+            scheduler: SchedulerSettings {
+                tick: Duration::from_millis(50),
+                watchdog_every: Duration::from_millis(100),
+                ..SchedulerSettings::default()
             },
         }
     }

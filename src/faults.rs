@@ -1,0 +1,46 @@
+//! Crash points in the send path, compiled only with the test feature `fault-injection`.
+//! The SIGKILL tests set `HERALD_CRASH_AT` to one point's name; when a send reaches that
+//! point the process kills itself with SIGKILL (no destructors, no flush, exactly like the
+//! OOM killer or a power cut), and the test restarts it to check that nothing was lost or
+//! sent twice. Without the feature every point compiles to nothing.
+
+/// Where in the send path a crash is injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// `pending -> sending` committed, request not yet made.
+    AfterClaim,
+    /// `sendMessage` written and Telegram's answer headers received, body not yet read.
+    AfterWrite,
+    /// Telegram answered success; the `sent` state is not yet committed.
+    BeforeSentCommit,
+}
+
+impl CrashPoint {
+    /// The value of `HERALD_CRASH_AT` that selects this point.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::AfterClaim => "after_claim",
+            CrashPoint::AfterWrite => "after_write",
+            CrashPoint::BeforeSentCommit => "before_sent_commit",
+        }
+    }
+}
+
+/// Kills the process if `HERALD_CRASH_AT` names `point`.
+#[cfg(feature = "fault-injection")]
+pub fn crash_point(point: CrashPoint) {
+    static SELECTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let selected = SELECTED.get_or_init(|| std::env::var("HERALD_CRASH_AT").ok());
+    if selected.as_deref() == Some(point.name()) {
+        eprintln!("fault-injection: SIGKILL at {}", point.name());
+        // SAFETY: raise(3) with a valid signal number; SIGKILL ends the process at once.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}
+
+/// Without the feature, crash points are no-ops.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn crash_point(_point: CrashPoint) {}

@@ -1,0 +1,140 @@
+//! The console's *Resend* / *Mark sent* buttons on an ambiguous-send alert. Only operators
+//! decide; the decision is applied once (the row must still be `ambiguous`), audited, the tap
+//! is answered, and the alert is edited to say who decided what. A second tap, by anyone,
+//! is told the row was already decided.
+
+use std::sync::Arc;
+
+use teloxide::types::CallbackQuery;
+
+use super::{Behaviour, BotContext, Decision, HandlerResult, UnitOfWork};
+use crate::identity::Poster;
+use crate::outbox::{audit_transition, set_state, OutboxRow, OutgoingMessage};
+use crate::roster::Role;
+
+/// What the operator chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Resend,
+    MarkSent,
+}
+
+/// A tap on one of the buttons of [`crate::outbox::alerts::ConsoleChannel::ambiguous_send`].
+#[derive(Debug, Clone)]
+pub struct OutboxDecision {
+    choice: Choice,
+    row: i64,
+    query_id: String,
+    user_id: i64,
+    /// The alert that carried the buttons: (chat, message).
+    alert: Option<(i64, i32)>,
+}
+
+/// Parses `ob:resend:<row>` / `ob:sent:<row>` taps, on the console identity only.
+pub fn outbox_decision(query: CallbackQuery, context: Arc<BotContext>) -> Option<OutboxDecision> {
+    if !context.is_console {
+        return None;
+    }
+    let (action, row) = query
+        .data
+        .as_deref()?
+        .strip_prefix("ob:")?
+        .split_once(':')?;
+    let choice = match action {
+        "resend" => Choice::Resend,
+        "sent" => Choice::MarkSent,
+        _ => return None,
+    };
+    Some(OutboxDecision {
+        choice,
+        row: row.parse().ok()?,
+        query_id: query.id.0.clone(),
+        user_id: query.from.id.0 as i64,
+        alert: query.message.as_ref().map(|m| (m.chat().id.0, m.id().0)),
+    })
+}
+
+pub async fn apply_outbox_decision<I: Behaviour>(
+    decision: OutboxDecision,
+    context: Arc<BotContext>,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let command = Some(match decision.choice {
+        Choice::Resend => "resend",
+        Choice::MarkSent => "mark sent",
+    });
+    let mut tx = work.lock().await;
+    let answer = |text: &str| OutgoingMessage::callback_answer(decision.query_id.clone(), text);
+    let Some(operator) = context
+        .roster
+        .member_by_telegram_id(decision.user_id)
+        .filter(|m| context.roster.has_role(m.telegram_id, Role::Operator))
+    else {
+        poster
+            .enqueue(&mut tx, answer("Only an operator can decide this."))
+            .await?;
+        return Ok(Decision::new(command, "refused: not an operator"));
+    };
+    let row: Option<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE id = ?")
+        .bind(decision.row)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(mut row) = row else {
+        poster
+            .enqueue(&mut tx, answer("That message is not in the outbox."))
+            .await?;
+        return Ok(Decision::new(command, "refused: no such outbox row"));
+    };
+    if row.state != "ambiguous" {
+        poster
+            .enqueue(
+                &mut tx,
+                answer(&format!("Already decided: that message is {}.", row.state)),
+            )
+            .await?;
+        return Ok(Decision::new(
+            command,
+            format!("refused: row {} already {}", row.id, row.state),
+        ));
+    }
+    let now = context.clock.now();
+    let (state, transition, toast, verdict) = match decision.choice {
+        Choice::Resend => (
+            "pending",
+            format!("ambiguous -> pending (resend by {})", operator.name),
+            "Resending it now.",
+            "resend",
+        ),
+        Choice::MarkSent => (
+            "sent",
+            format!("ambiguous -> sent (marked by {})", operator.name),
+            "Marked as sent; it will not be resent.",
+            "marked sent",
+        ),
+    };
+    row.error = Some(format!("{verdict} by {}", operator.name));
+    set_state(&mut tx, row.id, state, row.error.as_deref(), now).await?;
+    audit_transition(&mut tx, &row, &transition, now).await?;
+    poster.enqueue(&mut tx, answer(toast)).await?;
+    if let Some((chat, message)) = decision.alert {
+        let local = now.with_timezone(&context.roster.timezone());
+        let html = format!(
+            "⚠️ Unsure whether outbox row {} ({} -> {}) was delivered.\nDecided: <b>{verdict}</b> by {} at {}.",
+            row.id,
+            html_escape::encode_text(&row.bot),
+            row.chat_id,
+            html_escape::encode_text(&operator.name),
+            local.format("%Y-%m-%d %H:%M %Z"),
+        );
+        let mut edit = OutgoingMessage::new(chat, None, html);
+        edit.kind = crate::outbox::MessageKind::Edit {
+            message_id: i64::from(message),
+        };
+        poster.enqueue(&mut tx, edit).await?;
+    }
+    Ok(Decision::new(
+        command,
+        format!("decided: row {} {verdict}", row.id),
+    ))
+}

@@ -1,0 +1,205 @@
+//! Scheduled jobs. A job is pure in the sense that matters: data in (the slot, the roster,
+//! the templates, the stored state), rendered messages out. It never sends: the runner
+//! ([`crate::schedule::runner`]) writes its messages to the outbox, as the job's own
+//! identity, in the transaction that marks the slot done.
+//!
+//! Identity typing reaches jobs too: a job declares `type Bot`, and the runner that posts
+//! its output holds only a `Poster<Self::Bot>`. Each identity says which job kinds it can run
+//! through [`crate::inbound::Behaviour::job`].
+
+pub mod post;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use futures::future::BoxFuture;
+
+use crate::config::model::{JobFile, Misfire};
+use crate::config::{Config, Finding};
+use crate::identity::{visit_all, BotIdentity, IdentityVisitor};
+use crate::inbound::Behaviour;
+use crate::roster::Roster;
+use crate::schedule::cron::CronSchedule;
+use crate::store::Store;
+use crate::templates::Templates;
+
+/// A job's configuration, validated and parsed.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub name: String,
+    /// The identity whose file declares the job; it is the one that posts.
+    pub bot: &'static str,
+    pub kind: String,
+    pub cron: CronSchedule,
+    pub timezone: Tz,
+    pub thread: String,
+    pub chat_id: i64,
+    pub thread_id: Option<i32>,
+    pub template: Option<String>,
+    pub misfire: Misfire,
+    pub grace: chrono::Duration,
+    pub timeout: std::time::Duration,
+    pub max_messages: usize,
+}
+
+impl JobSpec {
+    /// Parses `file` (already checked by `herald check`; errors here name the job anyway).
+    pub fn from_file(bot: &'static str, file: &JobFile, roster: &Roster) -> Result<Self, String> {
+        let cron: CronSchedule = file
+            .cron
+            .parse()
+            .map_err(|e| format!("job {}: cron: {e}", file.name))?;
+        let timezone: Tz = file
+            .timezone
+            .parse()
+            .map_err(|_| format!("job {}: unknown timezone {}", file.name, file.timezone))?;
+        let thread = roster
+            .thread(&file.thread)
+            .ok_or_else(|| format!("job {}: unknown thread {}", file.name, file.thread))?;
+        Ok(Self {
+            name: file.name.clone(),
+            bot,
+            kind: file.kind.clone(),
+            cron,
+            timezone,
+            thread: file.thread.clone(),
+            chat_id: roster.chat_id(),
+            thread_id: thread.message_thread_id,
+            template: file.template.clone(),
+            misfire: file.misfire,
+            grace: chrono::Duration::minutes(i64::from(file.grace_minutes)),
+            timeout: std::time::Duration::from_secs(u64::from(file.timeout_seconds)),
+            max_messages: file.max_messages as usize,
+        })
+    }
+
+    /// The slot as the team reads it: local time in the job's zone.
+    pub fn local(&self, slot: DateTime<Utc>) -> DateTime<Tz> {
+        slot.with_timezone(&self.timezone)
+    }
+}
+
+/// What a job run may read.
+#[derive(Clone)]
+pub struct JobInput {
+    pub spec: Arc<JobSpec>,
+    /// The scheduled instant (or, for a manual run, when it was asked for).
+    pub slot: DateTime<Utc>,
+    pub roster: Arc<Roster>,
+    pub templates: Arc<Templates>,
+    pub store: Store,
+}
+
+impl JobInput {
+    pub fn local(&self) -> DateTime<Tz> {
+        self.spec.local(self.slot)
+    }
+}
+
+/// Why a job run failed. The text goes to the operator as the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Template(#[from] crate::templates::TemplateError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Source(String),
+    #[error("job misconfigured: {0}")]
+    Config(String),
+}
+
+/// One kind of scheduled job, for identity `Bot`.
+pub trait Job: Send + Sync + 'static {
+    type Bot: BotIdentity;
+
+    /// Renders the messages for one slot, in posting order. Empty posts nothing.
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>>;
+
+    /// Renders against sample data, so `herald check` catches a broken template.
+    fn check(&self, spec: &JobSpec, templates: &Templates, roster: &Roster) -> Result<(), String>;
+}
+
+/// The job kinds every identity can run.
+pub const GENERIC_KINDS: &[&str] = &["post"];
+
+/// The generic job of kind `kind` for identity `I`, if there is one.
+pub fn generic<I: BotIdentity>(kind: &str) -> Option<Arc<dyn Job<Bot = I>>> {
+    match kind {
+        "post" => Some(Arc::new(post::TemplatePost::<I>::new())),
+        _ => None,
+    }
+}
+
+/// Checks every job of the deployment that configuration alone cannot: the kind exists for
+/// its identity, and its template renders against sample data.
+pub fn check_jobs(config: &Config, templates: &Templates) -> Vec<Finding> {
+    struct Check<'a> {
+        config: &'a Config,
+        templates: &'a Templates,
+        findings: Vec<Finding>,
+    }
+    impl IdentityVisitor for Check<'_> {
+        fn visit<I: Behaviour>(&mut self) {
+            let Some(bot) = self.config.bot(I::NAME) else {
+                return;
+            };
+            let file = format!("bots/{}.toml", I::NAME);
+            for (i, job) in bot.jobs.iter().enumerate() {
+                let Some(runner) = I::job(&job.kind) else {
+                    let mut kinds = I::job_kinds();
+                    kinds.sort_unstable();
+                    self.findings.push(Finding::new(
+                        &file,
+                        format!("jobs[{i}].kind"),
+                        format!(
+                            "{} cannot run jobs of kind \"{}\" (it can run: {})",
+                            I::NAME,
+                            job.kind,
+                            kinds.join(", ")
+                        ),
+                    ));
+                    continue;
+                };
+                let spec = match JobSpec::from_file(I::NAME, job, &self.config.roster) {
+                    Ok(spec) => spec,
+                    // Already reported by the configuration checks.
+                    Err(_) => continue,
+                };
+                if let Some(name) = &spec.template {
+                    if !self.templates.contains(name) {
+                        self.findings.push(Finding::new(
+                            &file,
+                            format!("jobs[{i}].template"),
+                            format!("no template \"{name}\" in templates/"),
+                        ));
+                        continue;
+                    }
+                }
+                if let Err(problem) = runner.check(&spec, self.templates, &self.config.roster) {
+                    self.findings
+                        .push(Finding::new(&file, format!("jobs[{i}]"), problem));
+                }
+            }
+        }
+    }
+    let mut check = Check {
+        config,
+        templates,
+        findings: Vec::new(),
+    };
+    visit_all(&mut check);
+    check.findings
+}
+
+/// A sample slot for checks and previews: next Monday 09:00 in the job's zone, fixed so
+/// that checks are deterministic.
+pub fn sample_slot(spec: &JobSpec) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    spec.timezone
+        .with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}

@@ -1,0 +1,272 @@
+//! The scheduler's tables: each job's cursor (how far its schedule has been looked at) and
+//! one row per decided slot. Inserting the slot row is the claim: the primary key
+//! `(job, slot)` makes a second claim (a restart, a second look) a no-op.
+
+use chrono::{DateTime, Utc};
+
+use super::time_key;
+use sqlx::SqliteConnection;
+
+/// How a slot came to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// On time.
+    Schedule,
+    /// Late, after downtime, within the job's grace window.
+    CatchUp,
+    /// Asked for by the operator.
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// A slot's state (see the migration for the meaning of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    Running,
+    Done,
+    Failed,
+    Missed,
+    Paused,
+}
+
+impl SlotState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotState::Running => "running",
+            SlotState::Done => "done",
+            SlotState::Failed => "failed",
+            SlotState::Missed => "missed",
+            SlotState::Paused => "paused",
+        }
+    }
+}
+
+/// The stored form of a slot instant: RFC 3339, UTC, whole seconds (`2026-11-23T03:00:00Z`).
+/// Also the `slot` of the outbox rows the run wrote.
+pub fn slot_key(slot: DateTime<Utc>) -> String {
+    super::time_key(slot)
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The instant up to which `job`'s slots were decided. A job seen for the first time starts
+/// at `now`: adding a job never fires its past slots.
+pub async fn cursor(
+    conn: &mut SqliteConnection,
+    job: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO job_cursors (job, first_seen, considered_until) VALUES (?1, ?2, ?2)
+         ON CONFLICT (job) DO NOTHING",
+    )
+    .bind(job)
+    .bind(time_key(now))
+    .execute(&mut *conn)
+    .await?;
+    let until: String =
+        sqlx::query_scalar("SELECT considered_until FROM job_cursors WHERE job = ?")
+            .bind(job)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(parse_time(&until).unwrap_or(now))
+}
+
+/// Every job's cursor, for the absence check.
+pub async fn cursors(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT job, considered_until FROM job_cursors ORDER BY job")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(job, until)| parse_time(&until).map(|t| (job, t)))
+        .collect())
+}
+
+pub async fn advance_cursor(
+    conn: &mut SqliteConnection,
+    job: &str,
+    to: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE job_cursors SET considered_until = ? WHERE job = ?")
+        .bind(time_key(to))
+        .bind(job)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims `(job, slot)` in `state`. False if the slot was already decided.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim(
+    conn: &mut SqliteConnection,
+    job: &str,
+    slot: DateTime<Utc>,
+    bot: &str,
+    trigger: Trigger,
+    state: SlotState,
+    detail: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let finished = (state != SlotState::Running).then(|| time_key(at));
+    let inserted = sqlx::query(
+        "INSERT INTO job_slots (job, slot, bot, trigger, state, detail, claimed_at, finished_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job, slot) DO NOTHING",
+    )
+    .bind(job)
+    .bind(slot_key(slot))
+    .bind(bot)
+    .bind(trigger.as_str())
+    .bind(state.as_str())
+    .bind(detail)
+    .bind(time_key(at))
+    .bind(finished)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Ends a running slot.
+pub async fn finish(
+    conn: &mut SqliteConnection,
+    job: &str,
+    slot: &str,
+    state: SlotState,
+    messages: usize,
+    detail: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE job_slots SET state = ?, messages = ?, detail = ?, finished_at = ?
+         WHERE job = ? AND slot = ? AND state = 'running'",
+    )
+    .bind(state.as_str())
+    .bind(i64::try_from(messages).unwrap_or(i64::MAX))
+    .bind(detail)
+    .bind(time_key(at))
+    .bind(job)
+    .bind(slot)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A done slot one of whose messages Telegram refused becomes failed. True if it changed.
+pub async fn fail_done(
+    conn: &mut SqliteConnection,
+    job: &str,
+    slot: &str,
+    detail: &str,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "UPDATE job_slots SET state = 'failed', detail = ? WHERE job = ? AND slot = ? AND state = 'done'",
+    )
+    .bind(detail)
+    .bind(job)
+    .bind(slot)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// One stored slot.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SlotRow {
+    pub job: String,
+    pub slot: String,
+    pub bot: String,
+    pub trigger: String,
+    pub state: String,
+    pub messages: i64,
+    pub detail: Option<String>,
+    pub claimed_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl SlotRow {
+    pub fn instant(&self) -> Option<DateTime<Utc>> {
+        parse_time(&self.slot)
+    }
+}
+
+/// Slots left `running` by a process that stopped: they become `failed`. Their messages
+/// were never written (the run writes them with the `done` mark), so nothing was posted.
+pub async fn fail_interrupted(
+    conn: &mut SqliteConnection,
+    at: DateTime<Utc>,
+) -> Result<Vec<SlotRow>, sqlx::Error> {
+    let rows: Vec<SlotRow> = sqlx::query_as(
+        "UPDATE job_slots SET state = 'failed', finished_at = ?,
+             detail = 'herald stopped while the job was running'
+         WHERE state = 'running' RETURNING job, slot, bot, trigger, state, messages, detail,
+             claimed_at, finished_at",
+    )
+    .bind(time_key(at))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows)
+}
+
+/// Running slots that started (or were due, whichever is later) before `before` and that
+/// nobody was told about yet; they are marked told.
+pub async fn take_overdue(
+    conn: &mut SqliteConnection,
+    before: DateTime<Utc>,
+) -> Result<Vec<SlotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE job_slots SET overdue_told = 1
+         WHERE state = 'running' AND overdue_told = 0 AND MAX(slot, claimed_at) < ?
+         RETURNING job, slot, bot, trigger, state, messages, detail, claimed_at, finished_at",
+    )
+    .bind(slot_key(before))
+    .fetch_all(conn)
+    .await
+}
+
+/// Slots skipped while paused, decided at or after `since` (RFC 3339).
+pub async fn paused_since(
+    conn: &mut SqliteConnection,
+    since: &str,
+) -> Result<Vec<SlotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT job, slot, bot, trigger, state, messages, detail, claimed_at, finished_at
+         FROM job_slots WHERE state = 'paused' AND claimed_at >= ? ORDER BY slot, job",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// The slots of `job`, newest first.
+pub async fn recent(
+    conn: &mut SqliteConnection,
+    job: &str,
+    limit: i64,
+) -> Result<Vec<SlotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT job, slot, bot, trigger, state, messages, detail, claimed_at, finished_at
+         FROM job_slots WHERE job = ? ORDER BY slot DESC LIMIT ?",
+    )
+    .bind(job)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
