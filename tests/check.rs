@@ -741,3 +741,274 @@ fn missing_folder_cannot_run() {
         Err(config::ConfigError::Unreadable { .. })
     ));
 }
+
+// 9. Scheduled jobs ([[jobs]] in a bot file). The shipped example has two: clawrence's
+// team-pulse and pakgupei's weekly-call-reminder, both clean (see shipped_example_is_clean).
+
+/// The 1-based number of the first line of `rel` that starts with `prefix`.
+fn line_number(f: &Fixture, rel: &str, prefix: &str) -> usize {
+    f.read(rel)
+        .lines()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("{rel} has no line starting with {prefix:?}"))
+        + 1
+}
+
+#[test]
+fn shipped_jobs_load_and_render() {
+    let f = Fixture::new();
+    let config = config::load(&f.dir).expect("example loads");
+    let jobs: Vec<(&str, &str, &str)> = config
+        .bots
+        .iter()
+        .flat_map(|(bot, file)| {
+            file.jobs
+                .iter()
+                .map(move |j| (*bot, j.name.as_str(), j.cron.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            ("clawrence", "team-pulse", "0 9 * * MON-FRI"),
+            ("pakgupei", "weekly-call-reminder", "45 9 * * MON"),
+        ]
+    );
+    let templates =
+        herald::templates::Templates::load(&f.path("templates")).expect("templates load");
+    let findings = herald::jobs::check_jobs(&config, &templates);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn job_cron_out_of_range() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "\"0 9 * * MON-FRI\"",
+        "\"0 25 * * *\"",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0].cron: \"0 25 * * *\": hour: 25 is out of range 0-23",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_cron_with_four_fields() {
+    let f = Fixture::new();
+    f.edit("bots/pakgupei.toml", "\"45 9 * * MON\"", "\"45 9 * *\"");
+    let lines = f.expect(&[
+        "bots/pakgupei.toml: jobs[0].cron: \"45 9 * *\": expected 5 fields (minute hour day-of-month month day-of-week), found 4",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_unknown_timezone() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "timezone = \"Asia/Singapore\"",
+        "timezone = \"Asia/Singapur\"",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0].timezone: \"Asia/Singapur\" is not an IANA time zone name (like Asia/Singapore or Europe/London)",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_without_timezone() {
+    let f = Fixture::new();
+    f.edit("bots/clawrence.toml", "timezone = \"Asia/Singapore\"\n", "");
+    // serde locates a missing key at the table that lacks it: the [[jobs]] header.
+    let number = line_number(&f, "bots/clawrence.toml", "[[jobs]]");
+    let expected = format!("bots/clawrence.toml: line {number}: missing field `timezone`");
+    let lines = f.expect(&[&expected]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_unknown_thread() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "thread = \"pulse\"",
+        "thread = \"pluse\"",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0].thread: unknown thread \"pluse\"; bots/roster.toml has no such thread",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_in_a_thread_the_bot_may_not_post_in() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "thread = \"pulse\"",
+        "thread = \"calls\"",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0].thread: clawrence may not post in \"calls\": add it to this file's threads, or pick one of: general, daily-updates, volts, pulse",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn duplicate_job_names_across_bots() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/pakgupei.toml",
+        "name = \"weekly-call-reminder\"",
+        "name = \"team-pulse\"",
+    );
+    let lines = f.expect(&[
+        "bots/pakgupei.toml: jobs[0].name: job name \"team-pulse\" is also used at bots/clawrence.toml: jobs[0]; job names are unique across the deployment",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+
+    // Within one bot too.
+    let f = Fixture::new();
+    let text = f.read("bots/clawrence.toml");
+    let job = &text[text.find("\n[[jobs]]").expect("a job")..];
+    f.write("bots/clawrence.toml", &format!("{text}{job}"));
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[1].name: job name \"team-pulse\" is also used at bots/clawrence.toml: jobs[0]; job names are unique across the deployment",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_with_an_unknown_misfire_policy() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/pakgupei.toml",
+        "misfire = \"skip\"",
+        "misfire = \"later\"",
+    );
+    let number = line_number(&f, "bots/pakgupei.toml", "misfire =");
+    let expected = format!(
+        "bots/pakgupei.toml: line {number}: unknown variant `later`, expected `catch_up` or `skip`"
+    );
+    let lines = f.expect(&[&expected]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn invalid_job_names() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "name = \"team-pulse\"",
+        "name = \"Team Pulse\"",
+    );
+    f.edit(
+        "bots/pakgupei.toml",
+        "name = \"weekly-call-reminder\"",
+        "name = \"\"",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0].name: job name \"Team Pulse\" must be lower-case letters, digits, - and _",
+        "bots/pakgupei.toml: jobs[0].name: job name \"\" must be lower-case letters, digits, - and _",
+    ]);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+}
+
+#[test]
+fn job_timeout_of_zero() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "template = \"team_pulse.html\"",
+        "template = \"team_pulse.html\"\ntimeout_seconds = 0",
+    );
+    let lines = f.expect(&["bots/clawrence.toml: jobs[0].timeout_seconds: must be at least 1"]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_max_messages_of_zero() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/pakgupei.toml",
+        "misfire = \"skip\"",
+        "misfire = \"skip\"\nmax_messages = 0",
+    );
+    let lines = f.expect(&["bots/pakgupei.toml: jobs[0].max_messages: must be at least 1"]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_of_an_unknown_kind() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "kind = \"post\"",
+        "kind = \"digest\"",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0].kind: clawrence cannot run jobs of kind \"digest\" (it can run: post)",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn post_job_without_a_template() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "template = \"team_pulse.html\"\n",
+        "",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0].template: a job of kind post needs a template (a file in templates/)",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_template_missing_from_templates() {
+    let f = Fixture::new();
+    fs::remove_file(f.path("templates/call_reminder.html")).expect("rm");
+    let lines = f.expect(&[
+        "bots/pakgupei.toml: jobs[0].template: no template \"call_reminder.html\" in templates/",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn job_template_that_fails_to_render() {
+    let f = Fixture::new();
+    f.write(
+        "templates/team_pulse.html",
+        "Pulse {{ date }}: {{ nope }}\n",
+    );
+    // Strict undefined: a variable the post job does not provide fails the check.
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0]: templates/team_pulse.html: render failed: undefined value (in team_pulse.html:1)",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn unknown_key_in_a_job() {
+    // An extra key next to the real ones.
+    let f = Fixture::new();
+    f.edit(
+        "bots/clawrence.toml",
+        "cron = \"0 9 * * MON-FRI\"",
+        "cron = \"0 9 * * MON-FRI\"\ncronn = \"0 10 * * *\"",
+    );
+    let lines = f.expect(&["bots/clawrence.toml: jobs[0].cronn: unknown key"]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+
+    // A misspelt key: unknown, and the real one is then missing.
+    let f = Fixture::new();
+    f.edit("bots/pakgupei.toml", "cron = ", "cronn = ");
+    let number = line_number(&f, "bots/pakgupei.toml", "[[jobs]]");
+    let missing = format!("bots/pakgupei.toml: line {number}: missing field `cron`");
+    f.expect(&["bots/pakgupei.toml: jobs[0].cronn: unknown key", &missing]);
+}

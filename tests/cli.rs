@@ -124,6 +124,9 @@ fn every_subcommand_has_help() {
         vec!["--help"],
         vec!["run", "--help"],
         vec!["check", "--help"],
+        vec!["pause", "--help"],
+        vec!["resume", "--help"],
+        vec!["schedule", "--help"],
         vec!["sandbox", "--help"],
     ] {
         let output = herald().args(&args).output().expect("help runs");
@@ -131,4 +134,257 @@ fn every_subcommand_has_help() {
         let text = String::from_utf8_lossy(&output.stdout);
         assert!(text.contains("--config"), "{args:?}: {text}");
     }
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let output = herald().arg("--help").output().expect("help runs");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let commands: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for command in ["run", "check", "pause", "resume", "schedule", "sandbox"] {
+        assert!(commands.contains(&command), "{command} missing:\n{text}");
+    }
+}
+
+/// stdout and stderr of a finished command, as text.
+fn texts(output: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `herald schedule --next N` on `deployment`, with the clock started at `now`.
+fn schedule(deployment: &Deployment, now: &str, next: &str) -> std::process::Output {
+    herald()
+        .arg("--config")
+        .arg(deployment.path())
+        .args(["--clock-start", now, "schedule", "--next", next])
+        .output()
+        .expect("schedule runs")
+}
+
+/// The jobs of the shipped example, from Friday 2026-11-20 12:00 in Singapore.
+const EXAMPLE_SCHEDULE: &str = "\
+team-pulse (clawrence -> #pulse, \"0 9 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
+  Mon 2026-11-23 09:00 +08 (01:00 UTC)
+  Tue 2026-11-24 09:00 +08 (01:00 UTC)
+  Wed 2026-11-25 09:00 +08 (01:00 UTC)
+  Thu 2026-11-26 09:00 +08 (01:00 UTC)
+  Fri 2026-11-27 09:00 +08 (01:00 UTC)
+weekly-call-reminder (pakgupei -> #calls, \"45 9 * * MON\" Asia/Singapore, skip)
+  Mon 2026-11-23 09:45 +08 (01:45 UTC)
+  Mon 2026-11-30 09:45 +08 (01:45 UTC)
+  Mon 2026-12-07 09:45 +08 (01:45 UTC)
+  Mon 2026-12-14 09:45 +08 (01:45 UTC)
+  Mon 2026-12-21 09:45 +08 (01:45 UTC)
+";
+
+#[test]
+fn schedule_prints_the_next_slots_of_every_job() {
+    let deployment = Deployment::example();
+    let output = schedule(&deployment, "2026-11-20T04:00:00Z", "5");
+    let (stdout, stderr) = texts(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, EXAMPLE_SCHEDULE);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn schedule_defaults_to_five_slots_and_honours_next() {
+    let deployment = Deployment::example();
+    let output = herald()
+        .arg("--config")
+        .arg(deployment.path())
+        .args(["--clock-start", "2026-11-20T04:00:00Z", "schedule"])
+        .output()
+        .expect("schedule runs");
+    let (stdout, stderr) = texts(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, EXAMPLE_SCHEDULE);
+
+    // A slot exactly at the clock's start is not upcoming: Monday 09:00 gives Tuesday first.
+    let output = schedule(&deployment, "2026-11-23T01:00:00Z", "1");
+    let (stdout, stderr) = texts(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "\
+team-pulse (clawrence -> #pulse, \"0 9 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
+  Tue 2026-11-24 09:00 +08 (01:00 UTC)
+weekly-call-reminder (pakgupei -> #calls, \"45 9 * * MON\" Asia/Singapore, skip)
+  Mon 2026-11-23 09:45 +08 (01:45 UTC)
+"
+    );
+
+    let output = schedule(&deployment, "2026-11-20T04:00:00Z", "0");
+    assert_eq!(output.status.code(), Some(2), "--next 0 is refused");
+}
+
+#[test]
+fn schedule_on_a_broken_config_exits_2_and_says_why() {
+    let deployment = Deployment::example();
+    let pakgupei = deployment.path().join("bots").join("pakgupei.toml");
+    let text = std::fs::read_to_string(&pakgupei).unwrap();
+    std::fs::write(
+        &pakgupei,
+        text.replacen("\"45 9 * * MON\"", "\"45 9 * *\"", 1),
+    )
+    .unwrap();
+    let output = schedule(&deployment, "2026-11-20T04:00:00Z", "5");
+    let (stdout, stderr) = texts(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(
+        stderr,
+        "herald schedule: the configuration has problems (run `herald check`):\n\
+         bots/pakgupei.toml: jobs[0].cron: \"45 9 * *\": expected 5 fields (minute hour day-of-month month day-of-week), found 4\n"
+    );
+    assert_no_token(&stderr, &deployment.tokens);
+
+    let output = herald()
+        .args(["--config", "/nonexistent/herald-config", "schedule"])
+        .output()
+        .expect("schedule runs");
+    let (_, stderr) = texts(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.starts_with("herald schedule: cannot read config folder /nonexistent/herald-config"),
+        "{stderr}"
+    );
+}
+
+/// `herald pause|resume WORDS...` on `deployment` with the database at `db`.
+fn kill_switch(deployment: &Deployment, db: &str, words: &[&str]) -> (Option<i32>, String, String) {
+    let output = herald()
+        .arg("--config")
+        .arg(deployment.path())
+        .args(["--db", db])
+        .args(words)
+        .output()
+        .expect("pause runs");
+    let (stdout, stderr) = texts(&output);
+    (output.status.code(), stdout, stderr)
+}
+
+fn pause_db(deployment: &Deployment) -> (String, std::path::PathBuf) {
+    let path = deployment.path().join("state").join("x.db");
+    (format!("sqlite://{}", path.display()), path)
+}
+
+#[test]
+fn pause_and_resume_all_say_what_changed() {
+    let deployment = Deployment::example();
+    let (db, path) = pause_db(&deployment);
+    let steps: [(&[&str], &str); 4] = [
+        (
+            &["pause", "all"],
+            "paused all: a running herald holds its next send; scheduled slots are skipped until `herald resume all`\npaused now: all\n",
+        ),
+        (&["pause", "all"], "all was already paused\npaused now: all\n"),
+        (&["resume", "all"], "resumed all\nnothing is paused now\n"),
+        (&["resume", "all"], "all was not paused\nnothing is paused now\n"),
+    ];
+    for (words, expected) in steps {
+        let (code, stdout, stderr) = kill_switch(&deployment, &db, words);
+        assert_eq!(code, Some(0), "{words:?}: {stdout}{stderr}");
+        assert_eq!(stdout, expected, "{words:?}");
+        assert!(stderr.is_empty(), "{words:?}: {stderr}");
+    }
+    assert!(path.exists(), "the pause is written to --db");
+
+    // Without words, `all` is meant.
+    let (code, stdout, _) = kill_switch(&deployment, &db, &["pause"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("paused all: "), "{stdout}");
+    assert!(stdout.ends_with("\npaused now: all\n"), "{stdout}");
+}
+
+#[test]
+fn pause_without_db_writes_the_default_database() {
+    let deployment = Deployment::example();
+    let output = herald()
+        .arg("--config")
+        .arg(deployment.path())
+        .args(["pause", "all"])
+        .output()
+        .expect("pause runs");
+    let (stdout, stderr) = texts(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        deployment.path().join("state").join("herald.db").exists(),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn pause_a_job_and_a_bot_lists_both() {
+    let deployment = Deployment::example();
+    let (db, _) = pause_db(&deployment);
+    let (code, stdout, stderr) = kill_switch(&deployment, &db, &["pause", "job", "team-pulse"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "paused job team-pulse: a running herald holds its next send; scheduled slots are skipped until `herald resume job team-pulse`\n\
+         paused now: job team-pulse\n"
+    );
+    let (code, stdout, stderr) = kill_switch(&deployment, &db, &["pause", "bot", "clawrence"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "paused bot clawrence: a running herald holds its next send; scheduled slots are skipped until `herald resume bot clawrence`\n\
+         paused now: bot clawrence, job team-pulse\n"
+    );
+    let (code, stdout, _) = kill_switch(&deployment, &db, &["resume", "job", "team-pulse"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        "resumed job team-pulse\npaused now: bot clawrence\n"
+    );
+    let (code, stdout, _) = kill_switch(&deployment, &db, &["resume", "bot", "clawrence"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout, "resumed bot clawrence\nnothing is paused now\n");
+}
+
+#[test]
+fn pause_of_something_that_does_not_exist_exits_2() {
+    let deployment = Deployment::example();
+    let (db, path) = pause_db(&deployment);
+    let cases: [(&[&str], String); 3] = [
+        (
+            &["pause", "job", "nope"],
+            format!(
+                "herald pause: no job \"nope\" in {}/bots (jobs: team-pulse, weekly-call-reminder)\n",
+                deployment.path().display()
+            ),
+        ),
+        (
+            &["pause", "bot", "nobody"],
+            "herald pause: no identity \"nobody\" (identities: claudia, clawrence, lawrence, happy, gymbooker, claims, pakgupei)\n".to_owned(),
+        ),
+        (
+            &["pause", "bots", "x"],
+            "herald pause: expected `all`, `bot NAME` or `job NAME`, got `bots x`\n".to_owned(),
+        ),
+    ];
+    for (words, expected) in cases {
+        let (code, stdout, stderr) = kill_switch(&deployment, &db, words);
+        assert_eq!(code, Some(2), "{words:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{words:?}: {stdout}");
+        assert_eq!(stderr, expected, "{words:?}");
+    }
+    let (code, _, stderr) = kill_switch(&deployment, &db, &["resume", "bots", "x"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "herald resume: expected `all`, `bot NAME` or `job NAME`, got `bots x`\n"
+    );
+    assert!(!path.exists(), "a refused pause writes nothing");
 }
