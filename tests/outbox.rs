@@ -221,3 +221,164 @@ async fn commands_are_published_only_when_they_changed() {
         .expect("published");
     assert_eq!(published[0].1, "What I can do");
 }
+
+impl Running {
+    /// Makes Claudia's next send ambiguous (reply lost after Telegram recorded it) and waits
+    /// for the operator's alert. Returns the alert.
+    async fn ambiguous_alert(&self) -> SentRecord {
+        self.sim
+            .inject_fault(&self.claudia, "sendMessage", Fault::ReplyLost);
+        self.ask_claudia();
+        let sent = self
+            .sim
+            .wait_for(|s| s.iter().any(|r| r.chat_id == self.operator), WAIT)
+            .await
+            .expect("an operator DM");
+        self.operator_dms(&sent).remove(0)
+    }
+
+    /// The callback data of the alert's button labelled `label`.
+    fn button(alert: &SentRecord, label: &str) -> String {
+        let markup = alert.reply_markup.as_ref().expect("buttons");
+        markup["inline_keyboard"][0]
+            .as_array()
+            .expect("a row of buttons")
+            .iter()
+            .find(|b| b["text"] == label)
+            .and_then(|b| b["callback_data"].as_str())
+            .unwrap_or_else(|| panic!("no {label} button in {markup}"))
+            .to_owned()
+    }
+
+    fn tap(&self, user: i64, alert: &SentRecord, data: &str) -> String {
+        self.sim
+            .user_taps(user, &self.lawrence, alert.chat_id, alert.message_id, data)
+    }
+
+    async fn answer_to(&self, query_id: &str) -> Option<String> {
+        for _ in 0..400 {
+            if let Some(answer) = self
+                .sim
+                .callback_answers()
+                .into_iter()
+                .find(|a| a.callback_query_id == query_id)
+            {
+                return Some(answer.text.unwrap_or_default());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_sent_settles_an_ambiguous_send_once_and_edits_the_alert() {
+    let running = start().await;
+    let alert = running.ambiguous_alert().await;
+    let data = Running::button(&alert, "Mark sent");
+
+    let query = running.tap(running.operator, &alert, &data);
+    assert_eq!(
+        running.answer_to(&query).await.as_deref(),
+        Some("Marked as sent; it will not be resent.")
+    );
+    let edited = running
+        .sim
+        .wait_for(
+            |s| {
+                s.iter()
+                    .any(|r| r.method == "editMessageText" && r.message_id == alert.message_id)
+            },
+            WAIT,
+        )
+        .await
+        .expect("the alert is edited");
+    let edit = edited
+        .iter()
+        .rev()
+        .find(|r| r.method == "editMessageText")
+        .expect("edit");
+    assert!(
+        edit.text
+            .contains("Decided: <b>marked sent</b> by Wei Ming Tan"),
+        "{}",
+        edit.text
+    );
+    assert!(edit.reply_markup.is_none(), "buttons removed");
+    assert_eq!(running.claudia_states().await, vec!["sent"]);
+
+    // A second tap changes nothing and says so.
+    let again = running.tap(running.operator, &alert, &data);
+    assert_eq!(
+        running.answer_to(&again).await.as_deref(),
+        Some("Already decided: that message is sent.")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        running.sim.sent_by(&running.claudia).len(),
+        1,
+        "never resent"
+    );
+    let decided: Vec<String> = sqlx::query_scalar(
+        "SELECT decision FROM audit WHERE bot = 'claudia' AND decision LIKE 'ambiguous -> %'",
+    )
+    .fetch_all(running.fleet.store().pool())
+    .await
+    .expect("audit readable");
+    assert_eq!(decided, vec!["ambiguous -> sent (marked by Wei Ming Tan)"]);
+    running.fleet.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_delivers_the_message_again_exactly_once() {
+    let running = start().await;
+    let alert = running.ambiguous_alert().await;
+    let data = Running::button(&alert, "Resend");
+    let query = running.tap(running.operator, &alert, &data);
+    assert_eq!(
+        running.answer_to(&query).await.as_deref(),
+        Some("Resending it now.")
+    );
+    running
+        .sim
+        .wait_for(
+            |s| s.iter().filter(|r| r.bot == running.claudia).count() == 2,
+            WAIT,
+        )
+        .await
+        .expect("resent on the operator's word");
+    // A double tap does not send a third copy.
+    let again = running.tap(running.operator, &alert, &data);
+    assert!(running
+        .answer_to(&again)
+        .await
+        .is_some_and(|a| a.starts_with("Already decided")));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(running.sim.sent_by(&running.claudia).len(), 2);
+    assert_eq!(running.claudia_states().await, vec!["sent"]);
+    running.fleet.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_operator_can_decide_an_ambiguous_send() {
+    let running = start().await;
+    let alert = running.ambiguous_alert().await;
+    let member = running
+        .deployment
+        .config()
+        .roster
+        .members()
+        .iter()
+        .find(|m| !m.roles.contains(&Role::Operator))
+        .expect("a non-operator")
+        .telegram_id;
+    let query = running.tap(member, &alert, &Running::button(&alert, "Resend"));
+    assert_eq!(
+        running.answer_to(&query).await.as_deref(),
+        Some("Only an operator can decide this.")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(running.claudia_states().await, vec!["ambiguous"]);
+    assert_eq!(running.sim.sent_by(&running.claudia).len(), 1);
+    running.fleet.stop().await.expect("clean stop");
+}

@@ -1,0 +1,388 @@
+//! The outbox across hard crashes: the real `herald run` binary, built with the
+//! `fault-injection` feature, kills itself with SIGKILL at each crash point of the send path
+//! (`HERALD_CRASH_AT` = `after_claim`, `after_write`, `before_sent_commit`) while delivering
+//! exactly one message (Clawrence's answer to a member's `/help` DM), and is then restarted
+//! on the same database and simulator. Also: a reply lost by the simulator (`ReplyLost`)
+//! stays one ambiguous row and one operator DM across a clean restart.
+//!
+//! What must hold every time: **0 lost, 0 duplicated, every uncertain send surfaced once.**
+//! - a crash before the request left (`after_claim`) sends nothing; a crash after Telegram
+//!   took it (`after_write`, `before_sent_commit`) leaves exactly one copy in the chat;
+//! - on restart the interrupted row becomes `ambiguous` (audited as
+//!   `sending -> ambiguous (interrupted)`) and is never resent on its own, so no second
+//!   copy ever reaches the chat;
+//! - the operator gets exactly one DM from the console bot (Lawrence) about it, with Resend /
+//!   Mark sent buttons naming the row, so nothing is silently lost either;
+//! - a row that is already `ambiguous` is not alerted about again by a later restart;
+//! - the restarted herald stops cleanly (exit 0) on SIGTERM.
+
+#![cfg(feature = "fault-injection")]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::str::FromStr;
+use std::time::Duration;
+
+use common::{Deployment, Herald};
+use herald::faults::CrashPoint;
+use herald::roster::Role;
+use herald::sim::{Fault, SentRecord, Simulator};
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::SqlitePool;
+
+/// Longest wait for anything that should happen.
+const WAIT: Duration = Duration::from_secs(20);
+/// Time given to a wrong implementation to resend or alert twice.
+const SETTLE: Duration = Duration::from_millis(1500);
+/// The headline of the operator's DM about an ambiguous send.
+const UNSURE: &str = "Unsure whether a message was delivered";
+
+/// One deployment, its simulator, and who is who.
+struct Team {
+    deployment: Deployment,
+    sim: Simulator,
+    operator: i64,
+    /// A roster member who is not an operator: asks Clawrence for /help by DM.
+    member: i64,
+    member_name: String,
+    clawrence: String,
+    lawrence: String,
+}
+
+/// A running `herald` child, killed if the test fails before it stopped.
+struct Running(Herald);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.0.exited() {
+            let _ = self.0.child.kill();
+            let _ = self.0.child.wait();
+        }
+    }
+}
+
+impl Running {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.0.log).unwrap_or_default()
+    }
+
+    /// Waits (without blocking the runtime) for the child to exit; its status and output.
+    async fn exit(&mut self) -> (ExitStatus, String) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.0.child.try_wait().expect("try_wait") {
+                return (status, self.log());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "herald did not exit within {WAIT:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status and output.
+    async fn stop(&mut self) -> (ExitStatus, String) {
+        self.0.terminate();
+        self.exit().await
+    }
+}
+
+impl Team {
+    async fn new() -> Self {
+        let deployment = Deployment::example();
+        let sim = deployment.simulator().await;
+        let config = deployment.config();
+        let operator = config
+            .roster
+            .members_with_role(Role::Operator)
+            .next()
+            .expect("an operator")
+            .telegram_id;
+        let member = config
+            .roster
+            .members()
+            .iter()
+            .find(|m| !m.has_role(Role::Operator))
+            .expect("a member who is not an operator");
+        Self {
+            operator,
+            member: member.telegram_id,
+            member_name: member.name.clone(),
+            clawrence: config.bots["clawrence"].username.clone(),
+            lawrence: config.bots["lawrence"].username.clone(),
+            deployment,
+            sim,
+        }
+    }
+
+    /// Starts `herald run --poll-seconds 1`, crashing at `crash` if given.
+    fn run(&self, crash: Option<CrashPoint>) -> Running {
+        let mut command = self
+            .deployment
+            .herald(&self.sim, &["run", "--poll-seconds", "1"]);
+        match crash {
+            Some(point) => command.env("HERALD_CRASH_AT", point.name()),
+            None => command.env_remove("HERALD_CRASH_AT"),
+        };
+        Running(self.deployment.spawn_command(command))
+    }
+
+    /// The member DMs Clawrence `/help`: exactly one outbox send (Clawrence's answer).
+    fn ask_for_help(&self) {
+        self.sim.user_dms(self.member, &self.clawrence, "/help");
+    }
+
+    /// Clawrence's messages that reached the member's private chat.
+    fn answers(&self) -> Vec<SentRecord> {
+        self.sim
+            .sent_by(&self.clawrence)
+            .into_iter()
+            .filter(|r| r.chat_id == self.member)
+            .collect()
+    }
+
+    fn unsure_dms_in(&self, sent: &[SentRecord]) -> Vec<SentRecord> {
+        sent.iter()
+            .filter(|r| {
+                r.bot.eq_ignore_ascii_case(&self.lawrence)
+                    && r.chat_id == self.operator
+                    && r.text.contains(UNSURE)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Lawrence's "unsure whether delivered" DMs to the operator.
+    fn unsure_dms(&self) -> Vec<SentRecord> {
+        self.unsure_dms_in(&self.sim.sent())
+    }
+
+    async fn wait_for_unsure_dm(&self, herald: &Running) {
+        if let Err(sent) = self
+            .sim
+            .wait_for(|s| !self.unsure_dms_in(s).is_empty(), WAIT)
+            .await
+        {
+            panic!(
+                "no operator DM about an ambiguous send: {sent:#?}\n{}",
+                herald.log()
+            );
+        }
+    }
+
+    /// Waits until all seven pollers of a freshly started herald are polling: by then start-up
+    /// (including the recovery of interrupted sends) is over.
+    async fn wait_until_polling(&self, polls_before: usize, herald: &Running) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.sim.calls("getUpdates") < polls_before + 7 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the restarted herald is not polling:\n{}",
+                herald.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A plain reader of the deployment's database (herald may be running: WAL mode lets
+    /// a reader in alongside it). No migrations, no writes.
+    async fn db(&self) -> SqlitePool {
+        let options = SqliteConnectOptions::from_str(&self.deployment.db_url())
+            .expect("database URL")
+            .busy_timeout(Duration::from_secs(10));
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("database opens")
+    }
+
+    /// `(id, state)` of Clawrence's outbox rows.
+    async fn clawrence_rows(&self) -> Vec<(i64, String)> {
+        let db = self.db().await;
+        let rows =
+            sqlx::query_as("SELECT id, state FROM outbox WHERE bot = 'clawrence' ORDER BY id")
+                .fetch_all(&db)
+                .await
+                .expect("outbox readable");
+        db.close().await;
+        rows
+    }
+
+    /// The audited outbox decisions about Clawrence's rows, in order.
+    async fn clawrence_decisions(&self) -> Vec<String> {
+        let db = self.db().await;
+        let decisions = sqlx::query_scalar(
+            "SELECT decision FROM audit WHERE kind = 'outbox' AND bot = 'clawrence' ORDER BY seq",
+        )
+        .fetch_all(&db)
+        .await
+        .expect("audit readable");
+        db.close().await;
+        decisions
+    }
+
+    /// Exactly one "unsure" DM, naming row `id` and the member, with its two buttons.
+    fn assert_one_unsure_dm_for(&self, id: i64) {
+        let sent = self.sim.sent();
+        let dms = self.unsure_dms_in(&sent);
+        assert_eq!(
+            dms.len(),
+            1,
+            "exactly one operator DM about the send: {sent:#?}"
+        );
+        let dm = &dms[0];
+        assert!(
+            dm.text.starts_with(&format!("⚠️ <b>{UNSURE}</b>")),
+            "{}",
+            dm.text
+        );
+        assert!(
+            dm.text.contains(&format!("outbox row {id}")),
+            "the DM names the row: {}",
+            dm.text
+        );
+        assert!(
+            dm.text.contains(&format!("DM to {}", self.member_name)),
+            "the DM says where the message was going: {}",
+            dm.text
+        );
+        assert_eq!(
+            dm.reply_markup,
+            Some(json!({"inline_keyboard": [[
+                {"text": "Resend", "callback_data": format!("ob:resend:{id}")},
+                {"text": "Mark sent", "callback_data": format!("ob:sent:{id}")},
+            ]]})),
+            "Resend / Mark sent buttons for row {id}"
+        );
+    }
+}
+
+/// Crashes herald at `point` while it answers one /help DM, restarts it, and checks that the
+/// send is surfaced once and never duplicated. `reached` is how many copies Telegram got
+/// before the crash (0 or 1).
+async fn crash_and_restart(point: CrashPoint, reached: usize) {
+    let team = Team::new().await;
+
+    // 1. Run with the crash point armed and make exactly one send happen.
+    let mut crashing = team.run(Some(point));
+    team.ask_for_help();
+    let (status, log) = crashing.exit().await;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "herald died by SIGKILL ({status:?}):\n{log}"
+    );
+    assert!(
+        log.contains(&format!("fault-injection: SIGKILL at {}", point.name())),
+        "{log}"
+    );
+    let answers = team.answers();
+    assert_eq!(
+        answers.len(),
+        reached,
+        "copies that reached Telegram before the crash at {}: {answers:#?}",
+        point.name()
+    );
+    assert!(team.unsure_dms().is_empty(), "no alert before the restart");
+    let rows = team.clawrence_rows().await;
+    assert_eq!(rows.len(), 1, "one outbox row: {rows:?}");
+    let id = rows[0].0;
+    assert_eq!(rows[0].1, "sending", "the crash left the claim in place");
+
+    // 2. Restart without the crash point: the interrupted send surfaces once.
+    let mut restarted = team.run(None);
+    team.wait_for_unsure_dm(&restarted).await;
+    tokio::time::sleep(SETTLE).await;
+    team.assert_one_unsure_dm_for(id);
+    assert_eq!(
+        team.answers().len(),
+        reached,
+        "never a second copy: {:#?}",
+        team.sim.sent()
+    );
+    assert_eq!(
+        team.clawrence_rows().await,
+        vec![(id, "ambiguous".to_owned())]
+    );
+    assert_eq!(
+        team.clawrence_decisions().await,
+        vec![
+            "enqueued",
+            "pending -> sending",
+            "sending -> ambiguous (interrupted)"
+        ],
+        "audited as interrupted, never as sent"
+    );
+
+    // 3. A clean stop.
+    let (status, log) = restarted.stop().await;
+    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM:\n{log}");
+    assert!(!log.contains("fault-injection"), "{log}");
+    assert_eq!(team.answers().len(), reached);
+    assert_eq!(team.unsure_dms().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_claim_sends_nothing_and_surfaces_once() {
+    crash_and_restart(CrashPoint::AfterClaim, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_write_leaves_one_copy_and_surfaces_once() {
+    crash_and_restart(CrashPoint::AfterWrite, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_before_the_sent_commit_leaves_one_copy_and_surfaces_once() {
+    crash_and_restart(CrashPoint::BeforeSentCommit, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_stays_one_copy_and_one_alert_across_a_restart() {
+    let team = Team::new().await;
+    team.sim
+        .inject_fault(&team.clawrence, "sendMessage", Fault::ReplyLost);
+
+    let mut first = team.run(None);
+    team.ask_for_help();
+    team.wait_for_unsure_dm(&first).await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(team.answers().len(), 1, "{:#?}", team.sim.sent());
+    let rows = team.clawrence_rows().await;
+    assert_eq!(rows.len(), 1, "one outbox row: {rows:?}");
+    let id = rows[0].0;
+    assert_eq!(rows[0].1, "ambiguous");
+    team.assert_one_unsure_dm_for(id);
+    let (status, log) = first.stop().await;
+    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM:\n{log}");
+
+    // The row was already ambiguous: a restart neither resends it nor alerts again.
+    let polls = team.sim.calls("getUpdates");
+    let mut second = team.run(None);
+    team.wait_until_polling(polls, &second).await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(
+        team.answers().len(),
+        1,
+        "never a second copy: {:#?}",
+        team.sim.sent()
+    );
+    team.assert_one_unsure_dm_for(id);
+    assert_eq!(
+        team.clawrence_rows().await,
+        vec![(id, "ambiguous".to_owned())]
+    );
+    assert_eq!(
+        team.clawrence_decisions().await,
+        vec!["enqueued", "pending -> sending", "sending -> ambiguous"],
+        "one ambiguous decision, no recovery at the restart"
+    );
+    let (status, log) = second.stop().await;
+    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM:\n{log}");
+}
