@@ -192,7 +192,8 @@ pub(crate) async fn enqueue(
 }
 
 /// At start: every row still `sending` died mid-send and becomes `ambiguous`, with an
-/// operator alert each (except button-tap answers, which expire anyway). Returns how many rows were turned.
+/// operator alert each (except button-tap answers, which expire anyway). Returns how many
+/// rows were turned.
 pub async fn recover_interrupted_sends(
     store: &crate::store::Store,
     at: DateTime<Utc>,
