@@ -34,3 +34,7 @@ CREATE TABLE pauses (
     paused_at TEXT NOT NULL,
     paused_by TEXT NOT NULL
 );
+
+-- An operator alert Telegram refused (or whose outcome is unknown) is retried, not dropped:
+-- it waits in `pending` until this instant (RFC 3339, UTC, whole seconds).
+ALTER TABLE outbox ADD COLUMN not_before TEXT;

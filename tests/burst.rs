@@ -330,3 +330,55 @@ async fn pause_all_stops_a_backlog_of_200_within_a_second_and_resume_delivers_th
     assert_eq!(texts.len(), 200, "every post exactly once");
     fleet.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bots_backlog_never_delays_another_bot() {
+    let deployment = Deployment::example();
+    let sim = simulator(&deployment, true).await;
+    let fleet = herald::fleet::start(&deployment.run_options(&sim))
+        .await
+        .expect("fleet starts");
+    // Clawrence has 30 group posts queued: at one a second that is half a minute of backlog.
+    let backlog = plan(&deployment, &["clawrence"], 30, 0);
+    enqueue(&fleet, &backlog).await;
+    let clawrence = deployment.config().bots["clawrence"].username.clone();
+    sim.wait_for(
+        |s| s.iter().any(|r| r.bot == clawrence),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the backlog started");
+    // Happy posts one message to the same group meanwhile.
+    let asked = Instant::now();
+    let chat = deployment.config().roster.chat_id();
+    enqueue(
+        &fleet,
+        &[Post {
+            bot: "happy",
+            chat_id: chat,
+            thread_id: None,
+            text: "happy is not waiting".into(),
+        }],
+    )
+    .await;
+    let sent = sim
+        .wait_for(
+            |s| s.iter().any(|r| r.text == "happy is not waiting"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("delivered");
+    let took = sent
+        .iter()
+        .find(|r| r.text == "happy is not waiting")
+        .map(|r| r.at.saturating_duration_since(asked))
+        .unwrap_or_default();
+    let clawrence_sent = sent.iter().filter(|r| r.bot == clawrence).count();
+    eprintln!(
+        "independence: Happy delivered in {:.0} ms while Clawrence had sent {clawrence_sent} of 30",
+        took.as_secs_f64() * 1000.0
+    );
+    assert!(clawrence_sent < 30, "the backlog was still going");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    fleet.stop().await.expect("clean stop");
+}

@@ -382,3 +382,50 @@ async fn only_an_operator_can_decide_an_ambiguous_send() {
     assert_eq!(running.sim.sent_by(&running.claudia).len(), 1);
     running.fleet.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_alert_telegram_refuses_stays_queued_and_is_retried() {
+    let running = start().await;
+    // The operator blocked Lawrence for a moment: the first try of the alert is refused.
+    running.sim.inject_fault(
+        &running.lawrence,
+        "sendMessage",
+        Fault::Api {
+            code: 403,
+            description: "Forbidden: bot was blocked by the user".into(),
+            retry_after: None,
+            migrate_to_chat_id: None,
+        },
+    );
+    running.sim.inject_fault(
+        &running.claudia,
+        "sendMessage",
+        Fault::Api {
+            code: 400,
+            description: "Bad Request: message thread not found".into(),
+            retry_after: None,
+            migrate_to_chat_id: None,
+        },
+    );
+    running.ask_claudia();
+    let sent = running
+        .sim
+        .wait_for(|s| !running.operator_dms(s).is_empty(), WAIT)
+        .await
+        .expect("the alert arrives on a later try");
+    assert!(running.operator_dms(&sent)[0]
+        .text
+        .contains("Telegram refused a message"));
+    let retried: Vec<String> = sqlx::query_scalar(
+        "SELECT decision FROM audit WHERE bot = 'lawrence' AND decision LIKE 'sending -> pending (operator alert%'",
+    )
+    .fetch_all(running.fleet.store().pool())
+    .await
+    .expect("audit readable");
+    assert_eq!(
+        retried,
+        vec!["sending -> pending (operator alert not delivered, retry in 300ms)"],
+        "refused once, then retried"
+    );
+    running.fleet.stop().await.expect("clean stop");
+}

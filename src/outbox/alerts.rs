@@ -99,6 +99,13 @@ impl ConsoleChannel {
         self.alert_unless_self(conn, row, &html, None, at).await
     }
 
+    /// Whether `row` is the console identity's DM to an operator (an alert or a console reply).
+    pub fn is_operator_dm(&self, row: &OutboxRow) -> bool {
+        row.bot == self.console_bot
+            && row.thread_id.is_none()
+            && self.roster.has_role(row.chat_id, Role::Operator)
+    }
+
     /// Alerts about an operator DM itself would loop; those are logged at ERROR instead.
     async fn alert_unless_self(
         &self,
@@ -108,10 +115,7 @@ impl ConsoleChannel {
         markup: Option<serde_json::Value>,
         at: DateTime<Utc>,
     ) -> Result<usize, sqlx::Error> {
-        let is_operator_dm = row.bot == self.console_bot
-            && row.thread_id.is_none()
-            && self.roster.has_role(row.chat_id, Role::Operator);
-        if is_operator_dm {
+        if self.is_operator_dm(row) {
             tracing::error!(
                 row = row.id,
                 state = %row.state,

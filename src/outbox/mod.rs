@@ -246,6 +246,7 @@ pub struct OutboxRow {
     pub error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    pub not_before: Option<String>,
 }
 
 pub(crate) async fn set_state(

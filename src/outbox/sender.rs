@@ -22,7 +22,7 @@ use crate::config::secrets::Token;
 use crate::faults::{crash_point, CrashPoint};
 use crate::identity::{BotIdentity, VerifiedBot};
 use crate::store::pauses::UNPAUSED_ROW;
-use crate::store::Store;
+use crate::store::{time_key, Store};
 use crate::telegram::{CallError, TelegramClient};
 
 /// Tunables of a sender.
@@ -38,6 +38,8 @@ pub struct SenderSettings {
     pub backoff_max: Duration,
     /// Telegram's flood limits, kept per bot.
     pub limits: RateLimits,
+    /// First wait before an undelivered operator alert is tried again (doubling, up to 32x).
+    pub alert_retry: Duration,
 }
 
 impl Default for SenderSettings {
@@ -48,6 +50,7 @@ impl Default for SenderSettings {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             limits: RateLimits::default(),
+            alert_retry: Duration::from_secs(30),
         }
     }
 }
@@ -183,13 +186,15 @@ impl Sender {
                         ROW_NUMBER() OVER (PARTITION BY o.chat_id, IFNULL(o.thread_id, 0)
                                            ORDER BY o.id) AS position
                  FROM outbox o
-                 WHERE o.bot = ?1 AND o.state = 'pending' AND {UNPAUSED_ROW})
+                 WHERE o.bot = ?1 AND o.state = 'pending' AND {UNPAUSED_ROW}
+                   AND (o.not_before IS NULL OR o.not_before <= ?4))
              WHERE position = 1 ORDER BY lane, id LIMIT ?2"
         );
         sqlx::query_as(&sql)
             .bind(self.bot)
             .bind(CANDIDATES)
             .bind(self.is_console)
+            .bind(time_key(self.clock.now()))
             .fetch_all(self.store.pool())
             .await
     }
@@ -203,12 +208,14 @@ impl Sender {
         let sql = format!(
             "UPDATE outbox AS o SET state = 'sending', attempts = attempts + 1, updated_at = ?1
              WHERE o.id = ?2 AND o.state = 'pending' AND {UNPAUSED_ROW}
+               AND (o.not_before IS NULL OR o.not_before <= ?4)
              RETURNING *"
         );
         let row: Option<OutboxRow> = sqlx::query_as(&sql)
             .bind(now.to_rfc3339())
             .bind(id)
             .bind(self.is_console)
+            .bind(time_key(now))
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = &row {
@@ -273,6 +280,36 @@ impl Sender {
                 tracing::warn!(row = row.id, seconds, "Telegram rate limit; waiting");
                 Some(Duration::from_secs(seconds))
             }
+            Err(error @ (CallError::Rejected { .. } | CallError::Ambiguous(_)))
+                if row.kind == "send" && self.console.is_operator_dm(&row) =>
+            {
+                // An alert that did not arrive is never dropped: it waits and goes again.
+                // (After an unknown outcome the operator may get it twice; never zero times.)
+                let wait = alert_retry_wait(self.settings.alert_retry, row.attempts);
+                let retry_at = at + chrono::Duration::from_std(wait).unwrap_or_default();
+                row.error = Some(error.to_string());
+                sqlx::query(
+                    "UPDATE outbox SET state = 'pending', error = ?, not_before = ?, updated_at = ?
+                     WHERE id = ?",
+                )
+                .bind(&row.error)
+                .bind(time_key(retry_at))
+                .bind(at.to_rfc3339())
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+                audit_transition(
+                    &mut tx,
+                    &row,
+                    &format!(
+                        "sending -> pending (operator alert not delivered, retry in {wait:?})"
+                    ),
+                    at,
+                )
+                .await?;
+                tracing::error!(row = row.id, error = %error, retry_in = ?wait, "an operator alert could not be delivered; it stays queued and will be retried");
+                None
+            }
             Err(CallError::Rejected { description, .. })
                 if is_harmless_rejection(&row, &description) =>
             {
@@ -323,6 +360,13 @@ impl Sender {
         self.wake.notify_waiters();
         Ok(pause)
     }
+}
+
+/// How long an undelivered operator alert waits before its next try: `first`, doubling with
+/// each attempt, at most 32 times `first`.
+fn alert_retry_wait(first: Duration, attempts: i64) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 5)).unwrap_or(5);
+    first * 2u32.pow(doublings)
 }
 
 /// Rejections that mean the desired state already holds.
@@ -376,5 +420,20 @@ fn request_for(row: &OutboxRow) -> (&'static str, Value) {
             }
             ("sendMessage", body)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alert_retry_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn alert_retries_double_up_to_32_times_the_first_wait() {
+        let first = Duration::from_secs(30);
+        let waits: Vec<u64> = (1..=8)
+            .map(|attempt| alert_retry_wait(first, attempt).as_secs())
+            .collect();
+        assert_eq!(waits, vec![30, 60, 120, 240, 480, 960, 960, 960]);
     }
 }

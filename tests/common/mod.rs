@@ -88,6 +88,7 @@ impl Deployment {
             verify_timeout: Duration::from_secs(5),
             sender: SenderSettings {
                 idle_poll: Duration::from_millis(50),
+                alert_retry: Duration::from_millis(300),
                 ..SenderSettings::default()
             },
             scheduler: SchedulerSettings {
