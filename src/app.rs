@@ -42,7 +42,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ExitCode::from(check::exit_code(&result) as u8)
         }
         Command::Run(args) => {
-            let options = cli.global.run_options(args.poll_seconds);
+            let options = cli.global.run_options(args.poll_seconds, args.force);
             let fleet = match crate::fleet::start(&options).await {
                 Ok(fleet) => fleet,
                 Err(e) => {

@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Long-poll timeout of getUpdates, in seconds (kept below the HTTP timeout).
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=50))]
     pub poll_seconds: u64,
+    /// Start normally even if the last boots never became healthy (skip diagnose mode).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +128,7 @@ impl GlobalOptions {
     }
 
     /// Options for starting the fleet.
-    pub fn run_options(&self, poll_seconds: u64) -> RunOptions {
+    pub fn run_options(&self, poll_seconds: u64, force: bool) -> RunOptions {
         RunOptions {
             config_dir: self.config.clone(),
             db_url: self.db_url(),
@@ -136,6 +139,8 @@ impl GlobalOptions {
             verify_timeout: Duration::from_secs(5),
             sender: SenderSettings::default(),
             scheduler: SchedulerSettings::default(),
+            force,
+            healthy_after: Duration::from_secs(60),
         }
     }
 }

@@ -48,7 +48,7 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
     let sim = Simulator::start(sim_config(&config, &tokens)).await?;
     println!("sandbox: Telegram simulator at {}", sim.base_url());
 
-    let mut options = global.run_options(1);
+    let mut options = global.run_options(1, false);
     options.api_url = sim.base_url();
     options.secrets_override = Some(secrets_path);
     options.db_url = format!("sqlite://{}", scratch.path().join("herald.db").display());

@@ -92,6 +92,7 @@ fn no_providers() -> DeploymentFile {
     DeploymentFile {
         console: String::new(),
         secret_providers: Default::default(),
+        audit_retention_days: 90,
     }
 }
 

@@ -18,6 +18,13 @@ pub struct DeploymentFile {
     /// Named secret providers, referenced by `provider` in a [`SecretRef`].
     #[serde(default)]
     pub secret_providers: BTreeMap<String, SecretProvider>,
+    /// Audit entries older than this many days are pruned once a day (default 90).
+    #[serde(default = "default_audit_retention_days")]
+    pub audit_retention_days: u32,
+}
+
+fn default_audit_retention_days() -> u32 {
+    90
 }
 
 fn default_console() -> String {

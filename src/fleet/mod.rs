@@ -46,6 +46,10 @@ pub struct RunOptions {
     pub verify_timeout: Duration,
     pub sender: SenderSettings,
     pub scheduler: SchedulerSettings,
+    /// Start normally even after repeated unhealthy boots (`herald run --force`).
+    pub force: bool,
+    /// How long a boot must run without a fatal error to count as healthy.
+    pub healthy_after: Duration,
 }
 
 /// Why the start was refused. Every variant's text names the file or identity at fault.

@@ -96,6 +96,8 @@ impl Deployment {
                 watchdog_every: Duration::from_millis(100),
                 ..SchedulerSettings::default()
             },
+            force: false,
+            healthy_after: Duration::from_secs(60),
         }
     }
 
