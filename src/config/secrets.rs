@@ -434,6 +434,7 @@ mod tests {
         DeploymentFile {
             console: "lawrence".to_owned(),
             secret_providers,
+            audit_retention_days: 90,
         }
     }
 
