@@ -85,7 +85,77 @@ pub async fn execute(cli: Cli) -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Log(args) => log_command(&cli.global, &args).await,
     }
+}
+
+/// `herald log`: prints the matching audit entries, oldest first (format in `cli::Command::Log`).
+async fn log_command(global: &crate::cli::GlobalOptions, args: &crate::cli::LogArgs) -> ExitCode {
+    use std::io::Write;
+
+    use crate::store::audit::{self, AuditFilter, AuditRow};
+
+    let url = global.db_url();
+    // Opening would create an empty database; a typo in --db or --config should not.
+    let file = std::str::FromStr::from_str(&url)
+        .ok()
+        .filter(|_| !url.contains(":memory:") && !url.contains("mode=memory"))
+        .map(|options: sqlx::sqlite::SqliteConnectOptions| options.get_filename().to_owned());
+    if let Some(file) = file.filter(|file| !file.exists()) {
+        eprintln!("herald log: no database at {}", file.display());
+        return ExitCode::from(2);
+    }
+    let store = match crate::store::Store::open(&url).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("herald log: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = AuditFilter {
+        since: args.since.map(|since| since.resolve(global.clock().now())),
+        bot: args.bot.as_deref().map(str::to_ascii_lowercase),
+        job: args.job.clone(),
+        user: args.user,
+        // One more than asked, to tell whether older entries were left out.
+        limit: Some(args.limit.saturating_add(1)),
+    };
+    let result = audit::query(store.pool(), &filter).await;
+    store.close().await;
+    let mut rows: Vec<AuditRow> = match result {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("herald log: cannot read the audit log: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let truncated = rows.len() as i64 > args.limit;
+    if truncated {
+        rows.remove(0);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for row in &rows {
+        let line = if args.json {
+            serde_json::to_string(row).expect("an audit row is plain strings and numbers")
+        } else {
+            row.line()
+        };
+        // A closed pipe (`herald log | head`) ends the listing quietly.
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    let _ = out.flush();
+    if rows.is_empty() && !args.json {
+        eprintln!("no audit entries match");
+    }
+    if truncated {
+        eprintln!(
+            "herald log: only the newest {} matching entries are shown; use --limit or --since for more",
+            args.limit
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 async fn pause_command(

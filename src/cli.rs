@@ -68,6 +68,23 @@ pub enum Command {
     /// Play a scripted session against the built-in Telegram simulator with sandbox tokens
     /// and a throwaway database; print every message the bots post.
     Sandbox(SandboxArgs),
+    /// Print the audit log (what herald did and why), oldest first.
+    ///
+    /// One line per entry, the bracketed parts only when set:
+    ///
+    ///   #SEQ AT KIND [BOT] [job=JOB] [user=ID] [chat=ID] [thread=ID] [cmd=COMMAND]: DECISION [(DETAIL)]
+    ///   #12 2026-11-23T01:00:00+00:00 outbox clawrence job=team-pulse chat=-1001 thread=39: pending -> sending (row 4)
+    ///
+    /// AT is the instant as recorded (RFC 3339, UTC). Control characters such as newlines are
+    /// printed escaped (`\n`), so an entry is always exactly one line.
+    ///
+    /// With --json, each entry is one JSON object on one line with the fields seq, at, kind,
+    /// bot, job, user_id, chat_id, thread_id, command, decision and detail (null when unset);
+    /// nothing else goes to stdout.
+    ///
+    /// Exit code 0 (also when nothing matches), 2 when the database is missing or unreadable.
+    #[command(verbatim_doc_comment)]
+    Log(LogArgs),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +123,77 @@ pub struct SandboxArgs {
     /// Give up waiting for the bots' answers after this many seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only entries from this instant on: RFC 3339 (`2026-11-20T00:00:00Z`) or an age before
+    /// now (`90s`, `30m`, `2h`, `7d`, `2w`).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// Only entries about this bot identity (e.g. `clawrence`; case does not matter).
+    #[arg(long, value_name = "NAME")]
+    pub bot: Option<String>,
+    /// Only entries about this job.
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+    /// Only entries about this Telegram user id.
+    #[arg(long, value_name = "ID", allow_negative_numbers = true)]
+    pub user: Option<i64>,
+    /// Print at most the newest N matching entries (still oldest first).
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..))]
+    pub limit: i64,
+    /// One JSON object per entry and line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `--since` of `herald log`: an instant, or an age relative to the clock's now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    At(DateTime<Utc>),
+    Ago(chrono::Duration),
+}
+
+impl Since {
+    /// The instant meant, given the current one.
+    pub fn resolve(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Self::At(at) => at,
+            Self::Ago(age) => now
+                .checked_sub_signed(age)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        }
+    }
+}
+
+/// Parses `--since`: RFC 3339 or a whole number followed by `s`, `m`, `h`, `d` or `w`.
+fn parse_since(value: &str) -> Result<Since, String> {
+    let expected =
+        "expected an RFC 3339 instant like 2026-11-20T00:00:00Z or an age like 30m, 2h, 7d";
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Ok(Since::At(at.with_timezone(&Utc)));
+    }
+    let unit_at = value.len().saturating_sub(1);
+    let (number, unit) = (value.get(..unit_at), value.get(unit_at..));
+    let seconds_per_unit: i64 = match unit {
+        Some("s") => 1,
+        Some("m") => 60,
+        Some("h") => 3_600,
+        Some("d") => 86_400,
+        Some("w") => 7 * 86_400,
+        _ => return Err(expected.to_owned()),
+    };
+    let number = number
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| expected.to_owned())?;
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds_per_unit))
+        .and_then(chrono::Duration::try_seconds)
+        .map(Since::Ago)
+        .ok_or_else(|| format!("{value} is too long ago"))
 }
 
 impl GlobalOptions {
@@ -167,6 +255,67 @@ mod tests {
             now >= start && now < start + chrono::Duration::hours(1),
             "{now}"
         );
+    }
+
+    #[test]
+    fn log_since_takes_an_instant_or_an_age() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["herald", "log"].iter().chain(args)).map(|cli| match cli.command {
+                Command::Log(args) => args,
+                other => panic!("{other:?}"),
+            })
+        };
+        let now: DateTime<Utc> = "2026-11-23T03:00:00Z".parse().unwrap();
+        let since = |value: &str| {
+            parse(&["--since", value])
+                .unwrap()
+                .since
+                .unwrap()
+                .resolve(now)
+        };
+        assert_eq!(
+            since("2026-11-20T00:00:00Z"),
+            "2026-11-20T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            since("2026-11-20T08:00:00+08:00"),
+            "2026-11-20T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(since("90s"), now - chrono::Duration::seconds(90));
+        assert_eq!(since("30m"), now - chrono::Duration::minutes(30));
+        assert_eq!(since("2h"), now - chrono::Duration::hours(2));
+        assert_eq!(since("7d"), now - chrono::Duration::days(7));
+        assert_eq!(since("2w"), now - chrono::Duration::days(14));
+        assert_eq!(since("0m"), now);
+        assert_eq!(since("99999999d"), DateTime::<Utc>::MIN_UTC);
+        for bad in [
+            "",
+            "7",
+            "d",
+            "-2h",
+            "+2h",
+            "2 h",
+            "2H",
+            "1.5h",
+            "2026-11-20",
+            "yesterday",
+            "2é",
+        ] {
+            let error = parse(&[&format!("--since={bad}")]).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+            assert!(error.to_string().contains("--since <WHEN>"), "{error}");
+        }
+        let error = parse(&["--since", "999999999999999999999w"]).unwrap_err();
+        assert!(error.to_string().contains("too long ago"), "{error}");
+
+        let args = parse(&[]).unwrap();
+        assert_eq!((args.since, args.limit, args.json), (None, 50, false));
+        assert!(parse(&["--limit", "0"]).is_err());
+        assert_eq!(parse(&["--user", "-100123"]).unwrap().user, Some(-100123));
     }
 
     #[test]

@@ -325,7 +325,10 @@ async fn mark_sent_settles_an_ambiguous_send_once_and_edits_the_alert() {
     .fetch_all(running.fleet.store().pool())
     .await
     .expect("audit readable");
-    assert_eq!(decided, vec!["ambiguous -> sent (marked by Wei Ming Tan)"]);
+    assert_eq!(
+        decided,
+        vec!["ambiguous -> sent (marked sent by Wei Ming Tan)"]
+    );
     running.fleet.stop().await.expect("clean stop");
 }
 

@@ -153,10 +153,15 @@ async fn strangers_are_refused_in_dms_ignored_in_the_group_and_audited() {
 async fn an_unknown_command_addressed_to_a_bot_gets_a_pointer_to_help() {
     let running = start().await;
     let config = running.deployment.config();
-    let lawrence = config.bots["lawrence"].username.clone();
-    running
-        .sim
-        .user_dms(running.operator, &lawrence, "/frobnicate now");
+    let clawrence = config.bots["clawrence"].username.clone();
+    let member = config
+        .roster
+        .members()
+        .iter()
+        .find(|m| !m.roles.contains(&herald::roster::Role::Operator))
+        .expect("a member who is not an operator")
+        .telegram_id;
+    running.sim.user_dms(member, &clawrence, "/frobnicate now");
     let sent = running
         .sim
         .wait_for(|s| !s.is_empty(), WAIT)

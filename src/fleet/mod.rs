@@ -99,6 +99,8 @@ pub struct RunningFleet {
     shutdown: CancellationToken,
     tasks: JoinSet<Result<(), RunError>>,
     verified: Vec<VerifiedSummary>,
+    /// This boot's row in `boots` (crash-loop guard).
+    boot_id: i64,
 }
 
 /// What start-up learned about one bot (for printing and the sandbox).
@@ -158,18 +160,57 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
 
     let store = Store::open(&options.db_url).await?;
     let clock = options.clock.clone();
+    let started_at = clock.now();
     let console = ConsoleChannel::new(shared.config.console(), shared.roster.clone());
     let mut tx = store.begin_write().await?;
+    let crash_loop = if options.force {
+        Vec::new()
+    } else {
+        crate::store::boots::crash_loop(&mut tx, started_at).await?
+    };
+    let diagnose = !crash_loop.is_empty();
+    let boot_id = crate::store::boots::record_start(&mut tx, started_at, diagnose).await?;
     audit::record(
         &mut tx,
-        clock.now(),
-        &AuditEntry::new("boot", "started").detail(format!(
+        started_at,
+        &AuditEntry::new(
+            "boot",
+            match (diagnose, options.force) {
+                (true, _) => "started in diagnose mode",
+                (false, true) => "started (--force)",
+                (false, false) => "started",
+            },
+        )
+        .detail(format!(
             "config {}, {} identities verified",
             shared.config.dir.display(),
             launchers.len()
         )),
     )
     .await?;
+    if diagnose {
+        tracing::error!("the last boots never became healthy: starting in diagnose mode");
+        let mut html = format!(
+            "🩺 <b>herald started in diagnose mode</b>: the last {} boots (within {} minutes) never became healthy. No jobs run and no bot posts; /status and /log work here.\nLast errors:",
+            crash_loop.len(),
+            crate::store::boots::WINDOW_MINUTES
+        );
+        for boot in &crash_loop {
+            html.push_str(&format!(
+                "\n• {}: {}",
+                html_escape::encode_text(&boot.started_at),
+                html_escape::encode_text(
+                    boot.outcome
+                        .as_deref()
+                        .unwrap_or("ended without a clean stop (killed or crashed)")
+                )
+            ));
+        }
+        html.push_str("\nFix the cause, then restart with <code>herald run --force</code>.");
+        if let Err(e) = console.alert(&mut tx, &html, None, started_at).await {
+            tracing::error!(error = %e, "the diagnose-mode DM could not be queued");
+        }
+    }
     tx.commit().await?;
     let recovered = crate::outbox::recover_interrupted_sends(&store, clock.now(), &console).await?;
     if recovered > 0 {
@@ -185,21 +226,52 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         shutdown: CancellationToken::new(),
         tasks: JoinSet::new(),
         verified: Vec::new(),
+        boot_id,
     };
+    let mut specs = Vec::new();
+    for (&bot, file) in &shared.config.bots {
+        for job in &file.jobs {
+            let spec = JobSpec::from_file(bot, job, &shared.roster)
+                .map_err(|e| StartError::ConfigUnreadable(format!("bots/{bot}.toml: {e}")))?;
+            specs.push(Arc::new(spec));
+        }
+    }
     let launch = Launch {
         shared: &shared,
         store: store.clone(),
         console: console.clone(),
         wake: Arc::new(Notify::new()),
         jobs: std::sync::Mutex::new(Vec::new()),
+        specs: Arc::new(specs),
+        started_at,
+        diagnose,
     };
     for launcher in launchers {
         let summary = launcher(&launch, &mut fleet).await?;
         tracing::info!(bot = summary.identity, username = %summary.username, "verified and running");
         fleet.verified.push(summary);
     }
+    if diagnose {
+        return Ok(fleet);
+    }
+    let healthy_after = options.healthy_after;
+    let (healthy_store, healthy_clock, stop) =
+        (store.clone(), clock.clone(), fleet.shutdown.clone());
+    fleet.tasks.spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(healthy_after) => {
+                if let Err(e) = crate::store::boots::mark_healthy(healthy_store.pool(), boot_id, healthy_clock.now()).await {
+                    tracing::error!(error = %e, "could not record that this boot is healthy");
+                }
+            }
+        }
+        Ok(())
+    });
+    let retention_days = shared.config.deployment.audit_retention_days;
     let jobs = launch.jobs.into_inner().unwrap_or_default();
-    let scheduler = Scheduler::new(jobs, store, clock, console, options.scheduler.clone());
+    let scheduler = Scheduler::new(jobs, store, clock, console, options.scheduler.clone())
+        .with_audit_retention(retention_days);
     let watchdog = scheduler.watchdog();
     let stop = fleet.shutdown.clone();
     fleet
@@ -248,6 +320,20 @@ impl RunningFleet {
             None => "stopped".to_owned(),
             Some(e) => format!("stopped on error: {e}"),
         };
+        let outcome = match &first_error {
+            None => "stopped".to_owned(),
+            Some(e) => e.to_string(),
+        };
+        if let Err(e) = crate::store::boots::mark_ended(
+            self.store.pool(),
+            self.boot_id,
+            self.clock.now(),
+            &outcome,
+        )
+        .await
+        {
+            tracing::error!(error = %e, "could not record how this boot ended");
+        }
         match self.store.begin_write().await {
             Ok(mut tx) => {
                 let entry = AuditEntry::new("boot", decision);
@@ -371,6 +457,11 @@ async fn verify<I: Behaviour>(shared: &Shared) -> Result<VerifiedBot<I>, String>
 
 struct Launch<'a> {
     shared: &'a Shared,
+    /// Every job's spec, for the console.
+    specs: Arc<Vec<Arc<JobSpec>>>,
+    started_at: chrono::DateTime<chrono::Utc>,
+    /// Diagnose mode: only the console identity polls and sends.
+    diagnose: bool,
     store: Store,
     console: ConsoleChannel,
     wake: Arc<Notify>,
@@ -453,6 +544,14 @@ impl Launch<'_> {
             templates: shared.templates.clone(),
             clock: clock.clone(),
             is_console: shared.config.console() == I::NAME,
+            console_username: shared
+                .config
+                .bot(shared.config.console())
+                .map(|b| b.username.clone())
+                .unwrap_or_default(),
+            jobs: self.specs.clone(),
+            started_at: self.started_at,
+            diagnose: self.diagnose,
         });
         let poller = Poller::new(
             &verified,
@@ -473,6 +572,10 @@ impl Launch<'_> {
             self.wake.clone(),
             options.sender.clone(),
         );
+        if self.diagnose && shared.config.console() != I::NAME {
+            // Diagnose mode: only the console listens and speaks.
+            return Ok(summary);
+        }
         let stop = fleet.shutdown.clone();
         fleet
             .tasks

@@ -9,6 +9,7 @@ use teloxide::dispatching::UpdateFilterExt;
 use teloxide::types::{Message, Update};
 
 use super::addressing::parse_command;
+use super::console::{console_command, operator, CONSOLE_COMMANDS};
 use super::outbox_decisions::{apply_outbox_decision, outbox_decision};
 use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::identity::Poster;
@@ -30,6 +31,19 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
         .branch(
             Update::filter_message()
                 .branch(dptree::filter_map(stranger).endpoint(refuse_stranger::<I>))
+                .branch(
+                    dptree::filter_map(console_dm)
+                        .branch(
+                            dptree::filter(|dm: ConsoleDm| !dm.from_operator)
+                                .endpoint(refuse_non_operator::<I>),
+                        )
+                        .branch(dptree::filter_map(command_for_me).endpoint(console_command::<I>))
+                        .branch(dptree::endpoint(console_chatter::<I>)),
+                )
+                .branch(
+                    dptree::filter_map(console_command_in_group).endpoint(console_in_group::<I>),
+                )
+                .branch(dptree::filter_map(operator_dm_for_console).endpoint(point_to_console::<I>))
                 .branch(commands)
                 .branch(dptree::endpoint(not_for_me)),
         )
@@ -78,6 +92,122 @@ async fn refuse_stranger<I: Behaviour>(
         )
         .await?;
     Ok(Decision::new(None, "refused: DM from a non-member"))
+}
+
+/// A private message to the console identity.
+#[derive(Debug, Clone)]
+struct ConsoleDm {
+    chat_id: i64,
+    from_operator: bool,
+}
+
+fn console_dm(message: Message, context: Arc<BotContext>) -> Option<ConsoleDm> {
+    if !context.is_console || !message.chat.is_private() {
+        return None;
+    }
+    let user_id = message.from.as_ref().map(|u| u.id.0 as i64)?;
+    Some(ConsoleDm {
+        chat_id: message.chat.id.0,
+        from_operator: operator(&context, user_id).is_some(),
+    })
+}
+
+/// A roster member who is not an operator DMs the console: the same fixed refusal as a
+/// stranger gets, audited.
+async fn refuse_non_operator<I: Behaviour>(
+    dm: ConsoleDm,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(&mut tx, OutgoingMessage::direct(dm.chat_id, STRANGER_REPLY))
+        .await?;
+    Ok(Decision::new(
+        None,
+        "refused: console DM from a non-operator",
+    ))
+}
+
+/// An operator writes something that is not a command to the console.
+async fn console_chatter<I: Behaviour>(
+    dm: ConsoleDm,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(
+            &mut tx,
+            OutgoingMessage::direct(dm.chat_id, "Send /help for the console commands."),
+        )
+        .await?;
+    Ok(Decision::new(None, "answered: not a command"))
+}
+
+/// A console command used in a group: console commands only work in a DM.
+fn console_command_in_group(message: Message, context: Arc<BotContext>) -> Option<Command> {
+    if !context.is_console || message.chat.is_private() {
+        return None;
+    }
+    let command = command_for_me(message, context)?;
+    let is_console_command = CONSOLE_COMMANDS
+        .iter()
+        .any(|(name, _, _)| *name == command.name && *name != "help");
+    is_console_command.then_some(command)
+}
+
+async fn console_in_group<I: Behaviour>(
+    command: Command,
+    context: Arc<BotContext>,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let html = html_escape::encode_text(&format!(
+        "/{} works only in a private chat with @{}.",
+        command.name, context.username
+    ))
+    .into_owned();
+    reply(&poster, &work, &command, html).await?;
+    Ok(Decision::new(
+        Some(&command.name),
+        "refused: console command in a group",
+    ))
+}
+
+/// An operator DMs another identity with something it does not do: point to the console.
+fn operator_dm_for_console(message: Message, context: Arc<BotContext>) -> Option<ConsoleDm> {
+    if context.is_console || !message.chat.is_private() {
+        return None;
+    }
+    let user_id = message.from.as_ref().map(|u| u.id.0 as i64)?;
+    operator(&context, user_id)?;
+    let own_command = message
+        .text()
+        .and_then(parse_command)
+        .is_some_and(|(name, _, _)| name == "help" || places_for(&context, &name).is_some());
+    (!own_command).then(|| ConsoleDm {
+        chat_id: message.chat.id.0,
+        from_operator: true,
+    })
+}
+
+async fn point_to_console<I: Behaviour>(
+    dm: ConsoleDm,
+    context: Arc<BotContext>,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let html = html_escape::encode_text(&format!(
+        "I'm {}. Operator commands go to @{} (/help there).",
+        context.display, context.console_username
+    ))
+    .into_owned();
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(&mut tx, OutgoingMessage::direct(dm.chat_id, html))
+        .await?;
+    Ok(Decision::new(None, "answered: pointed to the console"))
 }
 
 /// The command in `message`, if it is addressed to this bot.

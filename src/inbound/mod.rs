@@ -4,6 +4,7 @@
 
 pub mod addressing;
 pub mod common;
+pub mod console;
 pub mod outbox_decisions;
 pub mod poller;
 pub mod work;
@@ -65,6 +66,14 @@ pub struct BotContext {
     pub clock: Clock,
     /// Whether this identity is the console (operator DMs and their buttons).
     pub is_console: bool,
+    /// The console identity's username, for pointing operators to it.
+    pub console_username: String,
+    /// Every job of the deployment (the console lists, runs and previews them).
+    pub jobs: Arc<Vec<Arc<crate::jobs::JobSpec>>>,
+    /// When this process started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Diagnose mode (crash-loop guard): the console answers only /status, /log and /help.
+    pub diagnose: bool,
 }
 
 /// What an identity does with updates, beyond the `/help` and routing every bot has.

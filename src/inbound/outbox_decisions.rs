@@ -1,6 +1,7 @@
-//! The console's *Resend* / *Mark sent* buttons on an ambiguous-send alert. Only operators
-//! decide; the decision is applied once (the row must still be `ambiguous`), audited, the tap
-//! is answered, and the alert is edited to say who decided what. A second tap, by anyone,
+//! The console's buttons on outbox rows: *Resend* / *Mark sent* on an ambiguous send,
+//! *Retry* / *Dismiss* on a failed one (`/failed`). Only operators decide; the decision is
+//! applied once (the row must still be in the state the buttons were for), audited, the tap
+//! is answered, and the message is edited to say who decided what. A second tap, by anyone,
 //! is told the row was already decided.
 
 use std::sync::Arc;
@@ -15,8 +16,26 @@ use crate::roster::Role;
 /// What the operator chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
+    /// Ambiguous: send it again.
     Resend,
+    /// Ambiguous: it did arrive.
     MarkSent,
+    /// Failed: try it again (after fixing the cause).
+    Retry,
+    /// Failed: give up on it.
+    Dismiss,
+}
+
+impl Choice {
+    /// The state a row must be in for this choice, and the state it moves to.
+    fn transition(self) -> (&'static str, &'static str) {
+        match self {
+            Choice::Resend => ("ambiguous", "pending"),
+            Choice::MarkSent => ("ambiguous", "sent"),
+            Choice::Retry => ("failed", "pending"),
+            Choice::Dismiss => ("failed", "cancelled"),
+        }
+    }
 }
 
 /// A tap on one of the buttons of [`crate::outbox::alerts::ConsoleChannel::ambiguous_send`].
@@ -43,6 +62,8 @@ pub fn outbox_decision(query: CallbackQuery, context: Arc<BotContext>) -> Option
     let choice = match action {
         "resend" => Choice::Resend,
         "sent" => Choice::MarkSent,
+        "retry" => Choice::Retry,
+        "dismiss" => Choice::Dismiss,
         _ => return None,
     };
     Some(OutboxDecision {
@@ -63,6 +84,8 @@ pub async fn apply_outbox_decision<I: Behaviour>(
     let command = Some(match decision.choice {
         Choice::Resend => "resend",
         Choice::MarkSent => "mark sent",
+        Choice::Retry => "retry",
+        Choice::Dismiss => "dismiss",
     });
     let mut tx = work.lock().await;
     let answer = |text: &str| OutgoingMessage::callback_answer(decision.query_id.clone(), text);
@@ -86,7 +109,8 @@ pub async fn apply_outbox_decision<I: Behaviour>(
             .await?;
         return Ok(Decision::new(command, "refused: no such outbox row"));
     };
-    if row.state != "ambiguous" {
+    let (from, to) = decision.choice.transition();
+    if row.state != from {
         poster
             .enqueue(
                 &mut tx,
@@ -99,20 +123,14 @@ pub async fn apply_outbox_decision<I: Behaviour>(
         ));
     }
     let now = context.clock.now();
-    let (state, transition, toast, verdict) = match decision.choice {
-        Choice::Resend => (
-            "pending",
-            format!("ambiguous -> pending (resend by {})", operator.name),
-            "Resending it now.",
-            "resend",
-        ),
-        Choice::MarkSent => (
-            "sent",
-            format!("ambiguous -> sent (marked by {})", operator.name),
-            "Marked as sent; it will not be resent.",
-            "marked sent",
-        ),
+    let (toast, verdict) = match decision.choice {
+        Choice::Resend => ("Resending it now.", "resend"),
+        Choice::MarkSent => ("Marked as sent; it will not be resent.", "marked sent"),
+        Choice::Retry => ("Retrying it now.", "retry"),
+        Choice::Dismiss => ("Dismissed; it will not be sent.", "dismissed"),
     };
+    let state = to;
+    let transition = format!("{from} -> {to} ({verdict} by {})", operator.name);
     row.error = Some(format!("{verdict} by {}", operator.name));
     set_state(&mut tx, row.id, state, row.error.as_deref(), now).await?;
     audit_transition(&mut tx, &row, &transition, now).await?;
@@ -120,7 +138,7 @@ pub async fn apply_outbox_decision<I: Behaviour>(
     if let Some((chat, message)) = decision.alert {
         let local = now.with_timezone(&context.roster.timezone());
         let html = format!(
-            "⚠️ Unsure whether outbox row {} ({} -> {}) was delivered.\nDecided: <b>{verdict}</b> by {} at {}.",
+            "Outbox row {} ({} -> {}), {from}.\nDecided: <b>{verdict}</b> by {} at {}.",
             row.id,
             html_escape::encode_text(&row.bot),
             row.chat_id,

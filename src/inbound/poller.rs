@@ -274,6 +274,10 @@ mod tests {
             templates: Arc::new(templates),
             clock: clock.clone(),
             is_console: true,
+            console_username: config.bot("lawrence").unwrap().username.clone(),
+            jobs: Arc::new(Vec::new()),
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            diagnose: false,
         });
         let poller = Poller::new(
             &verified,

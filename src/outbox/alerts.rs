@@ -61,6 +61,26 @@ impl ConsoleChannel {
         Ok(sent)
     }
 
+    /// Sends `html` to one operator (a reply to something that operator asked for).
+    pub async fn direct(
+        &self,
+        conn: &mut SqliteConnection,
+        operator: i64,
+        html: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), EnqueueError> {
+        if !self.roster.has_role(operator, Role::Operator) {
+            tracing::error!(
+                operator,
+                "a console reply was addressed to a non-operator; dropped"
+            );
+            return Ok(());
+        }
+        let message = OutgoingMessage::direct(operator, html).in_lane(Lane::Urgent);
+        enqueue(conn, &self.console_bot, at, message).await?;
+        Ok(())
+    }
+
     /// A send whose outcome is unknown: the operator decides with Resend / Mark sent.
     pub async fn ambiguous_send(
         &self,

@@ -29,6 +29,7 @@ use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
 use crate::roster::Roster;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::pauses::{self, PauseState};
+use crate::store::requests::{self, RequestKind};
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
 use crate::store::Store;
 use crate::templates::Templates;
@@ -78,6 +79,8 @@ pub trait BoundJob: Send + Sync {
         slot: DateTime<Utc>,
         trigger: Trigger,
     ) -> BoxFuture<'static, Result<(), sqlx::Error>>;
+    /// Renders what the job would post at `at`, under its timeout; posts nothing.
+    fn preview(&self, at: DateTime<Utc>) -> BoxFuture<'static, Result<Vec<String>, String>>;
 }
 
 /// Job `job` of identity `I`, posting only through `Poster<I>`.
@@ -119,6 +122,25 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
         let poster = self.poster.clone();
         let context = self.context.clone();
         Box::pin(async move { run_slot(spec, job, poster, context, slot, trigger).await })
+    }
+
+    fn preview(&self, at: DateTime<Utc>) -> BoxFuture<'static, Result<Vec<String>, String>> {
+        let input = JobInput {
+            spec: self.spec.clone(),
+            slot: at,
+            roster: self.context.roster.clone(),
+            templates: self.context.templates.clone(),
+            store: self.context.store.clone(),
+        };
+        let job = self.job.clone();
+        let timeout = self.spec.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, job.run(&input)).await {
+                Ok(Ok(texts)) => Ok(texts),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("did not finish within {} s", timeout.as_secs())),
+            }
+        })
     }
 }
 
@@ -190,6 +212,15 @@ async fn run_slot<I: BotIdentity>(
                         .detail(format!("slot {key}: {} message(s) queued", texts.len()));
                     entry.job = Some(spec.name.clone());
                     audit::record(&mut tx, at, &entry).await?;
+                    if trigger == Trigger::Manual {
+                        let html = format!(
+                            "✅ <b>{}</b> ran by hand: {} message(s) queued for #{}.",
+                            escape(&spec.name),
+                            texts.len(),
+                            escape(&spec.thread)
+                        );
+                        alert(&context.console, &mut tx, &html, at).await?;
+                    }
                     None
                 }
             }
@@ -278,9 +309,17 @@ pub struct Scheduler {
     settings: SchedulerSettings,
     /// Real instant of the last completed tick, for the watchdog.
     heartbeat: Arc<Mutex<Instant>>,
+    /// Audit entries older than this many days are pruned once a day.
+    audit_retention_days: Option<u32>,
 }
 
 impl Scheduler {
+    /// Prunes the audit log of entries older than `days`, at start and then daily.
+    pub fn with_audit_retention(mut self, days: u32) -> Self {
+        self.audit_retention_days = Some(days);
+        self
+    }
+
     pub fn new(
         jobs: Vec<Arc<dyn BoundJob>>,
         store: Store,
@@ -295,6 +334,7 @@ impl Scheduler {
             console,
             settings,
             heartbeat: Arc::new(Mutex::new(Instant::now())),
+            audit_retention_days: None,
         }
     }
 
@@ -316,7 +356,17 @@ impl Scheduler {
         self.report_interrupted().await?;
         let mut known: Option<PauseState> = None;
         let mut runs: JoinSet<(String, Result<(), sqlx::Error>)> = JoinSet::new();
+        let mut pruned_at: Option<DateTime<Utc>> = None;
         let result = loop {
+            if let Some(days) = self.audit_retention_days {
+                let now = self.clock.now();
+                if pruned_at.is_none_or(|at| now - at >= chrono::Duration::days(1)) {
+                    pruned_at = Some(now);
+                    if let Err(e) = self.prune_audit(days, now).await {
+                        break Err(SchedulerError(e));
+                    }
+                }
+            }
             match self.tick(&mut known).await {
                 Ok(claimed) => {
                     for (job, slot, trigger) in claimed {
@@ -350,6 +400,16 @@ impl Scheduler {
             tracing::error!("job runs still going at shutdown were cut short");
         }
         result
+    }
+
+    async fn prune_audit(&self, days: u32, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let mut tx = self.store.begin_write().await?;
+        let pruned = audit::prune(&mut tx, now, days).await?;
+        tx.commit().await?;
+        if pruned > 0 {
+            tracing::info!(pruned, days, "pruned old audit entries");
+        }
+        Ok(())
     }
 
     /// Slots left running by the last process: failed, and the operator is told.
@@ -396,6 +456,9 @@ impl Scheduler {
             *known = Some(pauses.clone());
         }
         let mut claimed = Vec::new();
+        let previews = self
+            .take_requests(&mut tx, &pauses, now, &mut claimed)
+            .await?;
         let mut missed: Vec<(Arc<JobSpec>, DateTime<Utc>)> = Vec::new();
         for job in &self.jobs {
             let spec = job.spec();
@@ -458,7 +521,91 @@ impl Scheduler {
             alert(&self.console, &mut tx, &html, now).await?;
         }
         tx.commit().await?;
+        for (job, chat) in previews {
+            tokio::spawn(preview(
+                job,
+                chat,
+                self.store.clone(),
+                self.console.clone(),
+                now,
+            ));
+        }
         Ok(claimed)
+    }
+
+    /// The operator's `/run` and `/preview` requests: a run claims a manual slot at `now`
+    /// under the same rules as a scheduled one (a paused job does not run); previews are
+    /// returned to be rendered after the tick commits.
+    #[allow(clippy::type_complexity)]
+    async fn take_requests(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        pauses: &PauseState,
+        now: DateTime<Utc>,
+        claimed: &mut Vec<(Arc<dyn BoundJob>, DateTime<Utc>, Trigger)>,
+    ) -> Result<Vec<(Arc<dyn BoundJob>, i64)>, sqlx::Error> {
+        let mut previews = Vec::new();
+        for request in requests::take_all(conn).await? {
+            let Some(job) = self.jobs.iter().find(|j| j.spec().name == request.job) else {
+                tell(
+                    &self.console,
+                    conn,
+                    request.chat_id,
+                    &format!("No job {} any more; nothing was run.", escape(&request.job)),
+                    now,
+                )
+                .await?;
+                continue;
+            };
+            let spec = job.spec();
+            let mut entry = AuditEntry::new(
+                "job",
+                format!("{} requested by {}", request.kind, request.requested_by),
+            )
+            .bot(spec.bot);
+            entry.job = Some(spec.name.clone());
+            if request.kind() == RequestKind::Preview {
+                audit::record(conn, now, &entry).await?;
+                previews.push((job.clone(), request.chat_id));
+                continue;
+            }
+            if let Some(pause) = pauses.holding_job(spec.bot, &spec.name) {
+                entry.decision = format!("manual run refused: paused ({})", pause.scope);
+                audit::record(conn, now, &entry).await?;
+                let html = format!(
+                    "⏸ <b>{}</b> was not run: it is paused ({}). /resume first.",
+                    escape(&spec.name),
+                    escape(&pause.scope.to_string())
+                );
+                tell(&self.console, conn, request.chat_id, &html, now).await?;
+                continue;
+            }
+            let fresh = slots::claim(
+                conn,
+                &spec.name,
+                now,
+                spec.bot,
+                Trigger::Manual,
+                SlotState::Running,
+                None,
+                now,
+            )
+            .await?;
+            if fresh {
+                entry.decision = format!("slot running (manual, by {})", request.requested_by);
+                entry.detail = Some(format!("slot {}", slot_key(now)));
+                audit::record(conn, now, &entry).await?;
+                claimed.push((job.clone(), now, Trigger::Manual));
+            } else {
+                let html = format!(
+                    "<b>{}</b> already has a slot at {}; try again in a second.",
+                    escape(&spec.name),
+                    escape(&slot_key(now))
+                );
+                tell(&self.console, conn, request.chat_id, &html, now).await?;
+            }
+        }
+        Ok(previews)
     }
 
     /// Tells the operator what changed in the pauses since the last tick (or, at start, that
@@ -568,6 +715,68 @@ fn missed_report(missed: &[(Arc<JobSpec>, DateTime<Utc>)]) -> String {
         ));
     }
     html
+}
+
+/// Renders a preview and sends it to the operator who asked, only.
+async fn preview(
+    job: Arc<dyn BoundJob>,
+    operator: i64,
+    store: Store,
+    console: ConsoleChannel,
+    at: DateTime<Utc>,
+) {
+    let spec = job.spec().clone();
+    let html = match job.preview(at).await {
+        Ok(texts) if texts.is_empty() => format!(
+            "🔍 Preview of <b>{}</b>: it would post nothing now.",
+            escape(&spec.name)
+        ),
+        Ok(texts) => {
+            let mut html = format!(
+                "🔍 Preview of <b>{}</b> ({} message(s) to #{}; nothing was posted):",
+                escape(&spec.name),
+                texts.len(),
+                escape(&spec.thread)
+            );
+            for text in &texts {
+                html.push_str("\n\n");
+                html.push_str(text);
+            }
+            html
+        }
+        Err(cause) => format!(
+            "🔍 Preview of <b>{}</b> failed: {}",
+            escape(&spec.name),
+            escape(&cause)
+        ),
+    };
+    let result = async {
+        let mut tx = store.begin_write().await?;
+        tell(&console, &mut tx, operator, &html, at).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(job = %spec.name, error = %e, "a preview could not be delivered");
+    }
+}
+
+/// A reply to the operator who asked (`/run`, `/preview`).
+async fn tell(
+    console: &ConsoleChannel,
+    conn: &mut sqlx::SqliteConnection,
+    operator: i64,
+    html: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    match console.direct(conn, operator, html, at).await {
+        Ok(()) => Ok(()),
+        Err(EnqueueError::Db(e)) => Err(e),
+        Err(other) => {
+            tracing::error!(error = %other, "console reply not enqueued");
+            Ok(())
+        }
+    }
 }
 
 fn log_run(done: Result<(String, Result<(), sqlx::Error>), tokio::task::JoinError>) {

@@ -2,8 +2,10 @@
 //! migrations applied at open. Table families live in their own files.
 
 pub mod audit;
+pub mod boots;
 pub mod bots;
 pub mod pauses;
+pub mod requests;
 pub mod slots;
 pub mod updates;
 
