@@ -67,11 +67,22 @@ impl Running {
             .collect()
     }
 
+    /// Claudia's outbox states, once they have settled (no row `pending` or `sending`): the
+    /// simulator records a message a moment before herald commits its outcome.
     async fn claudia_states(&self) -> Vec<String> {
-        sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'claudia' ORDER BY id")
-            .fetch_all(self.fleet.store().pool())
-            .await
-            .expect("outbox readable")
+        let mut states: Vec<String> = Vec::new();
+        for _ in 0..100 {
+            states =
+                sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'claudia' ORDER BY id")
+                    .fetch_all(self.fleet.store().pool())
+                    .await
+                    .expect("outbox readable");
+            if states.iter().all(|s| s != "pending" && s != "sending") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        states
     }
 }
 

@@ -452,7 +452,7 @@ async fn jobs(
             .unwrap_or_default();
         let _ = writeln!(
             html,
-            "<b>{}</b>{}: {} -> #{}, <code>{}</code> {}, next {}",
+            "<b>{}</b>{}: {} → #{}, <code>{}</code> {}, next {}",
             esc(&spec.name),
             esc(&held),
             esc(spec.bot),
@@ -530,7 +530,7 @@ async fn list_rows<I: Behaviour>(
         let text = crate::text::html_to_plain(&row.text);
         let excerpt: String = text.chars().take(300).collect();
         let html = format!(
-            "<b>Row {}</b> {} -> {} ({})\n{}\n<blockquote>{}</blockquote>",
+            "<b>Row {}</b> {} → {} ({})\n{}\n<blockquote>{}</blockquote>",
             row.id,
             esc(&row.bot),
             esc(&place),

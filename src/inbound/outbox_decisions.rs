@@ -138,7 +138,7 @@ pub async fn apply_outbox_decision<I: Behaviour>(
     if let Some((chat, message)) = decision.alert {
         let local = now.with_timezone(&context.roster.timezone());
         let html = format!(
-            "Outbox row {} ({} -> {}), {from}.\nDecided: <b>{verdict}</b> by {} at {}.",
+            "Outbox row {} ({} → {}), {from}.\nDecided: <b>{verdict}</b> by {} at {}.",
             row.id,
             html_escape::encode_text(&row.bot),
             row.chat_id,
