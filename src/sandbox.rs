@@ -30,7 +30,7 @@ pub enum SandboxError {
     Start(#[from] crate::fleet::StartError),
     #[error("{0}")]
     Run(#[from] crate::fleet::RunError),
-    #[error("the bots did not answer within {0} s; {1} of {2} replies seen")]
+    #[error("the bots did not answer within {0} s ({1} messages seen); the last step is above")]
     Timeout(u64, usize, usize),
 }
 
@@ -63,33 +63,66 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
 
     let script = Script::new(&config);
     let expected = script.play(&sim);
-    let printer = Printer::new(&config);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_seconds);
-    let mut printed = 0;
-    loop {
-        let sent = sim.sent();
-        for record in &sent[printed..] {
-            println!("{}", printer.line(record));
-        }
-        printed = sent.len();
-        if printed >= expected {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            fleet.stop().await?;
-            sim.shutdown();
-            return Err(SandboxError::Timeout(
-                args.timeout_seconds,
-                printed,
-                expected,
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut transcript = Transcript {
+        printer: Printer::new(&config),
+        printed: 0,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(args.timeout_seconds),
+        timeout: args.timeout_seconds,
+    };
+    let outcome = async {
+        transcript
+            .until(&sim, |sent| sent.len() >= expected)
+            .await?;
+        script.console(&sim, &mut transcript).await
     }
+    .await;
     fleet.stop().await?;
     sim.shutdown();
-    println!("sandbox: done, {printed} messages posted, all bots stopped cleanly");
+    outcome?;
+    println!(
+        "sandbox: done, {} messages posted, all bots stopped cleanly",
+        transcript.printed
+    );
     Ok(())
+}
+
+/// Prints what the bots post as it arrives.
+struct Transcript<'a> {
+    printer: Printer<'a>,
+    printed: usize,
+    deadline: tokio::time::Instant,
+    timeout: u64,
+}
+
+impl Transcript<'_> {
+    /// Prints new messages until `done` holds for everything sent so far.
+    async fn until(
+        &mut self,
+        sim: &Simulator,
+        done: impl Fn(&[SentRecord]) -> bool,
+    ) -> Result<(), SandboxError> {
+        loop {
+            let sent = sim.sent();
+            for record in &sent[self.printed..] {
+                println!("{}", self.printer.line(record));
+            }
+            self.printed = sent.len();
+            if done(&sent) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= self.deadline {
+                return Err(SandboxError::Timeout(self.timeout, self.printed, 0));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Prints whatever arrives during `wait`.
+    async fn pause(&mut self, sim: &Simulator, wait: Duration) -> Result<(), SandboxError> {
+        let until = tokio::time::Instant::now() + wait;
+        self.until(sim, |_| tokio::time::Instant::now() >= until)
+            .await
+    }
 }
 
 /// Fake tokens, one per identity, valid only against the simulator.
@@ -254,6 +287,130 @@ impl<'a> Script<'a> {
             expected += 1;
         }
         expected
+    }
+}
+
+impl Script<'_> {
+    /// The operator's console: /status, a /pause all in the middle of a burst, /resume, and
+    /// an ambiguous send resolved with a button.
+    async fn console(
+        &self,
+        sim: &Simulator,
+        transcript: &mut Transcript<'_>,
+    ) -> Result<(), SandboxError> {
+        let roster = &self.config.roster;
+        let (Some(operator), Some(console), Some(clawrence), Some(claudia)) = (
+            roster.members_with_role(Role::Operator).next(),
+            self.config.bot(self.config.console()),
+            self.config.bot("clawrence"),
+            self.config.bot("claudia"),
+        ) else {
+            return Ok(());
+        };
+        let said = |text: &str| {
+            println!("{} DMs @{}: {text}", operator.name, console.username);
+            sim.user_dms(operator.telegram_id, &console.username, text);
+        };
+        let from_console = |sent: &[SentRecord], needle: &str| {
+            sent.iter()
+                .any(|r| r.bot == console.username && r.text.contains(needle))
+        };
+
+        said("/status");
+        transcript
+            .until(sim, |s| from_console(s, "herald status"))
+            .await?;
+
+        // A burst: every member asks Clawrence for /help in #general at once. Replies to one
+        // group go at one a second, so the pause lands in the middle.
+        let general = roster.thread("general").and_then(|t| t.message_thread_id);
+        let members: Vec<_> = roster.members().iter().collect();
+        for member in &members {
+            sim.user_says_in_topic(
+                member.telegram_id,
+                general,
+                &format!("/help@{}", clawrence.username),
+            );
+        }
+        println!(
+            "sandbox: {} members ask @{} for /help in #general at once",
+            members.len(),
+            clawrence.username
+        );
+        let by_clawrence =
+            |s: &[SentRecord]| s.iter().filter(|r| r.bot == clawrence.username).count();
+        let before = by_clawrence(&sim.sent());
+        transcript
+            .until(sim, |s| by_clawrence(s) >= before + 2)
+            .await?;
+        said("/pause all");
+        transcript
+            .until(sim, |s| from_console(s, "Paused <b>all</b>"))
+            .await?;
+        transcript.pause(sim, Duration::from_secs(2)).await?;
+        println!(
+            "sandbox: 2 s later Clawrence has posted nothing more ({} of {} replies out)",
+            by_clawrence(&sim.sent()) - before,
+            members.len()
+        );
+        said("/resume all");
+        transcript
+            .until(sim, |s| by_clawrence(s) >= before + members.len())
+            .await?;
+
+        // One send whose reply is lost: ambiguous, and the operator settles it with a button.
+        sim.inject_fault(
+            &claudia.username,
+            "sendMessage",
+            crate::sim::Fault::ReplyLost,
+        );
+        let ar = roster.thread("ar-brief").and_then(|t| t.message_thread_id);
+        println!(
+            "{} in #ar-brief: /help@{} (the simulator loses Telegram's reply)",
+            operator.name, claudia.username
+        );
+        sim.user_says_in_topic(
+            operator.telegram_id,
+            ar,
+            &format!("/help@{}", claudia.username),
+        );
+        transcript
+            .until(sim, |s| from_console(s, "Unsure whether"))
+            .await?;
+        let alert = sim
+            .sent()
+            .into_iter()
+            .find(|r| r.bot == console.username && r.text.contains("Unsure whether"));
+        let Some(alert) = alert else { return Ok(()) };
+        let data = alert
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m["inline_keyboard"][0][1]["callback_data"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        println!("{} taps [Mark sent]", operator.name);
+        sim.user_taps(
+            operator.telegram_id,
+            &console.username,
+            alert.chat_id,
+            alert.message_id,
+            &data,
+        );
+        transcript
+            .until(sim, |s| {
+                s.iter().any(|r| {
+                    r.method == "editMessageText" && r.text.contains("Decided: <b>marked sent</b>")
+                })
+            })
+            .await?;
+        let answer = sim
+            .callback_answers()
+            .into_iter()
+            .last()
+            .and_then(|a| a.text)
+            .unwrap_or_default();
+        println!("sandbox: the tap was answered: {answer}");
+        Ok(())
     }
 }
 

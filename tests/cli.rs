@@ -61,6 +61,30 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
         stdout.contains("Sorry, this bot only works for its team."),
         "{stdout}"
     );
+    // The console part: /status, a pause in the middle of a burst, resume, a button.
+    for line in [
+        "DMs @acme_lawrence_bot: /status",
+        "lawrence -> DM Wei Ming Tan: herald status",
+        "DMs @acme_lawrence_bot: /pause all",
+        "2 s later Clawrence has posted nothing more",
+        "DMs @acme_lawrence_bot: /resume all",
+        "taps [Mark sent]",
+        "Decided: marked sent by Wei Ming Tan",
+        "the tap was answered: Marked as sent",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+    let pause = stdout.find(": /pause all").expect("pause");
+    let resume = stdout.find(": /resume all").expect("resume");
+    let between = &stdout[pause..resume];
+    assert!(
+        !between.contains("clawrence -> "),
+        "nothing from Clawrence while paused:\n{between}"
+    );
+    assert!(
+        stdout[resume..].contains("clawrence -> #general"),
+        "the held replies go out after resume"
+    );
     assert!(stdout.contains("all bots stopped cleanly"), "{stdout}");
     assert!(
         !std::path::Path::new(REPO).join("state").exists(),
