@@ -186,7 +186,7 @@ fn operator_dm_for_console(message: Message, context: Arc<BotContext>) -> Option
         .text()
         .and_then(parse_command)
         .is_some_and(|(name, _, _)| name == "help" || places_for(&context, &name).is_some());
-    (!own_command).then(|| ConsoleDm {
+    (!own_command).then_some(ConsoleDm {
         chat_id: message.chat.id.0,
         from_operator: true,
     })

@@ -78,7 +78,7 @@ const DIAGNOSE_COMMANDS: &[&str] = &["status", "log", "help"];
 const REPLY_CHARS: usize = 3800;
 
 /// The operator behind a console DM, if the sender is one.
-pub fn operator<'a>(context: &'a BotContext, user_id: i64) -> Option<&'a Member> {
+pub fn operator(context: &BotContext, user_id: i64) -> Option<&Member> {
     context
         .roster
         .member_by_telegram_id(user_id)
