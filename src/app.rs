@@ -43,6 +43,9 @@ pub async fn execute(cli: Cli) -> ExitCode {
         }
         Command::Run(args) => {
             let options = cli.global.run_options(args.poll_seconds, args.force);
+            // Listen first: a SIGTERM during start-up then stops the fleet as soon as it runs.
+            let stop = CancellationToken::new();
+            spawn_signal_listener(stop.clone());
             let fleet = match crate::fleet::start(&options).await {
                 Ok(fleet) => fleet,
                 Err(e) => {
@@ -50,8 +53,6 @@ pub async fn execute(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let stop = CancellationToken::new();
-            spawn_signal_listener(stop.clone());
             match fleet.run_until(stop).await {
                 Ok(()) => {
                     tracing::info!("stopped cleanly");
@@ -182,28 +183,28 @@ async fn pause_command(
     }
 }
 
-/// Cancels `stop` on SIGINT or SIGTERM.
+/// Cancels `stop` on SIGINT or SIGTERM. Both handlers are registered before this returns,
+/// so a signal that arrives while the fleet is still starting is not lost (nor fatal).
 pub fn spawn_signal_listener(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
     tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let wait = |registered: std::io::Result<tokio::signal::unix::Signal>,
+                    name: &'static str| async move {
+            match registered {
                 Ok(mut signal) => {
                     signal.recv().await;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    tracing::error!(error = %e, "cannot listen for {name}");
                     std::future::pending::<()>().await;
                 }
             }
         };
         tokio::select! {
-            result = tokio::signal::ctrl_c() => {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "cannot listen for SIGINT");
-                    std::future::pending::<()>().await;
-                }
-            }
-            _ = terminate => {}
+            _ = wait(terminate, "SIGTERM") => {}
+            _ = wait(interrupt, "SIGINT") => {}
         }
         tracing::info!("signal received; shutting down");
         stop.cancel();

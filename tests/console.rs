@@ -508,7 +508,7 @@ async fn the_audit_sequence_has_no_gaps_across_a_restart() {
         .fetch_all(c.store().pool())
         .await
         .expect("audit");
-    assert!(seqs.len() > 10);
+    assert!(seqs.len() >= 8, "{seqs:?}");
     assert_eq!(seqs[0], 1);
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gap in {seqs:?}");
     let boots: i64 = c
