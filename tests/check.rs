@@ -925,7 +925,7 @@ fn job_timeout_of_zero() {
         "template = \"team_pulse.html\"",
         "template = \"team_pulse.html\"\ntimeout_seconds = 0",
     );
-    let lines = f.expect(&["bots/clawrence.toml: jobs[0].timeout_seconds: must be at least 1"]);
+    let lines = f.expect(&["bots/clawrence.toml: jobs[0].timeout_seconds: must be 1 to 240: a run still going five minutes after its time is reported as absent"]);
     assert_eq!(lines.len(), 1, "{lines:#?}");
 }
 

@@ -531,8 +531,11 @@ fn check_bot(
                 ),
             );
         }
-        if job.timeout_seconds == 0 {
-            problem(field("timeout_seconds"), "must be at least 1".into());
+        if !(1..=240).contains(&job.timeout_seconds) {
+            problem(
+                field("timeout_seconds"),
+                "must be 1 to 240: a run still going five minutes after its time is reported as absent".into(),
+            );
         }
         if job.max_messages == 0 {
             problem(field("max_messages"), "must be at least 1".into());

@@ -571,7 +571,8 @@ impl Launch<'_> {
             self.console.clone(),
             self.wake.clone(),
             options.sender.clone(),
-        );
+        )
+        .diagnose(self.diagnose);
         if self.diagnose && shared.config.console() != I::NAME {
             // Diagnose mode: only the console listens and speaks.
             return Ok(summary);

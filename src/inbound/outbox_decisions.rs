@@ -99,6 +99,15 @@ pub async fn apply_outbox_decision<I: Behaviour>(
             .await?;
         return Ok(Decision::new(command, "refused: not an operator"));
     };
+    if context.diagnose {
+        poster
+            .enqueue(
+                &mut tx,
+                answer("herald is in diagnose mode: decide after a normal start."),
+            )
+            .await?;
+        return Ok(Decision::new(command, "refused: diagnose mode"));
+    }
     let row: Option<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE id = ?")
         .bind(decision.row)
         .fetch_optional(&mut **tx)

@@ -47,8 +47,10 @@ impl ConsoleChannel {
             .members_with_role(Role::Operator)
             .map(|m| m.telegram_id)
             .collect();
+        let html = fit(html);
         for operator in operators {
-            let mut message = OutgoingMessage::direct(operator, html).in_lane(Lane::Urgent);
+            let mut message =
+                OutgoingMessage::direct(operator, html.as_str()).in_lane(Lane::Urgent);
             message.reply_markup = markup.clone();
             enqueue(conn, &self.console_bot, at, message).await?;
             sent += 1;
@@ -76,7 +78,7 @@ impl ConsoleChannel {
             );
             return Ok(());
         }
-        let message = OutgoingMessage::direct(operator, html).in_lane(Lane::Urgent);
+        let message = OutgoingMessage::direct(operator, fit(html)).in_lane(Lane::Urgent);
         enqueue(conn, &self.console_bot, at, message).await?;
         Ok(())
     }
@@ -117,6 +119,14 @@ impl ConsoleChannel {
             escape(&excerpt(&row.text)),
         );
         self.alert_unless_self(conn, row, &html, None, at).await
+    }
+
+    /// Every operator's Telegram id.
+    pub fn operator_ids(&self) -> Vec<i64> {
+        self.roster
+            .members_with_role(Role::Operator)
+            .map(|m| m.telegram_id)
+            .collect()
     }
 
     /// Whether `row` is the console identity's DM to an operator (an alert or a console reply).
@@ -180,6 +190,24 @@ impl ConsoleChannel {
     }
 }
 
+/// Keeps an alert within Telegram's 4096 characters. A longer one (a long missed-slots list,
+/// a preview of a long post) is shown as plain text, cut, with a note: tags cannot be cut
+/// safely, and an alert must arrive.
+fn fit(html: &str) -> String {
+    // Telegram counts the visible text, after entities are parsed.
+    const LIMIT: usize = 4000;
+    let plain = crate::text::html_to_plain(html);
+    if plain.chars().count() <= LIMIT {
+        return html.to_owned();
+    }
+    let cut: String = plain.chars().take(LIMIT - 200).collect();
+    format!(
+        "{}\n… (cut: {} characters in all; see /status and herald log)",
+        escape(&cut),
+        plain.chars().count()
+    )
+}
+
 fn escape(text: &str) -> String {
     html_escape::encode_text(text).into_owned()
 }
@@ -198,6 +226,17 @@ fn excerpt(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::excerpt;
+
+    #[test]
+    fn long_alerts_are_cut_to_fit_one_message() {
+        let long = format!("<b>x</b>{}", "a &amp; b\n".repeat(1000));
+        let fitted = super::fit(&long);
+        let visible = crate::text::html_to_plain(&fitted).chars().count();
+        assert!(visible <= 4096, "{visible}");
+        assert!(fitted.contains("a &amp; b"));
+        assert!(fitted.ends_with("see /status and herald log)"));
+        assert_eq!(super::fit("<b>short</b>"), "<b>short</b>");
+    }
 
     #[test]
     fn excerpt_strips_tags_and_decodes_entities() {

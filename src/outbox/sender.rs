@@ -21,7 +21,7 @@ use crate::clock::Clock;
 use crate::config::secrets::Token;
 use crate::faults::{crash_point, CrashPoint};
 use crate::identity::{BotIdentity, VerifiedBot};
-use crate::store::pauses::UNPAUSED_ROW;
+use crate::store::pauses::{ALLOWED_IN_MODE, UNPAUSED_ROW};
 use crate::store::{time_key, Store};
 use crate::telegram::{CallError, TelegramClient};
 
@@ -55,6 +55,10 @@ impl Default for SenderSettings {
     }
 }
 
+/// How many times an operator alert Telegram refuses is tried (about half an hour in all
+/// with the default 30 s first wait) before it is left `failed`.
+const ALERT_ATTEMPTS: i64 = 6;
+
 /// How many thread heads one look at the outbox considers.
 const CANDIDATES: i64 = 64;
 
@@ -71,6 +75,10 @@ pub struct Sender {
     wake: Arc<Notify>,
     settings: SenderSettings,
     pacer: Pacer,
+    /// Operator ids as a JSON array, for the SQL conditions above.
+    operators: String,
+    /// Diagnose mode: only DMs to operators go out.
+    diagnose: bool,
 }
 
 /// Why a sender stopped on its own.
@@ -111,11 +119,19 @@ impl Sender {
             client,
             store,
             clock,
-            console,
             wake,
             pacer: Pacer::new(settings.limits.clone()),
+            operators: serde_json::to_string(&console.operator_ids()).unwrap_or_default(),
+            console,
             settings,
+            diagnose: false,
         }
+    }
+
+    /// In diagnose mode only DMs to operators (and button answers) go out.
+    pub fn diagnose(mut self, on: bool) -> Self {
+        self.diagnose = on;
+        self
     }
 
     /// Runs until `shutdown` is cancelled. A send in flight is finished first.
@@ -180,21 +196,24 @@ impl Sender {
 
     /// The head row of every thread with pending, unpaused rows: most urgent lane first.
     async fn candidates(&self) -> Result<Vec<Candidate>, sqlx::Error> {
+        // Heads are numbered among all pending rows, so a held row keeps its place: nothing
+        // behind it in the same thread overtakes it.
         let sql = format!(
             "SELECT id, kind, chat_id FROM (
-                 SELECT o.id, o.kind, o.chat_id, o.lane,
-                        ROW_NUMBER() OVER (PARTITION BY o.chat_id, IFNULL(o.thread_id, 0)
-                                           ORDER BY o.id) AS position
-                 FROM outbox o
-                 WHERE o.bot = ?1 AND o.state = 'pending' AND {UNPAUSED_ROW}
-                   AND (o.not_before IS NULL OR o.not_before <= ?4))
-             WHERE position = 1 ORDER BY lane, id LIMIT ?2"
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY chat_id, IFNULL(thread_id, 0)
+                                              ORDER BY id) AS position
+                 FROM outbox WHERE bot = ?1 AND state = 'pending') AS o
+             WHERE position = 1 AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
+               AND (o.not_before IS NULL OR o.not_before <= ?4)
+             ORDER BY lane, id LIMIT ?2"
         );
         sqlx::query_as(&sql)
             .bind(self.bot)
             .bind(CANDIDATES)
             .bind(self.is_console)
             .bind(time_key(self.clock.now()))
+            .bind(&self.operators)
+            .bind(self.diagnose)
             .fetch_all(self.store.pool())
             .await
     }
@@ -207,7 +226,7 @@ impl Sender {
         let mut tx = self.store.begin_write().await?;
         let sql = format!(
             "UPDATE outbox AS o SET state = 'sending', attempts = attempts + 1, updated_at = ?1
-             WHERE o.id = ?2 AND o.state = 'pending' AND {UNPAUSED_ROW}
+             WHERE o.id = ?2 AND o.state = 'pending' AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
                AND (o.not_before IS NULL OR o.not_before <= ?4)
              RETURNING *"
         );
@@ -216,6 +235,8 @@ impl Sender {
             .bind(id)
             .bind(self.is_console)
             .bind(time_key(now))
+            .bind(&self.operators)
+            .bind(self.diagnose)
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = &row {
@@ -280,11 +301,15 @@ impl Sender {
                 tracing::warn!(row = row.id, seconds, "Telegram rate limit; waiting");
                 Some(Duration::from_secs(seconds))
             }
-            Err(error @ (CallError::Rejected { .. } | CallError::Ambiguous(_)))
-                if row.kind == "send" && self.console.is_operator_dm(&row) =>
+            Err(error @ CallError::Rejected { .. })
+                if row.kind == "send"
+                    && self.console.is_operator_dm(&row)
+                    && row.attempts < ALERT_ATTEMPTS =>
             {
-                // An alert that did not arrive is never dropped: it waits and goes again.
-                // (After an unknown outcome the operator may get it twice; never zero times.)
+                // An alert Telegram refused (the operator blocked the bot, say) waits and goes
+                // again, with backoff; after ALERT_ATTEMPTS it is `failed`, logged at ERROR.
+                // An alert with an unknown outcome is `ambiguous` like any other send: never
+                // sent twice on our own.
                 let wait = alert_retry_wait(self.settings.alert_retry, row.attempts);
                 let retry_at = at + chrono::Duration::from_std(wait).unwrap_or_default();
                 row.error = Some(error.to_string());

@@ -28,7 +28,7 @@ use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
 use crate::roster::Roster;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::pauses::{self, PauseState};
+use crate::store::pauses::{self, PauseScope, PauseState};
 use crate::store::requests::{self, RequestKind};
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
 use crate::store::Store;
@@ -197,7 +197,7 @@ async fn run_slot<I: BotIdentity>(
                     Some(problem)
                 }
                 None => {
-                    slots::finish(
+                    let finished = slots::finish(
                         &mut tx,
                         &spec.name,
                         &key,
@@ -207,6 +207,13 @@ async fn run_slot<I: BotIdentity>(
                         at,
                     )
                     .await?;
+                    if !finished {
+                        // Decided elsewhere meanwhile (another process marked it failed):
+                        // post nothing (the transaction rolls back), so what the operator
+                        // was told stays true.
+                        tracing::error!(job = %spec.name, slot = %key, "slot was no longer running; its output was dropped");
+                        return Ok(());
+                    }
                     let mut entry = AuditEntry::new("job", format!("ran ({})", trigger.as_str()))
                         .bot(spec.bot)
                         .detail(format!("slot {key}: {} message(s) queued", texts.len()));
@@ -228,7 +235,7 @@ async fn run_slot<I: BotIdentity>(
     };
     if let Some(cause) = cause {
         tracing::error!(job = %spec.name, slot = %key, %cause, "job failed");
-        slots::finish(
+        let finished = slots::finish(
             &mut tx,
             &spec.name,
             &key,
@@ -238,6 +245,10 @@ async fn run_slot<I: BotIdentity>(
             at,
         )
         .await?;
+        if !finished {
+            tracing::error!(job = %spec.name, slot = %key, %cause, "slot was no longer running; not reported twice");
+            return Ok(());
+        }
         let mut entry = AuditEntry::new("job", "failed")
             .bot(spec.bot)
             .detail(format!("slot {key}: {cause}"));
@@ -354,6 +365,7 @@ impl Scheduler {
     /// stays `running` and is reported as interrupted at the next start).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
         self.report_interrupted().await?;
+        self.forget_removed_jobs().await?;
         let mut known: Option<PauseState> = None;
         let mut runs: JoinSet<(String, Result<(), sqlx::Error>)> = JoinSet::new();
         let mut pruned_at: Option<DateTime<Utc>> = None;
@@ -410,6 +422,19 @@ impl Scheduler {
             tracing::info!(pruned, days, "pruned old audit entries");
         }
         Ok(())
+    }
+
+    /// A job removed from the configuration loses its cursor, so that if it comes back it
+    /// starts at "now" like a new job instead of deciding every slot it was away for.
+    async fn forget_removed_jobs(&self) -> Result<(), sqlx::Error> {
+        let names: Vec<&str> = self.jobs.iter().map(|j| j.spec().name.as_str()).collect();
+        let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("DELETE FROM job_cursors WHERE job NOT IN (SELECT value FROM json_each(?))")
+            .bind(names)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     /// Slots left running by the last process: failed, and the operator is told.
@@ -644,7 +669,15 @@ impl Scheduler {
                     if now_state.has(&p.scope) {
                         continue;
                     }
-                    let skipped = slots::paused_since(conn, &p.paused_at).await?;
+                    let skipped: Vec<SlotRow> = slots::paused_since(conn, &p.paused_at)
+                        .await?
+                        .into_iter()
+                        .filter(|row| match &p.scope {
+                            PauseScope::All => true,
+                            PauseScope::Bot(bot) => &row.bot == bot,
+                            PauseScope::Job(job) => &row.job == job,
+                        })
+                        .collect();
                     let mut line = format!(
                         "▶️ Resumed <b>{}</b>. Held messages go out now.",
                         escape(&p.scope.to_string())

@@ -182,11 +182,18 @@ fn scoped_entry(scope: &PauseScope, decision: String, by: &str) -> AuditEntry {
 }
 
 /// The SQL condition (on an `outbox` row aliased `o`) that the row is held by no pause.
-/// `?console` must be bound to 1 for the console identity: its DMs and button answers to
-/// operators are never held, so the operator still hears about (and can lift) a pause.
-pub(crate) const UNPAUSED_ROW: &str = "((?3 = 1 AND (o.chat_id > 0 OR o.kind = 'answer_callback'))
+/// `?3` must be bound to 1 for the console identity and `?5` to the JSON array of operator
+/// ids: the console's DMs and button answers to operators are never held, so the operator
+/// still hears about (and can lift) a pause.
+pub(crate) const UNPAUSED_ROW: &str = "((?3 = 1 AND (o.chat_id IN (SELECT value FROM json_each(?5))
+                  OR o.kind = 'answer_callback'))
      OR NOT EXISTS (SELECT 1 FROM pauses p WHERE p.scope = 'all' OR p.scope = 'bot:' || o.bot
                     OR (o.job IS NOT NULL AND p.scope = 'job:' || o.job)))";
+
+/// The SQL condition that a row may go out in the current mode: `?6` is 1 in diagnose mode,
+/// where only DMs to operators (`?5`) and button answers leave.
+pub(crate) const ALLOWED_IN_MODE: &str = "(?6 = 0 OR o.chat_id IN (SELECT value FROM json_each(?5))
+     OR o.kind = 'answer_callback')";
 
 #[cfg(test)]
 mod tests {

@@ -143,7 +143,8 @@ pub async fn claim(
     Ok(inserted == 1)
 }
 
-/// Ends a running slot.
+/// Ends a running slot. False if the slot was not running any more (another process
+/// decided it meanwhile): the caller must then roll back.
 pub async fn finish(
     conn: &mut SqliteConnection,
     job: &str,
@@ -152,8 +153,8 @@ pub async fn finish(
     messages: usize,
     detail: Option<&str>,
     at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
         "UPDATE job_slots SET state = ?, messages = ?, detail = ?, finished_at = ?
          WHERE job = ? AND slot = ? AND state = 'running'",
     )
@@ -164,8 +165,9 @@ pub async fn finish(
     .bind(job)
     .bind(slot)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
 }
 
 /// A done slot one of whose messages Telegram refused becomes failed. True if it changed.
