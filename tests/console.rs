@@ -338,6 +338,60 @@ async fn ambiguous_and_failed_list_rows_with_buttons_that_decide_them() {
         .unwrap_or_default();
     assert!(answer.starts_with("Already decided"), "{answer}");
     c.ask("/failed", "No failed sends.").await;
+
+    // Dismiss: another refused send is given up on, for good.
+    c.sim.inject_fault(
+        &c.claudia,
+        "sendMessage",
+        Fault::Api {
+            code: 400,
+            description: "Bad Request: message thread not found".into(),
+            retry_after: None,
+            migrate_to_chat_id: None,
+        },
+    );
+    c.sim
+        .user_says_in_topic(c.operator, ar, &format!("/help@{}", c.claudia));
+    c.sim
+        .wait_for(
+            |s| {
+                s.iter()
+                    .any(|r| r.text.contains("message thread not found"))
+            },
+            WAIT,
+        )
+        .await
+        .expect("second failure alert");
+    let failed = c.ask("/failed", "message thread not found").await;
+    let dismiss = failed.reply_markup.clone().expect("buttons")["inline_keyboard"][0][1]
+        ["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent_before = c.sim.sent_by(&c.claudia).len();
+    let query = c.sim.user_taps(
+        c.operator,
+        &c.lawrence,
+        c.operator,
+        failed.message_id,
+        &dismiss,
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answer = c
+        .sim
+        .callback_answers()
+        .into_iter()
+        .find(|a| a.callback_query_id == query)
+        .and_then(|a| a.text)
+        .unwrap_or_default();
+    assert_eq!(answer, "Dismissed; it will not be sent.");
+    assert_eq!(
+        c.scalar("SELECT count(*) FROM outbox WHERE state = 'cancelled'")
+            .await,
+        1
+    );
+    assert_eq!(c.sim.sent_by(&c.claudia).len(), sent_before, "nothing sent");
+    c.ask("/failed", "No failed sends.").await;
     c.stop().await;
 }
 
