@@ -231,6 +231,23 @@ async fn commands_are_published_only_when_they_changed() {
         .my_commands(&running.claudia)
         .expect("published");
     assert_eq!(published[0].1, "What I can do");
+    // The console's menu lists the console commands too.
+    let console_menu = running
+        .sim
+        .my_commands(&running.lawrence)
+        .expect("published");
+    let names: Vec<&str> = console_menu.iter().map(|(n, _)| n.as_str()).collect();
+    for command in [
+        "help",
+        "status",
+        "run",
+        "pause",
+        "ambiguous",
+        "failed",
+        "log",
+    ] {
+        assert!(names.contains(&command), "{command} missing from {names:?}");
+    }
 }
 
 impl Running {

@@ -8,14 +8,27 @@ use crate::identity::{BotIdentity, VerifiedBot};
 use crate::store::Store;
 use crate::telegram::TelegramClient;
 
-/// A stable digest of the command list (name and description, in order).
-pub fn digest(bot: &BotFile) -> String {
-    let listed: Vec<(&str, &str)> = bot
+/// The commands a bot shows in Telegram's menu: its configured ones and, for the console
+/// identity, the console commands (in the menu of private chats with it).
+pub fn menu(bot: &BotFile, is_console: bool) -> Vec<(String, String)> {
+    let mut listed: Vec<(String, String)> = bot
         .commands
         .iter()
-        .map(|c| (c.name.as_str(), c.description.as_str()))
+        .map(|c| (c.name.clone(), c.description.clone()))
         .collect();
-    serde_json::to_string(&listed).unwrap_or_default()
+    if is_console {
+        for (name, _, description) in crate::inbound::console::CONSOLE_COMMANDS {
+            if !listed.iter().any(|(n, _)| n == name) {
+                listed.push(((*name).to_owned(), (*description).to_owned()));
+            }
+        }
+    }
+    listed
+}
+
+/// A stable digest of a command menu (name and description, in order).
+pub fn digest(menu: &[(String, String)]) -> String {
+    serde_json::to_string(menu).unwrap_or_default()
 }
 
 /// Publishes `bot`'s commands if they differ from what was last published. Failures are
@@ -25,16 +38,17 @@ pub async fn publish_if_changed<I: BotIdentity>(
     client: &TelegramClient,
     verified: &VerifiedBot<I>,
     bot: &BotFile,
+    is_console: bool,
 ) {
-    let wanted = digest(bot);
+    let menu = menu(bot, is_console);
+    let wanted = digest(&menu);
     let published = crate::store::bots::commands_digest(store, I::NAME).await;
     if published.as_deref() == Some(wanted.as_str()) {
         return;
     }
-    let commands: Vec<_> = bot
-        .commands
+    let commands: Vec<_> = menu
         .iter()
-        .map(|c| json!({"command": c.name, "description": c.description}))
+        .map(|(name, description)| json!({"command": name, "description": description}))
         .collect();
     let body = json!({ "commands": commands });
     match client

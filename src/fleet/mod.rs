@@ -496,6 +496,7 @@ impl Launch<'_> {
             &shared.client,
             &verified,
             &bot,
+            shared.config.console() == I::NAME,
         )
         .await;
         if !verified.can_read_all_group_messages {
