@@ -10,7 +10,7 @@ use crate::config::{self, ConfigError};
 use crate::identity::IDENTITY_NAMES;
 use crate::jobs::JobSpec;
 use crate::schedule::runner::local_and_utc;
-use crate::store::pauses::{self, PauseScope};
+use crate::store::pauses::{self, PauseScope, UnknownName};
 use crate::store::{Store, StoreError};
 
 /// Why an operator command could not be carried out.
@@ -40,36 +40,33 @@ fn load_config(dir: &Path) -> Result<config::Config, ControlError> {
     })
 }
 
-/// Checks that `scope` names something that exists.
+/// Checks that `scope` names something that exists (the configuration is read only for a
+/// job name).
 fn validate_scope(config_dir: &Path, scope: &PauseScope) -> Result<(), ControlError> {
-    match scope {
-        PauseScope::All => Ok(()),
-        PauseScope::Bot(name) if IDENTITY_NAMES.contains(&name.as_str()) => Ok(()),
-        PauseScope::Bot(name) => Err(ControlError::Usage(format!(
+    let config = match scope {
+        PauseScope::Job(_) => Some(load_config(config_dir)?),
+        _ => None,
+    };
+    let jobs: Vec<&str> = config
+        .iter()
+        .flat_map(|c| c.bots.values())
+        .flat_map(|b| b.jobs.iter().map(|j| j.name.as_str()))
+        .collect();
+    match scope.unknown_name(&jobs) {
+        None => Ok(()),
+        Some(UnknownName::Identity(name)) => Err(ControlError::Usage(format!(
             "no identity \"{name}\" (identities: {})",
             IDENTITY_NAMES.join(", ")
         ))),
-        PauseScope::Job(name) => {
-            let config = load_config(config_dir)?;
-            let jobs: Vec<&str> = config
-                .bots
-                .values()
-                .flat_map(|b| b.jobs.iter().map(|j| j.name.as_str()))
-                .collect();
-            if jobs.contains(&name.as_str()) {
-                Ok(())
+        Some(UnknownName::Job(name)) => Err(ControlError::Usage(format!(
+            "no job \"{name}\" in {}/bots (jobs: {})",
+            config_dir.display(),
+            if jobs.is_empty() {
+                "none".to_owned()
             } else {
-                Err(ControlError::Usage(format!(
-                    "no job \"{name}\" in {}/bots (jobs: {})",
-                    config_dir.display(),
-                    if jobs.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        jobs.join(", ")
-                    }
-                )))
+                jobs.join(", ")
             }
-        }
+        ))),
     }
 }
 

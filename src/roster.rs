@@ -454,6 +454,25 @@ impl Roster {
             .find(|t| t.message_thread_id == message_thread_id)
     }
 
+    /// Where a message goes, as a person reads it: `#ar-brief`, `DM to Ana Tan`, or the raw
+    /// chat or thread id when the roster does not name it.
+    pub fn place(&self, chat_id: i64, thread_id: Option<i64>) -> String {
+        if chat_id == self.chat_id {
+            let thread = thread_id.and_then(|t| i32::try_from(t).ok());
+            return match self.thread_by_id(thread) {
+                Some(t) => format!("#{}", t.name),
+                None => format!(
+                    "thread {}",
+                    thread.map_or("General".into(), |t| t.to_string())
+                ),
+            };
+        }
+        match self.member_by_telegram_id(chat_id) {
+            Some(m) => format!("DM to {}", m.name),
+            None => format!("chat {chat_id}"),
+        }
+    }
+
     pub fn member_by_telegram_id(&self, user_id: i64) -> Option<&Member> {
         self.members.iter().find(|m| m.telegram_id == user_id)
     }
@@ -582,6 +601,16 @@ mod tests {
 
     fn roster() -> Roster {
         Roster::from_file(&parse(ROSTER)).expect("valid roster")
+    }
+
+    #[test]
+    fn places_are_named_from_the_roster() {
+        let r = roster();
+        assert_eq!(r.place(-1002233445566, Some(21)), "#ar-brief");
+        assert_eq!(r.place(-1002233445566, None), "#general");
+        assert_eq!(r.place(-1002233445566, Some(99)), "thread 99");
+        assert_eq!(r.place(1001, None), "DM to Ana Tan");
+        assert_eq!(r.place(42, None), "chat 42");
     }
 
     #[test]

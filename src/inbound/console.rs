@@ -19,9 +19,10 @@ use crate::identity::Poster;
 use crate::outbox::{Lane, OutboxRow, OutgoingMessage};
 use crate::roster::{Member, Role};
 use crate::store::audit::{self, AuditFilter, AuditRow};
-use crate::store::pauses::{self, PauseScope};
+use crate::store::pauses::{self, PauseScope, UnknownName};
 use crate::store::requests::{self, RequestKind};
-use crate::store::slots;
+use crate::store::{parse_time, slots};
+use crate::text::{escape_html, fit_message};
 
 /// Every console command: name, usage, what it does.
 pub const CONSOLE_COMMANDS: &[(&str, &str, &str)] = &[
@@ -74,36 +75,12 @@ pub const CONSOLE_COMMANDS: &[(&str, &str, &str)] = &[
 /// Commands that still work in diagnose mode.
 const DIAGNOSE_COMMANDS: &[&str] = &["status", "log", "help"];
 
-/// Longest reply the console sends (Telegram's limit is 4096 characters).
-const REPLY_CHARS: usize = 3800;
-
 /// The operator behind a console DM, if the sender is one.
 pub fn operator(context: &BotContext, user_id: i64) -> Option<&Member> {
     context
         .roster
         .member_by_telegram_id(user_id)
         .filter(|m| m.roles.contains(&Role::Operator))
-}
-
-fn esc(text: &str) -> String {
-    html_escape::encode_text(text).into_owned()
-}
-
-/// Cuts `html` at a line boundary to fit one message.
-fn fit(html: String) -> String {
-    if html.chars().count() <= REPLY_CHARS {
-        return html;
-    }
-    let mut out = String::new();
-    for line in html.lines() {
-        if out.chars().count() + line.chars().count() + 2 > REPLY_CHARS {
-            out.push_str("\n…");
-            break;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 async fn send<I: Behaviour>(
@@ -113,7 +90,7 @@ async fn send<I: Behaviour>(
     html: String,
     markup: Option<serde_json::Value>,
 ) -> Result<(), super::HandlerError> {
-    let mut message = OutgoingMessage::direct(chat_id, fit(html)).in_lane(Lane::Urgent);
+    let mut message = OutgoingMessage::direct(chat_id, fit_message(&html)).in_lane(Lane::Urgent);
     message.reply_markup = markup;
     poster.enqueue(conn, message).await?;
     Ok(())
@@ -172,21 +149,28 @@ pub async fn console_command<I: Behaviour>(
                     let html = match kind {
                         RequestKind::Run => format!(
                             "Running <b>{}</b> now; I will tell you how it went.",
-                            esc(job)
+                            escape_html(job)
                         ),
                         RequestKind::Preview => format!(
                             "Rendering <b>{}</b>; the preview comes to you only.",
-                            esc(job)
+                            escape_html(job)
                         ),
                     };
                     (html, format!("queued {name} {job}"))
                 }
                 [job] => (
-                    format!("No job {}. Jobs: {}.", esc(job), esc(&job_names(&context))),
+                    format!(
+                        "No job {}. Jobs: {}.",
+                        escape_html(job),
+                        escape_html(&job_names(&context))
+                    ),
                     "refused: unknown job".to_owned(),
                 ),
                 _ => (
-                    format!("Usage: /{name} JOB. Jobs: {}.", esc(&job_names(&context))),
+                    format!(
+                        "Usage: /{name} JOB. Jobs: {}.",
+                        escape_html(&job_names(&context))
+                    ),
                     "refused: bad argument".to_owned(),
                 ),
             }
@@ -195,7 +179,9 @@ pub async fn console_command<I: Behaviour>(
             let pause = name == "pause";
             match PauseScope::parse_words(&args) {
                 Ok(scope) => match check_scope(&context, &scope) {
-                    Err(problem) if pause => (esc(&problem), "refused: unknown name".to_owned()),
+                    Err(problem) if pause => {
+                        (escape_html(&problem), "refused: unknown name".to_owned())
+                    }
                     _ => {
                         let changed = if pause {
                             pauses::pause(&mut tx, &scope, &who.name, now).await?
@@ -203,10 +189,10 @@ pub async fn console_command<I: Behaviour>(
                             pauses::resume(&mut tx, &scope, &who.name, now).await?
                         };
                         let html = match (pause, changed) {
-                            (true, true) => format!("⏸ Paused <b>{}</b>. Nothing but my DMs to operators goes out for it until /resume {}.", esc(&scope.to_string()), esc(&scope.to_string())),
-                            (true, false) => format!("{} was already paused.", esc(&scope.to_string())),
-                            (false, true) => format!("▶️ Resumed <b>{}</b>.", esc(&scope.to_string())),
-                            (false, false) => format!("{} was not paused.", esc(&scope.to_string())),
+                            (true, true) => format!("⏸ Paused <b>{}</b>. Nothing but my DMs to operators goes out for it until /resume {}.", escape_html(&scope.to_string()), escape_html(&scope.to_string())),
+                            (true, false) => format!("{} was already paused.", escape_html(&scope.to_string())),
+                            (false, true) => format!("▶️ Resumed <b>{}</b>.", escape_html(&scope.to_string())),
+                            (false, false) => format!("{} was not paused.", escape_html(&scope.to_string())),
                         };
                         (html, format!("{name} {scope}"))
                     }
@@ -214,7 +200,7 @@ pub async fn console_command<I: Behaviour>(
                 Err(problem) => (
                     format!(
                         "Usage: /{name} [all | bot NAME | job NAME] ({})",
-                        esc(&problem)
+                        escape_html(&problem)
                     ),
                     "refused: bad argument".to_owned(),
                 ),
@@ -244,7 +230,7 @@ pub async fn console_command<I: Behaviour>(
             Err(problem) => (
                 format!(
                     "Usage: /log [bot NAME | job NAME | user ID] ({})",
-                    esc(&problem)
+                    escape_html(&problem)
                 ),
                 "refused: bad argument".to_owned(),
             ),
@@ -256,7 +242,7 @@ pub async fn console_command<I: Behaviour>(
         other => (
             format!(
                 "I don't know /{}. /help lists the console commands.",
-                esc(other)
+                escape_html(other)
             ),
             "refused: unknown command".to_owned(),
         ),
@@ -268,7 +254,7 @@ pub async fn console_command<I: Behaviour>(
 fn help_text() -> String {
     let mut html = "<b>Console</b> (operators only, in this DM):\n".to_owned();
     for (_, usage, what) in CONSOLE_COMMANDS {
-        let _ = writeln!(html, "{}: {}", esc(usage), esc(what));
+        let _ = writeln!(html, "{}: {}", escape_html(usage), escape_html(what));
     }
     html
 }
@@ -283,15 +269,16 @@ fn job_names(context: &BotContext) -> String {
 }
 
 fn check_scope(context: &BotContext, scope: &PauseScope) -> Result<(), String> {
-    match scope {
-        PauseScope::All => Ok(()),
-        PauseScope::Bot(name) if crate::identity::IDENTITY_NAMES.contains(&name.as_str()) => Ok(()),
-        PauseScope::Bot(name) => Err(format!(
+    let jobs: Vec<&str> = context.jobs.iter().map(|s| s.name.as_str()).collect();
+    match scope.unknown_name(&jobs) {
+        None => Ok(()),
+        Some(UnknownName::Identity(name)) => Err(format!(
             "No identity {name}. Identities: {}.",
             crate::identity::IDENTITY_NAMES.join(", ")
         )),
-        PauseScope::Job(name) if context.jobs.iter().any(|s| &s.name == name) => Ok(()),
-        PauseScope::Job(name) => Err(format!("No job {name}. Jobs: {}.", job_names(context))),
+        Some(UnknownName::Job(name)) => {
+            Err(format!("No job {name}. Jobs: {}.", job_names(context)))
+        }
     }
 }
 
@@ -299,12 +286,6 @@ fn local(context: &BotContext, at: DateTime<Utc>) -> String {
     at.with_timezone(&context.roster.timezone())
         .format("%a %d %b %H:%M")
         .to_string()
-}
-
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 async fn status(
@@ -324,7 +305,7 @@ async fn status(
         },
         uptime.num_hours(),
         uptime.num_minutes() % 60,
-        esc(&local(context, context.started_at))
+        escape_html(&local(context, context.started_at))
     );
     let paused = pauses::current(conn).await?;
     if paused.is_empty() {
@@ -335,7 +316,7 @@ async fn status(
             .iter()
             .map(|p| format!("{} (by {})", p.scope, p.paused_by))
             .collect();
-        let _ = writeln!(html, "⏸ Paused: {}", esc(&list.join(", ")));
+        let _ = writeln!(html, "⏸ Paused: {}", escape_html(&list.join(", ")));
     }
     let verified: Vec<(String, String, String)> =
         sqlx::query_as("SELECT bot, username, verified_at FROM bot_status ORDER BY bot")
@@ -359,9 +340,9 @@ async fn status(
         let _ = writeln!(
             html,
             "{} @{} · {} · {} · {} · {}",
-            esc(bot),
-            esc(username),
-            esc(&when),
+            escape_html(bot),
+            escape_html(username),
+            escape_html(&when),
             n("pending") + n("sending"),
             n("ambiguous"),
             n("failed")
@@ -389,9 +370,9 @@ async fn status(
         let _ = writeln!(
             html,
             "{} · {} · {}",
-            esc(&spec.name),
-            esc(&last),
-            esc(&next)
+            escape_html(&spec.name),
+            escape_html(&last),
+            escape_html(&next)
         );
     }
     html.push_str("\n<b>Last failures</b>\n");
@@ -426,7 +407,7 @@ async fn status(
     }
     for (at, what) in failures.iter().take(5) {
         let when = parse_time(at).map_or_else(|| at.clone(), |t| local(context, t));
-        let _ = writeln!(html, "{} · {}", esc(&when), esc(what));
+        let _ = writeln!(html, "{} · {}", escape_html(&when), escape_html(what));
     }
     Ok(html)
 }
@@ -453,13 +434,13 @@ async fn jobs(
         let _ = writeln!(
             html,
             "<b>{}</b>{}: {} → #{}, <code>{}</code> {}, next {}",
-            esc(&spec.name),
-            esc(&held),
-            esc(spec.bot),
-            esc(&spec.thread),
-            esc(spec.cron.source()),
-            esc(spec.timezone.name()),
-            esc(&next)
+            escape_html(&spec.name),
+            escape_html(&held),
+            escape_html(spec.bot),
+            escape_html(&spec.thread),
+            escape_html(spec.cron.source()),
+            escape_html(spec.timezone.name()),
+            escape_html(&next)
         );
     }
     Ok(html)
@@ -480,10 +461,15 @@ fn next(context: &BotContext, n: usize, now: DateTime<Utc>) -> String {
     let mut html = format!(
         "<b>Next {}</b> ({} time)\n",
         upcoming.len(),
-        esc(context.roster.timezone().name())
+        escape_html(context.roster.timezone().name())
     );
     for (slot, job) in upcoming {
-        let _ = writeln!(html, "{} · {}", esc(&local(context, slot)), esc(job));
+        let _ = writeln!(
+            html,
+            "{} · {}",
+            escape_html(&local(context, slot)),
+            escape_html(job)
+        );
     }
     html
 }
@@ -517,26 +503,17 @@ async fn list_rows<I: Behaviour>(
         (("Retry", "retry"), ("Dismiss", "dismiss"))
     };
     for row in rows.iter().rev() {
-        let place = match context.roster.member_by_telegram_id(row.chat_id) {
-            Some(m) => format!("DM to {}", m.name),
-            None => match context
-                .roster
-                .thread_by_id(row.thread_id.and_then(|t| i32::try_from(t).ok()))
-            {
-                Some(t) if row.chat_id == context.roster.chat_id() => format!("#{}", t.name),
-                _ => format!("chat {}", row.chat_id),
-            },
-        };
+        let place = context.roster.place(row.chat_id, row.thread_id);
         let text = crate::text::html_to_plain(&row.text);
         let excerpt: String = text.chars().take(300).collect();
         let html = format!(
             "<b>Row {}</b> {} → {} ({})\n{}\n<blockquote>{}</blockquote>",
             row.id,
-            esc(&row.bot),
-            esc(&place),
-            esc(&row.updated_at),
-            esc(row.error.as_deref().unwrap_or("")),
-            esc(&excerpt)
+            escape_html(&row.bot),
+            escape_html(&place),
+            escape_html(&row.updated_at),
+            escape_html(row.error.as_deref().unwrap_or("")),
+            escape_html(&excerpt)
         );
         let markup = json!({"inline_keyboard": [[
             {"text": first.0, "callback_data": format!("ob:{}:{}", first.1, row.id)},
@@ -599,7 +576,7 @@ async fn log(
             let _ = write!(line, " /{command}");
         }
         let _ = write!(line, ": {}", row.decision);
-        let _ = writeln!(html, "{}", esc(&line));
+        let _ = writeln!(html, "{}", escape_html(&line));
     }
     Ok(html)
 }

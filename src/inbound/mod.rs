@@ -78,12 +78,8 @@ pub struct BotContext {
 
 /// What an identity does with updates, beyond the `/help` and routing every bot has.
 pub trait Behaviour: BotIdentity {
-    /// Commands this identity implements besides `help`; `herald check` refuses others.
-    fn commands() -> &'static [&'static str] {
-        &[]
-    }
-
-    /// Branches handling those commands; each receives `Command`, `Poster<Self>`, ...
+    /// Branches handling this identity's own commands (besides `/help`); each receives
+    /// `Command`, `Poster<Self>`, `UnitOfWork` and `Arc<BotContext>`.
     fn command_branches() -> Option<UpdateHandler> {
         None
     }
@@ -109,13 +105,6 @@ impl Behaviour for Happy {}
 impl Behaviour for GymBooker {}
 impl Behaviour for Claims {}
 impl Behaviour for PakguPei {}
-
-/// Every command `I` implements.
-pub fn implemented_commands<I: Behaviour>() -> Vec<&'static str> {
-    let mut all = vec!["help"];
-    all.extend_from_slice(I::commands());
-    all
-}
 
 /// Dependencies every update of bot `I` sees; the poller adds `Update` and `UnitOfWork`.
 pub fn base_dependencies<I: Behaviour>(

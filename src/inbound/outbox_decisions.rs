@@ -12,6 +12,7 @@ use super::{Behaviour, BotContext, Decision, HandlerResult, UnitOfWork};
 use crate::identity::Poster;
 use crate::outbox::{audit_transition, set_state, OutboxRow, OutgoingMessage};
 use crate::roster::Role;
+use crate::text::escape_html;
 
 /// What the operator chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,9 +150,9 @@ pub async fn apply_outbox_decision<I: Behaviour>(
         let html = format!(
             "Outbox row {} ({} → {}), {from}.\nDecided: <b>{verdict}</b> by {} at {}.",
             row.id,
-            html_escape::encode_text(&row.bot),
-            row.chat_id,
-            html_escape::encode_text(&operator.name),
+            escape_html(&row.bot),
+            escape_html(&context.roster.place(row.chat_id, row.thread_id)),
+            escape_html(&operator.name),
             local.format("%Y-%m-%d %H:%M %Z"),
         );
         let mut edit = OutgoingMessage::new(chat, None, html);

@@ -297,7 +297,15 @@ mod tests {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        let audit = crate::store::audit::recent(store.pool(), 10).await.unwrap();
+        let audit = crate::store::audit::query(
+            store.pool(),
+            &crate::store::audit::AuditFilter {
+                limit: Some(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(replies, 1, "one reply, none for the replay: {audit:#?}");
         assert_eq!(
             updates::next_offset(store.pool(), "lawrence")

@@ -91,12 +91,6 @@ pub struct JobInput {
     pub store: Store,
 }
 
-impl JobInput {
-    pub fn local(&self) -> DateTime<Tz> {
-        self.spec.local(self.slot)
-    }
-}
-
 /// Why a job run failed. The text goes to the operator as the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -104,8 +98,6 @@ pub enum JobError {
     Template(#[from] crate::templates::TemplateError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("{0}")]
-    Source(String),
     #[error("job misconfigured: {0}")]
     Config(String),
 }

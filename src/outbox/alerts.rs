@@ -10,6 +10,7 @@ use sqlx::SqliteConnection;
 
 use super::{enqueue, EnqueueError, Lane, OutboxRow, OutgoingMessage};
 use crate::roster::{Role, Roster};
+use crate::text::{escape_html, fit_message};
 
 /// Enqueues operator DMs as the console identity.
 #[derive(Clone, Debug)]
@@ -47,7 +48,7 @@ impl ConsoleChannel {
             .members_with_role(Role::Operator)
             .map(|m| m.telegram_id)
             .collect();
-        let html = fit(html);
+        let html = fit_message(html);
         for operator in operators {
             let mut message =
                 OutgoingMessage::direct(operator, html.as_str()).in_lane(Lane::Urgent);
@@ -78,7 +79,7 @@ impl ConsoleChannel {
             );
             return Ok(());
         }
-        let message = OutgoingMessage::direct(operator, fit(html)).in_lane(Lane::Urgent);
+        let message = OutgoingMessage::direct(operator, fit_message(html)).in_lane(Lane::Urgent);
         enqueue(conn, &self.console_bot, at, message).await?;
         Ok(())
     }
@@ -93,8 +94,8 @@ impl ConsoleChannel {
         let html = format!(
             "⚠️ <b>Unsure whether a message was delivered</b>\n{}\nCause: {}\n\n<blockquote>{}</blockquote>\nIt will not be resent unless you say so.",
             self.where_line(row),
-            escape(row.error.as_deref().unwrap_or("unknown")),
-            escape(&excerpt(&row.text)),
+            escape_html(row.error.as_deref().unwrap_or("unknown")),
+            escape_html(&excerpt(&row.text)),
         );
         let markup = json!({"inline_keyboard": [[
             {"text": "Resend", "callback_data": format!("ob:resend:{}", row.id)},
@@ -115,8 +116,8 @@ impl ConsoleChannel {
         let html = format!(
             "❌ <b>Telegram refused a message</b>\n{}\nTelegram said: {}\n\n<blockquote>{}</blockquote>",
             self.where_line(row),
-            escape(description),
-            escape(&excerpt(&row.text)),
+            escape_html(description),
+            escape_html(&excerpt(&row.text)),
         );
         self.alert_unless_self(conn, row, &html, None, at).await
     }
@@ -136,7 +137,9 @@ impl ConsoleChannel {
             && self.roster.has_role(row.chat_id, Role::Operator)
     }
 
-    /// Alerts about an operator DM itself would loop; those are logged at ERROR instead.
+    /// Alerts about an operator DM itself would loop; those are logged at ERROR instead. A
+    /// button-tap answer gets no alert: nobody sees it, and its query expires in seconds, so
+    /// there is nothing to resend or retry.
     async fn alert_unless_self(
         &self,
         conn: &mut SqliteConnection,
@@ -145,6 +148,10 @@ impl ConsoleChannel {
         markup: Option<serde_json::Value>,
         at: DateTime<Utc>,
     ) -> Result<usize, sqlx::Error> {
+        if row.kind == "answer_callback" {
+            tracing::warn!(row = row.id, state = %row.state, "a button-tap answer was not delivered");
+            return Ok(0);
+        }
         if self.is_operator_dm(row) {
             tracing::error!(
                 row = row.id,
@@ -164,52 +171,16 @@ impl ConsoleChannel {
     }
 
     fn where_line(&self, row: &OutboxRow) -> String {
-        let place = if row.chat_id == self.roster.chat_id() {
-            let thread = row.thread_id.and_then(|t| i32::try_from(t).ok());
-            match self.roster.thread_by_id(thread) {
-                Some(t) => format!("#{}", t.name),
-                None => format!(
-                    "thread {}",
-                    thread.map_or("General".into(), |t| t.to_string())
-                ),
-            }
-        } else {
-            match self.roster.member_by_telegram_id(row.chat_id) {
-                Some(m) => format!("DM to {}", m.name),
-                None => format!("chat {}", row.chat_id),
-            }
-        };
+        let place = self.roster.place(row.chat_id, row.thread_id);
         let job = match (&row.job, &row.slot) {
             (Some(job), Some(slot)) => format!(" (job {job}, slot {slot})"),
             _ => String::new(),
         };
-        escape(&format!(
+        escape_html(&format!(
             "{} -> {place}{job}, outbox row {}",
             row.bot, row.id
         ))
     }
-}
-
-/// Keeps an alert within Telegram's 4096 characters. A longer one (a long missed-slots list,
-/// a preview of a long post) is shown as plain text, cut, with a note: tags cannot be cut
-/// safely, and an alert must arrive.
-fn fit(html: &str) -> String {
-    // Telegram counts the visible text, after entities are parsed.
-    const LIMIT: usize = 4000;
-    let plain = crate::text::html_to_plain(html);
-    if plain.chars().count() <= LIMIT {
-        return html.to_owned();
-    }
-    let cut: String = plain.chars().take(LIMIT - 200).collect();
-    format!(
-        "{}\n… (cut: {} characters in all; see /status and herald log)",
-        escape(&cut),
-        plain.chars().count()
-    )
-}
-
-fn escape(text: &str) -> String {
-    html_escape::encode_text(text).into_owned()
 }
 
 /// The visible start of an HTML message, tags removed, for quoting in an alert.
@@ -226,17 +197,6 @@ fn excerpt(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::excerpt;
-
-    #[test]
-    fn long_alerts_are_cut_to_fit_one_message() {
-        let long = format!("<b>x</b>{}", "a &amp; b\n".repeat(1000));
-        let fitted = super::fit(&long);
-        let visible = crate::text::html_to_plain(&fitted).chars().count();
-        assert!(visible <= 4096, "{visible}");
-        assert!(fitted.contains("a &amp; b"));
-        assert!(fitted.ends_with("see /status and herald log)"));
-        assert_eq!(super::fit("<b>short</b>"), "<b>short</b>");
-    }
 
     #[test]
     fn excerpt_strips_tags_and_decodes_entities() {

@@ -192,8 +192,8 @@ pub(crate) async fn enqueue(
 }
 
 /// At start: every row still `sending` died mid-send and becomes `ambiguous`, with an
-/// operator alert each (except button-tap answers, which expire anyway). Returns how many
-/// rows were turned.
+/// operator alert each (the console channel leaves out button-tap answers). Returns how
+/// many rows were turned.
 pub async fn recover_interrupted_sends(
     store: &crate::store::Store,
     at: DateTime<Utc>,
@@ -214,10 +214,7 @@ pub async fn recover_interrupted_sends(
         )
         .await?;
         audit_transition(&mut tx, row, "sending -> ambiguous (interrupted)", at).await?;
-        // A button-tap answer has nothing to resend (its query expires within seconds).
-        if row.kind != "answer_callback" {
-            console.ambiguous_send(&mut tx, row, at).await?;
-        }
+        console.ambiguous_send(&mut tx, row, at).await?;
     }
     tx.commit().await?;
     Ok(stuck.len())

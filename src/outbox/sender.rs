@@ -363,11 +363,9 @@ impl Sender {
                     crate::store::slots::fail_done(&mut tx, job, slot, &detail).await?;
                 }
                 tracing::error!(row = row.id, code, %description, "Telegram rejected a message");
-                if row.kind != "answer_callback" {
-                    self.console
-                        .failed_send(&mut tx, &row, &description, at)
-                        .await?;
-                }
+                self.console
+                    .failed_send(&mut tx, &row, &description, at)
+                    .await?;
                 None
             }
             Err(CallError::Ambiguous(reason)) => {
@@ -375,9 +373,7 @@ impl Sender {
                 set_state(&mut tx, row.id, "ambiguous", row.error.as_deref(), at).await?;
                 audit_transition(&mut tx, &row, "sending -> ambiguous", at).await?;
                 tracing::error!(row = row.id, error = ?row.error, "send outcome unknown; asking the operator");
-                if row.kind != "answer_callback" {
-                    self.console.ambiguous_send(&mut tx, &row, at).await?;
-                }
+                self.console.ambiguous_send(&mut tx, &row, at).await?;
                 None
             }
         };

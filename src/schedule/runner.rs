@@ -33,6 +33,7 @@ use crate::store::requests::{self, RequestKind};
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
 use crate::store::Store;
 use crate::templates::Templates;
+use crate::text::escape_html;
 
 /// Tunables of the scheduler.
 #[derive(Debug, Clone)]
@@ -214,17 +215,17 @@ async fn run_slot<I: BotIdentity>(
                         tracing::error!(job = %spec.name, slot = %key, "slot was no longer running; its output was dropped");
                         return Ok(());
                     }
-                    let mut entry = AuditEntry::new("job", format!("ran ({})", trigger.as_str()))
+                    let entry = AuditEntry::new("job", format!("ran ({})", trigger.as_str()))
                         .bot(spec.bot)
-                        .detail(format!("slot {key}: {} message(s) queued", texts.len()));
-                    entry.job = Some(spec.name.clone());
+                        .detail(format!("slot {key}: {} message(s) queued", texts.len()))
+                        .job(&spec.name);
                     audit::record(&mut tx, at, &entry).await?;
                     if trigger == Trigger::Manual {
                         let html = format!(
                             "✅ <b>{}</b> ran by hand: {} message(s) queued for #{}.",
-                            escape(&spec.name),
+                            escape_html(&spec.name),
                             texts.len(),
-                            escape(&spec.thread)
+                            escape_html(&spec.thread)
                         );
                         alert(&context.console, &mut tx, &html, at).await?;
                     }
@@ -249,16 +250,16 @@ async fn run_slot<I: BotIdentity>(
             tracing::error!(job = %spec.name, slot = %key, %cause, "slot was no longer running; not reported twice");
             return Ok(());
         }
-        let mut entry = AuditEntry::new("job", "failed")
+        let entry = AuditEntry::new("job", "failed")
             .bot(spec.bot)
-            .detail(format!("slot {key}: {cause}"));
-        entry.job = Some(spec.name.clone());
+            .detail(format!("slot {key}: {cause}"))
+            .job(&spec.name);
         audit::record(&mut tx, at, &entry).await?;
         let html = format!(
             "🔴 <b>Job failed: {}</b>\n{}\nCause: {}\nPosted: nothing.",
-            escape(&spec.name),
-            escape(&describe_slot(&spec, slot, trigger)),
-            escape(&cause),
+            escape_html(&spec.name),
+            escape_html(&describe_slot(&spec, slot, trigger)),
+            escape_html(&cause),
         );
         alert(&context.console, &mut tx, &html, at).await?;
     }
@@ -287,10 +288,6 @@ pub fn local_and_utc(spec: &JobSpec, slot: DateTime<Utc>) -> String {
         spec.local(slot).format("%a %Y-%m-%d %H:%M %Z"),
         slot.format("%H:%M")
     )
-}
-
-fn escape(text: &str) -> String {
-    html_escape::encode_text(text).into_owned()
 }
 
 /// Enqueues an operator DM; an alert that cannot be addressed is logged at ERROR (the console
@@ -443,15 +440,15 @@ impl Scheduler {
         let mut tx = self.store.begin_write().await?;
         let interrupted = slots::fail_interrupted(&mut tx, at).await?;
         for row in &interrupted {
-            let mut entry = AuditEntry::new("job", "failed (interrupted)")
+            let entry = AuditEntry::new("job", "failed (interrupted)")
                 .bot(&row.bot)
-                .detail(format!("slot {}", row.slot));
-            entry.job = Some(row.job.clone());
+                .detail(format!("slot {}", row.slot))
+                .job(&row.job);
             audit::record(&mut tx, at, &entry).await?;
             let html = format!(
                 "🔴 <b>Job failed: {}</b>\nSlot {} was running when herald stopped.\nPosted: nothing (a run posts all its messages or none). Run it again by hand if it still matters.",
-                escape(&row.job),
-                escape(&self.slot_text(row)),
+                escape_html(&row.job),
+                escape_html(&self.slot_text(row)),
             );
             alert(&self.console, &mut tx, &html, at).await?;
         }
@@ -524,14 +521,14 @@ impl Scheduler {
                 if !fresh {
                     continue;
                 }
-                let mut entry = AuditEntry::new("job", format!("slot {}", state.as_str()))
+                let entry = AuditEntry::new("job", format!("slot {}", state.as_str()))
                     .bot(spec.bot)
                     .detail(format!(
                         "slot {}{}",
                         slot_key(slot),
                         detail.map(|d| format!(": {d}")).unwrap_or_default()
-                    ));
-                entry.job = Some(spec.name.clone());
+                    ))
+                    .job(&spec.name);
                 audit::record(&mut tx, now, &entry).await?;
                 match decision {
                     SlotDecision::Run(trigger) => claimed.push((job.clone(), slot, trigger)),
@@ -576,7 +573,10 @@ impl Scheduler {
                     &self.console,
                     conn,
                     request.chat_id,
-                    &format!("No job {} any more; nothing was run.", escape(&request.job)),
+                    &format!(
+                        "No job {} any more; nothing was run.",
+                        escape_html(&request.job)
+                    ),
                     now,
                 )
                 .await?;
@@ -587,8 +587,8 @@ impl Scheduler {
                 "job",
                 format!("{} requested by {}", request.kind, request.requested_by),
             )
-            .bot(spec.bot);
-            entry.job = Some(spec.name.clone());
+            .bot(spec.bot)
+            .job(&spec.name);
             if request.kind() == RequestKind::Preview {
                 audit::record(conn, now, &entry).await?;
                 previews.push((job.clone(), request.chat_id));
@@ -599,8 +599,8 @@ impl Scheduler {
                 audit::record(conn, now, &entry).await?;
                 let html = format!(
                     "⏸ <b>{}</b> was not run: it is paused ({}). /resume first.",
-                    escape(&spec.name),
-                    escape(&pause.scope.to_string())
+                    escape_html(&spec.name),
+                    escape_html(&pause.scope.to_string())
                 );
                 tell(&self.console, conn, request.chat_id, &html, now).await?;
                 continue;
@@ -624,8 +624,8 @@ impl Scheduler {
             } else {
                 let html = format!(
                     "<b>{}</b> already has a slot at {}; try again in a second.",
-                    escape(&spec.name),
-                    escape(&slot_key(now))
+                    escape_html(&spec.name),
+                    escape_html(&slot_key(now))
                 );
                 tell(&self.console, conn, request.chat_id, &html, now).await?;
             }
@@ -648,10 +648,10 @@ impl Scheduler {
                 for p in &now_state.pauses {
                     lines.push(format!(
                         "⏸ herald started while paused: <b>{}</b> (since {} by {}). Resume with <code>herald resume {}</code> or /resume.",
-                        escape(&p.scope.to_string()),
-                        escape(&p.paused_at),
-                        escape(&p.paused_by),
-                        escape(&p.scope.to_string()),
+                        escape_html(&p.scope.to_string()),
+                        escape_html(&p.paused_at),
+                        escape_html(&p.paused_by),
+                        escape_html(&p.scope.to_string()),
                     ));
                 }
             }
@@ -660,8 +660,8 @@ impl Scheduler {
                     if !before.has(&p.scope) {
                         lines.push(format!(
                             "⏸ Paused <b>{}</b> by {}. Scheduled slots are skipped and held messages wait; operator DMs still go out.",
-                            escape(&p.scope.to_string()),
-                            escape(&p.paused_by),
+                            escape_html(&p.scope.to_string()),
+                            escape_html(&p.paused_by),
                         ));
                     }
                 }
@@ -680,14 +680,14 @@ impl Scheduler {
                         .collect();
                     let mut line = format!(
                         "▶️ Resumed <b>{}</b>. Held messages go out now.",
-                        escape(&p.scope.to_string())
+                        escape_html(&p.scope.to_string())
                     );
                     if skipped.is_empty() {
                         line.push_str(" No scheduled slot was skipped while paused.");
                     } else {
                         line.push_str(&format!(
                             " Skipped while paused (not run now): {}.",
-                            escape(&list_slots(&skipped))
+                            escape_html(&list_slots(&skipped))
                         ));
                     }
                     lines.push(line);
@@ -698,7 +698,7 @@ impl Scheduler {
                         .iter()
                         .map(|p| p.scope.to_string())
                         .collect();
-                    lines.push(format!("Still paused: {}.", escape(&still.join(", "))));
+                    lines.push(format!("Still paused: {}.", escape_html(&still.join(", "))));
                 }
             }
         }
@@ -743,8 +743,8 @@ fn missed_report(missed: &[(Arc<JobSpec>, DateTime<Utc>)]) -> String {
         }
         html.push_str(&format!(
             "\n• {}: {}",
-            escape(job),
-            escape(&shown.join("; "))
+            escape_html(job),
+            escape_html(&shown.join("; "))
         ));
     }
     html
@@ -762,14 +762,14 @@ async fn preview(
     let html = match job.preview(at).await {
         Ok(texts) if texts.is_empty() => format!(
             "🔍 Preview of <b>{}</b>: it would post nothing now.",
-            escape(&spec.name)
+            escape_html(&spec.name)
         ),
         Ok(texts) => {
             let mut html = format!(
                 "🔍 Preview of <b>{}</b> ({} message(s) to #{}; nothing was posted):",
-                escape(&spec.name),
+                escape_html(&spec.name),
                 texts.len(),
-                escape(&spec.thread)
+                escape_html(&spec.thread)
             );
             for text in &texts {
                 html.push_str("\n\n");
@@ -779,8 +779,8 @@ async fn preview(
         }
         Err(cause) => format!(
             "🔍 Preview of <b>{}</b> failed: {}",
-            escape(&spec.name),
-            escape(&cause)
+            escape_html(&spec.name),
+            escape_html(&cause)
         ),
     };
     let result = async {
@@ -851,10 +851,10 @@ impl Watchdog {
         let mut tx = self.store.begin_write().await?;
         let overdue = slots::take_overdue(&mut tx, now - self.settings.absence_after).await?;
         for row in &overdue {
-            let mut entry = AuditEntry::new("job", "overdue")
+            let entry = AuditEntry::new("job", "overdue")
                 .bot(&row.bot)
-                .detail(format!("slot {} still running", row.slot));
-            entry.job = Some(row.job.clone());
+                .detail(format!("slot {} still running", row.slot))
+                .job(&row.job);
             audit::record(&mut tx, now, &entry).await?;
             let when = match (self.spec(&row.job), row.instant()) {
                 (Some(spec), Some(slot)) => local_and_utc(spec, slot),
@@ -862,8 +862,8 @@ impl Watchdog {
             };
             let html = format!(
                 "🔴 <b>Job overdue: {}</b>\nSlot {} has not finished {} minutes after its time. Nothing it would post has been posted yet.",
-                escape(&row.job),
-                escape(&when),
+                escape_html(&row.job),
+                escape_html(&when),
                 self.settings.absence_after.num_minutes()
             );
             alert(&self.console, &mut tx, &html, now).await?;

@@ -33,6 +33,11 @@ impl AuditEntry {
         self
     }
 
+    pub fn job(mut self, job: &str) -> Self {
+        self.job = Some(job.to_owned());
+        self
+    }
+
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
@@ -123,16 +128,6 @@ impl AuditRow {
     }
 }
 
-/// The newest `limit` entries, oldest first.
-pub async fn recent(pool: &sqlx::SqlitePool, limit: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
-    let mut rows: Vec<AuditRow> = sqlx::query_as("SELECT * FROM audit ORDER BY seq DESC LIMIT ?")
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    rows.reverse();
-    Ok(rows)
-}
-
 /// Which entries [`query`] returns. Every field that is set must match; the default matches
 /// every entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,10 +154,8 @@ pub async fn query(
     pool: &sqlx::SqlitePool,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
-    let mut sql = query_sql(filter);
-    let mut rows: Vec<AuditRow> = sql.build_query_as().fetch_all(pool).await?;
-    rows.reverse();
-    Ok(rows)
+    let mut conn = pool.acquire().await?;
+    query_conn(&mut conn, filter).await
 }
 
 /// [`query`] on one connection, e.g. inside the transaction of a console command.

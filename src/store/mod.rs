@@ -47,6 +47,13 @@ pub fn time_key(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Reads back a time stored as RFC 3339 (by [`time_key`] or `to_rfc3339`).
+pub fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// The default database of a deployment: `<config>/state/herald.db`.
 pub fn default_url(config_dir: &Path) -> String {
     format!(

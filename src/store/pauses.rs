@@ -55,6 +55,28 @@ impl PauseScope {
     }
 }
 
+/// What a scope names that this deployment does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnknownName {
+    Identity(String),
+    Job(String),
+}
+
+impl PauseScope {
+    /// The identity or job this scope names, if it does not exist; `jobs` are every job's
+    /// name. `all` always exists.
+    pub fn unknown_name(&self, jobs: &[&str]) -> Option<UnknownName> {
+        match self {
+            PauseScope::All => None,
+            PauseScope::Bot(name) => (!crate::identity::IDENTITY_NAMES.contains(&name.as_str()))
+                .then(|| UnknownName::Identity(name.clone())),
+            PauseScope::Job(name) => {
+                (!jobs.contains(&name.as_str())).then(|| UnknownName::Job(name.clone()))
+            }
+        }
+    }
+}
+
 impl fmt::Display for PauseScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -80,10 +102,6 @@ pub struct PauseState {
 }
 
 impl PauseState {
-    pub fn all(&self) -> bool {
-        self.has(&PauseScope::All)
-    }
-
     pub fn has(&self, scope: &PauseScope) -> bool {
         self.pauses.iter().any(|p| &p.scope == scope)
     }
@@ -176,7 +194,7 @@ fn scoped_entry(scope: &PauseScope, decision: String, by: &str) -> AuditEntry {
     match scope {
         PauseScope::All => {}
         PauseScope::Bot(bot) => entry.bot = Some(bot.clone()),
-        PauseScope::Job(job) => entry.job = Some(job.clone()),
+        PauseScope::Job(job) => entry = entry.job(job),
     }
     entry
 }
@@ -215,6 +233,25 @@ mod tests {
         );
         assert!(PauseScope::parse_words(&["bots", "x"]).is_err());
         assert!(PauseScope::parse_words(&["job"]).is_err());
+    }
+
+    #[test]
+    fn unknown_names_are_found() {
+        let jobs = ["team-pulse"];
+        assert_eq!(PauseScope::All.unknown_name(&jobs), None);
+        assert_eq!(PauseScope::Bot("happy".into()).unknown_name(&jobs), None);
+        assert_eq!(
+            PauseScope::Bot("nobody".into()).unknown_name(&jobs),
+            Some(UnknownName::Identity("nobody".into()))
+        );
+        assert_eq!(
+            PauseScope::Job("team-pulse".into()).unknown_name(&jobs),
+            None
+        );
+        assert_eq!(
+            PauseScope::Job("nope".into()).unknown_name(&jobs),
+            Some(UnknownName::Job("nope".into()))
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::time_key;
+use super::{parse_time, time_key};
 use sqlx::SqliteConnection;
 
 /// How a slot came to run.
@@ -56,12 +56,6 @@ pub fn slot_key(slot: DateTime<Utc>) -> String {
     super::time_key(slot)
 }
 
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// The instant up to which `job`'s slots were decided. A job seen for the first time starts
 /// at `now`: adding a job never fires its past slots.
 pub async fn cursor(
@@ -83,20 +77,6 @@ pub async fn cursor(
             .fetch_one(&mut *conn)
             .await?;
     Ok(parse_time(&until).unwrap_or(now))
-}
-
-/// Every job's cursor, for the absence check.
-pub async fn cursors(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT job, considered_until FROM job_cursors ORDER BY job")
-            .fetch_all(conn)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(job, until)| parse_time(&until).map(|t| (job, t)))
-        .collect())
 }
 
 pub async fn advance_cursor(

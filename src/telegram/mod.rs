@@ -106,10 +106,6 @@ impl TelegramClient {
         })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     /// Calls `method` with a JSON body and returns the `result`, classified on failure.
     pub async fn call(
         &self,
