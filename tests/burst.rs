@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::Deployment;
 use herald::fleet::RunningFleet;
-use herald::roster::Role;
 use herald::sim::{SimUser, Simulator};
 
 const BOTS: [&str; 3] = ["clawrence", "happy", "gymbooker"];
@@ -232,12 +231,7 @@ async fn pause_all_stops_a_backlog_of_200_within_a_second_and_resume_delivers_th
     let config = deployment.config();
     let clawrence = config.bots["clawrence"].username.clone();
     let lawrence = config.bots["lawrence"].username.clone();
-    let operator = config
-        .roster
-        .members_with_role(Role::Operator)
-        .next()
-        .expect("operator")
-        .telegram_id;
+    let operator = deployment.operator();
     // Mostly DMs, so the backlog drains fast once resumed (a group takes 20 a minute).
     let posts = plan(&deployment, &["clawrence"], 10, 190);
     assert_eq!(posts.len(), 200);

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::Deployment;
 use herald::fleet::RunningFleet;
-use herald::roster::Role;
 use herald::sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -29,19 +28,8 @@ impl Console {
         let deployment = Deployment::example();
         let sim = deployment.simulator().await;
         let config = deployment.config();
-        let operator = config
-            .roster
-            .members_with_role(Role::Operator)
-            .next()
-            .expect("operator")
-            .telegram_id;
-        let member = config
-            .roster
-            .members()
-            .iter()
-            .find(|m| !m.roles.contains(&Role::Operator))
-            .expect("a non-operator")
-            .telegram_id;
+        let operator = deployment.operator();
+        let member = deployment.member();
         let mut console = Console {
             lawrence: config.bots["lawrence"].username.clone(),
             claudia: config.bots["claudia"].username.clone(),
@@ -251,12 +239,7 @@ async fn ambiguous_and_failed_list_rows_with_buttons_that_decide_them() {
     c.sim.inject_fault(
         &c.claudia,
         "sendMessage",
-        Fault::Api {
-            code: 403,
-            description: "Forbidden: bot is not a member of the supergroup chat".into(),
-            retry_after: None,
-            migrate_to_chat_id: None,
-        },
+        Fault::api(403, "Forbidden: bot is not a member of the supergroup chat"),
     );
     c.sim
         .user_says_in_topic(c.operator, ar, &format!("/help@{}", c.claudia));
@@ -328,13 +311,10 @@ async fn ambiguous_and_failed_list_rows_with_buttons_that_decide_them() {
         failed.message_id,
         &dismiss,
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let answer = c
         .sim
-        .callback_answers()
-        .into_iter()
-        .find(|a| a.callback_query_id == query)
-        .and_then(|a| a.text)
+        .wait_for_callback_answer(&query, WAIT)
+        .await
         .unwrap_or_default();
     assert!(answer.starts_with("Already decided"), "{answer}");
     c.ask("/failed", "No failed sends.").await;
@@ -343,12 +323,7 @@ async fn ambiguous_and_failed_list_rows_with_buttons_that_decide_them() {
     c.sim.inject_fault(
         &c.claudia,
         "sendMessage",
-        Fault::Api {
-            code: 400,
-            description: "Bad Request: message thread not found".into(),
-            retry_after: None,
-            migrate_to_chat_id: None,
-        },
+        Fault::api(400, "Bad Request: message thread not found"),
     );
     c.sim
         .user_says_in_topic(c.operator, ar, &format!("/help@{}", c.claudia));
@@ -376,13 +351,10 @@ async fn ambiguous_and_failed_list_rows_with_buttons_that_decide_them() {
         failed.message_id,
         &dismiss,
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let answer = c
         .sim
-        .callback_answers()
-        .into_iter()
-        .find(|a| a.callback_query_id == query)
-        .and_then(|a| a.text)
+        .wait_for_callback_answer(&query, WAIT)
+        .await
         .unwrap_or_default();
     assert_eq!(answer, "Dismissed; it will not be sent.");
     assert_eq!(
@@ -579,23 +551,13 @@ async fn three_failed_boots_put_herald_in_diagnose_mode_until_force() {
     let config = deployment.config();
     let clawrence = config.bots["clawrence"].username.clone();
     let lawrence = config.bots["lawrence"].username.clone();
-    let operator = config
-        .roster
-        .members_with_role(Role::Operator)
-        .next()
-        .unwrap()
-        .telegram_id;
+    let operator = deployment.operator();
     // Misconfigured: another instance polls Clawrence's token, so Telegram answers 409.
     for _ in 0..3 {
         sim.inject_fault(
             &clawrence,
             "getUpdates",
-            Fault::Api {
-                code: 409,
-                description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running".into(),
-                retry_after: None,
-                migrate_to_chat_id: None,
-            },
+            Fault::api(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"),
         );
         let herald = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
         let finished = herald.wait(WAIT);
@@ -643,13 +605,7 @@ async fn three_failed_boots_put_herald_in_diagnose_mode_until_force() {
     )
     .await
     .expect("/run is refused");
-    let member = config
-        .roster
-        .members()
-        .iter()
-        .find(|m| !m.roles.contains(&Role::Operator))
-        .unwrap()
-        .telegram_id;
+    let member = deployment.member();
     sim.user_dms(member, &clawrence, "/help");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(

@@ -97,12 +97,7 @@ impl Team {
         let deployment = Deployment::example();
         let sim = deployment.simulator().await;
         let config = deployment.config();
-        let operator = config
-            .roster
-            .members_with_role(Role::Operator)
-            .next()
-            .expect("an operator")
-            .telegram_id;
+        let operator = deployment.operator();
         let member = config
             .roster
             .members()

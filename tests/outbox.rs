@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::Deployment;
-use herald::roster::Role;
 use herald::sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -30,12 +29,7 @@ async fn start() -> Running {
         .await
         .expect("fleet starts");
     let config = deployment.config();
-    let operator = config
-        .roster
-        .members_with_role(Role::Operator)
-        .next()
-        .expect("operator")
-        .telegram_id;
+    let operator = deployment.operator();
     Running {
         claudia: config.bots["claudia"].username.clone(),
         lawrence: config.bots["lawrence"].username.clone(),
@@ -92,12 +86,7 @@ async fn a_rejected_send_is_failed_and_the_operator_gets_telegrams_description()
     running.sim.inject_fault(
         &running.claudia,
         "sendMessage",
-        Fault::Api {
-            code: 400,
-            description: "Bad Request: message thread not found".into(),
-            retry_after: None,
-            migrate_to_chat_id: None,
-        },
+        Fault::api(400, "Bad Request: message thread not found"),
     );
     running.ask_claudia();
     let sent = running
@@ -284,18 +273,7 @@ impl Running {
     }
 
     async fn answer_to(&self, query_id: &str) -> Option<String> {
-        for _ in 0..400 {
-            if let Some(answer) = self
-                .sim
-                .callback_answers()
-                .into_iter()
-                .find(|a| a.callback_query_id == query_id)
-            {
-                return Some(answer.text.unwrap_or_default());
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        None
+        self.sim.wait_for_callback_answer(query_id, WAIT).await
     }
 }
 
@@ -394,15 +372,7 @@ async fn resend_delivers_the_message_again_exactly_once() {
 async fn only_an_operator_can_decide_an_ambiguous_send() {
     let running = start().await;
     let alert = running.ambiguous_alert().await;
-    let member = running
-        .deployment
-        .config()
-        .roster
-        .members()
-        .iter()
-        .find(|m| !m.roles.contains(&Role::Operator))
-        .expect("a non-operator")
-        .telegram_id;
+    let member = running.deployment.member();
     let query = running.tap(member, &alert, &Running::button(&alert, "Resend"));
     assert_eq!(
         running.answer_to(&query).await.as_deref(),
@@ -421,22 +391,12 @@ async fn an_operator_alert_telegram_refuses_stays_queued_and_is_retried() {
     running.sim.inject_fault(
         &running.lawrence,
         "sendMessage",
-        Fault::Api {
-            code: 403,
-            description: "Forbidden: bot was blocked by the user".into(),
-            retry_after: None,
-            migrate_to_chat_id: None,
-        },
+        Fault::api(403, "Forbidden: bot was blocked by the user"),
     );
     running.sim.inject_fault(
         &running.claudia,
         "sendMessage",
-        Fault::Api {
-            code: 400,
-            description: "Bad Request: message thread not found".into(),
-            retry_after: None,
-            migrate_to_chat_id: None,
-        },
+        Fault::api(400, "Bad Request: message thread not found"),
     );
     running.ask_claudia();
     let sent = running

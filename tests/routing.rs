@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::Deployment;
-use herald::roster::Role;
 use herald::sandbox::STRANGER_ID;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -25,13 +24,7 @@ async fn start() -> Running {
     let fleet = herald::fleet::start(&deployment.run_options(&sim))
         .await
         .expect("fleet starts");
-    let operator = deployment
-        .config()
-        .roster
-        .members_with_role(Role::Operator)
-        .next()
-        .expect("operator")
-        .telegram_id;
+    let operator = deployment.operator();
     Running {
         deployment,
         sim,
@@ -154,13 +147,7 @@ async fn an_unknown_command_addressed_to_a_bot_gets_a_pointer_to_help() {
     let running = start().await;
     let config = running.deployment.config();
     let clawrence = config.bots["clawrence"].username.clone();
-    let member = config
-        .roster
-        .members()
-        .iter()
-        .find(|m| !m.roles.contains(&herald::roster::Role::Operator))
-        .expect("a member who is not an operator")
-        .telegram_id;
+    let member = running.deployment.member();
     running.sim.user_dms(member, &clawrence, "/frobnicate now");
     let sent = running
         .sim

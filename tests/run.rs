@@ -31,12 +31,7 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
     let herald = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
 
     let config = deployment.config();
-    let operator = config
-        .roster
-        .members_with_role(herald::roster::Role::Operator)
-        .next()
-        .expect("an operator")
-        .telegram_id;
+    let operator = deployment.operator();
     // Wait until all seven are polling, then ask each for /help in its first thread.
     let started = tokio::time::Instant::now();
     while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {

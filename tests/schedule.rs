@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
-use herald::roster::Role;
 use herald::sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -45,12 +44,7 @@ impl Team {
         edit(&deployment);
         let sim = deployment.simulator().await;
         let config = deployment.config();
-        let operator = config
-            .roster
-            .members_with_role(Role::Operator)
-            .next()
-            .expect("an operator")
-            .telegram_id;
+        let operator = deployment.operator();
         Team {
             operator,
             clawrence: config.bots["clawrence"].username.clone(),
@@ -66,8 +60,6 @@ impl Team {
         let mut options = self.deployment.run_options(&self.sim);
         options.clock = self.clock.clone();
         self.fleet = Some(herald::fleet::start(&options).await.expect("fleet starts"));
-        // Let the scheduler take its first look (a job first seen starts its cursor then).
-        tokio::time::sleep(SETTLE).await;
     }
 
     async fn stop(&mut self) {
@@ -168,6 +160,21 @@ impl Team {
         .expect("job_slots readable");
         store.close().await;
         rows
+    }
+
+    /// A team-pulse run that never finished: its 09:00 Monday slot says running.
+    async fn insert_running_pulse_slot(&self) {
+        let store = herald::store::Store::open(&self.deployment.db_url())
+            .await
+            .expect("db");
+        sqlx::query(
+            "INSERT INTO job_slots (job, slot, bot, trigger, state, claimed_at)
+             VALUES ('team-pulse', '2026-11-23T01:00:00Z', 'clawrence', 'schedule', 'running', '2026-11-23T01:00:00Z')",
+        )
+        .execute(store.pool())
+        .await
+        .expect("insert");
+        store.close().await;
     }
 
     async fn pause(&self, words: &[&str], pause: bool) {
@@ -515,12 +522,7 @@ async fn a_job_post_telegram_refuses_fails_the_slot_and_names_the_job() {
     team.sim.inject_fault(
         &team.clawrence,
         "sendMessage",
-        Fault::Api {
-            code: 400,
-            description: "Bad Request: message thread not found".into(),
-            retry_after: None,
-            migrate_to_chat_id: None,
-        },
+        Fault::api(400, "Bad Request: message thread not found"),
     );
     team.set_clock("2026-11-23T01:00:00Z").await;
     let dm = team.wait_for_dm("Telegram refused").await;
@@ -539,17 +541,7 @@ async fn a_slot_still_running_five_minutes_after_its_time_is_reported_once() {
     let mut team = Team::new("2026-11-23T01:10:00Z", |_| {}).await;
     team.start().await;
     // A run that hangs: its slot row says running since 09:00, ten minutes ago.
-    let store = herald::store::Store::open(&team.deployment.db_url())
-        .await
-        .expect("db");
-    sqlx::query(
-        "INSERT INTO job_slots (job, slot, bot, trigger, state, claimed_at)
-         VALUES ('team-pulse', '2026-11-23T01:00:00Z', 'clawrence', 'schedule', 'running', '2026-11-23T01:00:00Z')",
-    )
-    .execute(store.pool())
-    .await
-    .expect("insert");
-    store.close().await;
+    team.insert_running_pulse_slot().await;
     let dm = team.wait_for_dm("Job overdue").await;
     assert!(dm.contains("<b>Job overdue: team-pulse</b>"), "{dm}");
     assert!(dm.contains("Mon 2026-11-23 09:00 +08 (01:00 UTC)"), "{dm}");
@@ -569,21 +561,74 @@ async fn a_run_cut_short_by_a_stop_is_reported_at_the_next_start() {
     let mut team = Team::new("2026-11-23T01:01:00Z", |_| {}).await;
     team.start().await;
     team.stop().await;
-    let store = herald::store::Store::open(&team.deployment.db_url())
-        .await
-        .expect("db");
-    sqlx::query(
-        "INSERT INTO job_slots (job, slot, bot, trigger, state, claimed_at)
-         VALUES ('team-pulse', '2026-11-23T01:00:00Z', 'clawrence', 'schedule', 'running', '2026-11-23T01:00:00Z')",
-    )
-    .execute(store.pool())
-    .await
-    .expect("insert");
-    store.close().await;
+    team.insert_running_pulse_slot().await;
     team.start().await;
     let dm = team.wait_for_dm("was running when herald stopped").await;
     assert!(dm.contains("<b>Job failed: team-pulse</b>"), "{dm}");
     assert_eq!(team.slots("team-pulse").await[0].1, "failed");
     assert!(team.posts_in(PULSE).is_empty());
+    team.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_scheduler_writes_nothing_until_a_slot_comes_due() {
+    let mut team = Team::new("2026-11-23T00:30:00Z", |_| {}).await;
+    team.start().await;
+    let cursor = "SELECT considered_until FROM job_cursors WHERE job = 'team-pulse'";
+    let first = team.table(cursor).await;
+    assert_eq!(
+        first,
+        vec!["2026-11-23T00:30:00Z".to_owned()],
+        "a new job starts at now"
+    );
+    // Twenty minutes pass with no slot: many looks, no write.
+    team.set_clock("2026-11-23T00:50:00Z").await;
+    assert_eq!(team.table(cursor).await, first);
+    let audit_before = team.table("SELECT count(*) || '' FROM audit").await;
+    team.set_clock("2026-11-23T00:59:00Z").await;
+    assert_eq!(
+        team.table("SELECT count(*) || '' FROM audit").await,
+        audit_before
+    );
+    // The 09:00 slot comes due: the cursor moves and the slot is decided.
+    team.set_clock("2026-11-23T01:00:00Z").await;
+    assert_eq!(
+        team.table(cursor).await,
+        vec!["2026-11-23T01:00:00Z".to_owned()]
+    );
+    assert_eq!(team.wait_for_posts(PULSE, 1).await.len(), 1);
+    team.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_older_than_the_retention_are_pruned_at_start_and_audited() {
+    let mut team = Team::new("2026-11-23T00:30:00Z", |_| {}).await;
+    // An entry from January, 90+ days before the clock.
+    let store = herald::store::Store::open(&team.deployment.db_url())
+        .await
+        .expect("db");
+    let mut tx = store.begin_write().await.expect("tx");
+    herald::store::audit::record(
+        &mut tx,
+        t("2026-01-05T00:00:00Z"),
+        &herald::store::audit::AuditEntry::new("boot", "started"),
+    )
+    .await
+    .expect("record");
+    tx.commit().await.expect("commit");
+    store.close().await;
+    team.start().await;
+    tokio::time::sleep(SETTLE).await;
+    let old = team
+        .table("SELECT count(*) || '' FROM audit WHERE at < '2026-02-01'")
+        .await;
+    assert_eq!(old, vec!["0".to_owned()], "the January entry is gone");
+    let pruned = team
+        .table("SELECT decision FROM audit WHERE kind = 'audit'")
+        .await;
+    assert_eq!(
+        pruned,
+        vec!["pruned 1 entries older than 90 days".to_owned()]
+    );
     team.stop().await;
 }

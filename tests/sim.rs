@@ -1170,12 +1170,7 @@ async fn api_faults_give_the_envelope_asked_for() {
     sim.inject_fault(
         "claudia_bot",
         "sendMessage",
-        Fault::Api {
-            code: 403,
-            description: "Forbidden: bot was blocked by the user".into(),
-            retry_after: None,
-            migrate_to_chat_id: None,
-        },
+        Fault::api(403, "Forbidden: bot was blocked by the user"),
     );
     let r = tg.send(CLAUDIA, body.clone()).await;
     assert_eq!(r.status, 429);

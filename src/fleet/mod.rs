@@ -69,6 +69,8 @@ pub enum StartError {
     Client(#[from] crate::telegram::ClientBuildError),
     #[error("database error at start: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Scheduler(#[from] SchedulerError),
 }
 
 /// Why a running fleet stopped on its own.
@@ -272,6 +274,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let jobs = launch.jobs.into_inner().unwrap_or_default();
     let scheduler = Scheduler::new(jobs, store, clock, console, options.scheduler.clone())
         .with_audit_retention(retention_days);
+    scheduler.prepare().await?;
     let watchdog = scheduler.watchdog();
     let stop = fleet.shutdown.clone();
     fleet
@@ -513,8 +516,19 @@ impl Launch<'_> {
         let poster = Poster::<I>::new(&verified, clock.clone());
         let mut bound: Vec<Arc<dyn BoundJob>> = Vec::new();
         for file in &bot.jobs {
-            let spec = JobSpec::from_file(I::NAME, file, &shared.roster)
-                .map_err(|e| StartError::ConfigUnreadable(format!("bots/{}.toml: {e}", I::NAME)))?;
+            // Parsed once, at start (`specs`); looked up here by name.
+            let spec = self
+                .specs
+                .iter()
+                .find(|s| s.bot == I::NAME && s.name == file.name)
+                .cloned()
+                .ok_or_else(|| {
+                    StartError::ConfigUnreadable(format!(
+                        "bots/{}.toml: job {} was not parsed",
+                        I::NAME,
+                        file.name
+                    ))
+                })?;
             let job = I::job(&file.kind).ok_or_else(|| {
                 StartError::ConfigUnreadable(format!(
                     "bots/{}.toml: job {}: unknown kind {}",

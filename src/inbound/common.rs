@@ -84,13 +84,7 @@ async fn refuse_stranger<I: Behaviour>(
             "ignored: sender is not a roster member",
         ));
     }
-    let mut tx = work.lock().await;
-    poster
-        .enqueue(
-            &mut tx,
-            OutgoingMessage::direct(who.chat_id, STRANGER_REPLY),
-        )
-        .await?;
+    direct(&poster, &work, who.chat_id, STRANGER_REPLY).await?;
     Ok(Decision::new(None, "refused: DM from a non-member"))
 }
 
@@ -119,10 +113,7 @@ async fn refuse_non_operator<I: Behaviour>(
     poster: Poster<I>,
     work: UnitOfWork,
 ) -> HandlerResult {
-    let mut tx = work.lock().await;
-    poster
-        .enqueue(&mut tx, OutgoingMessage::direct(dm.chat_id, STRANGER_REPLY))
-        .await?;
+    direct(&poster, &work, dm.chat_id, STRANGER_REPLY).await?;
     Ok(Decision::new(
         None,
         "refused: console DM from a non-operator",
@@ -135,13 +126,13 @@ async fn console_chatter<I: Behaviour>(
     poster: Poster<I>,
     work: UnitOfWork,
 ) -> HandlerResult {
-    let mut tx = work.lock().await;
-    poster
-        .enqueue(
-            &mut tx,
-            OutgoingMessage::direct(dm.chat_id, "Send /help for the console commands."),
-        )
-        .await?;
+    direct(
+        &poster,
+        &work,
+        dm.chat_id,
+        "Send /help for the console commands.",
+    )
+    .await?;
     Ok(Decision::new(None, "answered: not a command"))
 }
 
@@ -203,10 +194,7 @@ async fn point_to_console<I: Behaviour>(
         context.display, context.console_username
     ))
     .into_owned();
-    let mut tx = work.lock().await;
-    poster
-        .enqueue(&mut tx, OutgoingMessage::direct(dm.chat_id, html))
-        .await?;
+    direct(&poster, &work, dm.chat_id, &html).await?;
     Ok(Decision::new(None, "answered: pointed to the console"))
 }
 
@@ -298,6 +286,20 @@ fn places_for(context: &BotContext, name: &str) -> Option<Places> {
         dm: command.dm,
         threads,
     })
+}
+
+/// A private message to `chat_id`, in the update's transaction.
+async fn direct<I: Behaviour>(
+    poster: &Poster<I>,
+    work: &UnitOfWork,
+    chat_id: i64,
+    html: &str,
+) -> Result<(), super::HandlerError> {
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(&mut tx, OutgoingMessage::direct(chat_id, html))
+        .await?;
+    Ok(())
 }
 
 async fn reply<I: Behaviour>(

@@ -123,20 +123,20 @@ pub async fn console_command<I: Behaviour>(
         "help" => (help_text(), "answered".to_owned()),
         "status" => (status(&context, &mut tx, now).await?, "answered".to_owned()),
         "jobs" => (jobs(&context, &mut tx, now).await?, "answered".to_owned()),
-        "next" => match args.as_slice() {
-            [] => (next(&context, 10, now), "answered".to_owned()),
-            [n] => match n.parse::<usize>() {
-                Ok(n) if (1..=50).contains(&n) => (next(&context, n, now), "answered".to_owned()),
-                _ => (
+        "next" => {
+            let count = match args.as_slice() {
+                [] => Some(10),
+                [n] => n.parse::<usize>().ok().filter(|n| (1..=50).contains(n)),
+                _ => None,
+            };
+            match count {
+                Some(n) => (next(&context, n, now), "answered".to_owned()),
+                None => (
                     "Usage: /next [N], with N from 1 to 50.".to_owned(),
                     "refused: bad argument".to_owned(),
                 ),
-            },
-            _ => (
-                "Usage: /next [N], with N from 1 to 50.".to_owned(),
-                "refused: bad argument".to_owned(),
-            ),
-        },
+            }
+        }
         "run" | "preview" => {
             let kind = if name == "run" {
                 RequestKind::Run

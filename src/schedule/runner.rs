@@ -94,13 +94,13 @@ pub struct JobRunner<I: BotIdentity> {
 
 impl<I: BotIdentity> JobRunner<I> {
     pub fn new(
-        spec: JobSpec,
+        spec: Arc<JobSpec>,
         job: Arc<dyn Job<Bot = I>>,
         poster: Poster<I>,
         context: RunContext,
     ) -> Self {
         Self {
-            spec: Arc::new(spec),
+            spec,
             job,
             poster,
             context,
@@ -360,9 +360,23 @@ impl Scheduler {
 
     /// Runs until `shutdown`; runs in flight get a few seconds to finish (one cut short
     /// stays `running` and is reported as interrupted at the next start).
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
+    /// What must happen before the first look, awaited by start-up so that the schedule is in
+    /// a known state when `herald run` is up: runs cut short by the last stop are reported,
+    /// removed jobs forget their cursor, and every job has one (a new job starts at "now").
+    pub async fn prepare(&self) -> Result<(), SchedulerError> {
         self.report_interrupted().await?;
         self.forget_removed_jobs().await?;
+        let now = self.clock.now();
+        let mut tx = self.store.begin_write().await?;
+        for job in &self.jobs {
+            slots::cursor(&mut tx, &job.spec().name, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs until `shutdown` (after [`Scheduler::prepare`]).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
         let mut known: Option<PauseState> = None;
         let mut runs: JoinSet<(String, Result<(), sqlx::Error>)> = JoinSet::new();
         let mut pruned_at: Option<DateTime<Utc>> = None;
@@ -463,6 +477,34 @@ impl Scheduler {
         }
     }
 
+    /// Whether a look has anything to do: a pause changed, a request waits, or a slot came
+    /// due. Reads only, so an idle scheduler never takes the write lock or syncs the disk.
+    async fn has_work(
+        &self,
+        known: &Option<PauseState>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut conn = self.store.pool().acquire().await?;
+        if known.as_ref() != Some(&pauses::current(&mut conn).await?) {
+            return Ok(true);
+        }
+        drop(conn);
+        if requests::any(self.store.pool()).await? {
+            return Ok(true);
+        }
+        let cursors = slots::cursors(self.store.pool()).await?;
+        Ok(self.jobs.iter().any(|job| {
+            let spec = job.spec();
+            cursors.get(&spec.name).is_none_or(|&cursor| {
+                cursor < now
+                    && spec
+                        .cron
+                        .next_after(spec.timezone, cursor)
+                        .is_some_and(|s| s <= now)
+            })
+        }))
+    }
+
     /// One look at the schedule. Returns the slots claimed to run.
     #[allow(clippy::type_complexity)]
     async fn tick(
@@ -470,6 +512,9 @@ impl Scheduler {
         known: &mut Option<PauseState>,
     ) -> Result<Vec<(Arc<dyn BoundJob>, DateTime<Utc>, Trigger)>, sqlx::Error> {
         let now = self.clock.now();
+        if !self.has_work(known, now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = self.store.begin_write().await?;
         let pauses = pauses::current(&mut tx).await?;
         if known.as_ref() != Some(&pauses) {
@@ -489,6 +534,11 @@ impl Scheduler {
                 continue;
             }
             let due = spec.cron.slots_between(spec.timezone, cursor, now);
+            if due.is_empty() {
+                // Nothing came due: the cursor may stay where it is (the next look covers
+                // the same span again), which spares a write every tick.
+                continue;
+            }
             let holding = pauses.holding_job(spec.bot, &spec.name);
             for (slot, decision) in decide(&due, now, spec.misfire, spec.grace, holding.is_some()) {
                 let (trigger, state, detail) = match &decision {

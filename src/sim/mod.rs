@@ -190,6 +190,18 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// A Bot API error envelope with no retry or migration parameters.
+    pub fn api(code: u16, description: &str) -> Fault {
+        Fault::Api {
+            code,
+            description: description.to_owned(),
+            retry_after: None,
+            migrate_to_chat_id: None,
+        }
+    }
+}
+
 /// A running simulator. Cheap to clone: all clones share one state.
 #[derive(Clone)]
 pub struct Simulator {
@@ -389,6 +401,29 @@ impl Simulator {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(sent);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits up to `timeout` for the bot's answer to callback query `query_id` (as returned
+    /// by [`Simulator::user_taps`]); its toast text, or `None` if no answer came.
+    pub async fn wait_for_callback_answer(
+        &self,
+        query_id: &str,
+        timeout: Duration,
+    ) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let answer = self
+                .callback_answers()
+                .into_iter()
+                .find(|a| a.callback_query_id == query_id);
+            if let Some(answer) = answer {
+                return Some(answer.text.unwrap_or_default());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

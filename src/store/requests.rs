@@ -65,6 +65,13 @@ pub async fn add(
     Ok(())
 }
 
+/// Whether any request waits (a read, for the scheduler's quick look).
+pub async fn any(pool: &sqlx::SqlitePool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM job_requests)")
+        .fetch_one(pool)
+        .await
+}
+
 /// Removes and returns every queued request, oldest first.
 pub async fn take_all(conn: &mut SqliteConnection) -> Result<Vec<JobRequest>, sqlx::Error> {
     let mut taken: Vec<JobRequest> = sqlx::query_as("DELETE FROM job_requests RETURNING *")

@@ -79,6 +79,20 @@ pub async fn cursor(
     Ok(parse_time(&until).unwrap_or(now))
 }
 
+/// Every job's cursor, read without taking the write lock: the scheduler's quick look.
+pub async fn cursors(
+    pool: &sqlx::SqlitePool,
+) -> Result<std::collections::HashMap<String, DateTime<Utc>>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT job, considered_until FROM job_cursors")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(job, until)| parse_time(&until).map(|t| (job, t)))
+        .collect())
+}
+
 pub async fn advance_cursor(
     conn: &mut SqliteConnection,
     job: &str,

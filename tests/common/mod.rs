@@ -60,6 +60,27 @@ impl Deployment {
             .expect("write secrets");
     }
 
+    /// The example roster's operator (Telegram user id).
+    pub fn operator(&self) -> i64 {
+        self.config()
+            .roster
+            .members_with_role(herald::roster::Role::Operator)
+            .next()
+            .expect("the example roster has an operator")
+            .telegram_id
+    }
+
+    /// A roster member who is not an operator (Telegram user id).
+    pub fn member(&self) -> i64 {
+        self.config()
+            .roster
+            .members()
+            .iter()
+            .find(|m| !m.roles.contains(&herald::roster::Role::Operator))
+            .expect("the example roster has a member who is not an operator")
+            .telegram_id
+    }
+
     pub fn db_url(&self) -> String {
         format!("sqlite://{}", self.db_path().display())
     }
