@@ -3,23 +3,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{assert_no_token, Deployment, REPO};
-
-fn herald() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    for var in [
-        "HERALD_CONFIG",
-        "HERALD_DB",
-        "HERALD_SECRETS",
-        "HERALD_TELEGRAM_API_URL",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
+use common::{assert_no_token, herald, Deployment, REPO};
 
 /// `herald check` on `deployment` with its secrets file.
 fn check(deployment: &Deployment) -> std::process::Output {

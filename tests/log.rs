@@ -3,26 +3,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Utc};
-use common::Deployment;
+use common::{herald, Deployment};
 use herald::store::audit::{self, AuditEntry};
 use herald::store::Store;
-
-fn herald() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    for var in [
-        "HERALD_CONFIG",
-        "HERALD_DB",
-        "HERALD_SECRETS",
-        "HERALD_TELEGRAM_API_URL",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)

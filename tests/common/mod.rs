@@ -144,7 +144,7 @@ impl Deployment {
 
     /// `herald` with this deployment's options, pointed at `sim`.
     pub fn herald(&self, sim: &Simulator, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+        let mut command = herald();
         command
             .arg("--config")
             .arg(self.path())
@@ -156,13 +156,24 @@ impl Deployment {
             .arg(&self.secrets)
             .args(args)
             .env("RUST_LOG", "trace")
-            .env_remove("HERALD_CONFIG")
-            .env_remove("HERALD_DB")
-            .env_remove("HERALD_SECRETS")
-            .env_remove("HERALD_TELEGRAM_API_URL")
             .stdin(Stdio::null());
         command
     }
+}
+
+/// The `herald` binary with none of its environment settings inherited from the caller.
+pub fn herald() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    for var in [
+        "HERALD_CONFIG",
+        "HERALD_DB",
+        "HERALD_SECRETS",
+        "HERALD_TELEGRAM_API_URL",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
