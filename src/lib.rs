@@ -19,6 +19,7 @@ pub mod roster;
 pub mod sandbox;
 pub mod schedule;
 pub mod sim;
+pub mod sources;
 pub mod store;
 pub mod telegram;
 pub mod templates;

@@ -93,6 +93,7 @@ fn no_providers() -> DeploymentFile {
         console: String::new(),
         secret_providers: Default::default(),
         audit_retention_days: 90,
+        commands_per_minute: 10,
     }
 }
 

@@ -338,6 +338,13 @@ fn check_deployment(d: &DeploymentFile, findings: &mut Vec<Finding>) {
             ),
         ));
     }
+    if d.commands_per_minute == 0 {
+        findings.push(Finding::new(
+            DEPLOYMENT_FILE,
+            "commands_per_minute",
+            "must be at least 1 (it limits each member's commands per bot and minute)",
+        ));
+    }
     for (name, provider) in &d.secret_providers {
         if provider.path.trim().is_empty() {
             findings.push(Finding::new(
@@ -491,6 +498,27 @@ fn check_bot(
         }
     }
 
+    if let Some(volts) = &bot.volts {
+        if name != "clawrence" {
+            problem(
+                "volts".into(),
+                "only clawrence answers /volts; move [volts] to bots/clawrence.toml".into(),
+            );
+        }
+        if volts.max_per_grant == 0 {
+            problem("volts.max_per_grant".into(), "must be at least 1".into());
+        }
+        if volts.daily_budget < volts.max_per_grant {
+            problem(
+                "volts.daily_budget".into(),
+                format!(
+                    "must be at least max_per_grant ({}), or no grant could ever be made in full",
+                    volts.max_per_grant
+                ),
+            );
+        }
+    }
+
     for (i, job) in bot.jobs.iter().enumerate() {
         let field = |name: &str| format!("jobs[{i}].{name}");
         if job.name.is_empty()
@@ -539,6 +567,21 @@ fn check_bot(
         }
         if job.max_messages == 0 {
             problem(field("max_messages"), "must be at least 1".into());
+        }
+        if job.clean_sweep.is_some() && job.kind != "laser_chase" {
+            problem(
+                field("clean_sweep"),
+                format!("only jobs of kind laser_chase take clean_sweep (this one is {})", job.kind),
+            );
+        }
+        if job.top.is_some() && job.kind != "volts_leaderboard" {
+            problem(
+                field("top"),
+                format!("only jobs of kind volts_leaderboard take top (this one is {})", job.kind),
+            );
+        }
+        if job.top == Some(0) {
+            problem(field("top"), "must be at least 1".into());
         }
         if job.kind == "post" && job.template.is_none() {
             problem(

@@ -21,6 +21,14 @@ pub struct DeploymentFile {
     /// Audit entries older than this many days are pruned once a day (default 90).
     #[serde(default = "default_audit_retention_days")]
     pub audit_retention_days: u32,
+    /// Commands one member may send one bot per minute; the first excess gets one polite
+    /// reply, the rest are ignored until the minute is over (default 10).
+    #[serde(default = "default_commands_per_minute")]
+    pub commands_per_minute: u32,
+}
+
+fn default_commands_per_minute() -> u32 {
+    10
 }
 
 fn default_audit_retention_days() -> u32 {
@@ -125,6 +133,37 @@ pub struct BotFile {
     /// Scheduled jobs this bot runs (`[[jobs]]`).
     #[serde(default)]
     pub jobs: Vec<JobFile>,
+    /// Volts settings (`[volts]`); only the bot that answers `/volts` has them.
+    #[serde(default)]
+    pub volts: Option<VoltsFile>,
+}
+
+/// `[volts]`: the rules of `/volts`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct VoltsFile {
+    /// Most volts in one grant (default 5).
+    #[serde(default = "default_max_per_grant")]
+    pub max_per_grant: u32,
+    /// Most volts one member may give per day, team time (default 10).
+    #[serde(default = "default_daily_budget")]
+    pub daily_budget: u32,
+}
+
+impl Default for VoltsFile {
+    fn default() -> Self {
+        Self {
+            max_per_grant: default_max_per_grant(),
+            daily_budget: default_daily_budget(),
+        }
+    }
+}
+
+fn default_max_per_grant() -> u32 {
+    5
+}
+
+fn default_daily_budget() -> u32 {
+    10
 }
 
 /// One scheduled job (`[[jobs]]` in `bots/<identity>.toml`). The identity whose file declares
@@ -156,6 +195,23 @@ pub struct JobFile {
     /// Most messages one run may post; more fails the run and posts nothing.
     #[serde(default = "default_max_messages")]
     pub max_messages: u32,
+    /// Kind `laser_chase`: what to post when nobody is missing (default `line`).
+    #[serde(default)]
+    pub clean_sweep: Option<CleanSweep>,
+    /// Kind `volts_leaderboard`: how many ranks to show (default 10).
+    #[serde(default)]
+    pub top: Option<u32>,
+}
+
+/// What the laser-chase posts when everyone filed.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CleanSweep {
+    /// A short clean-sweep line.
+    #[default]
+    Line,
+    /// Nothing at all.
+    Silence,
 }
 
 /// Misfire policy of a job.

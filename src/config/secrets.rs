@@ -435,6 +435,7 @@ mod tests {
             console: "lawrence".to_owned(),
             secret_providers,
             audit_retention_days: 90,
+            commands_per_minute: 10,
         }
     }
 

@@ -19,6 +19,7 @@ use crate::config::{self, Config, Finding};
 use crate::identity::{visit_all, IdentityVisitor, Poster, VerifiedBot};
 use crate::inbound::common::handler_tree;
 use crate::inbound::poller::{PollError, Poller};
+use crate::sources::leave::{LeaveSource, RosterLeave};
 use crate::inbound::{base_dependencies, Behaviour, BotContext, CommandRouting};
 use crate::jobs::JobSpec;
 use crate::outbox::alerts::ConsoleChannel;
@@ -132,8 +133,10 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     }
     let client = TelegramClient::new(&options.api_url)?;
 
+    let roster = Arc::new(config.roster.clone());
     let shared = Shared {
-        roster: Arc::new(config.roster.clone()),
+        leave: Arc::new(RosterLeave::new(roster.clone())),
+        roster,
         routing: Arc::new(CommandRouting::from_config(&config)),
         templates,
         config: Arc::new(config),
@@ -369,6 +372,8 @@ struct Shared {
     roster: Arc<Roster>,
     routing: Arc<CommandRouting>,
     templates: Arc<Templates>,
+    /// Who is on leave: the roster file's `[[leave]]` entries.
+    leave: Arc<dyn LeaveSource>,
     tokens: BTreeMap<&'static str, Token>,
     client: TelegramClient,
     options: RunOptions,
@@ -543,6 +548,7 @@ impl Launch<'_> {
                 roster: shared.roster.clone(),
                 templates: shared.templates.clone(),
                 console: self.console.clone(),
+                leave: shared.leave.clone(),
             };
             bound.push(Arc::new(JobRunner::new(spec, job, poster.clone(), context)));
         }

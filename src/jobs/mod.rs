@@ -89,6 +89,15 @@ pub struct JobInput {
     pub roster: Arc<Roster>,
     pub templates: Arc<Templates>,
     pub store: Store,
+    /// Who is on leave (the roster file, or an HR system).
+    pub leave: Arc<dyn crate::sources::leave::LeaveSource>,
+}
+
+impl JobInput {
+    /// The slot's calendar day in the team's zone.
+    pub fn local_date(&self) -> chrono::NaiveDate {
+        self.slot.with_timezone(&self.roster.timezone()).date_naive()
+    }
 }
 
 /// Why a job run failed. The text goes to the operator as the cause.
@@ -100,6 +109,8 @@ pub enum JobError {
     Db(#[from] sqlx::Error),
     #[error("job misconfigured: {0}")]
     Config(String),
+    #[error("{0}")]
+    Leave(#[from] crate::sources::leave::LeaveError),
 }
 
 /// One kind of scheduled job, for identity `Bot`.

@@ -96,6 +96,8 @@ mod tests {
             grace_minutes: 30,
             timeout_seconds: 60,
             max_messages: 50,
+            clean_sweep: None,
+            top: None,
         };
         JobSpec::from_file("clawrence", &file, &roster).unwrap()
     }

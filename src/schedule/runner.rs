@@ -24,6 +24,7 @@ use super::{decide, SlotDecision};
 use crate::clock::Clock;
 use crate::identity::{BotIdentity, Poster};
 use crate::jobs::{Job, JobInput, JobSpec};
+use crate::sources::leave::LeaveSource;
 use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
 use crate::roster::Roster;
@@ -33,7 +34,7 @@ use crate::store::requests::{self, RequestKind};
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
 use crate::store::Store;
 use crate::templates::Templates;
-use crate::text::escape_html;
+use crate::text::{escape_html, split_message, TELEGRAM_MESSAGE_LIMIT};
 
 /// Tunables of the scheduler.
 #[derive(Debug, Clone)]
@@ -69,6 +70,21 @@ pub struct RunContext {
     pub roster: Arc<Roster>,
     pub templates: Arc<Templates>,
     pub console: ConsoleChannel,
+    pub leave: Arc<dyn LeaveSource>,
+}
+
+impl RunContext {
+    /// What a run of `spec` at `slot` may read.
+    fn input(&self, spec: &Arc<JobSpec>, slot: DateTime<Utc>) -> JobInput {
+        JobInput {
+            spec: spec.clone(),
+            slot,
+            roster: self.roster.clone(),
+            templates: self.templates.clone(),
+            store: self.store.clone(),
+            leave: self.leave.clone(),
+        }
+    }
 }
 
 /// A job bound to its identity's poster, as the scheduler sees it.
@@ -126,23 +142,25 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
     }
 
     fn preview(&self, at: DateTime<Utc>) -> BoxFuture<'static, Result<Vec<String>, String>> {
-        let input = JobInput {
-            spec: self.spec.clone(),
-            slot: at,
-            roster: self.context.roster.clone(),
-            templates: self.context.templates.clone(),
-            store: self.context.store.clone(),
-        };
+        let input = self.context.input(&self.spec, at);
         let job = self.job.clone();
         let timeout = self.spec.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, job.run(&input)).await {
-                Ok(Ok(texts)) => Ok(texts),
+                Ok(Ok(texts)) => Ok(split_posts(texts)),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("did not finish within {} s", timeout.as_secs())),
             }
         })
     }
+}
+
+/// Every post of a run, each split into parts that fit one Telegram message.
+fn split_posts(texts: Vec<String>) -> Vec<String> {
+    texts
+        .iter()
+        .flat_map(|text| split_message(text, TELEGRAM_MESSAGE_LIMIT))
+        .collect()
 }
 
 async fn run_slot<I: BotIdentity>(
@@ -153,14 +171,11 @@ async fn run_slot<I: BotIdentity>(
     slot: DateTime<Utc>,
     trigger: Trigger,
 ) -> Result<(), sqlx::Error> {
-    let input = JobInput {
-        spec: spec.clone(),
-        slot,
-        roster: context.roster.clone(),
-        templates: context.templates.clone(),
-        store: context.store.clone(),
-    };
-    let outcome = tokio::time::timeout(spec.timeout, job.run(&input)).await;
+    let input = context.input(&spec, slot);
+    // A post over Telegram's limit goes out as ordered parts, cut at line boundaries.
+    let outcome = tokio::time::timeout(spec.timeout, job.run(&input))
+        .await
+        .map(|run| run.map(split_posts));
     let key = slot_key(slot);
     let at = context.clock.now();
     let mut tx = context.store.begin_write().await?;

@@ -4,10 +4,13 @@
 pub mod audit;
 pub mod boots;
 pub mod bots;
+pub mod command_windows;
+pub mod daily_updates;
 pub mod pauses;
 pub mod requests;
 pub mod slots;
 pub mod updates;
+pub mod volts;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

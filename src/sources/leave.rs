@@ -1,0 +1,86 @@
+//! Who is on leave on a given day. The laser-chase asks a [`LeaveSource`]; the roster file's
+//! `[[leave]]` entries are the first source ([`RosterLeave`]), and an HR system (Talenox) can
+//! be added behind the same trait without touching the jobs.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures::future::BoxFuture;
+
+use crate::roster::{Member, Roster};
+
+/// Why leave could not be read. The laser-chase fails (and tells the operator) rather than
+/// chase people who may be on leave.
+#[derive(Debug, thiserror::Error)]
+#[error("leave source {source_name}: {reason}")]
+pub struct LeaveError {
+    pub source_name: &'static str,
+    pub reason: String,
+}
+
+/// Answers "is this member on leave on this local date?".
+pub trait LeaveSource: Send + Sync {
+    /// A short name for errors and audit lines (`roster`, `talenox`).
+    fn name(&self) -> &'static str;
+
+    /// The members of `members` who are on leave on `date` (team-local calendar day).
+    fn on_leave<'a>(
+        &'a self,
+        members: &'a [&'a Member],
+        date: NaiveDate,
+    ) -> BoxFuture<'a, Result<Vec<String>, LeaveError>>;
+}
+
+/// Leave as written in `bots/roster.toml` (`[[leave]]`, inclusive date ranges).
+pub struct RosterLeave {
+    roster: Arc<Roster>,
+}
+
+impl RosterLeave {
+    pub fn new(roster: Arc<Roster>) -> Self {
+        Self { roster }
+    }
+}
+
+impl LeaveSource for RosterLeave {
+    fn name(&self) -> &'static str {
+        "roster"
+    }
+
+    fn on_leave<'a>(
+        &'a self,
+        members: &'a [&'a Member],
+        date: NaiveDate,
+    ) -> BoxFuture<'a, Result<Vec<String>, LeaveError>> {
+        let away = members
+            .iter()
+            .filter(|m| self.roster.on_leave(&m.name, date))
+            .map(|m| m.name.clone())
+            .collect();
+        Box::pin(async move { Ok(away) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn roster_leave_is_inclusive_of_both_dates() {
+        let roster = Arc::new(crate::roster::tests_support::example());
+        let Some(leave) = roster.leave().first().cloned() else {
+            panic!("the example roster lists leave");
+        };
+        let source = RosterLeave::new(roster.clone());
+        let members: Vec<&Member> = roster.members().iter().collect();
+        let day = |d: NaiveDate| {
+            let source = &source;
+            let members = &members;
+            async move { source.on_leave(members, d).await.unwrap() }
+        };
+        assert!(day(leave.from).await.contains(&leave.member));
+        assert!(day(leave.to).await.contains(&leave.member));
+        assert!(!day(leave.to.succ_opt().unwrap()).await.contains(&leave.member));
+        assert!(!day(leave.from.pred_opt().unwrap()).await.contains(&leave.member));
+    }
+}
