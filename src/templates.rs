@@ -85,6 +85,16 @@ impl Templates {
     }
 }
 
+/// A roster member as templates see them: `name`, `handle` (none without one) and `id`, for
+/// the `mention` macro in `templates/_macros.html`.
+pub fn person(member: &crate::roster::Member) -> minijinja::Value {
+    minijinja::context! {
+        name => member.name,
+        handle => member.handle,
+        id => member.telegram_id,
+    }
+}
+
 fn base_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);

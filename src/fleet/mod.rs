@@ -478,6 +478,37 @@ struct Launch<'a> {
 }
 
 impl Launch<'_> {
+    /// An identity that must see every group message has privacy mode on: it would miss
+    /// plain messages (daily updates). Said loudly: an ERROR line, the audit log and a DM to
+    /// the operators, at every start until it is fixed.
+    async fn warn_privacy_mode<I: Behaviour>(
+        &self,
+        username: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StartError> {
+        let problem = format!(
+            "{} (@{username}) has Telegram privacy mode on, so it sees only commands, replies and \
+             mentions in the group and will miss plain messages such as daily updates. Fix: in \
+             @BotFather, /setprivacy, pick @{username}, Disable; then remove the bot from the \
+             group and add it again.",
+            I::NAME
+        );
+        tracing::error!(bot = I::NAME, "{problem}");
+        let mut tx = self.store.begin_write().await?;
+        let entry = AuditEntry::new("boot", "warning: privacy mode on")
+            .bot(I::NAME)
+            .detail(problem.clone());
+        audit::record(&mut tx, at, &entry).await?;
+        let html = format!("⚠️ <b>Privacy mode</b>\n{}", crate::text::escape_html(&problem));
+        match self.console.alert(&mut tx, &html, None, at).await {
+            Ok(_) => {}
+            Err(crate::outbox::EnqueueError::Db(e)) => return Err(e.into()),
+            Err(other) => tracing::error!(error = %other, "privacy-mode alert not enqueued"),
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records `I`'s status, publishes its commands if they changed, and spawns its poller
     /// and sender.
     async fn identity<I: Behaviour>(
@@ -507,11 +538,8 @@ impl Launch<'_> {
             shared.config.console() == I::NAME,
         )
         .await;
-        if !verified.can_read_all_group_messages {
-            tracing::debug!(
-                bot = I::NAME,
-                "privacy mode is on: the bot sees only commands, replies and mentions in groups"
-            );
+        if !verified.can_read_all_group_messages && I::reads_all_group_messages() {
+            self.warn_privacy_mode::<I>(&bot.username, clock.now()).await?;
         }
         let summary = VerifiedSummary {
             identity: I::NAME,
@@ -573,6 +601,7 @@ impl Launch<'_> {
             jobs: self.specs.clone(),
             started_at: self.started_at,
             diagnose: self.diagnose,
+            commands_per_minute: shared.config.deployment.commands_per_minute,
         });
         let poller = Poller::new(
             &verified,

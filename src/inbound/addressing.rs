@@ -24,6 +24,10 @@ pub struct Command {
     pub is_private: bool,
     /// The message this one replies to (a real reply, not the topic's root), if any.
     pub reply_to_message_id: Option<i64>,
+    /// Who wrote the message replied to (with `reply_to_message_id`).
+    pub reply_to_user_id: Option<i64>,
+    /// When the member sent it (Telegram's date), not when herald handled it.
+    pub sent_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Splits `/name@suffix args` into its parts. `None` for text that is no command.

@@ -14,6 +14,7 @@ use super::outbox_decisions::{apply_outbox_decision, outbox_decision};
 use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::identity::Poster;
 use crate::outbox::OutgoingMessage;
+use crate::text::escape_html;
 
 /// The fixed, information-free answer to anyone outside the roster who DMs a bot.
 pub const STRANGER_REPLY: &str = "Sorry, this bot only works for its team.";
@@ -21,6 +22,7 @@ pub const STRANGER_REPLY: &str = "Sorry, this bot only works for its team.";
 /// The full handler tree of identity `I`.
 pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
     let mut commands = dptree::filter_map(command_for_me)
+        .branch(dptree::filter_map_async(over_rate_limit::<I>).endpoint(refuse_over_limit::<I>))
         .branch(dptree::filter(not_allowed_here).endpoint(where_to_use::<I>))
         .branch(dptree::filter(|c: Command| c.name == "help").endpoint(help::<I>));
     if let Some(own) = I::command_branches() {
@@ -45,7 +47,18 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
                 )
                 .branch(dptree::filter_map(operator_dm_for_console).endpoint(point_to_console::<I>))
                 .branch(commands)
+                .branch(members_messages::<I>())
                 .branch(dptree::endpoint(not_for_me)),
+        )
+        .branch(
+            Update::filter_edited_message()
+                .branch(dptree::filter_map(stranger).endpoint(|| async {
+                    Ok(Decision::new(None, "ignored: edit by a non-member"))
+                }))
+                .branch(members_messages::<I>())
+                .branch(dptree::endpoint(|| async {
+                    Ok(Decision::new(None, "ignored: edit"))
+                })),
         )
         .branch(
             Update::filter_callback_query()
@@ -55,6 +68,71 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
         .branch(dptree::endpoint(|| async {
             Ok(Decision::new(None, "ignored: update kind not handled"))
         }))
+}
+
+/// The identity's own handling of members' plain messages, or a branch that matches nothing.
+fn members_messages<I: Behaviour>() -> UpdateHandler {
+    I::message_branches().unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me))
+}
+
+/// A command over its sender's per-minute limit for this bot.
+#[derive(Debug, Clone)]
+enum OverLimit {
+    /// The first excess in this window: one polite reply.
+    First(Command),
+    /// Further excess: ignored until the window resets.
+    Again(Command),
+    /// The count could not be written; the update fails and is rolled back.
+    Unknown(String),
+}
+
+async fn over_rate_limit<I: Behaviour>(
+    command: Command,
+    context: Arc<BotContext>,
+    work: UnitOfWork,
+) -> Option<OverLimit> {
+    use crate::store::command_windows::{count, WindowCount};
+    let mut tx = work.lock().await;
+    let counted = count(
+        &mut tx,
+        I::NAME,
+        command.user_id,
+        context.clock.now(),
+        context.commands_per_minute,
+    )
+    .await;
+    match counted {
+        Ok(WindowCount::Allowed) => None,
+        Ok(WindowCount::FirstExcess) => Some(OverLimit::First(command)),
+        Ok(WindowCount::Excess) => Some(OverLimit::Again(command)),
+        Err(e) => Some(OverLimit::Unknown(e.to_string())),
+    }
+}
+
+async fn refuse_over_limit<I: Behaviour>(
+    over: OverLimit,
+    context: Arc<BotContext>,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    match over {
+        OverLimit::First(command) => {
+            let html = escape_html(&format!(
+                "Easy there: that's more than {} commands a minute to me. I'll listen again in a minute.",
+                context.commands_per_minute
+            ));
+            reply(&poster, &work, &command, html).await?;
+            Ok(Decision::new(
+                Some(&command.name),
+                "refused: rate limited (told once)",
+            ))
+        }
+        OverLimit::Again(command) => Ok(Decision::new(
+            Some(&command.name),
+            "ignored: rate limited",
+        )),
+        OverLimit::Unknown(error) => Err(super::HandlerError::RateCount(error)),
+    }
 }
 
 /// A message from someone outside the roster (or from no one).
@@ -199,7 +277,7 @@ async fn point_to_console<I: Behaviour>(
 }
 
 /// The command in `message`, if it is addressed to this bot.
-fn command_for_me(message: Message, context: Arc<BotContext>) -> Option<Command> {
+pub(super) fn command_for_me(message: Message, context: Arc<BotContext>) -> Option<Command> {
     let text = message.text()?;
     let (name, suffix, args) = parse_command(text)?;
     let thread_id = message.thread_id.map(|t| t.0 .0);
@@ -213,11 +291,9 @@ fn command_for_me(message: Message, context: Arc<BotContext>) -> Option<Command>
         return None;
     }
     // In a topic, every message "replies" to the topic's root; only a different id is a reply.
-    let reply_to_message_id = message
+    let replied = message
         .reply_to_message()
-        .map(|r| r.id.0)
-        .filter(|id| Some(*id) != thread_id)
-        .map(i64::from);
+        .filter(|r| Some(r.id.0) != thread_id);
     Some(Command {
         name,
         args,
@@ -227,7 +303,9 @@ fn command_for_me(message: Message, context: Arc<BotContext>) -> Option<Command>
         message_id: i64::from(message.id.0),
         user_id: message.from.as_ref().map_or(0, |u| u.id.0 as i64),
         is_private,
-        reply_to_message_id,
+        reply_to_message_id: replied.map(|r| i64::from(r.id.0)),
+        reply_to_user_id: replied.and_then(|r| r.from.as_ref()).map(|u| u.id.0 as i64),
+        sent_at: message.date,
     })
 }
 
@@ -289,7 +367,7 @@ fn places_for(context: &BotContext, name: &str) -> Option<Places> {
 }
 
 /// A private message to `chat_id`, in the update's transaction.
-async fn direct<I: Behaviour>(
+pub(super) async fn direct<I: Behaviour>(
     poster: &Poster<I>,
     work: &UnitOfWork,
     chat_id: i64,
@@ -302,7 +380,7 @@ async fn direct<I: Behaviour>(
     Ok(())
 }
 
-async fn reply<I: Behaviour>(
+pub(super) async fn reply<I: Behaviour>(
     poster: &Poster<I>,
     work: &UnitOfWork,
     command: &Command,

@@ -3,6 +3,7 @@
 //! records its audit entry and writes any outbox rows, so it takes effect exactly once.
 
 pub mod addressing;
+pub mod clawrence;
 pub mod common;
 pub mod console;
 pub mod outbox_decisions;
@@ -17,7 +18,7 @@ use teloxide::dispatching::DpHandlerDescription;
 use crate::clock::Clock;
 use crate::config::model::BotFile;
 use crate::identity::{
-    BotIdentity, Claims, Claudia, Clawrence, GymBooker, Happy, Lawrence, PakguPei,
+    BotIdentity, Claims, Claudia, GymBooker, Happy, Lawrence, PakguPei,
 };
 use crate::roster::Roster;
 pub use addressing::{Command, CommandRouting};
@@ -48,6 +49,8 @@ pub enum HandlerError {
     Enqueue(#[from] crate::outbox::EnqueueError),
     #[error("template: {0}")]
     Template(#[from] crate::templates::TemplateError),
+    #[error("command rate count: {0}")]
+    RateCount(String),
 }
 
 pub type HandlerResult = Result<Decision, HandlerError>;
@@ -74,6 +77,8 @@ pub struct BotContext {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// Diagnose mode (crash-loop guard): the console answers only /status, /log and /help.
     pub diagnose: bool,
+    /// Commands one member may send this bot per minute (`commands_per_minute`).
+    pub commands_per_minute: u32,
 }
 
 /// What an identity does with updates, beyond the `/help` and routing every bot has.
@@ -82,6 +87,18 @@ pub trait Behaviour: BotIdentity {
     /// `Command`, `Poster<Self>`, `UnitOfWork` and `Arc<BotContext>`.
     fn command_branches() -> Option<UpdateHandler> {
         None
+    }
+
+    /// Branches for members' messages (new or edited) that are no command for this bot;
+    /// each receives `Message`, `Poster<Self>`, `UnitOfWork` and `Arc<BotContext>`.
+    fn message_branches() -> Option<UpdateHandler> {
+        None
+    }
+
+    /// Whether this identity must see every group message (privacy mode off); start-up
+    /// warns loudly when `getMe` says it doesn't.
+    fn reads_all_group_messages() -> bool {
+        false
     }
 
     /// The job of kind `kind` this identity runs, if any (the generic kinds by default).
@@ -99,7 +116,6 @@ pub trait Behaviour: BotIdentity {
 }
 
 impl Behaviour for Claudia {}
-impl Behaviour for Clawrence {}
 impl Behaviour for Lawrence {}
 impl Behaviour for Happy {}
 impl Behaviour for GymBooker {}

@@ -278,6 +278,7 @@ mod tests {
             jobs: Arc::new(Vec::new()),
             started_at: chrono::DateTime::UNIX_EPOCH,
             diagnose: false,
+            commands_per_minute: 10,
         });
         let poller = Poller::new(
             &verified,

@@ -7,7 +7,9 @@
 //! its output holds only a `Poster<Self::Bot>`. Each identity says which job kinds it can run
 //! through [`crate::inbound::Behaviour::job`].
 
+pub mod laser_chase;
 pub mod post;
+pub mod volts_leaderboard;
 
 use std::sync::Arc;
 
@@ -41,6 +43,10 @@ pub struct JobSpec {
     pub grace: chrono::Duration,
     pub timeout: std::time::Duration,
     pub max_messages: usize,
+    /// Kind `laser_chase`: what to post when nobody is missing.
+    pub clean_sweep: crate::config::model::CleanSweep,
+    /// Kind `volts_leaderboard`: how many ranks to show.
+    pub top: u32,
 }
 
 impl JobSpec {
@@ -71,12 +77,19 @@ impl JobSpec {
             grace: chrono::Duration::minutes(i64::from(file.grace_minutes)),
             timeout: std::time::Duration::from_secs(u64::from(file.timeout_seconds)),
             max_messages: file.max_messages as usize,
+            clean_sweep: file.clean_sweep.unwrap_or_default(),
+            top: file.top.unwrap_or(10),
         })
     }
 
     /// The slot as the team reads it: local time in the job's zone.
     pub fn local(&self, slot: DateTime<Utc>) -> DateTime<Tz> {
         slot.with_timezone(&self.timezone)
+    }
+
+    /// The job's template, or `default` for kinds that have one.
+    pub fn template_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.template.as_deref().unwrap_or(default)
     }
 }
 

@@ -1,0 +1,154 @@
+//! The 11:00 laser-chase (Clawrence, daily-updates thread): mentions every `files_updates`
+//! member who has not filed today's update, leaving out people on leave and public holidays.
+//! Deterministic: the line for each person is picked from the template's list by a stable
+//! hash of (date, member), so a rerun of the same day renders the same bytes.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use super::{Job, JobError, JobInput, JobSpec};
+use crate::config::model::CleanSweep;
+use crate::identity::Clawrence;
+use crate::roster::{Member, Role, Roster};
+use crate::store::daily_updates;
+use crate::templates::{TemplateError, Templates};
+
+/// The template used when a job names none.
+pub const DEFAULT_TEMPLATE: &str = "laser_chase.html";
+
+/// The laser-chase job.
+pub struct LaserChase;
+
+/// Someone to chase, as the template sees them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Missing {
+    pub name: String,
+    pub handle: Option<String>,
+    pub id: i64,
+    /// Picks this person's line: the same for the same date and member.
+    pub seed: u32,
+}
+
+/// Everything one laser-chase renders from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chase {
+    pub date: String,
+    pub iso_date: String,
+    pub missing: Vec<Missing>,
+    pub away: Vec<String>,
+    pub filed: usize,
+    pub expected: usize,
+}
+
+impl Chase {
+    /// Who is missing on `date`: `files_updates` members (roster order) who neither filed nor
+    /// are on leave.
+    pub fn build(
+        roster: &Roster,
+        date: NaiveDate,
+        filed: &BTreeSet<String>,
+        away: &[String],
+    ) -> Chase {
+        let expected: Vec<&Member> = roster.members_with_role(Role::FilesUpdates).collect();
+        let missing = expected
+            .iter()
+            .filter(|m| !filed.contains(&m.name) && !away.contains(&m.name))
+            .map(|m| Missing {
+                name: m.name.clone(),
+                handle: m.handle.clone(),
+                id: m.telegram_id,
+                seed: seed(date, &m.name),
+            })
+            .collect();
+        let away = expected
+            .iter()
+            .filter(|m| away.contains(&m.name) && !filed.contains(&m.name))
+            .map(|m| m.name.clone())
+            .collect();
+        Chase {
+            date: date.format("%A %-d %B %Y").to_string(),
+            iso_date: date.to_string(),
+            missing,
+            away,
+            filed: expected.iter().filter(|m| filed.contains(&m.name)).count(),
+            expected: expected.len(),
+        }
+    }
+
+    /// The post, or `None` when nobody is missing and the clean sweep is silent.
+    pub fn render(
+        &self,
+        templates: &Templates,
+        template: &str,
+        clean_sweep: CleanSweep,
+    ) -> Result<Option<String>, TemplateError> {
+        if self.missing.is_empty() && clean_sweep == CleanSweep::Silence {
+            return Ok(None);
+        }
+        templates
+            .render(template, minijinja::Value::from_serialize(self))
+            .map(Some)
+    }
+}
+
+/// A stable 32-bit hash (FNV-1a) of the date and the member's name. `std`'s hasher may
+/// change between Rust releases; this must not, or reruns would pick other lines.
+pub fn seed(date: NaiveDate, member: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in date.to_string().bytes().chain([b'|']).chain(member.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+impl Job for LaserChase {
+    type Bot = Clawrence;
+
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+        Box::pin(async move {
+            let date = input.local_date();
+            if input.roster.is_holiday(date).is_some() {
+                return Ok(Vec::new());
+            }
+            let filed = {
+                let mut conn = input.store.pool().acquire().await?;
+                daily_updates::filed_on(&mut conn, date).await?
+            };
+            let expected: Vec<&Member> =
+                input.roster.members_with_role(Role::FilesUpdates).collect();
+            let away = input.leave.on_leave(&expected, date).await?;
+            let chase = Chase::build(&input.roster, date, &filed, &away);
+            let template = input.spec.template_or(DEFAULT_TEMPLATE);
+            Ok(chase
+                .render(&input.templates, template, input.spec.clean_sweep)?
+                .into_iter()
+                .collect())
+        })
+    }
+
+    fn check(&self, spec: &JobSpec, templates: &Templates, roster: &Roster) -> Result<(), String> {
+        let date = super::sample_slot(spec)
+            .with_timezone(&spec.timezone)
+            .date_naive();
+        let template = spec.template_or(DEFAULT_TEMPLATE);
+        let away: Vec<String> = roster
+            .members_with_role(Role::FilesUpdates)
+            .take(1)
+            .map(|m| m.name.clone())
+            .collect();
+        let everyone: BTreeSet<String> = roster.members().iter().map(|m| m.name.clone()).collect();
+        for chase in [
+            Chase::build(roster, date, &BTreeSet::new(), &away),
+            Chase::build(roster, date, &everyone, &[]),
+        ] {
+            chase
+                .render(templates, template, CleanSweep::Line)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
