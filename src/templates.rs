@@ -95,15 +95,29 @@ pub fn person(member: &crate::roster::Member) -> minijinja::Value {
     }
 }
 
+/// Auto-escaping for Telegram's HTML parse mode: `&`, `<`, `>` and `"` only. minijinja's own
+/// HTML escaping also writes `/` and `'` as numeric entities, which makes links and `/help`
+/// lines unreadable in logs and transcripts for no safety gain in Telegram's parser.
+const TELEGRAM_HTML: AutoEscape = AutoEscape::Custom("telegram-html");
+
 fn base_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(false);
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
-            AutoEscape::Html
+            TELEGRAM_HTML
         } else {
             AutoEscape::None
+        }
+    });
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == TELEGRAM_HTML && !value.is_safe() {
+            let text = value.to_string();
+            out.write_str(&html_escape::encode_double_quoted_attribute(&text))
+                .map_err(minijinja::Error::from)
+        } else {
+            minijinja::escape_formatter(out, state, value)
         }
     });
     env
@@ -120,6 +134,16 @@ mod tests {
             t.render("x.html", minijinja::context! { name => "Tan & <Sons>" })
                 .unwrap(),
             "<b>Tan &amp; &lt;Sons&gt;</b>"
+        );
+        let link =
+            Templates::from_sources(&[("l.html", "<a href=\"{{ u }}\">{{ n }}</a>")]).unwrap();
+        assert_eq!(
+            link.render(
+                "l.html",
+                minijinja::context! { u => "https://t.me/c/1/2?a=\"x\"", n => "it's /help" }
+            )
+            .unwrap(),
+            "<a href=\"https://t.me/c/1/2?a=&quot;x&quot;\">it's /help</a>"
         );
         let err = t.render("x.html", minijinja::context! {}).unwrap_err();
         assert!(err.to_string().contains("templates/x.html"), "{err}");

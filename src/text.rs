@@ -67,7 +67,10 @@ pub fn split_message(html: &str, limit: usize) -> Vec<String> {
         for tag in still_open.iter().rev() {
             part.push_str(&format!("</{}>", tag.name));
         }
-        if tokens[start..end].iter().any(|t| t.units() > 0 && !t.is_space()) {
+        if tokens[start..end]
+            .iter()
+            .any(|t| t.units() > 0 && !t.is_space())
+        {
             parts.push(part);
         }
         start = resume;
@@ -253,7 +256,10 @@ mod tests {
 
     #[test]
     fn a_message_that_fits_is_one_unchanged_part() {
-        assert_eq!(split_message("<b>hi</b>\nthere", 4096), vec!["<b>hi</b>\nthere"]);
+        assert_eq!(
+            split_message("<b>hi</b>\nthere", 4096),
+            vec!["<b>hi</b>\nthere"]
+        );
     }
 
     #[test]
@@ -272,7 +278,12 @@ mod tests {
         // Nothing lost, nothing reordered: the visible lines come back in order.
         let rejoined: Vec<String> = parts
             .iter()
-            .flat_map(|p| html_to_plain(p).lines().map(str::to_owned).collect::<Vec<_>>())
+            .flat_map(|p| {
+                html_to_plain(p)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let expected: Vec<String> = html_to_plain(&html).lines().map(str::to_owned).collect();
         assert_eq!(rejoined, expected);

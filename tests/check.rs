@@ -771,6 +771,8 @@ fn shipped_jobs_load_and_render() {
         jobs,
         [
             ("clawrence", "team-pulse", "0 9 * * MON-FRI"),
+            ("clawrence", "laser-chase", "0 11 * * MON-FRI"),
+            ("clawrence", "volts-leaderboard", "0 12 * * MON-FRI"),
             ("pakgupei", "weekly-call-reminder", "45 9 * * MON"),
         ]
     );
@@ -873,10 +875,14 @@ fn duplicate_job_names_across_bots() {
     // Within one bot too.
     let f = Fixture::new();
     let text = f.read("bots/clawrence.toml");
-    let job = &text[text.find("\n[[jobs]]").expect("a job")..];
-    f.write("bots/clawrence.toml", &format!("{text}{job}"));
+    let start = text.find("\n[[jobs]]").expect("a job");
+    let end = start + 1 + text[start + 1..].find("\n[[jobs]]").expect("a second job");
+    f.write(
+        "bots/clawrence.toml",
+        &format!("{text}{}", &text[start..end]),
+    );
     let lines = f.expect(&[
-        "bots/clawrence.toml: jobs[1].name: job name \"team-pulse\" is also used at bots/clawrence.toml: jobs[0]; job names are unique across the deployment",
+        "bots/clawrence.toml: jobs[3].name: job name \"team-pulse\" is also used at bots/clawrence.toml: jobs[0]; job names are unique across the deployment",
     ]);
     assert_eq!(lines.len(), 1, "{lines:#?}");
 }
@@ -950,7 +956,7 @@ fn job_of_an_unknown_kind() {
         "kind = \"digest\"",
     );
     let lines = f.expect(&[
-        "bots/clawrence.toml: jobs[0].kind: clawrence cannot run jobs of kind \"digest\" (it can run: post)",
+        "bots/clawrence.toml: jobs[0].kind: clawrence cannot run jobs of kind \"digest\" (it can run: laser_chase, post, volts_leaderboard)",
     ]);
     assert_eq!(lines.len(), 1, "{lines:#?}");
 }

@@ -187,6 +187,18 @@ team-pulse (clawrence -> #pulse, \"0 9 * * MON-FRI\" Asia/Singapore, catch_up wi
   Wed 2026-11-25 09:00 +08 (01:00 UTC)
   Thu 2026-11-26 09:00 +08 (01:00 UTC)
   Fri 2026-11-27 09:00 +08 (01:00 UTC)
+laser-chase (clawrence -> #daily-updates, \"0 11 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
+  Mon 2026-11-23 11:00 +08 (03:00 UTC)
+  Tue 2026-11-24 11:00 +08 (03:00 UTC)
+  Wed 2026-11-25 11:00 +08 (03:00 UTC)
+  Thu 2026-11-26 11:00 +08 (03:00 UTC)
+  Fri 2026-11-27 11:00 +08 (03:00 UTC)
+volts-leaderboard (clawrence -> #volts, \"0 12 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
+  Mon 2026-11-23 12:00 +08 (04:00 UTC)
+  Tue 2026-11-24 12:00 +08 (04:00 UTC)
+  Wed 2026-11-25 12:00 +08 (04:00 UTC)
+  Thu 2026-11-26 12:00 +08 (04:00 UTC)
+  Fri 2026-11-27 12:00 +08 (04:00 UTC)
 weekly-call-reminder (pakgupei -> #calls, \"45 9 * * MON\" Asia/Singapore, skip)
   Mon 2026-11-23 09:45 +08 (01:45 UTC)
   Mon 2026-11-30 09:45 +08 (01:45 UTC)
@@ -227,6 +239,10 @@ fn schedule_defaults_to_five_slots_and_honours_next() {
         "\
 team-pulse (clawrence -> #pulse, \"0 9 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
   Tue 2026-11-24 09:00 +08 (01:00 UTC)
+laser-chase (clawrence -> #daily-updates, \"0 11 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
+  Mon 2026-11-23 11:00 +08 (03:00 UTC)
+volts-leaderboard (clawrence -> #volts, \"0 12 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
+  Mon 2026-11-23 12:00 +08 (04:00 UTC)
 weekly-call-reminder (pakgupei -> #calls, \"45 9 * * MON\" Asia/Singapore, skip)
   Mon 2026-11-23 09:45 +08 (01:45 UTC)
 "
@@ -369,7 +385,7 @@ fn pause_of_something_that_does_not_exist_exits_2() {
         (
             &["pause", "job", "nope"],
             format!(
-                "herald pause: no job \"nope\" in {}/bots (jobs: team-pulse, weekly-call-reminder)\n",
+                "herald pause: no job \"nope\" in {}/bots (jobs: team-pulse, laser-chase, volts-leaderboard, weekly-call-reminder)\n",
                 deployment.path().display()
             ),
         ),

@@ -255,7 +255,8 @@ async fn after_downtime_one_catch_up_within_grace_and_one_dm_for_what_was_missed
     team.stop().await;
 
     // Down from Monday 09:00 to Thursday 09:10 (Singapore): Tuesday's and Wednesday's pulse
-    // and Monday's 09:45 call reminder (policy skip) were missed; Thursday's is 10 min late.
+    // and Monday's 09:45 call reminder (policy skip) were missed, and so were three days of
+    // laser-chase and leaderboard; Thursday's pulse is 10 min late.
     team.clock.set(t("2026-11-26T01:10:00Z"));
     team.start().await;
     let posts = team.wait_for_posts(PULSE, 2).await;
@@ -270,7 +271,7 @@ async fn after_downtime_one_catch_up_within_grace_and_one_dm_for_what_was_missed
 
     let dm = team.wait_for_dm("were missed").await;
     assert!(
-        dm.contains("<b>3 scheduled slot(s) were missed</b>"),
+        dm.contains("<b>9 scheduled slot(s) were missed</b>"),
         "{dm}"
     );
     assert!(dm.contains("team-pulse: Tue 2026-11-24 09:00 +08 (01:00 UTC); Wed 2026-11-25 09:00 +08 (01:00 UTC)"), "{dm}");

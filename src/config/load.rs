@@ -571,13 +571,19 @@ fn check_bot(
         if job.clean_sweep.is_some() && job.kind != "laser_chase" {
             problem(
                 field("clean_sweep"),
-                format!("only jobs of kind laser_chase take clean_sweep (this one is {})", job.kind),
+                format!(
+                    "only jobs of kind laser_chase take clean_sweep (this one is {})",
+                    job.kind
+                ),
             );
         }
         if job.top.is_some() && job.kind != "volts_leaderboard" {
             problem(
                 field("top"),
-                format!("only jobs of kind volts_leaderboard take top (this one is {})", job.kind),
+                format!(
+                    "only jobs of kind volts_leaderboard take top (this one is {})",
+                    job.kind
+                ),
             );
         }
         if job.top == Some(0) {

@@ -19,7 +19,6 @@ use crate::config::{self, Config, Finding};
 use crate::identity::{visit_all, IdentityVisitor, Poster, VerifiedBot};
 use crate::inbound::common::handler_tree;
 use crate::inbound::poller::{PollError, Poller};
-use crate::sources::leave::{LeaveSource, RosterLeave};
 use crate::inbound::{base_dependencies, Behaviour, BotContext, CommandRouting};
 use crate::jobs::JobSpec;
 use crate::outbox::alerts::ConsoleChannel;
@@ -28,6 +27,7 @@ use crate::roster::Roster;
 use crate::schedule::runner::{
     BoundJob, JobRunner, RunContext, Scheduler, SchedulerError, SchedulerSettings,
 };
+use crate::sources::leave::{LeaveSource, RosterLeave};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::{Store, StoreError};
 use crate::telegram::{CallError, TelegramClient};
@@ -499,7 +499,10 @@ impl Launch<'_> {
             .bot(I::NAME)
             .detail(problem.clone());
         audit::record(&mut tx, at, &entry).await?;
-        let html = format!("⚠️ <b>Privacy mode</b>\n{}", crate::text::escape_html(&problem));
+        let html = format!(
+            "⚠️ <b>Privacy mode</b>\n{}",
+            crate::text::escape_html(&problem)
+        );
         match self.console.alert(&mut tx, &html, None, at).await {
             Ok(_) => {}
             Err(crate::outbox::EnqueueError::Db(e)) => return Err(e.into()),
@@ -539,7 +542,8 @@ impl Launch<'_> {
         )
         .await;
         if !verified.can_read_all_group_messages && I::reads_all_group_messages() {
-            self.warn_privacy_mode::<I>(&bot.username, clock.now()).await?;
+            self.warn_privacy_mode::<I>(&bot.username, clock.now())
+                .await?;
         }
         let summary = VerifiedSummary {
             identity: I::NAME,

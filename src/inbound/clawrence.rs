@@ -100,12 +100,26 @@ async fn file_update(
     Ok((first, date))
 }
 
-async fn record_daily_update(update: DailyUpdate, context: Arc<BotContext>, work: UnitOfWork) -> HandlerResult {
-    let (first, date) = file_update(&work, &context, &update.member, update.message_id, update.at).await?;
+async fn record_daily_update(
+    update: DailyUpdate,
+    context: Arc<BotContext>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let (first, date) = file_update(
+        &work,
+        &context,
+        &update.member,
+        update.message_id,
+        update.at,
+    )
+    .await?;
     let decision = if first {
         format!("recorded: daily update of {} for {date}", update.member)
     } else {
-        format!("recorded: another daily update message of {} for {date}", update.member)
+        format!(
+            "recorded: another daily update message of {} for {date}",
+            update.member
+        )
     };
     Ok(Decision::new(None, decision))
 }
@@ -117,17 +131,35 @@ async fn update_command(
     work: UnitOfWork,
 ) -> HandlerResult {
     let Some(member) = context.roster.member_by_telegram_id(command.user_id) else {
-        return Ok(Decision::new(Some("update"), "ignored: sender is not a roster member"));
+        return Ok(Decision::new(
+            Some("update"),
+            "ignored: sender is not a roster member",
+        ));
     };
     if command.args.trim().is_empty() {
-        let html = escape_html("Add your update after the command: /update what you did and what's next.");
+        let html =
+            escape_html("Add your update after the command: /update what you did and what's next.");
         reply(&poster, &work, &command, html).await?;
         return Ok(Decision::new(Some("update"), "refused: empty update"));
     }
-    let (_, date) = file_update(&work, &context, &member.name, command.message_id, command.sent_at).await?;
-    let html = escape_html(&format!("✅ Thanks, {}: your update for {} is in.", member.name, date.format("%A %-d %B")));
+    let (_, date) = file_update(
+        &work,
+        &context,
+        &member.name,
+        command.message_id,
+        command.sent_at,
+    )
+    .await?;
+    let html = escape_html(&format!(
+        "✅ Thanks, {}: your update for {} is in.",
+        member.name,
+        date.format("%A %-d %B")
+    ));
     reply(&poster, &work, &command, html).await?;
-    Ok(Decision::new(Some("update"), format!("recorded: daily update of {} for {date}", member.name)))
+    Ok(Decision::new(
+        Some("update"),
+        format!("recorded: daily update of {} for {date}", member.name),
+    ))
 }
 
 /// Why a `/volts` was refused. Each is one short reply in the thread.
@@ -205,8 +237,16 @@ pub fn parse_volts(
     };
     let amount: u32 = match amount_word.parse::<i64>() {
         Ok(n) if n >= 1 && n <= i64::from(rules.max_per_grant) => n as u32,
-        Ok(_) => return Err(VoltsRefusal::OutOfRange { max: rules.max_per_grant }),
-        Err(_) => return Err(VoltsRefusal::NotANumber(amount_word.chars().take(20).collect())),
+        Ok(_) => {
+            return Err(VoltsRefusal::OutOfRange {
+                max: rules.max_per_grant,
+            })
+        }
+        Err(_) => {
+            return Err(VoltsRefusal::NotANumber(
+                amount_word.chars().take(20).collect(),
+            ))
+        }
     };
     let reason: String = words.collect::<Vec<_>>().join(" ");
     if reason.is_empty() {
@@ -225,7 +265,9 @@ pub fn parse_volts(
 /// A `t.me` link to a message in the team's supergroup (`-100…` ids drop the `-100`).
 pub fn message_link(chat_id: i64, thread_id: Option<i32>, message_id: i64) -> String {
     let chat = chat_id.to_string();
-    let internal = chat.strip_prefix("-100").unwrap_or(chat.trim_start_matches('-'));
+    let internal = chat
+        .strip_prefix("-100")
+        .unwrap_or(chat.trim_start_matches('-'));
     match thread_id {
         Some(thread) => format!("https://t.me/c/{internal}/{thread}/{message_id}"),
         None => format!("https://t.me/c/{internal}/{message_id}"),
@@ -262,7 +304,10 @@ async fn volts_command(
     work: UnitOfWork,
 ) -> HandlerResult {
     let Some(giver) = context.roster.member_by_telegram_id(command.user_id) else {
-        return Ok(Decision::new(Some("volts"), "ignored: sender is not a roster member"));
+        return Ok(Decision::new(
+            Some("volts"),
+            "ignored: sender is not a roster member",
+        ));
     };
     let rules = context.bot.volts.clone().unwrap_or_default();
     let date = command

@@ -127,10 +127,9 @@ async fn refuse_over_limit<I: Behaviour>(
                 "refused: rate limited (told once)",
             ))
         }
-        OverLimit::Again(command) => Ok(Decision::new(
-            Some(&command.name),
-            "ignored: rate limited",
-        )),
+        OverLimit::Again(command) => {
+            Ok(Decision::new(Some(&command.name), "ignored: rate limited"))
+        }
         OverLimit::Unknown(error) => Err(super::HandlerError::RateCount(error)),
     }
 }

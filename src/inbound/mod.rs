@@ -17,9 +17,7 @@ use teloxide::dispatching::DpHandlerDescription;
 
 use crate::clock::Clock;
 use crate::config::model::BotFile;
-use crate::identity::{
-    BotIdentity, Claims, Claudia, GymBooker, Happy, Lawrence, PakguPei,
-};
+use crate::identity::{BotIdentity, Claims, Claudia, GymBooker, Happy, Lawrence, PakguPei};
 use crate::roster::Roster;
 pub use addressing::{Command, CommandRouting};
 pub use work::UnitOfWork;

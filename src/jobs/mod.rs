@@ -109,7 +109,9 @@ pub struct JobInput {
 impl JobInput {
     /// The slot's calendar day in the team's zone.
     pub fn local_date(&self) -> chrono::NaiveDate {
-        self.slot.with_timezone(&self.roster.timezone()).date_naive()
+        self.slot
+            .with_timezone(&self.roster.timezone())
+            .date_naive()
     }
 }
 

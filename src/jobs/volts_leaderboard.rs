@@ -46,7 +46,10 @@ pub fn week_of(date: NaiveDate, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
         // A midnight skipped by a DST change starts the day at the first instant after it.
         zone.from_local_datetime(&local)
             .earliest()
-            .or_else(|| zone.from_local_datetime(&(local + Duration::hours(1))).earliest())
+            .or_else(|| {
+                zone.from_local_datetime(&(local + Duration::hours(1)))
+                    .earliest()
+            })
             .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
     };
     (midnight(monday), midnight(monday + Duration::days(7)))
@@ -71,12 +74,7 @@ pub fn rank(mut totals: Vec<(String, u32)>, top: u32) -> Vec<Row> {
 }
 
 impl Board {
-    pub fn build(
-        date: NaiveDate,
-        totals: Vec<(String, u32)>,
-        given_today: u32,
-        top: u32,
-    ) -> Board {
+    pub fn build(date: NaiveDate, totals: Vec<(String, u32)>, given_today: u32, top: u32) -> Board {
         let monday = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
         Board {
             date: date.format("%A %-d %B %Y").to_string(),
@@ -128,7 +126,9 @@ impl Job for VoltsLeaderboard {
             Board::build(date, totals, 4, spec.top),
             Board::build(date, Vec::new(), 0, spec.top),
         ] {
-            board.render(templates, template).map_err(|e| e.to_string())?;
+            board
+                .render(templates, template)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -154,7 +154,12 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![(1, "Arjun", 7), (1, "Grace", 7), (3, "Marcus", 3), (3, "Siti", 3)]
+            vec![
+                (1, "Arjun", 7),
+                (1, "Grace", 7),
+                (3, "Marcus", 3),
+                (3, "Siti", 3)
+            ]
         );
         assert_eq!(rank(vec![("A".into(), 2), ("B".into(), 1)], 1).len(), 1);
     }

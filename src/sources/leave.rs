@@ -80,7 +80,11 @@ mod tests {
         };
         assert!(day(leave.from).await.contains(&leave.member));
         assert!(day(leave.to).await.contains(&leave.member));
-        assert!(!day(leave.to.succ_opt().unwrap()).await.contains(&leave.member));
-        assert!(!day(leave.from.pred_opt().unwrap()).await.contains(&leave.member));
+        assert!(!day(leave.to.succ_opt().unwrap())
+            .await
+            .contains(&leave.member));
+        assert!(!day(leave.from.pred_opt().unwrap())
+            .await
+            .contains(&leave.member));
     }
 }

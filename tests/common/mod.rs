@@ -97,6 +97,30 @@ impl Deployment {
             .expect("simulator starts")
     }
 
+    /// A simulator that knows this deployment, edited by `edit` (a clock, privacy mode...).
+    pub async fn simulator_with(
+        &self,
+        edit: impl FnOnce(&mut herald::sim::SimConfig),
+    ) -> Simulator {
+        let config = self.config();
+        let mut sim_config = herald::sandbox::sim_config(&config, &self.tokens);
+        edit(&mut sim_config);
+        Simulator::start(sim_config)
+            .await
+            .expect("simulator starts")
+    }
+
+    /// Appends `text` to `bots/<file>` of this deployment.
+    pub fn append(&self, file: &str, text: &str) {
+        use std::io::Write;
+        let path = self.path().join("bots").join(file);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("config file exists");
+        f.write_all(text.as_bytes()).expect("config file writable");
+    }
+
     /// In-process run options against `sim`.
     pub fn run_options(&self, sim: &Simulator) -> RunOptions {
         RunOptions {
