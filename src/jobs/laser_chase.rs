@@ -63,7 +63,7 @@ impl Chase {
                 seed: seed(date, &m.name),
             })
             .collect();
-        let away = expected
+        let away: Vec<String> = expected
             .iter()
             .filter(|m| away.contains(&m.name) && !filed.contains(&m.name))
             .map(|m| m.name.clone())
@@ -72,9 +72,10 @@ impl Chase {
             date: date.format("%A %-d %B %Y").to_string(),
             iso_date: date.to_string(),
             missing,
-            away,
             filed: expected.iter().filter(|m| filed.contains(&m.name)).count(),
-            expected: expected.len(),
+            // People on leave (who did not file anyway) are not expected today.
+            expected: expected.len() - away.len(),
+            away,
         }
     }
 
