@@ -120,8 +120,8 @@ pub struct ScheduleArgs {
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// Give up waiting for the bots' answers after this many seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Give up waiting for the bots' answers after this many seconds (the whole session).
+    #[arg(long, default_value_t = 120)]
     pub timeout_seconds: u64,
 }
 

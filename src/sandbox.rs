@@ -45,10 +45,20 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
     let secrets_path = scratch.path().join("secrets.json");
     write_secrets(&config, &tokens, &secrets_path)?;
 
-    let sim = Simulator::start(sim_config(&config, &tokens)).await?;
+    let clock = sandbox_clock(global, &config);
+    let mut simulated = sim_config(&config, &tokens);
+    simulated.clock = Some(clock.clone());
+    let sim = Simulator::start(simulated).await?;
     println!("sandbox: Telegram simulator at {}", sim.base_url());
+    println!(
+        "sandbox: the clock starts at {} and runs {SANDBOX_SPEED}x faster than real time",
+        local_stamp(&clock, &config)
+    );
 
     let mut options = global.run_options(1, false);
+    options.clock = clock.clone();
+    // Ticks in real time: at the sandbox's speed 50 ms is 12 s of clock time.
+    options.scheduler.tick = Duration::from_millis(50);
     options.api_url = sim.base_url();
     options.secrets_override = Some(secrets_path);
     options.db_url = format!("sqlite://{}", scratch.path().join("herald.db").display());
@@ -73,6 +83,7 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
         transcript
             .until(&sim, |sent| sent.len() >= expected)
             .await?;
+        script.weekday(&sim, &clock, &mut transcript).await?;
         script.console(&sim, &mut transcript).await
     }
     .await;
@@ -84,6 +95,40 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
         transcript.printed
     );
     Ok(())
+}
+
+/// How much faster than real time the sandbox's clock runs (unless `--clock-speed` says).
+pub const SANDBOX_SPEED: f64 = 240.0;
+
+/// The sandbox's clock: `--clock-start` (and `--clock-speed`) if given, else Friday
+/// 20 November 2026, 10:30 in the team's zone, at [`SANDBOX_SPEED`]: the 11:00 laser-chase
+/// comes 7.5 s after the start, the noon leaderboard 15 s later.
+fn sandbox_clock(global: &GlobalOptions, config: &Config) -> crate::clock::Clock {
+    use chrono::TimeZone;
+    let speed = if global.clock_speed == 1.0 {
+        SANDBOX_SPEED
+    } else {
+        global.clock_speed
+    };
+    let start = global.clock_start.unwrap_or_else(|| {
+        config
+            .roster
+            .timezone()
+            .with_ymd_and_hms(2026, 11, 20, 10, 30, 0)
+            .single()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default()
+    });
+    crate::clock::Clock::accelerated(start, speed)
+}
+
+/// The clock's time in the team's zone, as the transcript shows it: `Fri 10:42`.
+fn local_stamp(clock: &crate::clock::Clock, config: &Config) -> String {
+    clock
+        .now()
+        .with_timezone(&config.roster.timezone())
+        .format("%a %d %b %H:%M")
+        .to_string()
 }
 
 /// Prints what the bots post as it arrives.
@@ -291,6 +336,101 @@ impl<'a> Script<'a> {
 }
 
 impl Script<'_> {
+    /// A weekday of team rituals: members file daily updates (one by an edit), give volts
+    /// (one by reply, one refused), then the 11:00 laser-chase and the 12:00 leaderboard.
+    async fn weekday(
+        &self,
+        sim: &Simulator,
+        clock: &crate::clock::Clock,
+        transcript: &mut Transcript<'_>,
+    ) -> Result<(), SandboxError> {
+        let roster = &self.config.roster;
+        let (Some(clawrence), Some(updates), Some(volts)) = (
+            self.config.bot("clawrence"),
+            roster.thread("daily-updates"),
+            roster.thread("volts"),
+        ) else {
+            return Ok(());
+        };
+        let filers: Vec<_> = roster
+            .members_with_role(Role::FilesUpdates)
+            .filter(|m| m.handle.is_some())
+            .collect();
+        let [first, second, third, ..] = filers.as_slice() else {
+            println!("sandbox: fewer than three files_updates members with a handle; skipping the weekday");
+            return Ok(());
+        };
+        let at = || local_stamp(clock, self.config);
+        let says = |who: &crate::roster::Member, thread: &crate::roster::Thread, text: &str| {
+            println!("[{}] {} in #{}: {text}", at(), who.name, thread.name);
+            sim.user_says_in_topic(who.telegram_id, thread.message_thread_id, text)
+        };
+        let by_clawrence =
+            |s: &[SentRecord]| s.iter().filter(|r| r.bot == clawrence.username).count();
+
+        println!("sandbox: a weekday in the team chat");
+        let update = says(first, updates, "Closed the Q3 pack. Next: AR follow-ups.");
+        says(second, updates, "Client calls all morning, notes by 3.");
+        let draft = says(third, updates, "wip");
+        println!(
+            "[{}] {} edits their message: Reconciled the petty cash; filing claims next.",
+            at(),
+            third.name
+        );
+        sim.user_edits(
+            third.telegram_id,
+            draft,
+            "Reconciled the petty cash; filing claims next.",
+        );
+        let handle = |m: &crate::roster::Member| m.handle.clone().unwrap_or_default();
+        let before = by_clawrence(&sim.sent());
+        says(
+            first,
+            volts,
+            &format!("/volts @{} 3 covered my client calls", handle(second)),
+        );
+        println!(
+            "[{}] {} replies to {}'s update: /volts 2 great update",
+            at(),
+            second.name,
+            first.name
+        );
+        sim.user_replies(
+            second.telegram_id,
+            updates.message_thread_id,
+            update,
+            "/volts 2 great update",
+        );
+        says(
+            third,
+            volts,
+            &format!("/volts @{} 5 I deserve it", handle(third)),
+        );
+        transcript
+            .until(sim, |s| by_clawrence(s) >= before + 3)
+            .await?;
+
+        println!("sandbox: waiting for 11:00 (the laser-chase) and 12:00 (the leaderboard)");
+        let posted_in = |s: &[SentRecord], thread: Option<i32>, needle: &str| {
+            s.iter().any(|r| {
+                r.bot == clawrence.username && r.thread_id == thread && r.text.contains(needle)
+            })
+        };
+        transcript
+            .until(sim, |s| {
+                posted_in(s, updates.message_thread_id, "Laser-chase")
+                    || posted_in(s, updates.message_thread_id, "Clean sweep")
+            })
+            .await?;
+        transcript
+            .until(sim, |s| {
+                posted_in(s, volts.message_thread_id, "Volts leaderboard")
+            })
+            .await?;
+        println!("[{}] sandbox: the weekday is done", at());
+        Ok(())
+    }
+
     /// The operator's console: /status, a /pause all in the middle of a burst, /resume, and
     /// an ambiguous send resolved with a button.
     async fn console(

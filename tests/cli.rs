@@ -21,7 +21,7 @@ fn check(deployment: &Deployment) -> std::process::Output {
 fn the_sandbox_shows_seven_bots_verified_and_answering() {
     let output = herald()
         .current_dir(REPO)
-        .args(["sandbox", "--timeout-seconds", "30"])
+        .args(["sandbox", "--timeout-seconds", "120"])
         .output()
         .expect("sandbox runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -45,6 +45,21 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
         stdout.contains("Sorry, this bot only works for its team."),
         "{stdout}"
     );
+    // The weekday: updates, volts (one refused), the 11:00 laser-chase and 12:00 leaderboard.
+    for line in [
+        "Marcus Lim edits their message",
+        "clawrence -> #volts: ⚡ @priya_raman gave @siti_rahman 3 volts: covered my client calls",
+        "clawrence -> #daily-updates: ⚡ @siti_rahman gave @priya_raman 2 volts: great update",
+        "clawrence -> #volts: No self-volts: give them to someone else.",
+        "clawrence -> #daily-updates: 🔦 Laser-chase · Friday 20 November 2026 | Hui Min Ong: ",
+        "3 of 6 updates are in.",
+        "clawrence -> #volts: 🏆 Volts leaderboard · Mon 16 Nov to Sun 22 Nov | 1. Siti Rahman: 3 ⚡ | 2. Priya Raman: 2 ⚡ | Given today: 5 ⚡",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+    for spared in ["@priya_raman: ", "@siti_rahman: ", "@marcuslim_sg: "] {
+        assert!(!stdout.contains(spared), "{spared} was chased:\n{stdout}");
+    }
     // The console part: /status, a pause in the middle of a burst, resume, a button.
     for line in [
         "DMs @acme_lawrence_bot: /status",

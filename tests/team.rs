@@ -119,12 +119,6 @@ impl Team {
         self.decided_after(before).await
     }
 
-    async fn replies(&self, user: i64, thread: Option<i32>, to: i64, text: &str) -> String {
-        let before = self.decisions().await.len();
-        self.sim.user_replies(user, thread, to, text);
-        self.decided_after(before).await
-    }
-
     async fn decided_after(&self, before: usize) -> String {
         let decisions = self.wait_for_decisions(before + 1).await;
         decisions
