@@ -1018,3 +1018,42 @@ fn unknown_key_in_a_job() {
     let missing = format!("bots/pakgupei.toml: line {number}: missing field `cron`");
     f.expect(&["bots/pakgupei.toml: jobs[0].cronn: unknown key", &missing]);
 }
+
+#[test]
+fn team_settings_are_checked_where_they_are_written() {
+    let f = Fixture::new();
+    f.edit(
+        "bots/herald.toml",
+        "commands_per_minute = 10",
+        "commands_per_minute = 0",
+    );
+    f.edit(
+        "bots/clawrence.toml",
+        "daily_budget = 10",
+        "daily_budget = 3",
+    );
+    f.edit(
+        "bots/clawrence.toml",
+        "clean_sweep = \"line\"",
+        "clean_sweep = \"line\"\ntop = 3",
+    );
+    f.edit("bots/clawrence.toml", "top = 10", "top = 0");
+    let pakgupei = f.read("bots/pakgupei.toml");
+    f.write(
+        "bots/pakgupei.toml",
+        &pakgupei.replacen(
+            "[[jobs]]",
+            "[volts]\nmax_per_grant = 2\n\n[[jobs]]\nclean_sweep = \"silence\"",
+            1,
+        ),
+    );
+    let lines = f.expect(&[
+        "bots/herald.toml: commands_per_minute: must be at least 1 (it limits each member's commands per bot and minute)",
+        "bots/clawrence.toml: volts.daily_budget: must be at least max_per_grant (5), or no grant could ever be made in full",
+        "bots/clawrence.toml: jobs[1].top: only jobs of kind volts_leaderboard take top (this one is laser_chase)",
+        "bots/clawrence.toml: jobs[2].top: must be at least 1",
+        "bots/pakgupei.toml: volts: only clawrence answers /volts; move [volts] to bots/clawrence.toml",
+        "bots/pakgupei.toml: jobs[0].clean_sweep: only jobs of kind laser_chase take clean_sweep (this one is post)",
+    ]);
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+}
