@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod roster;
 pub mod sandbox;
 pub mod schedule;
+pub mod sources;
 pub mod sim;
 pub mod store;
 pub mod telegram;
