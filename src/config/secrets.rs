@@ -491,7 +491,13 @@ fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), String> {
     // The rename is in the folder's metadata: without this a power cut could undo it.
     std::fs::File::open(&dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| format!("renamed, but cannot fsync the folder {}: {}", dir.display(), io_reason(&e)))
+        .map_err(|e| {
+            format!(
+                "renamed, but cannot fsync the folder {}: {}",
+                dir.display(),
+                io_reason(&e)
+            )
+        })
 }
 
 fn check_token_shape(
@@ -826,7 +832,10 @@ mod tests {
             store.resolve(&bad),
             Err(SecretError::NotAToken { .. })
         ));
-        assert_eq!(store.resolve_secret(&bad).expect("any secret").expose(), "not a token");
+        assert_eq!(
+            store.resolve_secret(&bad).expect("any secret").expose(),
+            "not a token"
+        );
         // The same checks otherwise.
         assert!(matches!(
             store.resolve_secret(&file_ref("/telegram/empty")),
@@ -860,10 +869,19 @@ mod tests {
         assert_eq!(meta.mode() & 0o777, 0o600);
         let doc: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-        assert_eq!(doc.pointer("/xero/refresh_token").and_then(|v| v.as_str()), Some(REFRESH));
+        assert_eq!(
+            doc.pointer("/xero/refresh_token").and_then(|v| v.as_str()),
+            Some(REFRESH)
+        );
         // Everything else is kept.
-        assert_eq!(doc.pointer("/telegram/claudia").and_then(|v| v.as_str()), Some(SECRET));
-        assert_eq!(doc.pointer("/telegram/number").and_then(|v| v.as_i64()), Some(5));
+        assert_eq!(
+            doc.pointer("/telegram/claudia").and_then(|v| v.as_str()),
+            Some(SECRET)
+        );
+        assert_eq!(
+            doc.pointer("/telegram/number").and_then(|v| v.as_i64()),
+            Some(5)
+        );
         // No temporary file is left behind.
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .expect("ls")
@@ -871,18 +889,29 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["secrets.json".to_owned()]);
         // The cache sees the new value, and a fresh store reads it from disk.
-        assert_eq!(store.resolve_secret(&reference).expect("cached").expose(), REFRESH);
+        assert_eq!(
+            store.resolve_secret(&reference).expect("cached").expose(),
+            REFRESH
+        );
         let fresh = SecretStore::new(&deployment("secrets.json", false), dir.path(), None);
-        assert_eq!(fresh.resolve_secret(&reference).expect("disk").expose(), REFRESH);
+        assert_eq!(
+            fresh.resolve_secret(&reference).expect("disk").expose(),
+            REFRESH
+        );
 
         // Overwriting an existing value, with a pointer escape.
         let other = file_ref("/xero/a~1b");
-        store.store(&other, &Token::new("v2".to_owned())).expect("stored");
+        store
+            .store(&other, &Token::new("v2".to_owned()))
+            .expect("stored");
         store
             .store(&reference, &Token::new("rotated".to_owned()))
             .expect("stored again");
         let fresh = SecretStore::new(&deployment("secrets.json", false), dir.path(), None);
-        assert_eq!(fresh.resolve_secret(&reference).expect("disk").expose(), "rotated");
+        assert_eq!(
+            fresh.resolve_secret(&reference).expect("disk").expose(),
+            "rotated"
+        );
         assert_eq!(fresh.resolve_secret(&other).expect("disk").expose(), "v2");
     }
 
@@ -897,7 +926,9 @@ mod tests {
             .expect_err("group-readable file refused");
         assert!(matches!(err, SecretError::Permissions { .. }), "{err}");
         // Nothing was written.
-        assert!(!std::fs::read_to_string(&path).expect("read").contains(REFRESH));
+        assert!(!std::fs::read_to_string(&path)
+            .expect("read")
+            .contains(REFRESH));
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let err = store
@@ -912,7 +943,12 @@ mod tests {
         assert!(matches!(err, SecretError::EmptyNewValue { .. }), "{err}");
 
         let err = store
-            .store(&SecretRef::Env { id: "HERALD_X".to_owned() }, &value)
+            .store(
+                &SecretRef::Env {
+                    id: "HERALD_X".to_owned(),
+                },
+                &value,
+            )
             .expect_err("env refused");
         let text = err.to_string();
         assert!(text.contains("cannot be written durably"), "{text}");
@@ -922,11 +958,7 @@ mod tests {
             assert!(!format!("{e:?}").contains(REFRESH));
         }
 
-        let missing = SecretStore::new(
-            &deployment("missing.json", false),
-            dir.path(),
-            None,
-        );
+        let missing = SecretStore::new(&deployment("missing.json", false), dir.path(), None);
         let err = missing
             .store(&file_ref("/xero/x"), &value)
             .expect_err("no file");
@@ -941,17 +973,25 @@ mod tests {
         std::os::unix::fs::symlink(&real, &link).expect("symlink");
         let store = SecretStore::new(&deployment("link.json", true), dir.path(), None);
         store
-            .store(&file_ref("/xero/refresh_token"), &Token::new(REFRESH.to_owned()))
+            .store(
+                &file_ref("/xero/refresh_token"),
+                &Token::new(REFRESH.to_owned()),
+            )
             .expect("stored");
         assert!(std::fs::symlink_metadata(&link)
             .expect("stat")
             .file_type()
             .is_symlink());
-        assert!(std::fs::read_to_string(&real).expect("read").contains(REFRESH));
+        assert!(std::fs::read_to_string(&real)
+            .expect("read")
+            .contains(REFRESH));
         // Refused when the symlink is not allowed, like resolve.
         let store = SecretStore::new(&deployment("link.json", false), dir.path(), None);
         let err = store
-            .store(&file_ref("/xero/refresh_token"), &Token::new("x".to_owned()))
+            .store(
+                &file_ref("/xero/refresh_token"),
+                &Token::new("x".to_owned()),
+            )
             .expect_err("symlink refused");
         assert!(matches!(err, SecretError::Symlink { .. }), "{err}");
     }
@@ -967,7 +1007,10 @@ mod tests {
         // which ignores folder permissions; then the write succeeds and there is nothing to see).
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o500)).expect("chmod");
         let store = SecretStore::new(&deployment("x", false), dir.path(), Some(&path));
-        let result = store.store(&file_ref("/xero/refresh_token"), &Token::new(REFRESH.to_owned()));
+        let result = store.store(
+            &file_ref("/xero/refresh_token"),
+            &Token::new(REFRESH.to_owned()),
+        );
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         if let Err(err) = result {
             assert!(matches!(err, SecretError::Unwritable { .. }), "{err}");

@@ -545,7 +545,10 @@ impl State {
     fn next_id(&mut self) -> (u64, u64) {
         self.issued += 1;
         let n = self.issued;
-        (n, n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66_D1CE_4E5B)
+        (
+            n,
+            n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66_D1CE_4E5B,
+        )
     }
 
     fn guid(&mut self) -> String {
@@ -572,7 +575,11 @@ impl State {
         body: &[u8],
     ) -> Reply {
         let Some((route, id)) = route else {
-            return Reply::problem(404, "NotFound", "The resource you're looking for cannot be found");
+            return Reply::problem(
+                404,
+                "NotFound",
+                "The resource you're looking for cannot be found",
+            );
         };
         if let Some(fault) = self.take_fault(route) {
             return Reply::fault(&fault);
@@ -603,7 +610,8 @@ impl State {
     }
 
     fn token(&mut self, headers: &HeaderMap, body: &[u8]) -> Reply {
-        let oauth_error = |code: &str| Reply::json_value(400, &serde_json::json!({ "error": code }));
+        let oauth_error =
+            |code: &str| Reply::json_value(400, &serde_json::json!({ "error": code }));
         let expected = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.client_id, self.client_secret));
         let basic = header_text(headers, "authorization")
@@ -611,7 +619,8 @@ impl State {
         if basic.as_deref() != Some(expected.as_str()) {
             return oauth_error("invalid_client");
         }
-        let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+        let form: HashMap<String, String> =
+            url::form_urlencoded::parse(body).into_owned().collect();
         if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
             return oauth_error("unsupported_grant_type");
         }
@@ -644,19 +653,25 @@ impl State {
 
     /// A live bearer token, and the tenant for tenant-scoped routes.
     fn authorize(&self, headers: &HeaderMap, tenant_scoped: bool) -> Result<(), Reply> {
-        let unauthenticated =
-            || Reply::problem(401, "Unauthorized", "AuthenticationUnsuccessful");
+        let unauthenticated = || Reply::problem(401, "Unauthorized", "AuthenticationUnsuccessful");
         let bearer = header_text(headers, "authorization")
             .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
             .ok_or_else(unauthenticated)?;
-        let expires = self.access_tokens.get(&bearer).ok_or_else(unauthenticated)?;
+        let expires = self
+            .access_tokens
+            .get(&bearer)
+            .ok_or_else(unauthenticated)?;
         if self.clock.now() >= *expires {
             return Err(Reply::fault(&XeroFault::TokenExpired));
         }
         if tenant_scoped
             && header_text(headers, "xero-tenant-id").as_deref() != Some(self.tenant_id.as_str())
         {
-            return Err(Reply::problem(403, "Forbidden", "AuthenticationUnsuccessful"));
+            return Err(Reply::problem(
+                403,
+                "Forbidden",
+                "AuthenticationUnsuccessful",
+            ));
         }
         Ok(())
     }
@@ -751,7 +766,11 @@ impl State {
             .cloned();
         match found {
             Some(invoice) => self.envelope(&[invoice], None),
-            None => Reply::problem(404, "NotFound", "The resource you're looking for cannot be found"),
+            None => Reply::problem(
+                404,
+                "NotFound",
+                "The resource you're looking for cannot be found",
+            ),
         }
     }
 
@@ -780,12 +799,19 @@ impl State {
                 .iter_mut()
                 .find(|i| i.invoice_id.eq_ignore_ascii_case(&id))
             else {
-                return Reply::problem(404, "NotFound", "The resource you're looking for cannot be found");
+                return Reply::problem(
+                    404,
+                    "NotFound",
+                    "The resource you're looking for cannot be found",
+                );
             };
             if wanted != "AUTHORISED" {
                 return Reply::validation(invoice, "The fake Xero only authorises invoices");
             }
-            if !matches!(invoice.status, InvoiceStatus::Draft | InvoiceStatus::Submitted) {
+            if !matches!(
+                invoice.status,
+                InvoiceStatus::Draft | InvoiceStatus::Submitted
+            ) {
                 return Reply::validation(invoice, "Invoice not of valid status for modification");
             }
             invoice.status = InvoiceStatus::Authorised;
@@ -1067,8 +1093,16 @@ mod tests {
         // Money as numbers with two decimals, dates both ways.
         assert!(text.contains(r#""AmountDue":2270.00,"#), "{text}");
         assert!(text.contains(r#""Quantity":1.0000,"#), "{text}");
-        assert!(text.contains(r#""DateString":"2026-05-04T00:00:00","Date":"/Date(1777852800000+0000)/""#), "{text}");
-        assert!(text.contains(r#""UpdatedDateUTC":"/Date(1781943292317+0000)/""#), "{text}");
+        assert!(
+            text.contains(
+                r#""DateString":"2026-05-04T00:00:00","Date":"/Date(1777852800000+0000)/""#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""UpdatedDateUTC":"/Date(1781943292317+0000)/""#),
+            "{text}"
+        );
         assert!(text.starts_with(r#"{"Id":""#), "{text}");
         let parsed = parse_invoices(&reply.body).expect("parses back");
         assert_eq!(parsed.invoices, invoices);
@@ -1092,7 +1126,10 @@ mod tests {
         assert_eq!(route_of(&Method::GET, "/api.xro/2.0/InvoicesX"), None);
         assert_eq!(route_of(&Method::GET, "/connect/token"), None);
         assert_eq!(parse_type_clause("Type==\"ACCREC\""), Some("ACCREC".into()));
-        assert_eq!(parse_type_clause("Type == \"ACCPAY\""), Some("ACCPAY".into()));
+        assert_eq!(
+            parse_type_clause("Type == \"ACCPAY\""),
+            Some("ACCPAY".into())
+        );
         assert_eq!(parse_type_clause("Status==\"DRAFT\""), None);
     }
 }

@@ -295,7 +295,9 @@ impl WireInvoice {
         let updated = match self.updated_date_utc.as_deref() {
             Some(text) => {
                 parse_ms_date(text)
-                    .ok_or_else(|| field("UpdatedDateUTC", format!("`{text}` is not a /Date(...)/")))?
+                    .ok_or_else(|| {
+                        field("UpdatedDateUTC", format!("`{text}` is not a /Date(...)/"))
+                    })?
                     .0
             }
             None => return Err(field("UpdatedDateUTC", "missing".into())),
@@ -351,7 +353,8 @@ fn money<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error
 pub fn parse_money(json: &str) -> Result<Decimal, String> {
     let json = json.trim();
     let text = if json.starts_with('"') {
-        serde_json::from_str::<String>(json).map_err(|_| format!("{json} is not a decimal amount"))?
+        serde_json::from_str::<String>(json)
+            .map_err(|_| format!("{json} is not a decimal amount"))?
     } else {
         json.to_owned()
     };
@@ -528,7 +531,9 @@ mod tests {
         assert_eq!(a.reference, "PO-7781");
         assert_eq!(
             a.updated,
-            Utc.timestamp_millis_opt(1781943292317).single().expect("instant")
+            Utc.timestamp_millis_opt(1781943292317)
+                .single()
+                .expect("instant")
         );
         assert_eq!(a.line_items.len(), 1);
         assert_eq!(a.line_items[0].description, "Retainer - May 2026");
@@ -556,7 +561,10 @@ mod tests {
         let page =
             parse_invoices(fixture!("xero_invoices_page2_empty.json").as_bytes()).expect("parses");
         assert!(page.invoices.is_empty());
-        assert_eq!(page.pagination.map(|p| (p.page, p.page_count)), Some((2, 1)));
+        assert_eq!(
+            page.pagination.map(|p| (p.page, p.page_count)),
+            Some((2, 1))
+        );
     }
 
     #[test]
@@ -618,8 +626,8 @@ mod tests {
         }
         let m: M = serde_json::from_str(r#"{"a": 0.1, "b": 0.2}"#).expect("parses");
         assert_eq!(m.a + m.b, dec("0.3"));
-        let m: M = serde_json::from_str(r#"{"a": 4360.10, "b": 12345678901234567.89}"#)
-            .expect("parses");
+        let m: M =
+            serde_json::from_str(r#"{"a": 4360.10, "b": 12345678901234567.89}"#).expect("parses");
         assert_eq!(m.a, Decimal::new(436010, 2));
         assert_eq!(m.a.to_string(), "4360.10");
         // Beyond f64's 15-17 significant digits, still exact.
@@ -637,7 +645,10 @@ mod tests {
             calendar_date(Some("2026-05-04T00:00:00"), Some("/Date(0+0000)/")),
             Ok(Some(day(2026, 5, 4)))
         );
-        assert_eq!(calendar_date(Some("2026-05-04"), None), Ok(Some(day(2026, 5, 4))));
+        assert_eq!(
+            calendar_date(Some("2026-05-04"), None),
+            Ok(Some(day(2026, 5, 4)))
+        );
         assert_eq!(
             calendar_date(None, Some("/Date(1777852800000+0000)/")),
             Ok(Some(day(2026, 5, 4)))
@@ -684,15 +695,21 @@ mod tests {
         let body = r#"{"Invoices":[{"Type":"ACCRECCREDIT","InvoiceID":"x-3","Status":"ARCHIVED",
             "Total":1,"AmountDue":1,"DateString":"2026-01-01","UpdatedDateUTC":"/Date(0)/"}]}"#;
         let page = parse_invoices(body.as_bytes()).expect("parses");
-        assert_eq!(page.invoices[0].kind, InvoiceKind::Other("ACCRECCREDIT".into()));
-        assert_eq!(page.invoices[0].status, InvoiceStatus::Unknown("ARCHIVED".into()));
+        assert_eq!(
+            page.invoices[0].kind,
+            InvoiceKind::Other("ACCRECCREDIT".into())
+        );
+        assert_eq!(
+            page.invoices[0].status,
+            InvoiceStatus::Unknown("ARCHIVED".into())
+        );
         assert_eq!(page.invoices[0].status.as_str(), "ARCHIVED");
     }
 
     #[test]
     fn error_bodies() {
-        let validation = ErrorBody::parse(fixture!("xero_error_400_validation.json").as_bytes())
-            .expect("json");
+        let validation =
+            ErrorBody::parse(fixture!("xero_error_400_validation.json").as_bytes()).expect("json");
         assert_eq!(
             validation.validation_messages(),
             vec!["Invoice not of valid status for modification".to_owned()]
@@ -704,7 +721,10 @@ mod tests {
             .starts_with("An error occurred in Xero."));
         let expired = ErrorBody::parse(fixture!("xero_error_401_token_expired.json").as_bytes())
             .expect("json");
-        assert!(expired.summary().expect("detail").starts_with("TokenExpired:"));
+        assert!(expired
+            .summary()
+            .expect("detail")
+            .starts_with("TokenExpired:"));
         let grant = ErrorBody::parse(fixture!("xero_token_error_invalid_grant.json").as_bytes())
             .expect("json");
         assert_eq!(grant.oauth_error(), Some("invalid_grant"));
