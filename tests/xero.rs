@@ -423,9 +423,7 @@ async fn server_errors_html_pages_and_transport_failures_are_named() {
             .starts_with("cannot reach Xero for the token refresh: "),
         "{err}"
     );
-    for e in [&err] {
-        assert!(!e.to_string().contains('\n'));
-    }
+    assert!(!err.to_string().contains('\n'));
 }
 
 #[tokio::test]
