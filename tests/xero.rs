@@ -427,6 +427,58 @@ async fn server_errors_html_pages_and_transport_failures_are_named() {
 }
 
 #[tokio::test]
+async fn a_slow_xero_times_out_and_a_retry_with_the_same_key_changes_nothing_twice() {
+    let fake = fake().await;
+    let mut quick = settings(&fake);
+    quick.timeout = Duration::from_secs(1);
+    let client = XeroClient::new(
+        quick,
+        credentials(),
+        Memory::new(&fake.refresh_token()),
+        Clock::system(),
+    )
+    .expect("client");
+    client.connections().await.expect("warm up");
+
+    fake.fail_next(
+        XeroRoute::Invoices,
+        XeroFault::Hang(Duration::from_secs(3)),
+        1,
+    );
+    let err = client.invoices(&[], None).await.expect_err("timeout");
+    assert!(matches!(err, XeroError::Timeout { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "Xero did not answer GET Invoices page 1 within 1 s"
+    );
+
+    // The authorisation went through although the client gave up: retrying with the same key
+    // gets the recorded answer, and the invoice changed once.
+    fake.fail_next(
+        XeroRoute::Authorise,
+        XeroFault::Hang(Duration::from_millis(1500)),
+        1,
+    );
+    let err = client
+        .authorise(DRAFT, "card-7")
+        .await
+        .expect_err("timeout");
+    assert!(matches!(err, XeroError::Timeout { .. }), "{err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.authorisations() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        fake.authorisations(),
+        1,
+        "processed after the client gave up"
+    );
+    let retried = client.authorise(DRAFT, "card-7").await.expect("replayed");
+    assert_eq!(retried.status, InvoiceStatus::Authorised);
+    assert_eq!(fake.authorisations(), 1);
+}
+
+#[tokio::test]
 async fn invalid_grant_asks_the_operator_to_reconnect() {
     let fake = fake().await;
     let (client, _) = memory_client(&fake);

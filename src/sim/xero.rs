@@ -122,6 +122,9 @@ pub enum XeroFault {
     HtmlPage(u16),
     /// 401 with the `TokenExpired` fixture body.
     TokenExpired,
+    /// Hold the request this long, then process and answer it normally: a client that gave
+    /// up meanwhile saw a timeout, yet the change (an authorisation) happened.
+    Hang(std::time::Duration),
 }
 
 /// One request the fake received.
@@ -459,6 +462,7 @@ impl Reply {
                     .as_bytes()
                     .to_vec(),
             ),
+            XeroFault::Hang(_) => Reply::problem(500, "Fake Xero", "a hang is not an answer"),
             XeroFault::HtmlPage(status) => {
                 let reason = StatusCode::from_u16(*status)
                     .ok()
@@ -561,6 +565,19 @@ impl State {
             n & 0xfff,
             n
         )
+    }
+
+    /// The hold of a [`XeroFault::Hang`] next in line for `route`, taken.
+    fn take_hang(&mut self, route: XeroRoute) -> Option<std::time::Duration> {
+        let queue = self.faults.get_mut(&route)?;
+        match queue.front() {
+            Some(XeroFault::Hang(hold)) => {
+                let hold = *hold;
+                queue.pop_front();
+                Some(hold)
+            }
+            _ => None,
+        }
     }
 
     fn take_fault(&mut self, route: XeroRoute) -> Option<XeroFault> {
@@ -886,24 +903,58 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let route = route_of(&method, uri.path());
+    let hang = route
+        .as_ref()
+        .and_then(|(r, _)| shared.lock().take_hang(*r));
+    let Some(hold) = hang else {
+        return process(&shared, &method, &uri, route, &headers, &body).into_response();
+    };
+    // Held in a task of its own, so the request is processed even when the client gives up
+    // (hyper drops the handler of a closed connection).
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut stop = shared.shutdown.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(hold) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        let reply = process(&shared, &method, &uri, route, &headers, &body);
+        // Err: the client is gone; the request was processed all the same.
+        let _gone = answer.send(reply);
+    });
+    match answered.await {
+        Ok(reply) => reply.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Answers one request and logs it.
+fn process(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    route: Option<(XeroRoute, Option<String>)>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Reply {
     let query = uri.query().unwrap_or("");
     let mut st = shared.lock();
-    let reply = st.respond(route.clone(), query, &headers, &body);
+    let reply = st.respond(route.clone(), query, headers, body);
     st.log.push(XeroRequest {
         method: method.to_string(),
         path: uri.path().to_owned(),
         query: query.to_owned(),
         route: route.map(|(r, _)| r),
-        tenant_id: header_text(&headers, "xero-tenant-id"),
-        accept: header_text(&headers, "accept"),
-        idempotency_key: header_text(&headers, "idempotency-key"),
-        auth_scheme: header_text(&headers, "authorization")
+        tenant_id: header_text(headers, "xero-tenant-id"),
+        accept: header_text(headers, "accept"),
+        idempotency_key: header_text(headers, "idempotency-key"),
+        auth_scheme: header_text(headers, "authorization")
             .and_then(|v| v.split_whitespace().next().map(str::to_owned)),
         status: reply.status,
     });
     drop(st);
     tracing::debug!(%method, path = uri.path(), status = reply.status, "fake xero request");
-    reply.into_response()
+    reply
 }
 
 // ----- wire format ------------------------------------------------------------------------------
