@@ -610,6 +610,18 @@ async fn authorise_sends_an_idempotency_key_and_one_key_changes_state_once() {
         .map(|r| r.idempotency_key.clone())
         .collect();
     assert_eq!(keys, vec![Some("card-42-approve".to_owned()); 2]);
+    // The body is the shape of the fixture request.
+    let fixture: serde_json::Value = serde_json::from_str(include_str!(
+        "fixtures/xero/xero_invoice_authorise_request.json"
+    ))
+    .expect("fixture");
+    let sent = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.route == Some(XeroRoute::Authorise))
+        .and_then(|r| r.body)
+        .expect("an authorise body");
+    assert_eq!(sent, fixture);
 
     // A new key on an invoice that is no longer a draft: Xero's validation message.
     let err = client

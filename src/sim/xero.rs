@@ -143,6 +143,9 @@ pub struct XeroRequest {
     pub idempotency_key: Option<String>,
     /// The `Authorization` scheme only (`Bearer`, `Basic`), never the credential.
     pub auth_scheme: Option<String>,
+    /// The JSON body of an authorise request (other bodies, which may hold credentials, are
+    /// not kept).
+    pub body: Option<serde_json::Value>,
     /// The status answered.
     pub status: u16,
 }
@@ -940,6 +943,10 @@ fn process(
     let query = uri.query().unwrap_or("");
     let mut st = shared.lock();
     let reply = st.respond(route.clone(), query, headers, body);
+    let kept_body = match &route {
+        Some((XeroRoute::Authorise, _)) => serde_json::from_slice(body).ok(),
+        _ => None,
+    };
     st.log.push(XeroRequest {
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -950,6 +957,7 @@ fn process(
         idempotency_key: header_text(headers, "idempotency-key"),
         auth_scheme: header_text(headers, "authorization")
             .and_then(|v| v.split_whitespace().next().map(str::to_owned)),
+        body: kept_body,
         status: reply.status,
     });
     drop(st);
