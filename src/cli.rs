@@ -85,6 +85,29 @@ pub enum Command {
     /// Exit code 0 (also when nothing matches), 2 when the database is missing or unreadable.
     #[command(verbatim_doc_comment)]
     Log(LogArgs),
+    /// Xero, for the finance bot: `herald xero connect`.
+    Xero(XeroArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct XeroArgs {
+    #[command(subcommand)]
+    pub command: XeroCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum XeroCommand {
+    /// Connect Xero with a refresh token from Xero's OAuth2 code flow (scope offline_access).
+    ///
+    /// Reads the token from standard input, one line (never from the command line, where
+    /// `ps` would show it; typed at a terminal it is not echoed). Refreshes it once with Xero,
+    /// which rotates it, saves the new refresh token at [xero].refresh_token in the secrets
+    /// file, and checks that [xero].tenant_id is among the token's connections. Prints no
+    /// token. Stop `herald run` first and start it again after.
+    ///
+    /// Exit code 0 connected, 1 Xero refused or the tenant is not connected, 2 bad config or
+    /// no token on standard input.
+    Connect,
 }
 
 #[derive(Debug, Args)]

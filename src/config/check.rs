@@ -1,11 +1,13 @@
 //! `herald check`: audits a config folder without starting anything. Runs the same loading and
 //! validation as `herald run` ([`super::load`]), resolves every token through the one secret
-//! path (unless told to skip it, for CI without secrets), and scans the folder for tokens
-//! written in plain text. Reports every problem, sorted, one line each.
+//! path (unless told to skip it, for CI without secrets; the `[xero]` secrets too), and scans
+//! the folder for tokens written in plain text. Reports every problem, sorted, one line each.
 
 use std::path::{Path, PathBuf};
 
-use super::load::{load_parts, resolve_parts, scan_plaintext, scrub_tokens, ConfigError};
+use super::load::{
+    load_parts, resolve_parts, resolve_xero_parts, scan_plaintext, scrub_tokens, ConfigError,
+};
 use super::model::DeploymentFile;
 use super::secrets::{SecretRef, SecretStore};
 use super::{tidy, Finding};
@@ -66,6 +68,9 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
         };
         let (resolved, problems) = resolve_parts(&bots, &store);
         findings.extend(problems);
+        if let Some(xero) = parts.deployment.as_ref().and_then(|d| d.xero.as_ref()) {
+            findings.extend(resolve_xero_parts(xero, &store));
+        }
         tokens = resolved;
         secrets_files.extend(store.files());
     }
@@ -94,6 +99,7 @@ fn no_providers() -> DeploymentFile {
         secret_providers: Default::default(),
         audit_retention_days: 90,
         commands_per_minute: 10,
+        xero: None,
     }
 }
 

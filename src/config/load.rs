@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use super::model::{BotFile, DeploymentFile, RosterFile};
+use super::model::{BotFile, DeploymentFile, RosterFile, XeroFile};
 use super::secrets::{SecretError, SecretRef, SecretStore, Token};
 use super::{bot_file, scrub, tidy, without_values, Finding, DEPLOYMENT_FILE, ROSTER_FILE};
 use crate::identity::IDENTITY_NAMES;
@@ -354,6 +354,129 @@ fn check_deployment(d: &DeploymentFile, findings: &mut Vec<Finding>) {
             ));
         }
     }
+    if let Some(xero) = &d.xero {
+        check_xero(d, xero, findings);
+    }
+}
+
+/// Shape problems of one secret reference at `field`, as (field, problem) pairs: an
+/// undeclared provider (when the deployment file is known), a pointer that does not start with
+/// `/` (`example` shows one), or an environment variable name that is not one.
+fn secret_ref_problems(
+    field: &str,
+    r: &SecretRef,
+    deployment: Option<&DeploymentFile>,
+    example: &str,
+) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    match r {
+        SecretRef::File { provider, id } => {
+            if let Some(d) = deployment {
+                if !d.secret_providers.contains_key(provider) {
+                    found.push((format!("{field}.provider"), undeclared_provider(provider)));
+                }
+            }
+            if !id.starts_with('/') {
+                found.push((
+                    format!("{field}.id"),
+                    format!("\"{id}\" is not a JSON pointer into the secrets file (it starts with /, e.g. {example})"),
+                ));
+            }
+        }
+        SecretRef::Env { id } => {
+            let mut bytes = id.bytes();
+            let ok = matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+                && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !ok {
+                found.push((
+                    format!("{field}.id"),
+                    format!("\"{id}\" is not an environment variable name (letters, digits and _)"),
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// `[xero]` in `bots/herald.toml`: secret references, the tenant id, the URLs.
+fn check_xero(d: &DeploymentFile, xero: &XeroFile, findings: &mut Vec<Finding>) {
+    let mut problem =
+        |field: String, text: String| findings.push(Finding::new(DEPLOYMENT_FILE, field, text));
+    for (key, r) in [
+        ("client_id", &xero.client_id),
+        ("client_secret", &xero.client_secret),
+        ("refresh_token", &xero.refresh_token),
+    ] {
+        for (field, text) in
+            secret_ref_problems(&format!("xero.{key}"), r, Some(d), &format!("/xero/{key}"))
+        {
+            problem(field, text);
+        }
+    }
+    if let SecretRef::Env { .. } = xero.refresh_token {
+        problem(
+            "xero.refresh_token".into(),
+            "must be a file secret (source = \"file\"): Xero rotates the refresh token on every \
+             use and herald writes the new one back, which it cannot do to an environment variable"
+                .into(),
+        );
+    }
+    if !is_guid(&xero.tenant_id) {
+        problem(
+            "xero.tenant_id".into(),
+            format!(
+                "\"{}\" is not a Xero tenant id (a GUID like 70784a63-d24b-46a9-a4db-0e70a274b056; \
+                 `herald xero connect` lists the connected tenants)",
+                xero.tenant_id
+            ),
+        );
+    }
+    for (key, value) in [
+        ("api_url", &xero.api_url),
+        ("identity_url", &xero.identity_url),
+        ("connections_url", &xero.connections_url),
+    ] {
+        if let Some(text) = url_problem(value) {
+            problem(format!("xero.{key}"), text);
+        }
+    }
+    if !(1..=300).contains(&xero.timeout_seconds) {
+        problem(
+            "xero.timeout_seconds".into(),
+            "must be 1 to 300 seconds".into(),
+        );
+    }
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+pub(crate) fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Why `value` is not usable as a Xero URL: https, or http to this machine only (a fake Xero
+/// in tests; credentials never travel in clear text over a network).
+fn url_problem(value: &str) -> Option<String> {
+    let Ok(url) = url::Url::parse(value) else {
+        return Some(format!("\"{value}\" is not a URL"));
+    };
+    let local = match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if local => None,
+        _ => Some(format!(
+            "\"{value}\" must be an https URL (plain http only to localhost)"
+        )),
+    }
 }
 
 fn valid_username(name: &str) -> bool {
@@ -412,31 +535,13 @@ fn check_bot(
         );
     }
 
-    match &bot.token {
-        SecretRef::File { provider, id } => {
-            if let Some(d) = deployment {
-                if !d.secret_providers.contains_key(provider) {
-                    problem("token.provider".into(), undeclared_provider(provider));
-                }
-            }
-            if !id.starts_with('/') {
-                problem(
-                    "token.id".into(),
-                    format!("\"{id}\" is not a JSON pointer into the secrets file (it starts with /, e.g. /telegram/{name})"),
-                );
-            }
-        }
-        SecretRef::Env { id } => {
-            let mut bytes = id.bytes();
-            let ok = matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-                && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if !ok {
-                problem(
-                    "token.id".into(),
-                    format!("\"{id}\" is not an environment variable name (letters, digits and _)"),
-                );
-            }
-        }
+    for (field, text) in secret_ref_problems(
+        "token",
+        &bot.token,
+        deployment,
+        &format!("/telegram/{name}"),
+    ) {
+        problem(field, text);
     }
 
     let mut listed: HashMap<&str, usize> = HashMap::new();
@@ -707,6 +812,43 @@ pub(crate) fn resolve_parts(
         }
     }
     (tokens, findings)
+}
+
+/// Resolves the `[xero]` secrets (any non-empty value; they are not bot tokens). Problems with
+/// a whole secrets file are reported against its provider, as for bot tokens.
+pub(crate) fn resolve_xero_parts(xero: &XeroFile, store: &SecretStore) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (key, r) in [
+        ("client_id", &xero.client_id),
+        ("client_secret", &xero.client_secret),
+        ("refresh_token", &xero.refresh_token),
+    ] {
+        match store.resolve_secret(r) {
+            Ok(_) => {}
+            Err(SecretError::UnknownProvider { provider, .. }) => findings.push(Finding::new(
+                DEPLOYMENT_FILE,
+                format!("xero.{key}.provider"),
+                undeclared_provider(&provider),
+            )),
+            Err(e) => match e.provider() {
+                Some(provider) => {
+                    let text = e.to_string();
+                    let prefix = format!("secret provider `{provider}`: ");
+                    findings.push(Finding::new(
+                        DEPLOYMENT_FILE,
+                        format!("secret_providers.{provider}"),
+                        text.strip_prefix(&prefix).unwrap_or(&text),
+                    ));
+                }
+                None => findings.push(Finding::new(
+                    DEPLOYMENT_FILE,
+                    format!("xero.{key}"),
+                    e.to_string(),
+                )),
+            },
+        }
+    }
+    findings
 }
 
 /// Files larger than this are not config and are not scanned.

@@ -25,10 +25,63 @@ pub struct DeploymentFile {
     /// reply, the rest are ignored until the minute is over (default 10).
     #[serde(default = "default_commands_per_minute")]
     pub commands_per_minute: u32,
+    /// The Xero connection (`[xero]`), for the finance bot; absent when Xero is not used.
+    #[serde(default)]
+    pub xero: Option<XeroFile>,
 }
 
 fn default_commands_per_minute() -> u32 {
     10
+}
+
+/// `[xero]` in `bots/herald.toml`: where the OAuth2 credentials live and which organisation
+/// (tenant) to read. Secrets are references, never values.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct XeroFile {
+    /// The Xero app's OAuth2 client id.
+    pub client_id: SecretRef,
+    /// The Xero app's OAuth2 client secret.
+    pub client_secret: SecretRef,
+    /// The OAuth2 refresh token. Xero rotates it on every use and herald writes the new one
+    /// back, so it must be a `source = "file"` reference.
+    pub refresh_token: SecretRef,
+    /// The organisation's tenant id (a GUID; `herald xero connect` lists the connected ones).
+    pub tenant_id: String,
+    /// Accounting API base URL.
+    #[serde(default = "default_xero_api_url")]
+    pub api_url: String,
+    /// OAuth2 identity server; tokens are refreshed at `{identity_url}/connect/token`.
+    #[serde(default = "default_xero_identity_url")]
+    pub identity_url: String,
+    /// The connections endpoint (which tenants the token may read).
+    #[serde(default = "default_xero_connections_url")]
+    pub connections_url: String,
+    /// Timeout of one HTTP request to Xero, in seconds.
+    #[serde(default = "default_xero_timeout_seconds")]
+    pub timeout_seconds: u32,
+}
+
+/// Xero's Accounting API base URL.
+pub const XERO_API_URL: &str = "https://api.xero.com/api.xro/2.0";
+/// Xero's OAuth2 identity server.
+pub const XERO_IDENTITY_URL: &str = "https://identity.xero.com";
+/// Xero's connections endpoint.
+pub const XERO_CONNECTIONS_URL: &str = "https://api.xero.com/connections";
+
+fn default_xero_api_url() -> String {
+    XERO_API_URL.to_owned()
+}
+
+fn default_xero_identity_url() -> String {
+    XERO_IDENTITY_URL.to_owned()
+}
+
+fn default_xero_connections_url() -> String {
+    XERO_CONNECTIONS_URL.to_owned()
+}
+
+fn default_xero_timeout_seconds() -> u32 {
+    30
 }
 
 fn default_audit_retention_days() -> u32 {

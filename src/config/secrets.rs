@@ -2,21 +2,27 @@
 //! [`SecretStore`] is the one path that turns a reference into a [`Token`], for every command.
 //! Secrets files are refused unless they are private to the running user, the way OpenSSH
 //! treats private keys. A token value never appears in `Debug` output or in any error text.
+//!
+//! Most secrets are only read; a few rotate (Xero's OAuth2 refresh token changes on every use)
+//! and are written back with [`SecretStore::store`]: atomically (temp file, fsync, rename,
+//! fsync of the folder), so a crash leaves either the old file or the new one, never half.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::OpenOptions;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
 use super::model::{DeploymentFile, SecretProvider};
 
-/// A bot token. Deliberately has no `Display` and no `Serialize`; `Debug` is redacted.
-/// Call [`Token::expose`] only at the point where the token is handed to Telegram.
+/// A secret value: a bot token, or another credential (an OAuth2 client secret or refresh
+/// token). Deliberately has no `Display` and no `Serialize`; `Debug` is redacted.
+/// Call [`Token::expose`] only at the point where the secret is handed to its service.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Token(String);
 
@@ -136,6 +142,28 @@ pub enum SecretError {
          then letters, digits, `_` or `-`)"
     )]
     NotAToken { reference: String, origin: String },
+    #[error(
+        "{reference}: environment variable {var} cannot be written durably; keep a secret herald \
+         must update (such as a rotating refresh token) in a secrets file (source = \"file\")"
+    )]
+    EnvNotWritable { reference: String, var: String },
+    #[error(
+        "{reference}: cannot set {pointer} in secrets file {path}: a value on the way is not a \
+         JSON object"
+    )]
+    NotSettable {
+        reference: String,
+        path: String,
+        pointer: String,
+    },
+    #[error("{reference}: refusing to store an empty value at {pointer}")]
+    EmptyNewValue { reference: String, pointer: String },
+    #[error("secret provider `{provider}`: cannot write secrets file {path}: {reason}")]
+    Unwritable {
+        provider: String,
+        path: String,
+        reason: String,
+    },
 }
 
 impl SecretError {
@@ -149,7 +177,8 @@ impl SecretError {
             | SecretError::Symlink { provider, .. }
             | SecretError::Owner { provider, .. }
             | SecretError::Permissions { provider, .. }
-            | SecretError::BadJson { provider, .. } => Some(provider),
+            | SecretError::BadJson { provider, .. }
+            | SecretError::Unwritable { provider, .. } => Some(provider),
             _ => None,
         }
     }
@@ -163,6 +192,8 @@ pub struct SecretStore {
     providers: BTreeMap<String, SecretProvider>,
     override_path: Option<PathBuf>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Serialises read-modify-write cycles of [`SecretStore::store`] within this process.
+    writing: Mutex<()>,
 }
 
 /// Lists providers and paths only: the cache holds secrets.
@@ -189,11 +220,24 @@ impl SecretStore {
             providers: deployment.secret_providers.clone(),
             override_path: override_path.map(Path::to_path_buf),
             cache: Mutex::new(HashMap::new()),
+            writing: Mutex::new(()),
         }
     }
 
-    /// Resolves one reference to its token.
+    /// Resolves one reference to a Telegram bot token (refused unless it has a bot token's shape).
     pub fn resolve(&self, r: &SecretRef) -> Result<Token, SecretError> {
+        let (value, origin) = self.lookup(r)?;
+        check_token_shape(value, r.to_string(), origin)
+    }
+
+    /// Resolves one reference to any non-empty secret (an OAuth2 client id or secret, a refresh
+    /// token): the same path as [`SecretStore::resolve`], without the bot-token shape check.
+    pub fn resolve_secret(&self, r: &SecretRef) -> Result<Token, SecretError> {
+        self.lookup(r).map(|(value, _)| Token(value))
+    }
+
+    /// The value a reference points at, and where it was found (for error text).
+    fn lookup(&self, r: &SecretRef) -> Result<(String, String), SecretError> {
         let reference = r.to_string();
         match r {
             SecretRef::Env { id } => {
@@ -218,7 +262,7 @@ impl SecretStore {
                         var: id.clone(),
                     });
                 }
-                check_token_shape(value, reference, format!("environment variable {id}"))
+                Ok((value, format!("environment variable {id}")))
             }
             SecretRef::File { provider, id } => {
                 let (path, doc) = self.provider_document(provider, &reference)?;
@@ -242,10 +286,71 @@ impl SecretStore {
                         pointer: id.clone(),
                     });
                 }
-                let origin = format!("secrets file {shown} at {id}");
-                check_token_shape(value.to_owned(), reference, origin)
+                Ok((value.to_owned(), format!("secrets file {shown} at {id}")))
             }
         }
+    }
+
+    /// Writes `value` at a `source = "file"` reference, durably: the secrets file is read
+    /// afresh with the same ownership and permission checks as [`SecretStore::resolve`], the
+    /// JSON pointer is set (missing objects on the way are created), the whole document goes
+    /// to a temporary file (mode 600) in the same folder, which is fsynced and renamed over the
+    /// original, then the folder is fsynced. A crash leaves the old file or the new one.
+    /// The cache is updated, so later resolutions see the new value.
+    ///
+    /// `source = "env"` references are refused: an environment variable cannot be updated for
+    /// the next start. Writes within one process are serialised; two processes writing the
+    /// same file at once are not coordinated (the last rename wins).
+    pub fn store(&self, r: &SecretRef, value: &Token) -> Result<(), SecretError> {
+        let reference = r.to_string();
+        let (provider, pointer) = match r {
+            SecretRef::Env { id } => {
+                return Err(SecretError::EnvNotWritable {
+                    reference,
+                    var: id.clone(),
+                })
+            }
+            SecretRef::File { provider, id } => (provider, id),
+        };
+        if value.expose().is_empty() {
+            return Err(SecretError::EmptyNewValue {
+                reference,
+                pointer: pointer.clone(),
+            });
+        }
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let (path, allow_symlink) = self.provider_path(provider, &reference)?;
+        let shown = path.display().to_string();
+        let mut doc = read_secrets_file(provider, &path, allow_symlink)?;
+        if !set_pointer(
+            &mut doc,
+            pointer,
+            serde_json::Value::String(value.expose().to_owned()),
+        ) {
+            return Err(SecretError::NotSettable {
+                reference,
+                path: shown,
+                pointer: pointer.clone(),
+            });
+        }
+        let unwritable = |reason: String| SecretError::Unwritable {
+            provider: provider.clone(),
+            path: shown.clone(),
+            reason,
+        };
+        // An allowed symlink stays a symlink: the file it points at is replaced.
+        let target = if allow_symlink {
+            std::fs::canonicalize(&path).map_err(|e| unwritable(io_reason(&e)))?
+        } else {
+            path.clone()
+        };
+        let mut text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| unwritable(format!("cannot encode the document: {e}")))?;
+        text.push('\n');
+        write_atomically(&target, text.as_bytes()).map_err(unwritable)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.insert(provider.clone(), (path, Ok(Arc::new(doc))));
+        Ok(())
     }
 
     /// The secrets files this store reads: every file provider's path (after the override),
@@ -313,6 +418,86 @@ impl SecretStore {
         cache.insert(name.to_owned(), (path.clone(), doc.clone()));
         doc.map(|d| (path, d))
     }
+}
+
+/// Sets the value at JSON pointer `pointer` (RFC 6901), creating missing objects on the way.
+/// False when the pointer is the root or passes through something that is not an object.
+fn set_pointer(doc: &mut serde_json::Value, pointer: &str, value: serde_json::Value) -> bool {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return false;
+    };
+    let keys: Vec<String> = rest
+        .split('/')
+        .map(|k| k.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, parents)) = keys.split_last() else {
+        return false;
+    };
+    let mut current = doc;
+    for key in parents {
+        let Some(object) = current.as_object_mut() else {
+            return false;
+        };
+        current = object
+            .entry(key.clone())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    match current.as_object_mut() {
+        Some(object) => {
+            object.insert(last.clone(), value);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Replaces `target` with `bytes`: a mode-600 temporary file beside it, fsynced, renamed over
+/// it, then the folder fsynced so the rename itself is durable. The reason on failure.
+fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), String> {
+    static TEMPS: AtomicU64 = AtomicU64::new(0);
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "secrets".to_owned());
+    let temp = dir.join(format!(
+        ".{name}.herald-{}-{}.tmp",
+        std::process::id(),
+        TEMPS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, target)
+    })();
+    if let Err(e) = written {
+        if let Err(cleanup) = std::fs::remove_file(&temp) {
+            if cleanup.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %temp.display(), error = %cleanup, "cannot remove a temporary secrets file");
+            }
+        }
+        return Err(io_reason(&e));
+    }
+    // The rename is in the folder's metadata: without this a power cut could undo it.
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| {
+            format!(
+                "renamed, but cannot fsync the folder {}: {}",
+                dir.display(),
+                io_reason(&e)
+            )
+        })
 }
 
 fn check_token_shape(
@@ -436,6 +621,7 @@ mod tests {
             secret_providers,
             audit_retention_days: 90,
             commands_per_minute: 10,
+            xero: None,
         }
     }
 
@@ -634,6 +820,206 @@ mod tests {
         );
     }
 
+    const REFRESH: &str = "rt-0123456789abcdef-secret";
+
+    #[test]
+    fn resolve_secret_takes_any_non_empty_value() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_secrets(dir.path(), 0o600);
+        let store = SecretStore::new(&deployment("x", false), dir.path(), Some(&path));
+        // Not a bot token: refused by resolve, fine for resolve_secret.
+        let bad = file_ref("/telegram/bad");
+        assert!(matches!(
+            store.resolve(&bad),
+            Err(SecretError::NotAToken { .. })
+        ));
+        assert_eq!(
+            store.resolve_secret(&bad).expect("any secret").expose(),
+            "not a token"
+        );
+        // The same checks otherwise.
+        assert!(matches!(
+            store.resolve_secret(&file_ref("/telegram/empty")),
+            Err(SecretError::EmptyValue { .. })
+        ));
+        assert!(matches!(
+            store.resolve_secret(&file_ref("/telegram/number")),
+            Err(SecretError::NotAString { .. })
+        ));
+        let var = "HERALD_SECRETS_RS_TEST_ANY";
+        std::env::set_var(var, "client-secret value");
+        let any = store
+            .resolve_secret(&SecretRef::Env { id: var.to_owned() })
+            .expect("env");
+        assert_eq!(any.expose(), "client-secret value");
+    }
+
+    #[test]
+    fn store_writes_atomically_with_mode_600_and_updates_the_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_secrets(dir.path(), 0o600);
+        let store = SecretStore::new(&deployment("secrets.json", false), dir.path(), None);
+        // Resolve first, so the cache holds the old document.
+        assert!(store.resolve(&file_ref("/telegram/claudia")).is_ok());
+        let reference = file_ref("/xero/refresh_token");
+        store
+            .store(&reference, &Token::new(REFRESH.to_owned()))
+            .expect("stored");
+
+        let meta = std::fs::metadata(&path).expect("stat");
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        assert_eq!(
+            doc.pointer("/xero/refresh_token").and_then(|v| v.as_str()),
+            Some(REFRESH)
+        );
+        // Everything else is kept.
+        assert_eq!(
+            doc.pointer("/telegram/claudia").and_then(|v| v.as_str()),
+            Some(SECRET)
+        );
+        assert_eq!(
+            doc.pointer("/telegram/number").and_then(|v| v.as_i64()),
+            Some(5)
+        );
+        // No temporary file is left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["secrets.json".to_owned()]);
+        // The cache sees the new value, and a fresh store reads it from disk.
+        assert_eq!(
+            store.resolve_secret(&reference).expect("cached").expose(),
+            REFRESH
+        );
+        let fresh = SecretStore::new(&deployment("secrets.json", false), dir.path(), None);
+        assert_eq!(
+            fresh.resolve_secret(&reference).expect("disk").expose(),
+            REFRESH
+        );
+
+        // Overwriting an existing value, with a pointer escape.
+        let other = file_ref("/xero/a~1b");
+        store
+            .store(&other, &Token::new("v2".to_owned()))
+            .expect("stored");
+        store
+            .store(&reference, &Token::new("rotated".to_owned()))
+            .expect("stored again");
+        let fresh = SecretStore::new(&deployment("secrets.json", false), dir.path(), None);
+        assert_eq!(
+            fresh.resolve_secret(&reference).expect("disk").expose(),
+            "rotated"
+        );
+        assert_eq!(fresh.resolve_secret(&other).expect("disk").expose(), "v2");
+    }
+
+    #[test]
+    fn store_applies_the_same_checks_and_refuses_env_refs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_secrets(dir.path(), 0o644);
+        let store = SecretStore::new(&deployment("x", false), dir.path(), Some(&path));
+        let value = Token::new(REFRESH.to_owned());
+        let err = store
+            .store(&file_ref("/xero/refresh_token"), &value)
+            .expect_err("group-readable file refused");
+        assert!(matches!(err, SecretError::Permissions { .. }), "{err}");
+        // Nothing was written.
+        assert!(!std::fs::read_to_string(&path)
+            .expect("read")
+            .contains(REFRESH));
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let err = store
+            .store(&file_ref("/telegram/claudia/deeper"), &value)
+            .expect_err("a string on the way");
+        assert!(matches!(err, SecretError::NotSettable { .. }), "{err}");
+        let err = store.store(&file_ref(""), &value).expect_err("root");
+        assert!(matches!(err, SecretError::NotSettable { .. }), "{err}");
+        let err = store
+            .store(&file_ref("/xero/x"), &Token::new(String::new()))
+            .expect_err("empty");
+        assert!(matches!(err, SecretError::EmptyNewValue { .. }), "{err}");
+
+        let err = store
+            .store(
+                &SecretRef::Env {
+                    id: "HERALD_X".to_owned(),
+                },
+                &value,
+            )
+            .expect_err("env refused");
+        let text = err.to_string();
+        assert!(text.contains("cannot be written durably"), "{text}");
+        assert!(text.contains("source = \"file\""), "{text}");
+        assert!(!err.to_string().contains(REFRESH));
+        assert!(!format!("{err:?}").contains(REFRESH));
+
+        let missing = SecretStore::new(&deployment("missing.json", false), dir.path(), None);
+        let err = missing
+            .store(&file_ref("/xero/x"), &value)
+            .expect_err("no file");
+        assert!(matches!(err, SecretError::Unreadable { .. }), "{err}");
+    }
+
+    #[test]
+    fn store_through_an_allowed_symlink_replaces_the_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = write_secrets(dir.path(), 0o600);
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let store = SecretStore::new(&deployment("link.json", true), dir.path(), None);
+        store
+            .store(
+                &file_ref("/xero/refresh_token"),
+                &Token::new(REFRESH.to_owned()),
+            )
+            .expect("stored");
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("stat")
+            .file_type()
+            .is_symlink());
+        assert!(std::fs::read_to_string(&real)
+            .expect("read")
+            .contains(REFRESH));
+        // Refused when the symlink is not allowed, like resolve.
+        let store = SecretStore::new(&deployment("link.json", false), dir.path(), None);
+        let err = store
+            .store(
+                &file_ref("/xero/refresh_token"),
+                &Token::new("x".to_owned()),
+            )
+            .expect_err("symlink refused");
+        assert!(matches!(err, SecretError::Symlink { .. }), "{err}");
+    }
+
+    #[test]
+    fn store_failure_names_the_file_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("ro");
+        std::fs::create_dir(&sub).expect("mkdir");
+        let path = write_secrets(&sub, 0o600);
+        let before = std::fs::read_to_string(&path).expect("read");
+        // A read-only folder: the temporary file cannot be created (unless running as root,
+        // which ignores folder permissions; then the write succeeds and there is nothing to see).
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o500)).expect("chmod");
+        let store = SecretStore::new(&deployment("x", false), dir.path(), Some(&path));
+        let result = store.store(
+            &file_ref("/xero/refresh_token"),
+            &Token::new(REFRESH.to_owned()),
+        );
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        if let Err(err) = result {
+            assert!(matches!(err, SecretError::Unwritable { .. }), "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(!text.contains(REFRESH));
+            assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+        }
+    }
+
     #[test]
     fn no_error_text_contains_the_token() {
         let errors = vec![
@@ -706,6 +1092,24 @@ mod tests {
             SecretError::NotAToken {
                 reference: "env:X".into(),
                 origin: "environment variable X".into(),
+            },
+            SecretError::EnvNotWritable {
+                reference: "env:X".into(),
+                var: "X".into(),
+            },
+            SecretError::NotSettable {
+                reference: "file:local:/a".into(),
+                path: "/p".into(),
+                pointer: "/a".into(),
+            },
+            SecretError::EmptyNewValue {
+                reference: "file:local:/a".into(),
+                pointer: "/a".into(),
+            },
+            SecretError::Unwritable {
+                provider: "local".into(),
+                path: "/p".into(),
+                reason: "permission denied".into(),
             },
         ];
         for e in errors {

@@ -7,6 +7,7 @@
 //! its output holds only a `Poster<Self::Bot>`. Each identity says which job kinds it can run
 //! through [`crate::inbound::Behaviour::job`].
 
+pub mod ar_brief;
 pub mod laser_chase;
 pub mod post;
 pub mod volts_leaderboard;

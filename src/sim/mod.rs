@@ -1,5 +1,5 @@
 //! A Telegram Bot API simulator on loopback, for integration tests, benchmarks and
-//! `herald sandbox`.
+//! `herald sandbox`. (The fake Xero, for the finance bot, is [`xero`].)
 //!
 //! It is a real HTTP peer: herald (and teloxide) talk to it through a base URL exactly as they
 //! talk to `api.telegram.org`: `{base}/bot{token}/{method}`, method names in any case, JSON or
@@ -41,6 +41,7 @@ mod ratelimit;
 mod server;
 mod state;
 mod wire;
+pub mod xero;
 
 use std::fmt;
 use std::io;

@@ -186,7 +186,7 @@ fn split_path(path: &str) -> Option<(String, &str)> {
     Some((percent_decode(token), method))
 }
 
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -1,0 +1,282 @@
+//! Xero's OAuth2 refresh flow, with the one rule that matters: Xero rotates the refresh token on
+//! every use, so the new one is saved durably (through a [`RefreshTokenStore`]) before the new
+//! access token is used or returned. A crash at any point leaves a usable refresh token on disk:
+//! before the save, the previous one (Xero honours it for a 30-minute grace period); after it,
+//! the new one.
+//!
+//! Access tokens live `expires_in` seconds (1800); one is cached in memory and renewed a
+//! minute before it expires, by the [`Clock`]. One refresh at a time: callers queue on a tokio
+//! mutex, and a caller that finds a fresh token after waiting uses it instead of refreshing.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::ACCEPT;
+use serde::Deserialize;
+
+use super::client::{self, Answer};
+use super::model::ErrorBody;
+use super::XeroError;
+use crate::clock::Clock;
+use crate::config::{SecretRef, SecretStore, Token};
+
+/// Renew an access token this long before Xero would reject it.
+const EARLY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The Xero app's OAuth2 client credentials. `Debug` shows neither value.
+#[derive(Clone)]
+pub struct XeroCredentials {
+    pub client_id: Token,
+    pub client_secret: Token,
+}
+
+impl fmt::Debug for XeroCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("XeroCredentials(<redacted>)")
+    }
+}
+
+/// Where the current refresh token is kept. `save` must return only once the token is durable:
+/// the token it replaces stops working soon after.
+pub trait RefreshTokenStore: Send + Sync {
+    /// The refresh token to use next (the one saved last).
+    fn load(&self) -> Result<Token, String>;
+    /// Saves `token` durably, replacing the previous one. The reason on failure (no value).
+    fn save(&self, token: &Token) -> Result<(), String>;
+}
+
+/// The production store: a `source = "file"` secret, written with [`SecretStore::store`].
+pub struct SecretFileRefreshToken {
+    secrets: Arc<SecretStore>,
+    reference: SecretRef,
+}
+
+impl SecretFileRefreshToken {
+    /// Refuses `source = "env"`: an environment variable cannot be written back.
+    pub fn new(secrets: Arc<SecretStore>, reference: SecretRef) -> Result<Self, XeroError> {
+        if let SecretRef::Env { .. } = reference {
+            return Err(XeroError::Config(format!(
+                "[xero].refresh_token ({reference}) must be a file secret (source = \"file\"): \
+                 the refresh token rotates and herald writes it back"
+            )));
+        }
+        Ok(SecretFileRefreshToken { secrets, reference })
+    }
+
+    /// The reference the token is saved at.
+    pub fn reference(&self) -> &SecretRef {
+        &self.reference
+    }
+}
+
+impl RefreshTokenStore for SecretFileRefreshToken {
+    fn load(&self) -> Result<Token, String> {
+        self.secrets
+            .resolve_secret(&self.reference)
+            .map_err(|e| e.to_string())
+    }
+
+    fn save(&self, token: &Token) -> Result<(), String> {
+        self.secrets
+            .store(&self.reference, token)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Clone)]
+struct AccessToken {
+    token: Token,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct TokenState {
+    /// The refresh token to use next; loaded from the store on first need.
+    refresh: Option<Token>,
+    access: Option<AccessToken>,
+}
+
+/// Hands out access tokens, refreshing (and saving the rotated refresh token) when needed.
+pub struct TokenManager {
+    http: reqwest::Client,
+    token_url: String,
+    credentials: XeroCredentials,
+    store: Arc<dyn RefreshTokenStore>,
+    clock: Clock,
+    timeout: Duration,
+    state: tokio::sync::Mutex<TokenState>,
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("token_url", &self.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The token endpoint's answer. No `Debug`: it holds tokens.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+impl TokenManager {
+    /// Refreshes at `{identity_url}/connect/token`. `timeout` is the client's request timeout
+    /// (for error text).
+    pub fn new(
+        http: reqwest::Client,
+        identity_url: &str,
+        credentials: XeroCredentials,
+        store: Arc<dyn RefreshTokenStore>,
+        clock: Clock,
+        timeout: Duration,
+    ) -> TokenManager {
+        TokenManager {
+            http,
+            token_url: format!("{}/connect/token", identity_url.trim_end_matches('/')),
+            credentials,
+            store,
+            clock,
+            timeout,
+            state: tokio::sync::Mutex::new(TokenState::default()),
+        }
+    }
+
+    /// Starts from `refresh_token` instead of the store's (`herald xero connect`: the pasted
+    /// token is used once, and only its rotated successor is saved).
+    pub fn starting_from(self, refresh_token: Token) -> TokenManager {
+        TokenManager {
+            state: tokio::sync::Mutex::new(TokenState {
+                refresh: Some(refresh_token),
+                access: None,
+            }),
+            ..self
+        }
+    }
+
+    /// A valid access token: the cached one, or a new one (refreshing and saving first).
+    pub async fn access_token(&self) -> Result<Token, XeroError> {
+        let mut state = self.state.lock().await;
+        if let Some(access) = state.access.as_ref().filter(|a| self.fresh(a)) {
+            return Ok(access.token.clone());
+        }
+        self.refresh_locked(&mut state).await
+    }
+
+    /// After Xero rejected `rejected` (401): a new access token, unless another caller has
+    /// already replaced it while this one waited.
+    pub async fn renew(&self, rejected: &Token) -> Result<Token, XeroError> {
+        let mut state = self.state.lock().await;
+        if let Some(access) = state
+            .access
+            .as_ref()
+            .filter(|a| &a.token != rejected && self.fresh(a))
+        {
+            return Ok(access.token.clone());
+        }
+        state.access = None;
+        self.refresh_locked(&mut state).await
+    }
+
+    /// Refreshes now, whatever the cache holds (rotating and saving the refresh token).
+    pub async fn refresh(&self) -> Result<(), XeroError> {
+        let mut state = self.state.lock().await;
+        self.refresh_locked(&mut state).await.map(|_| ())
+    }
+
+    fn fresh(&self, access: &AccessToken) -> bool {
+        self.clock.now() + EARLY < access.expires_at
+    }
+
+    async fn refresh_locked(&self, state: &mut TokenState) -> Result<Token, XeroError> {
+        let current = match &state.refresh {
+            Some(token) => token.clone(),
+            None => self
+                .store
+                .load()
+                .map_err(|reason| XeroError::RefreshTokenUnavailable { reason })?,
+        };
+        let body = self.request(&current).await?;
+        // From here to the save there is no await point: a caller that gives up (a job
+        // timeout) cannot drop the rotated token between Xero's answer and the disk.
+        let answer: TokenResponse =
+            serde_json::from_slice(&body).map_err(|_| XeroError::BadResponse {
+                what: "the token refresh".into(),
+                reason: "not a token answer (access_token missing or not JSON)".into(),
+            })?;
+        let Some(new_refresh) = answer.refresh_token.filter(|t| !t.is_empty()) else {
+            return Err(XeroError::BadResponse {
+                what: "the token refresh".into(),
+                reason: "no refresh_token (was the offline_access scope granted?)".into(),
+            });
+        };
+        let new_refresh = Token::new(new_refresh);
+        // The previous refresh token is spent: keep the new one in memory whatever happens,
+        // so a later call can still refresh (and try the save again).
+        state.refresh = Some(new_refresh.clone());
+        state.access = None;
+        self.store
+            .save(&new_refresh)
+            .map_err(|reason| XeroError::RefreshTokenNotSaved { reason })?;
+        let lifetime = answer.expires_in.filter(|s| *s > 0).unwrap_or(1800);
+        let access = AccessToken {
+            token: Token::new(answer.access_token),
+            expires_at: self.clock.now() + chrono::Duration::seconds(lifetime),
+        };
+        state.access = Some(access.clone());
+        tracing::info!(
+            expires_in = lifetime,
+            "Xero access token refreshed; the rotated refresh token is saved"
+        );
+        Ok(access.token)
+    }
+
+    /// POSTs the refresh; the 200 body, or the error it means.
+    async fn request(&self, refresh_token: &Token) -> Result<Vec<u8>, XeroError> {
+        let what = "the token refresh";
+        let answer = client::send_with_retries(what, self.timeout, || {
+            self.http
+                .post(&self.token_url)
+                .basic_auth(
+                    self.credentials.client_id.expose(),
+                    Some(self.credentials.client_secret.expose()),
+                )
+                .header(ACCEPT, "application/json")
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.expose()),
+                ])
+        })
+        .await?;
+        let Answer { status, html, body } = answer;
+        if status.is_success() && !html {
+            return Ok(body);
+        }
+        if html {
+            return Err(XeroError::HtmlPage {
+                status: status.as_u16(),
+            });
+        }
+        let parsed = ErrorBody::parse(&body);
+        if let Some(code) = parsed.as_ref().and_then(|b| b.oauth_error()) {
+            if code == "invalid_grant" {
+                tracing::error!("Xero refused the refresh token (invalid_grant); reconnect needed");
+                return Err(XeroError::ReconnectNeeded);
+            }
+            if status.is_client_error() {
+                return Err(XeroError::TokenRefused {
+                    status: status.as_u16(),
+                    error: super::model::one_line(code),
+                });
+            }
+        }
+        Err(client::status_error(status, &body, what, ""))
+    }
+}
