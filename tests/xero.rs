@@ -133,10 +133,8 @@ impl SecretsDir {
             },
         );
         let deployment = DeploymentFile {
-            console: "lawrence".into(),
             secret_providers,
-            audit_retention_days: 90,
-            xero: None,
+            ..Default::default()
         };
         Arc::new(SecretStore::new(&deployment, Path::new("/"), None))
     }

@@ -96,10 +96,7 @@ fn check_templates(dir: &Path) -> Vec<Finding> {
 fn no_providers() -> DeploymentFile {
     DeploymentFile {
         console: String::new(),
-        secret_providers: Default::default(),
-        audit_retention_days: 90,
-        commands_per_minute: 10,
-        xero: None,
+        ..Default::default()
     }
 }
 

@@ -624,6 +624,30 @@ fn check_bot(
         }
     }
 
+    if let Some(approvals) = &bot.approvals {
+        if name != "claudia" {
+            problem(
+                "approvals".into(),
+                "only claudia posts approval cards; move [approvals] to bots/claudia.toml".into(),
+            );
+        }
+        if !bot.threads.contains(&approvals.thread) {
+            problem(
+                "approvals.thread".into(),
+                format!(
+                    "{name} may not post in \"{}\": add it to this file's threads",
+                    approvals.thread
+                ),
+            );
+        }
+        if approvals.poll_minutes == 0 || approvals.expire_days == 0 {
+            problem(
+                "approvals".into(),
+                "poll_minutes and expire_days must be at least 1".into(),
+            );
+        }
+    }
+
     for (i, job) in bot.jobs.iter().enumerate() {
         let field = |name: &str| format!("jobs[{i}].{name}");
         if job.name.is_empty()

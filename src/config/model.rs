@@ -30,6 +30,19 @@ pub struct DeploymentFile {
     pub xero: Option<XeroFile>,
 }
 
+impl Default for DeploymentFile {
+    /// What an empty `bots/herald.toml` means.
+    fn default() -> Self {
+        Self {
+            console: default_console(),
+            secret_providers: BTreeMap::new(),
+            audit_retention_days: default_audit_retention_days(),
+            commands_per_minute: default_commands_per_minute(),
+            xero: None,
+        }
+    }
+}
+
 fn default_commands_per_minute() -> u32 {
     10
 }
@@ -189,6 +202,35 @@ pub struct BotFile {
     /// Volts settings (`[volts]`); only the bot that answers `/volts` has them.
     #[serde(default)]
     pub volts: Option<VoltsFile>,
+    /// Invoice approval cards (`[approvals]`); only the finance bot has them.
+    #[serde(default)]
+    pub approvals: Option<ApprovalsFile>,
+}
+
+/// `[approvals]`: invoice approval cards from Xero's SUBMITTED invoices.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ApprovalsFile {
+    /// Roster thread the cards go to (default `approvals`).
+    #[serde(default = "default_approvals_thread")]
+    pub thread: String,
+    /// How often Xero is asked for invoices awaiting approval, in minutes (default 5).
+    #[serde(default = "default_poll_minutes")]
+    pub poll_minutes: u32,
+    /// A card nobody decided is closed after this many days (default 7).
+    #[serde(default = "default_expire_days")]
+    pub expire_days: u32,
+}
+
+fn default_approvals_thread() -> String {
+    "approvals".to_owned()
+}
+
+fn default_poll_minutes() -> u32 {
+    5
+}
+
+fn default_expire_days() -> u32 {
+    7
 }
 
 /// `[volts]`: the rules of `/volts`.

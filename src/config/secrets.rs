@@ -617,11 +617,8 @@ mod tests {
             },
         );
         DeploymentFile {
-            console: "lawrence".to_owned(),
             secret_providers,
-            audit_retention_days: 90,
-            commands_per_minute: 10,
-            xero: None,
+            ..Default::default()
         }
     }
 

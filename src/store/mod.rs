@@ -1,6 +1,7 @@
 //! The database: one SQLite file (by default) opened in WAL mode with `synchronous=FULL`,
 //! migrations applied at open. Table families live in their own files.
 
+pub mod approvals;
 pub mod audit;
 pub mod boots;
 pub mod bots;
