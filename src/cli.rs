@@ -252,6 +252,7 @@ impl GlobalOptions {
             scheduler: SchedulerSettings::default(),
             force,
             healthy_after: Duration::from_secs(60),
+            desk: None,
         }
     }
 }

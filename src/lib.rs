@@ -5,6 +5,7 @@
 //! and outbox rows in one transaction) -> sender per identity -> Telegram.
 
 pub mod app;
+pub mod approvals;
 pub mod cli;
 pub mod clock;
 pub mod config;

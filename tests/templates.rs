@@ -258,6 +258,7 @@ async fn the_same_data_and_date_render_byte_identical_posts() {
         templates: Arc::new(templates()),
         store: store.clone(),
         leave: Arc::new(RosterLeave::new(roster.clone())),
+        xero: None,
     };
     let chase = input(
         JobSpec::from_file(

@@ -727,39 +727,8 @@ async fn a_wrong_tenant_is_refused_with_a_clear_error() {
 
 // ----- config and `herald xero connect` -----------------------------------------------------------
 
-/// The example deployment with `[xero]` pointing at `fake` and its client credentials in the
-/// secrets file (the refresh token is not there yet: `connect` puts it there).
 fn deployment_with_xero(fake: &FakeXero, tenant_id: &str) -> common::Deployment {
-    let deployment = common::Deployment::example();
-    let toml = deployment.path().join("bots/herald.toml");
-    let mut text = std::fs::read_to_string(&toml).expect("read");
-    text.push_str(&format!(
-        r#"
-[xero]
-client_id = {{ source = "file", provider = "local", id = "/xero/client_id" }}
-client_secret = {{ source = "file", provider = "local", id = "/xero/client_secret" }}
-refresh_token = {{ source = "file", provider = "local", id = "/xero/refresh_token" }}
-tenant_id = "{tenant_id}"
-api_url = "{}"
-identity_url = "{}"
-connections_url = "{}"
-timeout_seconds = 10
-"#,
-        fake.api_url(),
-        fake.identity_url(),
-        fake.connections_url()
-    ));
-    std::fs::write(&toml, text).expect("write");
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&deployment.secrets).expect("read"))
-            .expect("json");
-    let defaults = FakeXeroConfig::default();
-    doc["xero"] = serde_json::json!({
-        "client_id": defaults.client_id,
-        "client_secret": defaults.client_secret,
-    });
-    std::fs::write(&deployment.secrets, doc.to_string()).expect("write");
-    deployment
+    common::Deployment::with_xero(fake, tenant_id, None)
 }
 
 fn connect(deployment: &common::Deployment, stdin: &str) -> (Option<i32>, String, String) {

@@ -640,6 +640,12 @@ fn check_bot(
                 ),
             );
         }
+        if deployment.is_some_and(|d| d.xero.is_none()) {
+            problem(
+                "approvals".into(),
+                "approval cards read Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)".into(),
+            );
+        }
         if approvals.poll_minutes == 0 || approvals.expire_days == 0 {
             problem(
                 "approvals".into(),
@@ -696,6 +702,12 @@ fn check_bot(
         }
         if job.max_messages == 0 {
             problem(field("max_messages"), "must be at least 1".into());
+        }
+        if job.kind == "ar_brief" && deployment.is_some_and(|d| d.xero.is_none()) {
+            problem(
+                field("kind"),
+                "the AR brief reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)".into(),
+            );
         }
         if job.clean_sweep.is_some() && job.kind != "laser_chase" {
             problem(

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub force: bool,
     /// How long a boot must run without a fatal error to count as healthy.
     pub healthy_after: Duration,
+    /// Pacing of the approval desk; `None` takes it from `[approvals]` (tests go faster).
+    pub desk: Option<crate::approvals::DeskSettings>,
 }
 
 /// Why the start was refused. Every variant's text names the file or identity at fault.
@@ -83,6 +85,8 @@ pub enum RunError {
     Sender(#[from] SenderError),
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    #[error(transparent)]
+    Approvals(#[from] crate::approvals::DeskError),
     #[error("a task of herald panicked: {0}")]
     Panicked(String),
 }
@@ -127,6 +131,18 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     );
     let tokens = config::resolve_tokens(&config, &secrets).map_err(StartError::Config)?;
     let templates = Arc::new(Templates::load(&config.dir.join("templates"))?);
+    let secrets = Arc::new(secrets);
+    let xero = match &config.deployment.xero {
+        Some(file) => Some(Arc::new(
+            crate::sources::xero::XeroClient::from_config(
+                file,
+                secrets.clone(),
+                options.clock.clone(),
+            )
+            .map_err(|e| StartError::ConfigUnreadable(format!("bots/herald.toml: [xero]: {e}")))?,
+        )),
+        None => None,
+    };
     let job_findings = crate::jobs::check_jobs(&config, &templates);
     if !job_findings.is_empty() {
         return Err(StartError::Config(job_findings));
@@ -136,6 +152,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let roster = Arc::new(config.roster.clone());
     let shared = Shared {
         leave: Arc::new(RosterLeave::new(roster.clone())),
+        xero,
         roster,
         routing: Arc::new(CommandRouting::from_config(&config)),
         templates,
@@ -374,6 +391,8 @@ struct Shared {
     templates: Arc<Templates>,
     /// Who is on leave: the roster file's `[[leave]]` entries.
     leave: Arc<dyn LeaveSource>,
+    /// The Xero client, when `[xero]` is configured.
+    xero: Option<Arc<crate::sources::xero::XeroClient>>,
     tokens: BTreeMap<&'static str, Token>,
     client: TelegramClient,
     options: RunOptions,
@@ -581,12 +600,14 @@ impl Launch<'_> {
                 templates: shared.templates.clone(),
                 console: self.console.clone(),
                 leave: shared.leave.clone(),
+                xero: shared.xero.clone(),
             };
             bound.push(Arc::new(JobRunner::new(spec, job, poster.clone(), context)));
         }
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.extend(bound);
         }
+        let context_approvals = bot.approvals.clone();
         let context = Arc::new(BotContext {
             identity: I::NAME,
             display: I::DISPLAY,
@@ -613,10 +634,12 @@ impl Launch<'_> {
             self.store.clone(),
             clock.clone(),
             handler_tree::<I>(),
-            base_dependencies::<I>(context, poster),
+            base_dependencies::<I>(context, poster.clone()),
             self.wake.clone(),
             options.poll_seconds,
         );
+        let desk_poster = poster;
+        let approvals_file = context_approvals;
         let sender = Sender::new(
             &verified,
             shared.client.clone(),
@@ -639,6 +662,33 @@ impl Launch<'_> {
         fleet
             .tasks
             .spawn(async move { sender.run(stop).await.map_err(RunError::from) });
+        if let (Some(approvals), Some(xero)) = (&approvals_file, &shared.xero) {
+            let inputs = crate::approvals::DeskInputs {
+                store: self.store.clone(),
+                clock: options.clock.clone(),
+                xero: xero.clone(),
+                console: self.console.clone(),
+                cards: crate::approvals::CardContext {
+                    templates: shared.templates.clone(),
+                    roster: shared.roster.clone(),
+                },
+                chat_id: shared.roster.chat_id(),
+                thread_id: shared
+                    .roster
+                    .thread(&approvals.thread)
+                    .and_then(|t| t.message_thread_id),
+                settings: options
+                    .desk
+                    .clone()
+                    .unwrap_or_else(|| crate::approvals::DeskSettings::from_file(approvals)),
+            };
+            if let Some(desk) = I::approval_desk(desk_poster, inputs) {
+                let stop = fleet.shutdown.clone();
+                fleet
+                    .tasks
+                    .spawn(async move { desk.run(stop).await.map_err(RunError::from) });
+            }
+        }
         Ok(summary)
     }
 }

@@ -62,8 +62,11 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
         )
         .branch(
             Update::filter_callback_query()
-                .filter_map(outbox_decision)
-                .endpoint(apply_outbox_decision::<I>),
+                .branch(dptree::filter_map(outbox_decision).endpoint(apply_outbox_decision::<I>))
+                .branch(
+                    I::callback_branches()
+                        .unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me)),
+                ),
         )
         .branch(dptree::endpoint(|| async {
             Ok(Decision::new(None, "ignored: update kind not handled"))

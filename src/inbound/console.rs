@@ -235,10 +235,7 @@ pub async fn console_command<I: Behaviour>(
                 "refused: bad argument".to_owned(),
             ),
         },
-        "pending" => (
-            "No open approvals. (Approval cards arrive with the finance flow.)".to_owned(),
-            "answered".to_owned(),
-        ),
+        "pending" => (pending(&context, &mut tx).await?, "answered".to_owned()),
         other => (
             format!(
                 "I don't know /{}. /help lists the console commands.",
@@ -579,4 +576,52 @@ async fn log(
         let _ = writeln!(html, "{}", escape_html(&line));
     }
     Ok(html)
+}
+
+/// `/pending`: open approval cards, and approvals not yet written to Xero.
+async fn pending(
+    context: &BotContext,
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<String, sqlx::Error> {
+    use crate::store::approvals;
+    let open = approvals::open(conn).await?;
+    let stuck = approvals::not_in_xero(conn).await?;
+    if open.is_empty() && stuck.is_empty() {
+        return Ok("No open approvals, and nothing waiting to be written to Xero.".to_owned());
+    }
+    let tz = context.roster.timezone();
+    let local = |text: &str| {
+        crate::store::parse_time(text)
+            .map(|t| t.with_timezone(&tz).format("%a %-d %b %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let mut lines = vec![format!("<b>Open approvals</b> ({})", open.len())];
+    for a in &open {
+        lines.push(format!(
+            "• {} · {} · {} · posted {} · expires {}",
+            escape_html(&a.number),
+            escape_html(&a.contact),
+            escape_html(&a.total),
+            local(&a.posted_at),
+            local(&a.expires_at)
+        ));
+    }
+    if !stuck.is_empty() {
+        lines.push(format!(
+            "<b>Approved, not yet in Xero</b> ({})",
+            stuck.len()
+        ));
+        for a in &stuck {
+            lines.push(format!(
+                "• {} · {} · by {} · {} tries{} · {}",
+                escape_html(&a.number),
+                escape_html(&a.contact),
+                escape_html(a.decided_by.as_deref().unwrap_or("?")),
+                a.xero_attempts,
+                if a.xero == "failed" { ", given up" } else { "" },
+                escape_html(a.last_error.as_deref().unwrap_or("not tried yet"))
+            ));
+        }
+    }
+    Ok(crate::text::fit_message(&lines.join("\n")))
 }

@@ -3,6 +3,7 @@
 //! records its audit entry and writes any outbox rows, so it takes effect exactly once.
 
 pub mod addressing;
+pub mod claudia;
 pub mod clawrence;
 pub mod common;
 pub mod console;
@@ -17,7 +18,7 @@ use teloxide::dispatching::DpHandlerDescription;
 
 use crate::clock::Clock;
 use crate::config::model::BotFile;
-use crate::identity::{BotIdentity, Claims, Claudia, GymBooker, Happy, Lawrence, PakguPei};
+use crate::identity::{BotIdentity, Claims, GymBooker, Happy, Lawrence, PakguPei};
 use crate::roster::Roster;
 pub use addressing::{Command, CommandRouting};
 pub use work::UnitOfWork;
@@ -93,6 +94,23 @@ pub trait Behaviour: BotIdentity {
         None
     }
 
+    /// Branches for button taps (callback queries) of this identity's own cards; each
+    /// receives `CallbackQuery`, `Poster<Self>`, `UnitOfWork` and `Arc<BotContext>`.
+    fn callback_branches() -> Option<UpdateHandler> {
+        None
+    }
+
+    /// The approval desk this identity runs, if it is the finance bot (`[approvals]` set).
+    fn approval_desk(
+        _poster: crate::identity::Poster<Self>,
+        _inputs: crate::approvals::DeskInputs,
+    ) -> Option<crate::approvals::ApprovalDesk>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Whether this identity must see every group message (privacy mode off); start-up
     /// warns loudly when `getMe` says it doesn't.
     fn reads_all_group_messages() -> bool {
@@ -113,7 +131,6 @@ pub trait Behaviour: BotIdentity {
     }
 }
 
-impl Behaviour for Claudia {}
 impl Behaviour for Lawrence {}
 impl Behaviour for Happy {}
 impl Behaviour for GymBooker {}

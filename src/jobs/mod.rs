@@ -8,6 +8,7 @@
 //! through [`crate::inbound::Behaviour::job`].
 
 pub mod ar_brief;
+pub mod ar_brief_job;
 pub mod laser_chase;
 pub mod post;
 pub mod volts_leaderboard;
@@ -105,6 +106,8 @@ pub struct JobInput {
     pub store: Store,
     /// Who is on leave (the roster file, or an HR system).
     pub leave: Arc<dyn crate::sources::leave::LeaveSource>,
+    /// The Xero client, when `[xero]` is configured.
+    pub xero: Option<Arc<crate::sources::xero::XeroClient>>,
 }
 
 impl JobInput {
@@ -127,6 +130,8 @@ pub enum JobError {
     Config(String),
     #[error("{0}")]
     Leave(#[from] crate::sources::leave::LeaveError),
+    #[error("Xero: {0}")]
+    Xero(String),
 }
 
 /// One kind of scheduled job, for identity `Bot`.

@@ -71,6 +71,7 @@ pub struct RunContext {
     pub templates: Arc<Templates>,
     pub console: ConsoleChannel,
     pub leave: Arc<dyn LeaveSource>,
+    pub xero: Option<Arc<crate::sources::xero::XeroClient>>,
 }
 
 impl RunContext {
@@ -83,6 +84,7 @@ impl RunContext {
             templates: self.templates.clone(),
             store: self.store.clone(),
             leave: self.leave.clone(),
+            xero: self.xero.clone(),
         }
     }
 }

@@ -97,6 +97,48 @@ impl Deployment {
             .expect("simulator starts")
     }
 
+    /// The example deployment with `[xero]` pointing at `fake` and its client credentials
+    /// (and, if given, a refresh token) in the secrets file.
+    pub fn with_xero(
+        fake: &herald::sim::xero::FakeXero,
+        tenant_id: &str,
+        refresh_token: Option<&str>,
+    ) -> Deployment {
+        let deployment = Deployment::example();
+        deployment.append(
+            "herald.toml",
+            &format!(
+                r#"
+[xero]
+client_id = {{ source = "file", provider = "local", id = "/xero/client_id" }}
+client_secret = {{ source = "file", provider = "local", id = "/xero/client_secret" }}
+refresh_token = {{ source = "file", provider = "local", id = "/xero/refresh_token" }}
+tenant_id = "{tenant_id}"
+api_url = "{}"
+identity_url = "{}"
+connections_url = "{}"
+timeout_seconds = 10
+"#,
+                fake.api_url(),
+                fake.identity_url(),
+                fake.connections_url()
+            ),
+        );
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&deployment.secrets).expect("read"))
+                .expect("json");
+        let defaults = herald::sim::xero::FakeXeroConfig::default();
+        doc["xero"] = serde_json::json!({
+            "client_id": defaults.client_id,
+            "client_secret": defaults.client_secret,
+        });
+        if let Some(token) = refresh_token {
+            doc["xero"]["refresh_token"] = serde_json::Value::String(token.to_owned());
+        }
+        std::fs::write(&deployment.secrets, doc.to_string()).expect("write");
+        deployment
+    }
+
     /// A simulator that knows this deployment, edited by `edit` (a clock, privacy mode...).
     pub async fn simulator_with(
         &self,
@@ -143,6 +185,7 @@ impl Deployment {
             },
             force: false,
             healthy_after: Duration::from_secs(60),
+            desk: None,
         }
     }
 

@@ -1,0 +1,368 @@
+//! Claudia's handler tree: decisions on invoice approval cards, by button (`ap:a:<id>`
+//! approves; `ap:r:<id>` says how to reject with a reason) or by a reply to the card
+//! ("approve", "reject REASON"). Only roster approvers decide; the first decision wins; every
+//! tap is answered at once, in the update's transaction, long before Xero is called (the
+//! [`crate::approvals::ApprovalDesk`] does that).
+
+use std::sync::Arc;
+
+use teloxide::types::{CallbackQuery, Message};
+
+use super::{Behaviour, BotContext, Decision, HandlerResult, UnitOfWork, UpdateHandler};
+use crate::approvals::{self, CardContext, APPROVE_PREFIX, REJECT_PREFIX};
+use crate::identity::{Claudia, Poster};
+use crate::jobs::{self, ar_brief_job::ArBriefJob, Job};
+use crate::outbox::{Lane, OutgoingMessage};
+use crate::roster::{Member, Role};
+use crate::store::approvals::{self as store, Approval};
+use crate::text::escape_html;
+
+impl Behaviour for Claudia {
+    fn callback_branches() -> Option<UpdateHandler> {
+        Some(dptree::filter_map(card_tap).endpoint(decide_by_button))
+    }
+
+    fn message_branches() -> Option<UpdateHandler> {
+        Some(dptree::filter_map_async(card_reply).endpoint(decide_by_reply))
+    }
+
+    fn approval_desk(
+        poster: Poster<Claudia>,
+        inputs: approvals::DeskInputs,
+    ) -> Option<approvals::ApprovalDesk> {
+        Some(approvals::ApprovalDesk::new(inputs, poster))
+    }
+
+    fn job(kind: &str) -> Option<Arc<dyn Job<Bot = Self>>> {
+        match kind {
+            "ar_brief" => Some(Arc::new(ArBriefJob)),
+            _ => jobs::generic::<Self>(kind),
+        }
+    }
+
+    fn job_kinds() -> Vec<&'static str> {
+        let mut kinds = jobs::GENERIC_KINDS.to_vec();
+        kinds.push("ar_brief");
+        kinds
+    }
+}
+
+/// What a member asked of a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Approve,
+    Reject(String),
+    /// The Reject button: a reason is needed, by reply.
+    RejectNeedsReason,
+}
+
+#[derive(Debug, Clone)]
+struct CardTap {
+    invoice_id: String,
+    verdict: Verdict,
+    query_id: String,
+    user_id: i64,
+}
+
+fn card_tap(query: CallbackQuery) -> Option<CardTap> {
+    let data = query.data.as_deref()?;
+    let (invoice_id, verdict) = if let Some(id) = data.strip_prefix(APPROVE_PREFIX) {
+        (id, Verdict::Approve)
+    } else {
+        (
+            data.strip_prefix(REJECT_PREFIX)?,
+            Verdict::RejectNeedsReason,
+        )
+    };
+    Some(CardTap {
+        invoice_id: invoice_id.to_owned(),
+        verdict,
+        query_id: query.id.0.clone(),
+        user_id: query.from.id.0 as i64,
+    })
+}
+
+/// The approver `user_id` is, if they are one.
+fn approver(context: &BotContext, user_id: i64) -> Option<Member> {
+    context
+        .roster
+        .member_by_telegram_id(user_id)
+        .filter(|m| m.has_role(Role::Approver))
+        .cloned()
+}
+
+async fn decide_by_button(
+    tap: CardTap,
+    context: Arc<BotContext>,
+    poster: Poster<Claudia>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let command = Some("approval");
+    let mut tx = work.lock().await;
+    let answer = |text: &str| {
+        OutgoingMessage::callback_answer(tap.query_id.clone(), text).in_lane(Lane::Urgent)
+    };
+    let Some(member) = approver(&context, tap.user_id) else {
+        poster
+            .enqueue(&mut tx, answer("Only approvers can decide invoices."))
+            .await?;
+        return Ok(Decision::new(
+            command,
+            format!("refused: not an approver ({})", tap.invoice_id),
+        ));
+    };
+    let Some(approval) = store::get(&mut tx, &tap.invoice_id).await? else {
+        poster
+            .enqueue(&mut tx, answer("I don't know that invoice."))
+            .await?;
+        return Ok(Decision::new(command, "refused: unknown invoice"));
+    };
+    if tap.verdict == Verdict::RejectNeedsReason && approval.state == "open" {
+        poster
+            .enqueue(
+                &mut tx,
+                answer("To reject, reply to the card: reject REASON"),
+            )
+            .await?;
+        return Ok(Decision::new(
+            command,
+            format!("answered: reject needs a reason ({})", approval.number),
+        ));
+    }
+    drop(tx);
+    let outcome = decide(&context, &poster, &work, &approval, &member, &tap.verdict).await?;
+    let mut tx = work.lock().await;
+    poster.enqueue(&mut tx, answer(&outcome.toast)).await?;
+    Ok(Decision::new(command, outcome.decision))
+}
+
+/// A reply to one of Claudia's approval cards.
+#[derive(Debug, Clone)]
+struct CardReply {
+    approval: Approval,
+    text: String,
+    user_id: i64,
+    chat_id: i64,
+    thread_id: Option<i32>,
+    message_id: i64,
+}
+
+async fn card_reply(
+    message: Message,
+    context: Arc<BotContext>,
+    work: UnitOfWork,
+) -> Option<CardReply> {
+    let replied = message.reply_to_message()?;
+    let thread_id = message.thread_id.map(|t| t.0 .0);
+    if Some(replied.id.0) == thread_id {
+        return None; // The topic's root: not a real reply.
+    }
+    let mut tx = work.lock().await;
+    let approval =
+        match store::by_card_message(&mut tx, message.chat.id.0, i64::from(replied.id.0)).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::error!(error = %e, "could not look up an approval card");
+                return None;
+            }
+        };
+    let _ = &context;
+    Some(CardReply {
+        approval,
+        text: message.text().unwrap_or_default().trim().to_owned(),
+        user_id: message.from.as_ref().map_or(0, |u| u.id.0 as i64),
+        chat_id: message.chat.id.0,
+        thread_id,
+        message_id: i64::from(message.id.0),
+    })
+}
+
+/// Parses "approve" or "reject REASON" (any case; trailing punctuation ignored).
+fn parse_reply(text: &str) -> Result<Verdict, &'static str> {
+    let mut words = text.splitn(2, char::is_whitespace);
+    let word = words
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(['.', '!'])
+        .to_lowercase();
+    let rest = words.next().unwrap_or_default().trim();
+    match word.as_str() {
+        "approve" | "approved" if rest.is_empty() => Ok(Verdict::Approve),
+        "reject" | "rejected" if rest.is_empty() => Err("Say why: reply “reject REASON”."),
+        "reject" | "rejected" => Ok(Verdict::Reject(rest.chars().take(300).collect())),
+        _ => Err("Reply “approve”, or “reject REASON”."),
+    }
+}
+
+async fn decide_by_reply(
+    reply: CardReply,
+    context: Arc<BotContext>,
+    poster: Poster<Claudia>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let command = Some("approval");
+    let answer = |html: String| {
+        OutgoingMessage::new(reply.chat_id, reply.thread_id, html)
+            .replying_to(reply.message_id)
+            .in_lane(Lane::Urgent)
+    };
+    let Some(member) = approver(&context, reply.user_id) else {
+        let mut tx = work.lock().await;
+        poster
+            .enqueue(
+                &mut tx,
+                answer(escape_html("Only approvers can decide invoices.")),
+            )
+            .await?;
+        return Ok(Decision::new(
+            command,
+            format!("refused: not an approver ({})", reply.approval.invoice_id),
+        ));
+    };
+    let verdict = match parse_reply(&reply.text) {
+        Ok(verdict) => verdict,
+        Err(usage) => {
+            let mut tx = work.lock().await;
+            poster.enqueue(&mut tx, answer(escape_html(usage))).await?;
+            return Ok(Decision::new(command, "refused: not a decision"));
+        }
+    };
+    let outcome = decide(&context, &poster, &work, &reply.approval, &member, &verdict).await?;
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(&mut tx, answer(escape_html(&outcome.toast)))
+        .await?;
+    Ok(Decision::new(command, outcome.decision))
+}
+
+/// What a decision attempt led to: the short answer to the member and the audit line.
+struct Outcome {
+    toast: String,
+    decision: String,
+}
+
+/// Applies `verdict` if the approval is still open (the first decision wins), edits the
+/// card, and for a rejection posts the confirmation; an approval's confirmation follows once
+/// Xero has it.
+async fn decide(
+    context: &BotContext,
+    poster: &Poster<Claudia>,
+    work: &UnitOfWork,
+    approval: &Approval,
+    member: &Member,
+    verdict: &Verdict,
+) -> Result<Outcome, super::HandlerError> {
+    let cards = CardContext {
+        templates: context.templates.clone(),
+        roster: context.roster.clone(),
+    };
+    let now = context.clock.now();
+    let (approve, reason) = match verdict {
+        Verdict::Approve => (true, None),
+        Verdict::Reject(reason) => (false, Some(reason.as_str())),
+        Verdict::RejectNeedsReason => (false, None),
+    };
+    let mut tx = work.lock().await;
+    let won = store::decide(
+        &mut tx,
+        &approval.invoice_id,
+        approve,
+        &member.name,
+        reason,
+        now,
+    )
+    .await?;
+    if !won {
+        let current = store::get(&mut tx, &approval.invoice_id)
+            .await?
+            .unwrap_or_else(|| approval.clone());
+        let toast = match (current.decided_by.as_deref(), current.decided_at()) {
+            (Some(by), Some(at)) => {
+                format!("Already {} by {by} at {}.", current.state, cards.local(at))
+            }
+            _ => format!("This card is already {}.", current.state),
+        };
+        return Ok(Outcome {
+            toast,
+            decision: format!("refused: already {} ({})", current.state, approval.number),
+        });
+    }
+    let when = cards.local(now);
+    let status = match reason {
+        None => format!(
+            "⏳ Approved by {} at {when}; writing it to Xero…",
+            member.name
+        ),
+        Some(reason) => format!("❌ Rejected by {} at {when}: {reason}", member.name),
+    };
+    let card = cards
+        .render(approval, Some(&status))
+        .map_err(super::HandlerError::Template)?;
+    approvals::edit_card(&mut tx, poster, approval, card)
+        .await
+        .map_err(desk_error)?;
+    if let Some(reason) = reason {
+        approvals::post_in_thread(
+            &mut tx,
+            poster,
+            approval,
+            format!(
+                "❌ Invoice <b>{}</b> ({}, {}) rejected by {} at {when}: {}. Nothing was changed in Xero.",
+                escape_html(&approval.number),
+                escape_html(&approval.contact),
+                escape_html(&approval.total),
+                escape_html(&member.name),
+                escape_html(reason)
+            ),
+        )
+        .await
+        .map_err(desk_error)?;
+    }
+    let (toast, decision) = if approve {
+        (
+            "Approved. Writing it to Xero.".to_owned(),
+            format!(
+                "approved: {} {} by {}",
+                approval.invoice_id, approval.number, member.name
+            ),
+        )
+    } else {
+        (
+            "Rejected.".to_owned(),
+            format!(
+                "rejected: {} {} by {}: {}",
+                approval.invoice_id,
+                approval.number,
+                member.name,
+                reason.unwrap_or_default()
+            ),
+        )
+    };
+    Ok(Outcome { toast, decision })
+}
+
+fn desk_error(e: approvals::DeskError) -> super::HandlerError {
+    match e {
+        approvals::DeskError::Db(e) => super::HandlerError::Db(e),
+        approvals::DeskError::Enqueue(e) => super::HandlerError::Enqueue(e),
+        approvals::DeskError::Template(e) => super::HandlerError::Template(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_parse_to_decisions_or_usage() {
+        assert_eq!(parse_reply("approve"), Ok(Verdict::Approve));
+        assert_eq!(parse_reply("Approve."), Ok(Verdict::Approve));
+        assert_eq!(
+            parse_reply("reject wrong PO number"),
+            Ok(Verdict::Reject("wrong PO number".into()))
+        );
+        assert!(parse_reply("reject").is_err());
+        assert!(parse_reply("approve it please").is_err());
+        assert!(parse_reply("lgtm").is_err());
+    }
+}
