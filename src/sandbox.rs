@@ -39,13 +39,22 @@ pub const STRANGER_ID: i64 = 999_000_111;
 
 /// Plays the scripted session.
 pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), SandboxError> {
-    let config = config::load(&global.config).map_err(|e| SandboxError::Config(e.to_string()))?;
+    let original = config::load(&global.config).map_err(|e| SandboxError::Config(e.to_string()))?;
     let scratch = tempfile::tempdir()?;
     let tokens = sandbox_tokens();
     let secrets_path = scratch.path().join("secrets.json");
+    let clock = sandbox_clock(global, &original);
+    // Finance needs Xero: a copy of the deployment talks to the fake Xero on loopback.
+    let finance = finance_deployment(&original, scratch.path(), &clock).await?;
+    let config_dir = finance
+        .as_ref()
+        .map_or_else(|| global.config.clone(), |(dir, _)| dir.clone());
+    let config = config::load(&config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     write_secrets(&config, &tokens, &secrets_path)?;
+    if finance.is_some() {
+        add_fake_xero_secrets(&secrets_path)?;
+    }
 
-    let clock = sandbox_clock(global, &config);
     let mut simulated = sim_config(&config, &tokens);
     simulated.clock = Some(clock.clone());
     let sim = Simulator::start(simulated).await?;
@@ -56,7 +65,15 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
     );
 
     let mut options = global.run_options(1, false);
+    options.config_dir = config_dir.clone();
     options.clock = clock.clone();
+    options.desk = Some(crate::approvals::DeskSettings {
+        poll_every: Duration::from_secs(2),
+        tick: Duration::from_millis(100),
+        retry_first: Duration::from_secs(1),
+        max_attempts: 5,
+        expire_after: chrono::Duration::days(7),
+    });
     // Ticks in real time: at the sandbox's speed 50 ms is 12 s of clock time.
     options.scheduler.tick = Duration::from_millis(50);
     options.api_url = sim.base_url();
@@ -84,11 +101,17 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
             .until(&sim, |sent| sent.len() >= expected)
             .await?;
         script.weekday(&sim, &clock, &mut transcript).await?;
+        if finance.is_some() {
+            script.friday_finance(&sim, &clock, &mut transcript).await?;
+        }
         script.console(&sim, &mut transcript).await
     }
     .await;
     fleet.stop().await?;
     sim.shutdown();
+    if let Some((_, xero)) = &finance {
+        xero.shutdown();
+    }
     outcome?;
     println!(
         "sandbox: done, {} messages posted, all bots stopped cleanly",
@@ -168,6 +191,99 @@ impl Transcript<'_> {
         self.until(sim, |_| tokio::time::Instant::now() >= until)
             .await
     }
+}
+
+/// A copy of the deployment in `scratch` with finance switched on against a fake Xero seeded
+/// with the fixtures' invoices and two awaiting approval: `[xero]`, `[approvals]` and an AR
+/// brief at 10:35 on Fridays (the sandbox's own schedule, so the session stays short).
+/// `None` when the deployment already has `[xero]` or `[approvals]` of its own.
+async fn finance_deployment(
+    config: &Config,
+    scratch: &Path,
+    clock: &crate::clock::Clock,
+) -> Result<Option<(std::path::PathBuf, crate::sim::xero::FakeXero)>, SandboxError> {
+    use crate::sim::xero::{FakeXero, FakeXeroConfig};
+    let has_approvals = config.bot("claudia").is_some_and(|b| b.approvals.is_some());
+    if config.deployment.xero.is_some() || has_approvals {
+        println!(
+            "sandbox: this deployment configures Xero itself; the Friday finance part is skipped"
+        );
+        return Ok(None);
+    }
+    let fake = FakeXero::start(FakeXeroConfig {
+        clock: Some(clock.clone()),
+        ..FakeXeroConfig::default()
+    })
+    .await?;
+    fake.seed_fixtures();
+    let template = FakeXero::fixture_invoices().into_iter().next();
+    for (n, contact) in [(61, "Lim & Co <Events>"), (62, "Harbour Café")] {
+        let Some(mut invoice) = template.clone() else {
+            break;
+        };
+        invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-0000000000{n}");
+        invoice.number = format!("INV-00{n}");
+        invoice.contact_name = contact.to_owned();
+        invoice.status = crate::sources::xero::InvoiceStatus::Submitted;
+        fake.insert_invoice(invoice);
+    }
+    let dir = scratch.join("deployment");
+    for folder in ["bots", "templates"] {
+        std::fs::create_dir_all(dir.join(folder))?;
+        for entry in std::fs::read_dir(config.dir.join(folder))? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), dir.join(folder).join(entry.file_name()))?;
+            }
+        }
+    }
+    let defaults = FakeXeroConfig::default();
+    append(
+        &dir.join("bots/herald.toml"),
+        &format!(
+            "\n[xero]\nclient_id = {{ source = \"file\", provider = \"local\", id = \"/xero/client_id\" }}\nclient_secret = {{ source = \"file\", provider = \"local\", id = \"/xero/client_secret\" }}\nrefresh_token = {{ source = \"file\", provider = \"local\", id = \"/xero/refresh_token\" }}\ntenant_id = \"{}\"\napi_url = \"{}\"\nidentity_url = \"{}\"\nconnections_url = \"{}\"\n",
+            defaults.tenant_id,
+            fake.api_url(),
+            fake.identity_url(),
+            fake.connections_url()
+        ),
+    )?;
+    append(
+        &dir.join("bots/claudia.toml"),
+        "\n[approvals]\nthread = \"approvals\"\n\n[[jobs]]\nname = \"ar-brief\"\nkind = \"ar_brief\"\ncron = \"35 10 * * FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"ar-brief\"\ntemplate = \"ar_brief.html\"\n",
+    )?;
+    Ok(Some((dir, fake)))
+}
+
+fn append(path: &Path, text: &str) -> Result<(), SandboxError> {
+    let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Puts the fake Xero's client credentials and first refresh token in the secrets file.
+fn add_fake_xero_secrets(path: &Path) -> Result<(), SandboxError> {
+    let defaults = crate::sim::xero::FakeXeroConfig::default();
+    let text = std::fs::read_to_string(path)?;
+    let mut document: Value = serde_json::from_str(&text)
+        .map_err(|e| SandboxError::Config(format!("sandbox secrets: {e}")))?;
+    insert_at_pointer(
+        &mut document,
+        "/xero/client_id",
+        Value::String(defaults.client_id),
+    );
+    insert_at_pointer(
+        &mut document,
+        "/xero/client_secret",
+        Value::String(defaults.client_secret),
+    );
+    insert_at_pointer(
+        &mut document,
+        "/xero/refresh_token",
+        Value::String(defaults.refresh_token),
+    );
+    std::fs::write(path, document.to_string())?;
+    Ok(())
 }
 
 /// Fake tokens, one per identity, valid only against the simulator.
@@ -336,6 +452,79 @@ impl<'a> Script<'a> {
 }
 
 impl Script<'_> {
+    /// Friday finance: the AR brief from the fake Xero, and two invoice approval cards, one
+    /// approved with its button and one by a reply.
+    async fn friday_finance(
+        &self,
+        sim: &Simulator,
+        clock: &crate::clock::Clock,
+        transcript: &mut Transcript<'_>,
+    ) -> Result<(), SandboxError> {
+        let roster = &self.config.roster;
+        let (Some(claudia), Some(approvals_thread)) =
+            (self.config.bot("claudia"), roster.thread("approvals"))
+        else {
+            return Ok(());
+        };
+        let approvers: Vec<_> = roster.members_with_role(Role::Approver).collect();
+        let [first, second, ..] = approvers.as_slice() else {
+            println!("sandbox: fewer than two approvers; skipping the approvals");
+            return Ok(());
+        };
+        println!("sandbox: Friday finance: two invoices awaited approval in the fake Xero (their cards are above); the AR brief ran at 10:35");
+        let cards = |s: &[SentRecord]| -> Vec<SentRecord> {
+            s.iter()
+                .filter(|r| {
+                    r.bot == claudia.username
+                        && r.method == "sendMessage"
+                        && r.thread_id == approvals_thread.message_thread_id
+                        && r.reply_markup.is_some()
+                })
+                .cloned()
+                .collect()
+        };
+        transcript.until(sim, |s| cards(s).len() >= 2).await?;
+        let posted = cards(&sim.sent());
+        let (Some(by_button), Some(by_reply)) = (posted.first(), posted.get(1)) else {
+            return Ok(());
+        };
+        let data = by_button
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m["inline_keyboard"][0][0]["callback_data"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let at = local_stamp(clock, self.config);
+        println!("[{at}] {} taps [Approve] on the first card", first.name);
+        sim.user_taps(
+            first.telegram_id,
+            &claudia.username,
+            by_button.chat_id,
+            by_button.message_id,
+            &data,
+        );
+        println!("[{at}] {} replies to the second card: approve", second.name);
+        sim.user_replies(
+            second.telegram_id,
+            approvals_thread.message_thread_id,
+            by_reply.message_id,
+            "approve",
+        );
+        let confirmed = |s: &[SentRecord]| {
+            s.iter()
+                .filter(|r| r.bot == claudia.username && r.text.starts_with("✅ Invoice"))
+                .count()
+        };
+        transcript.until(sim, |s| confirmed(s) >= 2).await?;
+        transcript
+            .until(sim, |s| {
+                s.iter()
+                    .any(|r| r.bot == claudia.username && r.text.contains("Unpaid receivables"))
+            })
+            .await?;
+        Ok(())
+    }
+
     /// A weekday of team rituals: members file daily updates (one by an edit), give volts
     /// (one by reply, one refused), then the 11:00 laser-chase and the 12:00 leaderboard.
     async fn weekday(

@@ -57,6 +57,18 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }
+    // Friday finance against the fake Xero: cards, one approval by button, one by reply,
+    // both confirmed by Claudia once Xero has them, and the AR brief.
+    for line in [
+        "claudia -> #approvals: 🧾 Invoice INV-0061 awaits approval | Lim & Co <Events> · SGD 3,270.00",
+        "Wei Ming Tan taps [Approve] on the first card",
+        "Priya Raman replies to the second card: approve",
+        "claudia -> #approvals: ✅ Invoice INV-0061 (Lim & Co <Events>, SGD 3,270.00) approved by Wei Ming Tan",
+        "claudia -> #approvals: ✅ Invoice INV-0062 (Harbour Café, SGD 3,270.00) approved by Priya Raman",
+        "claudia -> #ar-brief: 💰 Unpaid receivables · Fri 20 Nov 2026",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
     for spared in ["@priya_raman: ", "@siti_rahman: ", "@marcuslim_sg: "] {
         assert!(!stdout.contains(spared), "{spared} was chased:\n{stdout}");
     }
