@@ -25,6 +25,7 @@ const DANIEL: i64 = 1738294056; // approver
 const SITI: i64 = 7345601928; // not an approver
 
 struct Finance {
+    options: herald::fleet::RunOptions,
     deployment: Deployment,
     sim: Simulator,
     xero: FakeXero,
@@ -91,6 +92,7 @@ impl Finance {
         let fleet = herald::fleet::start(&options).await.expect("fleet starts");
         let config = deployment.config();
         Finance {
+            options,
             claudia: config.bots["claudia"].username.clone(),
             lawrence: config.bots["lawrence"].username.clone(),
             deployment,
@@ -98,6 +100,15 @@ impl Finance {
             xero,
             fleet,
         }
+    }
+
+    /// Stops herald cleanly and starts it again on the same database.
+    async fn restart(self) -> Finance {
+        self.fleet.stop().await.expect("clean stop");
+        let fleet = herald::fleet::start(&self.options)
+            .await
+            .expect("fleet restarts");
+        Finance { fleet, ..self }
     }
 
     fn claudia_in(&self, thread: i32) -> Vec<SentRecord> {
@@ -533,4 +544,41 @@ async fn the_ar_brief_posts_from_xero_and_a_xero_failure_posts_nothing_and_tells
         "nothing partial was posted"
     );
     let _ = &f.deployment;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_not_yet_in_xero_survives_a_restart_and_completes_once() {
+    let f = Finance::start_with(
+        [submitted(11)],
+        |_| {},
+        |desk| {
+            desk.retry_first = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let card = f.card("INV-0011").await;
+    f.xero
+        .fail_next(XeroRoute::Authorise, XeroFault::ServerError, 1);
+    let _tap = f.tap(DANIEL, &card, true);
+    f.wait_until("the operator DM", |_| {
+        f.operator_dms()
+            .iter()
+            .any(|d| d.contains("Approved, not yet in Xero"))
+    })
+    .await;
+    assert_eq!(f.confirmations("INV-0011"), 0);
+    let f = f.restart().await;
+    f.wait_until("the confirmation after the restart", |_| {
+        f.confirmations("INV-0011") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(f.confirmations("INV-0011"), 1);
+    assert_eq!(f.xero.authorisations(), 1);
+    let cards = f
+        .claudia_in(APPROVALS)
+        .iter()
+        .filter(|r| r.method == "sendMessage" && r.text.contains("awaits approval"))
+        .count();
+    assert_eq!(cards, 1, "no second card after the restart");
 }

@@ -428,15 +428,18 @@ impl ApprovalDesk {
     /// Closes open cards past their expiry.
     pub async fn expire_once(&self) -> Result<(), DeskError> {
         let now = self.clock.now();
-        let mut tx = self.store.begin_write().await?;
-        let expired: Vec<Approval> = approvals::open(&mut tx)
-            .await?
-            .into_iter()
-            .filter(|a| crate::store::parse_time(&a.expires_at).is_some_and(|t| t <= now))
-            .collect();
+        // A read-only look first: the write lock is taken only when a card did expire.
+        let expired: Vec<Approval> = {
+            let mut conn = self.store.pool().acquire().await?;
+            approvals::open(&mut conn).await?
+        }
+        .into_iter()
+        .filter(|a| crate::store::parse_time(&a.expires_at).is_some_and(|t| t <= now))
+        .collect();
         if expired.is_empty() {
             return Ok(());
         }
+        let mut tx = self.store.begin_write().await?;
         for approval in expired {
             if !approvals::close(&mut tx, &approval.invoice_id, "expired", None).await? {
                 continue;

@@ -147,11 +147,7 @@ struct CardReply {
     message_id: i64,
 }
 
-async fn card_reply(
-    message: Message,
-    context: Arc<BotContext>,
-    work: UnitOfWork,
-) -> Option<CardReply> {
+async fn card_reply(message: Message, work: UnitOfWork) -> Option<CardReply> {
     let replied = message.reply_to_message()?;
     let thread_id = message.thread_id.map(|t| t.0 .0);
     if Some(replied.id.0) == thread_id {
@@ -166,7 +162,6 @@ async fn card_reply(
                 return None;
             }
         };
-    let _ = &context;
     Some(CardReply {
         approval,
         text: message.text().unwrap_or_default().trim().to_owned(),
