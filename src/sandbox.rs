@@ -52,7 +52,8 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
     let config = config::load(&config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     write_secrets(&config, &tokens, &secrets_path)?;
     if finance.is_some() {
-        add_fake_xero_secrets(&secrets_path)?;
+        let first = crate::sim::xero::FakeXeroConfig::default().refresh_token;
+        crate::sim::xero::FakeXero::write_secrets(&secrets_path, Some(&first))?;
     }
 
     let mut simulated = sim_config(&config, &tokens);
@@ -237,16 +238,9 @@ async fn finance_deployment(
             }
         }
     }
-    let defaults = FakeXeroConfig::default();
     append(
         &dir.join("bots/herald.toml"),
-        &format!(
-            "\n[xero]\nclient_id = {{ source = \"file\", provider = \"local\", id = \"/xero/client_id\" }}\nclient_secret = {{ source = \"file\", provider = \"local\", id = \"/xero/client_secret\" }}\nrefresh_token = {{ source = \"file\", provider = \"local\", id = \"/xero/refresh_token\" }}\ntenant_id = \"{}\"\napi_url = \"{}\"\nidentity_url = \"{}\"\nconnections_url = \"{}\"\n",
-            defaults.tenant_id,
-            fake.api_url(),
-            fake.identity_url(),
-            fake.connections_url()
-        ),
+        &fake.deployment_toml(&FakeXeroConfig::default().tenant_id),
     )?;
     append(
         &dir.join("bots/claudia.toml"),
@@ -258,31 +252,6 @@ async fn finance_deployment(
 fn append(path: &Path, text: &str) -> Result<(), SandboxError> {
     let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
     file.write_all(text.as_bytes())?;
-    Ok(())
-}
-
-/// Puts the fake Xero's client credentials and first refresh token in the secrets file.
-fn add_fake_xero_secrets(path: &Path) -> Result<(), SandboxError> {
-    let defaults = crate::sim::xero::FakeXeroConfig::default();
-    let text = std::fs::read_to_string(path)?;
-    let mut document: Value = serde_json::from_str(&text)
-        .map_err(|e| SandboxError::Config(format!("sandbox secrets: {e}")))?;
-    insert_at_pointer(
-        &mut document,
-        "/xero/client_id",
-        Value::String(defaults.client_id),
-    );
-    insert_at_pointer(
-        &mut document,
-        "/xero/client_secret",
-        Value::String(defaults.client_secret),
-    );
-    insert_at_pointer(
-        &mut document,
-        "/xero/refresh_token",
-        Value::String(defaults.refresh_token),
-    );
-    std::fs::write(path, document.to_string())?;
     Ok(())
 }
 

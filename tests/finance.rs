@@ -26,7 +26,8 @@ const SITI: i64 = 7345601928; // not an approver
 
 struct Finance {
     options: herald::fleet::RunOptions,
-    deployment: Deployment,
+    /// Keeps the deployment's temporary folder alive.
+    _deployment: Deployment,
     sim: Simulator,
     xero: FakeXero,
     fleet: RunningFleet,
@@ -95,7 +96,7 @@ impl Finance {
             options,
             claudia: config.bots["claudia"].username.clone(),
             lawrence: config.bots["lawrence"].username.clone(),
-            deployment,
+            _deployment: deployment,
             sim,
             xero,
             fleet,
@@ -183,6 +184,14 @@ impl Finance {
             .filter(|r| r.chat_id == WEI_MING)
             .map(|r| r.text)
             .collect()
+    }
+
+    /// Waits for an operator DM containing `needle`.
+    async fn wait_for_dm(&self, needle: &str) {
+        self.wait_until(&format!("an operator DM with {needle:?}"), |_| {
+            self.operator_dms().iter().any(|d| d.contains(needle))
+        })
+        .await;
     }
 
     fn confirmations(&self, number: &str) -> usize {
@@ -484,12 +493,7 @@ async fn a_failing_xero_write_stays_approved_is_retried_and_the_operator_is_told
     f.xero
         .fail_next(XeroRoute::Authorise, XeroFault::ServerError, 2);
     let _tap = f.tap(WEI_MING, &card, true);
-    f.wait_until("the operator DM", |_| {
-        f.operator_dms()
-            .iter()
-            .any(|d| d.contains("Approved, not yet in Xero"))
-    })
-    .await;
+    f.wait_for_dm("Approved, not yet in Xero").await;
     f.wait_until("the confirmation", |_| f.confirmations("INV-0009") == 1)
         .await;
     assert_eq!(f.xero.authorisations(), 1);
@@ -543,7 +547,6 @@ async fn the_ar_brief_posts_from_xero_and_a_xero_failure_posts_nothing_and_tells
         1,
         "nothing partial was posted"
     );
-    let _ = &f.deployment;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -560,12 +563,7 @@ async fn an_approval_not_yet_in_xero_survives_a_restart_and_completes_once() {
     f.xero
         .fail_next(XeroRoute::Authorise, XeroFault::ServerError, 1);
     let _tap = f.tap(DANIEL, &card, true);
-    f.wait_until("the operator DM", |_| {
-        f.operator_dms()
-            .iter()
-            .any(|d| d.contains("Approved, not yet in Xero"))
-    })
-    .await;
+    f.wait_for_dm("Approved, not yet in Xero").await;
     assert_eq!(f.confirmations("INV-0011"), 0);
     let f = f.restart().await;
     f.wait_until("the confirmation after the restart", |_| {
@@ -581,4 +579,54 @@ async fn an_approval_not_yet_in_xero_survives_a_restart_and_completes_once() {
         .filter(|r| r.method == "sendMessage" && r.text.contains("awaits approval"))
         .count();
     assert_eq!(cards, 1, "no second card after the restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncertain_xero_write_is_settled_by_reading_the_status_back_never_sent_twice() {
+    let f = Finance::start([submitted(12)], |_| {}).await;
+    let card = f.card("INV-0012").await;
+    // Xero applies the authorise but answers after the client's 10 s timeout. The first
+    // read-back may still see SUBMITTED (the fake applies it at the end of the hold); the
+    // next try reads AUTHORISED and settles it without a second POST.
+    f.xero.fail_next(
+        XeroRoute::Authorise,
+        XeroFault::Hang(Duration::from_secs(11)),
+        1,
+    );
+    let _tap = f.tap(PRIYA, &card, true);
+    f.wait_until("the confirmation", |_| f.confirmations("INV-0012") == 1)
+        .await;
+    assert_eq!(f.xero.authorisations(), 1);
+    let authorise_requests = f
+        .xero
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Some(XeroRoute::Authorise))
+        .count();
+    assert_eq!(
+        authorise_requests, 1,
+        "settled by reading back, not by retrying"
+    );
+    let told = f
+        .operator_dms()
+        .iter()
+        .filter(|d| d.contains("Approved, not yet in Xero"))
+        .count();
+    assert!(
+        told <= 1,
+        "the operator is told at most once: {:?}",
+        f.operator_dms()
+    );
+    let edits: Vec<String> = f
+        .claudia_in(APPROVALS)
+        .into_iter()
+        .filter(|r| r.method == "editMessageText" && r.message_id == card.message_id)
+        .map(|r| r.text)
+        .collect();
+    assert!(
+        edits
+            .last()
+            .is_some_and(|e| e.contains("authorised in Xero")),
+        "{edits:?}"
+    );
 }

@@ -757,6 +757,18 @@ fn connect(deployment: &common::Deployment, stdin: &str) -> (Option<i32>, String
     )
 }
 
+/// `herald check` of `deployment` with its own secrets file.
+fn check_with_secrets(deployment: &common::Deployment) -> Vec<herald::config::Finding> {
+    check(
+        deployment.path(),
+        &CheckOptions {
+            secrets_override: Some(deployment.secrets.clone()),
+            skip_secrets: false,
+        },
+    )
+    .expect("check runs")
+}
+
 fn secrets_refresh_token(deployment: &common::Deployment) -> Option<String> {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&deployment.secrets).expect("read"))
@@ -810,14 +822,7 @@ async fn herald_xero_connect_saves_the_rotated_token_and_checks_the_tenant() {
     );
 
     // `herald check` resolves the [xero] secrets and is clean.
-    let findings = check(
-        deployment.path(),
-        &CheckOptions {
-            secrets_override: Some(deployment.secrets.clone()),
-            skip_secrets: false,
-        },
-    )
-    .expect("check runs");
+    let findings = check_with_secrets(&deployment);
     assert!(findings.is_empty(), "{findings:?}");
 
     // Pasting the (now spent) token again: the reconnect error, exit 1, nothing overwritten.
@@ -907,14 +912,7 @@ timeout_seconds = 0
 
     // The shipped example (no [xero]) stays clean.
     let clean = common::Deployment::example();
-    let findings = check(
-        clean.path(),
-        &CheckOptions {
-            secrets_override: Some(clean.secrets.clone()),
-            skip_secrets: false,
-        },
-    )
-    .expect("check runs");
+    let findings = check_with_secrets(&clean);
     assert!(findings.is_empty(), "{findings:?}");
 }
 
@@ -923,14 +921,7 @@ async fn herald_check_reports_an_unresolvable_xero_secret() {
     let fake = fake().await;
     let deployment = deployment_with_xero(&fake, TENANT);
     // No refresh token in the secrets file yet (connect was never run).
-    let findings = check(
-        deployment.path(),
-        &CheckOptions {
-            secrets_override: Some(deployment.secrets.clone()),
-            skip_secrets: false,
-        },
-    )
-    .expect("check runs");
+    let findings = check_with_secrets(&deployment);
     let lines: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(

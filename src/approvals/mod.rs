@@ -181,44 +181,25 @@ pub struct DeskInputs {
     pub settings: DeskSettings,
 }
 
-impl ApprovalDesk {
-    pub fn new(inputs: DeskInputs, poster: Poster<Claudia>) -> Self {
-        Self {
-            store: inputs.store,
-            clock: inputs.clock,
-            xero: inputs.xero,
-            poster,
-            console: inputs.console,
-            cards: inputs.cards,
-            chat_id: inputs.chat_id,
-            thread_id: inputs.thread_id,
-            settings: inputs.settings,
-        }
-    }
-}
-
 /// Polls Xero for invoices awaiting approval, posts cards, closes what ended elsewhere or
 /// expired, and writes approvals to Xero.
 pub struct ApprovalDesk {
-    pub store: Store,
-    pub clock: Clock,
-    pub xero: Arc<XeroClient>,
-    pub poster: Poster<Claudia>,
-    pub console: ConsoleChannel,
-    pub cards: CardContext,
-    pub chat_id: i64,
-    pub thread_id: Option<i32>,
-    pub settings: DeskSettings,
+    parts: DeskInputs,
+    poster: Poster<Claudia>,
 }
 
 impl ApprovalDesk {
+    pub fn new(parts: DeskInputs, poster: Poster<Claudia>) -> Self {
+        Self { parts, poster }
+    }
+
     /// Runs until `shutdown`. Xero failures are reported and retried; only the database stops it.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DeskError> {
         let mut next_poll = tokio::time::Instant::now();
         let mut poll_failing = false;
         loop {
             if tokio::time::Instant::now() >= next_poll {
-                next_poll = tokio::time::Instant::now() + self.settings.poll_every;
+                next_poll = tokio::time::Instant::now() + self.parts.settings.poll_every;
                 let failed = self.poll_once().await?;
                 self.report_poll(failed, &mut poll_failing).await?;
             }
@@ -226,7 +207,7 @@ impl ApprovalDesk {
             self.write_to_xero_once().await?;
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(self.settings.tick) => {}
+                _ = tokio::time::sleep(self.parts.settings.tick) => {}
             }
         }
     }
@@ -245,7 +226,7 @@ impl ApprovalDesk {
                 let html = format!(
                     "🔴 <b>Approval cards: could not read Xero</b>\nCause: {}\nNo card was posted or changed; I try again every {} s and tell you nothing more until it works.",
                     escape_html(&error.to_string()),
-                    self.settings.poll_every.as_secs().max(1)
+                    self.parts.settings.poll_every.as_secs().max(1)
                 );
                 self.alert(
                     "failed: reading invoices awaiting approval",
@@ -259,13 +240,13 @@ impl ApprovalDesk {
     }
 
     async fn alert(&self, decision: &str, detail: &str, html: &str) -> Result<(), DeskError> {
-        let at = self.clock.now();
-        let mut tx = self.store.begin_write().await?;
+        let at = self.parts.clock.now();
+        let mut tx = self.parts.store.begin_write().await?;
         let entry = AuditEntry::new("approvals", decision)
             .bot("claudia")
             .detail(detail);
         audit::record(&mut tx, at, &entry).await?;
-        self.console.alert(&mut tx, html, None, at).await?;
+        self.parts.console.alert(&mut tx, html, None, at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -273,12 +254,12 @@ impl ApprovalDesk {
     /// Asks Xero for SUBMITTED invoices: a card for each new one; open cards whose invoice is
     /// no longer awaiting approval are closed and reported. `Some(error)` if Xero failed.
     pub async fn poll_once(&self) -> Result<Option<XeroError>, DeskError> {
-        let submitted = match self.xero.invoices(&["SUBMITTED"], None).await {
+        let submitted = match self.parts.xero.invoices(&["SUBMITTED"], None).await {
             Ok(invoices) => invoices,
             Err(e) => return Ok(Some(e)),
         };
         let open = {
-            let mut conn = self.store.pool().acquire().await?;
+            let mut conn = self.parts.store.pool().acquire().await?;
             approvals::open(&mut conn).await?
         };
         // Open cards whose invoice left SUBMITTED: read each back to say why.
@@ -287,13 +268,13 @@ impl ApprovalDesk {
             .iter()
             .filter(|a| !submitted.iter().any(|i| i.invoice_id == a.invoice_id))
         {
-            match self.xero.invoice(&approval.invoice_id).await {
+            match self.parts.xero.invoice(&approval.invoice_id).await {
                 Ok(invoice) => ended.push((approval.clone(), invoice.status)),
                 Err(e) => return Ok(Some(e)),
             }
         }
-        let now = self.clock.now();
-        let mut tx = self.store.begin_write().await?;
+        let now = self.parts.clock.now();
+        let mut tx = self.parts.store.begin_write().await?;
         for invoice in &submitted {
             if approvals::get(&mut tx, &invoice.invoice_id)
                 .await?
@@ -336,8 +317,8 @@ impl ApprovalDesk {
             link: link.clone(),
             state: "open".into(),
             card_outbox_id: 0,
-            chat_id: self.chat_id,
-            thread_id: self.thread_id.map(i64::from),
+            chat_id: self.parts.chat_id,
+            thread_id: self.parts.thread_id.map(i64::from),
             posted_at: String::new(),
             expires_at: String::new(),
             decided_by: None,
@@ -349,8 +330,8 @@ impl ApprovalDesk {
             last_error: None,
             closed_note: None,
         };
-        let html = self.cards.render(&draft, None)?;
-        let card = OutgoingMessage::new(self.chat_id, self.thread_id, html)
+        let html = self.parts.cards.render(&draft, None)?;
+        let card = OutgoingMessage::new(self.parts.chat_id, self.parts.thread_id, html)
             .in_lane(Lane::Urgent)
             .with_markup(buttons(&invoice.invoice_id));
         let card_outbox_id = self.poster.enqueue(tx, card).await?;
@@ -364,10 +345,10 @@ impl ApprovalDesk {
                 due_date,
                 link: &link,
                 card_outbox_id,
-                chat_id: self.chat_id,
-                thread_id: self.thread_id,
+                chat_id: self.parts.chat_id,
+                thread_id: self.parts.thread_id,
                 posted_at: now,
-                expires_at: now + self.settings.expire_after,
+                expires_at: now + self.parts.settings.expire_after,
             },
         )
         .await?;
@@ -402,7 +383,7 @@ impl ApprovalDesk {
         }
         let status_line =
             format!("ℹ️ Closed: {note} while this card was open. herald changed nothing in Xero.");
-        let html = self.cards.render(approval, Some(&status_line))?;
+        let html = self.parts.cards.render(approval, Some(&status_line))?;
         edit_card(tx, &self.poster, approval, html).await?;
         post_in_thread(
             tx,
@@ -427,29 +408,26 @@ impl ApprovalDesk {
 
     /// Closes open cards past their expiry.
     pub async fn expire_once(&self) -> Result<(), DeskError> {
-        let now = self.clock.now();
+        let now = self.parts.clock.now();
         // A read-only look first: the write lock is taken only when a card did expire.
-        let expired: Vec<Approval> = {
-            let mut conn = self.store.pool().acquire().await?;
-            approvals::open(&mut conn).await?
-        }
-        .into_iter()
-        .filter(|a| crate::store::parse_time(&a.expires_at).is_some_and(|t| t <= now))
-        .collect();
+        let expired = {
+            let mut conn = self.parts.store.pool().acquire().await?;
+            approvals::expired(&mut conn, now).await?
+        };
         if expired.is_empty() {
             return Ok(());
         }
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.parts.store.begin_write().await?;
         for approval in expired {
             if !approvals::close(&mut tx, &approval.invoice_id, "expired", None).await? {
                 continue;
             }
             let line = format!(
                 "⌛ Expired {}: nobody decided within {} days. Nothing was changed in Xero.",
-                self.cards.local(now),
-                self.settings.expire_after.num_days()
+                self.parts.cards.local(now),
+                self.parts.settings.expire_after.num_days()
             );
-            let html = self.cards.render(&approval, Some(&line))?;
+            let html = self.parts.cards.render(&approval, Some(&line))?;
             edit_card(&mut tx, &self.poster, &approval, html).await?;
             let entry = AuditEntry::new("approvals", "expired")
                 .bot("claudia")
@@ -463,8 +441,8 @@ impl ApprovalDesk {
     /// Writes due approvals to Xero, one at a time.
     pub async fn write_to_xero_once(&self) -> Result<(), DeskError> {
         let due = {
-            let mut conn = self.store.pool().acquire().await?;
-            approvals::due_for_xero(&mut conn, self.clock.now()).await?
+            let mut conn = self.parts.store.pool().acquire().await?;
+            approvals::due_for_xero(&mut conn, self.parts.clock.now()).await?
         };
         for approval in due {
             let outcome = self.authorise(&approval).await;
@@ -477,7 +455,7 @@ impl ApprovalDesk {
     /// authorises it; an error is settled by reading the status back.
     async fn authorise(&self, approval: &Approval) -> XeroOutcome {
         let id = &approval.invoice_id;
-        let before = match self.xero.invoice(id).await {
+        let before = match self.parts.xero.invoice(id).await {
             Ok(invoice) => invoice.status,
             Err(e) => return XeroOutcome::Retry(e.to_string()),
         };
@@ -494,13 +472,18 @@ impl ApprovalDesk {
                 ))
             }
         }
-        let error = match self.xero.authorise(id, &idempotency_key(approval)).await {
+        let error = match self
+            .parts
+            .xero
+            .authorise(id, &idempotency_key(approval))
+            .await
+        {
             Ok(invoice) if invoice.status == InvoiceStatus::Authorised => return XeroOutcome::Done,
             Ok(invoice) => format!("Xero answered with status {}", invoice.status.as_str()),
             Err(e) => e.to_string(),
         };
         // Uncertain: did it go through? Xero's own status says.
-        match self.xero.invoice(id).await {
+        match self.parts.xero.invoice(id).await {
             Ok(invoice)
                 if matches!(
                     invoice.status,
@@ -514,12 +497,12 @@ impl ApprovalDesk {
     }
 
     async fn settle(&self, approval: &Approval, outcome: XeroOutcome) -> Result<(), DeskError> {
-        let now = self.clock.now();
-        let mut tx = self.store.begin_write().await?;
+        let now = self.parts.clock.now();
+        let mut tx = self.parts.store.begin_write().await?;
         let by = approval.decided_by.clone().unwrap_or_default();
         let when = approval
             .decided_at()
-            .map(|t| self.cards.local(t))
+            .map(|t| self.parts.cards.local(t))
             .unwrap_or_default();
         match outcome {
             XeroOutcome::Done | XeroOutcome::AlreadyInXero => {
@@ -530,7 +513,7 @@ impl ApprovalDesk {
                 } else {
                     format!("✅ Approved by {by} at {when}; authorised in Xero.")
                 };
-                let card = self.cards.render(approval, Some(&status))?;
+                let card = self.parts.cards.render(approval, Some(&status))?;
                 edit_card(&mut tx, &self.poster, approval, card).await?;
                 post_in_thread(
                     &mut tx,
@@ -569,10 +552,10 @@ impl ApprovalDesk {
                 audit::record(&mut tx, now, &entry).await?;
             }
             XeroOutcome::Retry(error)
-                if approval.xero_attempts + 1 < self.settings.max_attempts =>
+                if approval.xero_attempts + 1 < self.parts.settings.max_attempts =>
             {
                 let factor = 1u32 << approval.xero_attempts.clamp(0, 6);
-                let wait = self.settings.retry_first * factor;
+                let wait = self.parts.settings.retry_first * factor;
                 let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
                 approvals::set_xero(
                     &mut tx,
@@ -595,9 +578,9 @@ impl ApprovalDesk {
                     let html = format!(
                         "🟠 <b>Approved, not yet in Xero</b>: invoice {} ({}), approved by {} at {}.\nCause: {}\nI retry with backoff (next in {} s) and post in the thread once Xero has it. /pending lists it.",
                         escape_html(&approval.number), escape_html(&approval.contact), escape_html(&by), escape_html(&when),
-                        escape_html(&error), wait.as_secs()
+                        escape_html(&error), wait.as_secs().max(1)
                     );
-                    self.console.alert(&mut tx, &html, None, now).await?;
+                    self.parts.console.alert(&mut tx, &html, None, now).await?;
                 }
             }
             XeroOutcome::Retry(error) | XeroOutcome::GiveUp(error) => {
@@ -614,11 +597,11 @@ impl ApprovalDesk {
                     "🔴 <b>Approved, but not written to Xero</b>: invoice {} ({}), approved by {} at {}.\nCause: {}\nI stopped trying. Authorise it in Xero by hand, or look into the cause.",
                     escape_html(&approval.number), escape_html(&approval.contact), escape_html(&by), escape_html(&when), escape_html(&error)
                 );
-                self.console.alert(&mut tx, &html, None, now).await?;
+                self.parts.console.alert(&mut tx, &html, None, now).await?;
                 let status = format!(
                     "🟠 Approved by {by} at {when}; not in Xero yet (the operator was told)."
                 );
-                let card = self.cards.render(approval, Some(&status))?;
+                let card = self.parts.cards.render(approval, Some(&status))?;
                 edit_card(&mut tx, &self.poster, approval, card).await?;
             }
         }

@@ -825,29 +825,34 @@ pub(crate) fn resolve_parts(
                 }
                 tokens.insert(name, token);
             }
-            Err(SecretError::UnknownProvider { provider, .. }) => {
-                findings.push(Finding::new(
-                    bot_file(name),
-                    "token.provider",
-                    undeclared_provider(&provider),
-                ));
-            }
-            Err(e) => match e.provider() {
-                Some(provider) => {
-                    // The field already names the provider.
-                    let text = e.to_string();
-                    let prefix = format!("secret provider `{provider}`: ");
-                    findings.push(Finding::new(
-                        DEPLOYMENT_FILE,
-                        format!("secret_providers.{provider}"),
-                        text.strip_prefix(&prefix).unwrap_or(&text),
-                    ));
-                }
-                None => findings.push(Finding::new(bot_file(name), "token", e.to_string())),
-            },
+            Err(e) => findings.push(secret_finding(e, &bot_file(name), "token")),
         }
     }
     (tokens, findings)
+}
+
+/// The finding for a secret reference at `file`: `field` that did not resolve. An undeclared
+/// provider is reported on `field.provider`; a problem with a whole secrets file against the
+/// provider in `bots/herald.toml` (once, however many references use it).
+fn secret_finding(e: SecretError, file: &str, field: &str) -> Finding {
+    match (&e, e.provider()) {
+        (SecretError::UnknownProvider { provider, .. }, _) => Finding::new(
+            file,
+            format!("{field}.provider"),
+            undeclared_provider(provider),
+        ),
+        (_, Some(provider)) => {
+            // The field already names the provider.
+            let text = e.to_string();
+            let prefix = format!("secret provider `{provider}`: ");
+            Finding::new(
+                DEPLOYMENT_FILE,
+                format!("secret_providers.{provider}"),
+                text.strip_prefix(&prefix).unwrap_or(&text),
+            )
+        }
+        (_, None) => Finding::new(file, field, e.to_string()),
+    }
 }
 
 /// Resolves the `[xero]` secrets (any non-empty value; they are not bot tokens). Problems with
@@ -859,29 +864,8 @@ pub(crate) fn resolve_xero_parts(xero: &XeroFile, store: &SecretStore) -> Vec<Fi
         ("client_secret", &xero.client_secret),
         ("refresh_token", &xero.refresh_token),
     ] {
-        match store.resolve_secret(r) {
-            Ok(_) => {}
-            Err(SecretError::UnknownProvider { provider, .. }) => findings.push(Finding::new(
-                DEPLOYMENT_FILE,
-                format!("xero.{key}.provider"),
-                undeclared_provider(&provider),
-            )),
-            Err(e) => match e.provider() {
-                Some(provider) => {
-                    let text = e.to_string();
-                    let prefix = format!("secret provider `{provider}`: ");
-                    findings.push(Finding::new(
-                        DEPLOYMENT_FILE,
-                        format!("secret_providers.{provider}"),
-                        text.strip_prefix(&prefix).unwrap_or(&text),
-                    ));
-                }
-                None => findings.push(Finding::new(
-                    DEPLOYMENT_FILE,
-                    format!("xero.{key}"),
-                    e.to_string(),
-                )),
-            },
+        if let Err(e) = store.resolve_secret(r) {
+            findings.push(secret_finding(e, DEPLOYMENT_FILE, &format!("xero.{key}")));
         }
     }
     findings

@@ -47,36 +47,31 @@ impl Behaviour for Claudia {
     }
 }
 
-/// What a member asked of a card.
+/// What a member decided about a card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
     Approve,
     Reject(String),
-    /// The Reject button: a reason is needed, by reply.
-    RejectNeedsReason,
 }
 
+/// A tap on a card's button. *Reject* only asks for a reason, by reply.
 #[derive(Debug, Clone)]
 struct CardTap {
     invoice_id: String,
-    verdict: Verdict,
+    approve: bool,
     query_id: String,
     user_id: i64,
 }
 
 fn card_tap(query: CallbackQuery) -> Option<CardTap> {
     let data = query.data.as_deref()?;
-    let (invoice_id, verdict) = if let Some(id) = data.strip_prefix(APPROVE_PREFIX) {
-        (id, Verdict::Approve)
-    } else {
-        (
-            data.strip_prefix(REJECT_PREFIX)?,
-            Verdict::RejectNeedsReason,
-        )
+    let (invoice_id, approve) = match data.strip_prefix(APPROVE_PREFIX) {
+        Some(id) => (id, true),
+        None => (data.strip_prefix(REJECT_PREFIX)?, false),
     };
     Some(CardTap {
         invoice_id: invoice_id.to_owned(),
-        verdict,
+        approve,
         query_id: query.id.0.clone(),
         user_id: query.from.id.0 as i64,
     })
@@ -117,7 +112,12 @@ async fn decide_by_button(
             .await?;
         return Ok(Decision::new(command, "refused: unknown invoice"));
     };
-    if tap.verdict == Verdict::RejectNeedsReason && approval.state == "open" {
+    if approval.state != "open" {
+        let outcome = already_decided(&card_context(&context), &approval);
+        poster.enqueue(&mut tx, answer(&outcome.toast)).await?;
+        return Ok(Decision::new(command, outcome.decision));
+    }
+    if !tap.approve {
         poster
             .enqueue(
                 &mut tx,
@@ -130,7 +130,15 @@ async fn decide_by_button(
         ));
     }
     drop(tx);
-    let outcome = decide(&context, &poster, &work, &approval, &member, &tap.verdict).await?;
+    let outcome = decide(
+        &context,
+        &poster,
+        &work,
+        &approval,
+        &member,
+        &Verdict::Approve,
+    )
+    .await?;
     let mut tx = work.lock().await;
     poster.enqueue(&mut tx, answer(&outcome.toast)).await?;
     Ok(Decision::new(command, outcome.decision))
@@ -247,15 +255,11 @@ async fn decide(
     member: &Member,
     verdict: &Verdict,
 ) -> Result<Outcome, super::HandlerError> {
-    let cards = CardContext {
-        templates: context.templates.clone(),
-        roster: context.roster.clone(),
-    };
+    let cards = card_context(context);
     let now = context.clock.now();
     let (approve, reason) = match verdict {
         Verdict::Approve => (true, None),
         Verdict::Reject(reason) => (false, Some(reason.as_str())),
-        Verdict::RejectNeedsReason => (false, None),
     };
     let mut tx = work.lock().await;
     let won = store::decide(
@@ -268,19 +272,11 @@ async fn decide(
     )
     .await?;
     if !won {
+        // Decided by someone else since this update was read.
         let current = store::get(&mut tx, &approval.invoice_id)
             .await?
             .unwrap_or_else(|| approval.clone());
-        let toast = match (current.decided_by.as_deref(), current.decided_at()) {
-            (Some(by), Some(at)) => {
-                format!("Already {} by {by} at {}.", current.state, cards.local(at))
-            }
-            _ => format!("This card is already {}.", current.state),
-        };
-        return Ok(Outcome {
-            toast,
-            decision: format!("refused: already {} ({})", current.state, approval.number),
-        });
+        return Ok(already_decided(&cards, &current));
     }
     let when = cards.local(now);
     let status = match reason {
@@ -290,12 +286,8 @@ async fn decide(
         ),
         Some(reason) => format!("❌ Rejected by {} at {when}: {reason}", member.name),
     };
-    let card = cards
-        .render(approval, Some(&status))
-        .map_err(super::HandlerError::Template)?;
-    approvals::edit_card(&mut tx, poster, approval, card)
-        .await
-        .map_err(desk_error)?;
+    let card = cards.render(approval, Some(&status))?;
+    approvals::edit_card(&mut tx, poster, approval, card).await?;
     if let Some(reason) = reason {
         approvals::post_in_thread(
             &mut tx,
@@ -310,8 +302,7 @@ async fn decide(
                 escape_html(reason)
             ),
         )
-        .await
-        .map_err(desk_error)?;
+        .await?;
     }
     let (toast, decision) = if approve {
         (
@@ -336,11 +327,34 @@ async fn decide(
     Ok(Outcome { toast, decision })
 }
 
-fn desk_error(e: approvals::DeskError) -> super::HandlerError {
-    match e {
-        approvals::DeskError::Db(e) => super::HandlerError::Db(e),
-        approvals::DeskError::Enqueue(e) => super::HandlerError::Enqueue(e),
-        approvals::DeskError::Template(e) => super::HandlerError::Template(e),
+fn card_context(context: &BotContext) -> CardContext {
+    CardContext {
+        templates: context.templates.clone(),
+        roster: context.roster.clone(),
+    }
+}
+
+/// The answer to a decision on a card that is no longer open.
+fn already_decided(cards: &CardContext, approval: &Approval) -> Outcome {
+    let toast = match (approval.decided_by.as_deref(), approval.decided_at()) {
+        (Some(by), Some(at)) => {
+            format!("Already {} by {by} at {}.", approval.state, cards.local(at))
+        }
+        _ => format!("This card is already {}.", approval.state),
+    };
+    Outcome {
+        toast,
+        decision: format!("refused: already {} ({})", approval.state, approval.number),
+    }
+}
+
+impl From<approvals::DeskError> for super::HandlerError {
+    fn from(e: approvals::DeskError) -> Self {
+        match e {
+            approvals::DeskError::Db(e) => super::HandlerError::Db(e),
+            approvals::DeskError::Enqueue(e) => super::HandlerError::Enqueue(e),
+            approvals::DeskError::Template(e) => super::HandlerError::Template(e),
+        }
     }
 }
 

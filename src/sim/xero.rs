@@ -177,6 +177,45 @@ impl Shared {
 }
 
 impl FakeXero {
+    /// The `[xero]` table of a deployment that talks to this fake, with its secrets at
+    /// `/xero/client_id`, `/xero/client_secret` and `/xero/refresh_token` of the `local`
+    /// provider (see [`FakeXero::write_secrets`]).
+    pub fn deployment_toml(&self, tenant_id: &str) -> String {
+        format!(
+            r#"
+[xero]
+client_id = {{ source = "file", provider = "local", id = "/xero/client_id" }}
+client_secret = {{ source = "file", provider = "local", id = "/xero/client_secret" }}
+refresh_token = {{ source = "file", provider = "local", id = "/xero/refresh_token" }}
+tenant_id = "{tenant_id}"
+api_url = "{}"
+identity_url = "{}"
+connections_url = "{}"
+timeout_seconds = 10
+"#,
+            self.api_url(),
+            self.identity_url(),
+            self.connections_url()
+        )
+    }
+
+    /// Adds the fake's default client credentials (and `refresh_token`, if given) to the JSON
+    /// secrets file at `path`, where [`FakeXero::deployment_toml`] points.
+    pub fn write_secrets(path: &std::path::Path, refresh_token: Option<&str>) -> io::Result<()> {
+        let defaults = FakeXeroConfig::default();
+        let mut document: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut xero = serde_json::json!({
+            "client_id": defaults.client_id,
+            "client_secret": defaults.client_secret,
+        });
+        if let Some(token) = refresh_token {
+            xero["refresh_token"] = serde_json::Value::String(token.to_owned());
+        }
+        document["xero"] = xero;
+        std::fs::write(path, document.to_string())
+    }
+
     /// Binds `127.0.0.1:0` and serves until [`FakeXero::shutdown`] or the runtime stops.
     pub async fn start(config: FakeXeroConfig) -> io::Result<FakeXero> {
         FakeXero::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await

@@ -20,9 +20,6 @@ pub struct LeaveError {
 
 /// Answers "is this member on leave on this local date?".
 pub trait LeaveSource: Send + Sync {
-    /// A short name for errors and audit lines (`roster`, `talenox`).
-    fn name(&self) -> &'static str;
-
     /// The members of `members` who are on leave on `date` (team-local calendar day).
     fn on_leave<'a>(
         &'a self,
@@ -43,10 +40,6 @@ impl RosterLeave {
 }
 
 impl LeaveSource for RosterLeave {
-    fn name(&self) -> &'static str {
-        "roster"
-    }
-
     fn on_leave<'a>(
         &'a self,
         members: &'a [&'a Member],

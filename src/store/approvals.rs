@@ -146,6 +146,20 @@ pub async fn open(conn: &mut SqliteConnection) -> Result<Vec<Approval>, sqlx::Er
         .await
 }
 
+/// Open approvals whose card expired by `now`.
+pub async fn expired(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<Approval>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM approvals WHERE state = 'open' AND expires_at <= ?
+         ORDER BY expires_at, invoice_id",
+    )
+    .bind(time_key(now))
+    .fetch_all(conn)
+    .await
+}
+
 /// Approvals not yet written to Xero, due for a try at `now`.
 pub async fn due_for_xero(
     conn: &mut SqliteConnection,

@@ -105,37 +105,9 @@ impl Deployment {
         refresh_token: Option<&str>,
     ) -> Deployment {
         let deployment = Deployment::example();
-        deployment.append(
-            "herald.toml",
-            &format!(
-                r#"
-[xero]
-client_id = {{ source = "file", provider = "local", id = "/xero/client_id" }}
-client_secret = {{ source = "file", provider = "local", id = "/xero/client_secret" }}
-refresh_token = {{ source = "file", provider = "local", id = "/xero/refresh_token" }}
-tenant_id = "{tenant_id}"
-api_url = "{}"
-identity_url = "{}"
-connections_url = "{}"
-timeout_seconds = 10
-"#,
-                fake.api_url(),
-                fake.identity_url(),
-                fake.connections_url()
-            ),
-        );
-        let mut doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&deployment.secrets).expect("read"))
-                .expect("json");
-        let defaults = herald::sim::xero::FakeXeroConfig::default();
-        doc["xero"] = serde_json::json!({
-            "client_id": defaults.client_id,
-            "client_secret": defaults.client_secret,
-        });
-        if let Some(token) = refresh_token {
-            doc["xero"]["refresh_token"] = serde_json::Value::String(token.to_owned());
-        }
-        std::fs::write(&deployment.secrets, doc.to_string()).expect("write");
+        deployment.append("herald.toml", &fake.deployment_toml(tenant_id));
+        herald::sim::xero::FakeXero::write_secrets(&deployment.secrets, refresh_token)
+            .expect("secrets writable");
         deployment
     }
 
@@ -150,6 +122,14 @@ timeout_seconds = 10
         Simulator::start(sim_config)
             .await
             .expect("simulator starts")
+    }
+
+    /// Replaces the first `from` with `to` in `bots/<file>` of this deployment.
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.path().join("bots").join(file);
+        let text = std::fs::read_to_string(&path).expect("config file");
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("config file writable");
     }
 
     /// Appends `text` to `bots/<file>` of this deployment.
