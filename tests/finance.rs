@@ -186,6 +186,15 @@ impl Finance {
             .collect()
     }
 
+    /// The texts `card` was edited to, in order.
+    fn edits_of(&self, card: &SentRecord) -> Vec<String> {
+        self.claudia_in(APPROVALS)
+            .into_iter()
+            .filter(|r| r.method == "editMessageText" && r.message_id == card.message_id)
+            .map(|r| r.text)
+            .collect()
+    }
+
     /// Waits for an operator DM containing `needle`.
     async fn wait_for_dm(&self, needle: &str) {
         self.wait_until(&format!("an operator DM with {needle:?}"), |_| {
@@ -244,12 +253,7 @@ async fn one_card_per_invoice_and_approval_by_button_reaches_xero_once() {
         .collect();
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].starts_with("herald-approve-5f1c2b9e-8d7a-4e6f-b5c4-000000000001-"));
-    let edits: Vec<String> = f
-        .claudia_in(APPROVALS)
-        .into_iter()
-        .filter(|r| r.method == "editMessageText" && r.message_id == card.message_id)
-        .map(|r| r.text)
-        .collect();
+    let edits = f.edits_of(&card);
     assert!(
         edits
             .last()
@@ -617,12 +621,7 @@ async fn an_uncertain_xero_write_is_settled_by_reading_the_status_back_never_sen
         "the operator is told at most once: {:?}",
         f.operator_dms()
     );
-    let edits: Vec<String> = f
-        .claudia_in(APPROVALS)
-        .into_iter()
-        .filter(|r| r.method == "editMessageText" && r.message_id == card.message_id)
-        .map(|r| r.text)
-        .collect();
+    let edits = f.edits_of(&card);
     assert!(
         edits
             .last()
