@@ -18,7 +18,8 @@ pub struct DeploymentFile {
     /// Named secret providers, referenced by `provider` in a [`SecretRef`].
     #[serde(default)]
     pub secret_providers: BTreeMap<String, SecretProvider>,
-    /// Audit entries older than this many days are pruned once a day (default 90).
+    /// Audit entries and settled state (handled-update marks, decided slots, sent or
+    /// dismissed outbox rows) older than this many days are pruned once a day (default 90).
     #[serde(default = "default_audit_retention_days")]
     pub audit_retention_days: u32,
     /// Commands one member may send one bot per minute; the first excess gets one polite

@@ -334,12 +334,12 @@ pub struct Scheduler {
     settings: SchedulerSettings,
     /// Real instant of the last completed tick, for the watchdog.
     heartbeat: Arc<Mutex<Instant>>,
-    /// Audit entries older than this many days are pruned once a day.
+    /// Audit entries and settled rows older than this many days are pruned once a day.
     audit_retention_days: Option<u32>,
 }
 
 impl Scheduler {
-    /// Prunes the audit log of entries older than `days`, at start and then daily.
+    /// Prunes the audit log and settled rows older than `days`, at start and then daily.
     pub fn with_audit_retention(mut self, days: u32) -> Self {
         self.audit_retention_days = Some(days);
         self
@@ -402,7 +402,7 @@ impl Scheduler {
                 let now = self.clock.now();
                 if pruned_at.is_none_or(|at| now - at >= chrono::Duration::days(1)) {
                     pruned_at = Some(now);
-                    if let Err(e) = self.prune_audit(days, now).await {
+                    if let Err(e) = self.prune_storage(days, now).await {
                         break Err(SchedulerError(e));
                     }
                 }
@@ -442,12 +442,14 @@ impl Scheduler {
         result
     }
 
-    async fn prune_audit(&self, days: u32, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    /// The daily prune: audit entries and settled state older than the retention
+    /// ([`crate::store::retention`]).
+    async fn prune_storage(&self, days: u32, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
         let mut tx = self.store.begin_write().await?;
-        let pruned = audit::prune(&mut tx, now, days).await?;
+        let pruned = crate::store::retention::prune(&mut tx, now, days).await?;
         tx.commit().await?;
-        if pruned > 0 {
-            tracing::info!(pruned, days, "pruned old audit entries");
+        if pruned.total() > 0 {
+            tracing::info!(?pruned, days, "pruned settled rows past the retention");
         }
         Ok(())
     }

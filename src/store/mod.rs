@@ -9,6 +9,7 @@ pub mod command_windows;
 pub mod daily_updates;
 pub mod pauses;
 pub mod requests;
+pub mod retention;
 pub mod slots;
 pub mod updates;
 pub mod volts;
