@@ -248,7 +248,14 @@ impl GlobalOptions {
             clock: self.clock(),
             poll_seconds,
             verify_timeout: Duration::from_secs(5),
-            sender: SenderSettings::default(),
+            sender: if crate::faults::rate_limits_off() {
+                SenderSettings {
+                    limits: crate::outbox::pacing::RateLimits::unlimited(),
+                    ..SenderSettings::default()
+                }
+            } else {
+                SenderSettings::default()
+            },
             scheduler: SchedulerSettings::default(),
             force,
             healthy_after: Duration::from_secs(60),

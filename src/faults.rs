@@ -44,3 +44,18 @@ pub fn crash_point(point: CrashPoint) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn crash_point(_point: CrashPoint) {}
+
+/// Telegram's flood limits switched off in the sender (`HERALD_TEST_RATE_LIMITS=off`), for the
+/// soak and other tests that push far more traffic through one chat than Telegram allows.
+/// Only with the `fault-injection` feature: a production build always keeps the limits.
+#[cfg(feature = "fault-injection")]
+pub fn rate_limits_off() -> bool {
+    std::env::var("HERALD_TEST_RATE_LIMITS").is_ok_and(|v| v == "off")
+}
+
+/// Without the feature the limits are always kept.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn rate_limits_off() -> bool {
+    false
+}

@@ -38,6 +38,21 @@ impl Default for RateLimits {
     }
 }
 
+impl RateLimits {
+    /// No limit at all: for tests that push more through one chat than Telegram allows
+    /// (see [`crate::faults::rate_limits_off`]).
+    pub fn unlimited() -> Self {
+        Self {
+            chat_gap: Duration::ZERO,
+            group_max: usize::MAX,
+            group_window: Duration::ZERO,
+            bot_max: usize::MAX,
+            bot_window: Duration::ZERO,
+            margin: Duration::ZERO,
+        }
+    }
+}
+
 /// One bot's recent sends.
 #[derive(Debug)]
 pub struct Pacer {

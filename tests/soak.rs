@@ -1,0 +1,196 @@
+//! Bounded storage under sustained traffic: 100,000 updates through the real binary (poller,
+//! store, outbox, sender) against the simulator, with Telegram's limits off on both sides and
+//! the clock running fast enough that the daily prune runs many times. After the first 20,000
+//! updates the database (file + WAL) and the process's resident memory must stay flat.
+//!
+//! It prints both figures at 20,000 and at 100,000 updates. The bounds are loose on purpose
+//! (freed pages are reused, not returned; the allocator keeps some slack): what they catch is
+//! growth with traffic, which would be many times the margin at 100,000 updates.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::Deployment;
+
+/// Updates in all, and the point after which size and memory must stay flat.
+const TOTAL: usize = 100_000;
+const WARM: usize = 20_000;
+/// Updates pushed before waiting for their replies (the simulator queues them like Telegram).
+const CHUNK: usize = 2_000;
+/// Clock-seconds per real second: a clock day passes every 8.6 s, so the daily prune runs
+/// many times before the warm-up point and the kept rows reach their steady size early.
+const CLOCK_SPEED: &str = "10000";
+
+/// Drops the example's scheduled jobs (the last blocks of their files): at this clock speed
+/// every slot would be overdue, and the soak is about traffic, not the scheduler.
+fn without_jobs(deployment: &Deployment) {
+    for entry in std::fs::read_dir(deployment.path().join("bots")).expect("bots folder") {
+        let path = entry.expect("bots entry").path();
+        let text = std::fs::read_to_string(&path).expect("bots file");
+        if let Some(at) = text.find("[[jobs]]") {
+            std::fs::write(&path, &text[..at]).expect("bots file writable");
+        }
+    }
+}
+
+/// Resident memory of `pid` in KiB (Linux `/proc`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+/// The database's size on disk: the file and its write-ahead log.
+fn db_bytes(db: &Path) -> u64 {
+    let wal = db.with_extension("db-wal");
+    [db, wal.as_path()]
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_updates_leave_database_size_and_memory_flat() {
+    let deployment = Deployment::example();
+    // One day of retention, so the prune keeps about one clock day of rows; members may send
+    // as many commands as the soak needs.
+    deployment.edit(
+        "herald.toml",
+        "audit_retention_days = 90",
+        "audit_retention_days = 1",
+    );
+    deployment.edit(
+        "herald.toml",
+        "commands_per_minute = 10",
+        "commands_per_minute = 1000000",
+    );
+    without_jobs(&deployment);
+    let sim = deployment.simulator().await;
+    sim.set_rate_limits(false);
+    let config = deployment.config();
+    let members: Vec<i64> = config
+        .roster
+        .members()
+        .iter()
+        .map(|m| m.telegram_id)
+        .collect();
+    let bots: Vec<String> = [
+        "clawrence",
+        "claudia",
+        "happy",
+        "gymbooker",
+        "claims",
+        "pakgupei",
+    ]
+    .iter()
+    .map(|name| config.bot(name).expect("example bot").username.clone())
+    .collect();
+
+    // The database lives in memory-backed storage when the machine has it: this test is about
+    // size and memory, not durability, and a commit's fsync would make it take many minutes.
+    let fast = std::path::Path::new("/dev/shm");
+    let db_dir = if fast.is_dir() {
+        tempfile::tempdir_in(fast)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("database folder");
+    let db = db_dir.path().join("soak.db");
+    let db_url = format!("sqlite://{}", db.display());
+    let mut command = deployment.herald(
+        &sim,
+        &[
+            "--db",
+            &db_url,
+            "--clock-start",
+            "2026-11-23T01:00:00Z",
+            "--clock-speed",
+            CLOCK_SPEED,
+            "run",
+        ],
+    );
+    command
+        .env("RUST_LOG", "warn")
+        .env("HERALD_TEST_RATE_LIMITS", "off");
+    let mut herald = deployment.spawn_command(command);
+    let pid = herald.child.id();
+
+    let mut pushed = 0;
+    let mut warm = None;
+    let started = std::time::Instant::now();
+    while pushed < TOTAL {
+        let base = sim.calls("sendMessage");
+        for i in 0..CHUNK {
+            let n = pushed + i;
+            sim.user_dms(members[n % members.len()], &bots[n % bots.len()], "/help");
+        }
+        pushed += CHUNK;
+        // Every /help gets one reply: wait for this chunk's (an event, with a generous
+        // deadline that only a stuck herald reaches).
+        let deadline = std::time::Instant::now() + Duration::from_secs(600);
+        while sim.calls("sendMessage") < base + CHUNK {
+            assert!(
+                !herald.exited(),
+                "herald exited during the soak:\n{}",
+                std::fs::read_to_string(&herald.log).unwrap_or_default()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replies stalled at {} of {} after {pushed} updates",
+                sim.calls("sendMessage") - base,
+                CHUNK
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if pushed == WARM {
+            warm = Some((db_bytes(&db), rss_kib(pid)));
+        }
+    }
+    let (warm_db, warm_rss) = warm.expect("the warm-up point was reached");
+    let (end_db, end_rss) = (db_bytes(&db), rss_kib(pid));
+    println!(
+        "soak: {TOTAL} updates in {:.0} s; database {:.1} MiB at {WARM}, {:.1} MiB at {TOTAL}; RSS {:.1} MiB at {WARM}, {:.1} MiB at {TOTAL}",
+        started.elapsed().as_secs_f64(),
+        warm_db as f64 / 1_048_576.0,
+        end_db as f64 / 1_048_576.0,
+        warm_rss as f64 / 1024.0,
+        end_rss as f64 / 1024.0,
+    );
+
+    herald.terminate();
+    let finished = herald.wait(Duration::from_secs(60));
+    assert_eq!(finished.code, Some(0), "{}", finished.output);
+
+    let store = herald::store::Store::open(&db_url)
+        .await
+        .expect("database opens");
+    let pruned: i64 = sqlx::query_scalar("SELECT count(*) FROM audit WHERE kind = 'retention'")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_updates")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    println!("soak: {pruned} prune entries; {kept} processed_updates rows kept");
+    assert!(pruned > 0, "the daily prune ran during the soak");
+    assert!(
+        (kept as usize) < TOTAL - WARM,
+        "processed_updates was pruned: {kept} rows kept"
+    );
+    // Flat: at most 25% above the warm figure (plus 4 MiB for the database's WAL, which can be
+    // caught mid-checkpoint); growth with traffic would be about five times the warm figure.
+    assert!(
+        end_db <= warm_db + warm_db / 4 + 4 * 1_048_576,
+        "database grew from {warm_db} to {end_db} bytes"
+    );
+    assert!(
+        end_rss <= warm_rss + warm_rss / 4,
+        "RSS grew from {warm_rss} to {end_rss} KiB"
+    );
+}
