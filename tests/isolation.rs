@@ -17,9 +17,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use common::{Deployment, Herald};
+use herald::approvals::DeskSettings;
 use herald::faults::PANIC_TEXT;
 use herald::roster::Role;
+use herald::sim::xero::{FakeXero, FakeXeroConfig};
 use herald::sim::{SentRecord, Simulator};
+use herald::sources::xero::{Invoice, InvoiceStatus};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
@@ -242,4 +245,121 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
     assert_eq!(panics, 1, "handled once, never replayed");
     pool.close().await;
     assert_eq!(again.stop().await, Some(0), "{}", again.log());
+}
+
+/// A SUBMITTED invoice numbered `n`, from `contact`.
+fn submitted(n: u32, contact: &str) -> Invoice {
+    let mut invoice = FakeXero::fixture_invoices()
+        .into_iter()
+        .next()
+        .expect("a fixture invoice");
+    invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-{n:012}");
+    invoice.number = format!("INV-{n:04}");
+    invoice.status = InvoiceStatus::Submitted;
+    invoice.contact_name = contact.into();
+    invoice
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_whose_card_panics_costs_that_card_only() {
+    let xero = FakeXero::start(FakeXeroConfig::default())
+        .await
+        .expect("fake Xero starts");
+    xero.insert_invoice(submitted(1, "Tan & Sons"));
+    xero.insert_invoice(submitted(2, PANIC_TEXT));
+    let defaults = FakeXeroConfig::default();
+    let deployment =
+        Deployment::with_xero(&xero, &defaults.tenant_id, Some(&defaults.refresh_token));
+    deployment.append(
+        "claudia.toml",
+        "\n[approvals]\nthread = \"approvals\"\nexpire_days = 7\n",
+    );
+    let sim = deployment.simulator().await;
+    let mut options = deployment.run_options(&sim);
+    options.desk = Some(DeskSettings {
+        poll_every: Duration::from_millis(300),
+        tick: Duration::from_millis(50),
+        retry_first: Duration::from_millis(200),
+        max_attempts: 12,
+        expire_after: chrono::Duration::days(7),
+    });
+    let fleet = herald::fleet::start(&options).await.expect("fleet starts");
+    let config = deployment.config();
+    let claudia = config.bots["claudia"].username.clone();
+    let approver = config
+        .roster
+        .members_with_role(Role::Approver)
+        .next()
+        .expect("an approver")
+        .telegram_id;
+    let pool = fleet.store().pool().clone();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+
+    // The good card is posted and approved; the poison one panics at every poll.
+    let sent = sim
+        .wait_for(
+            |s| {
+                s.iter()
+                    .any(|r| r.text.contains("Invoice INV-0001</b> awaits approval"))
+            },
+            WAIT,
+        )
+        .await
+        .expect("the good card is posted");
+    let card = sent
+        .iter()
+        .find(|r| r.text.contains("Invoice INV-0001</b> awaits approval"))
+        .expect("card")
+        .clone();
+    let data = card.reply_markup.as_ref().expect("buttons")["inline_keyboard"][0][0]
+        ["callback_data"]
+        .as_str()
+        .expect("approve data")
+        .to_owned();
+    let query = sim.user_taps(approver, &claudia, card.chat_id, card.message_id, &data);
+    assert!(sim.wait_for_callback_answer(&query, WAIT).await.is_some());
+    sim.wait_for(
+        |s| {
+            s.iter()
+                .any(|r| r.text.starts_with("✅ Invoice <b>INV-0001</b>"))
+        },
+        WAIT,
+    )
+    .await
+    .expect("the approval reaches Xero and is confirmed");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while count("SELECT count(*) FROM audit WHERE decision = 'failed: step panicked'").await < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the poison card panicked once at most"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert!(
+        sim.sent_by(&claudia)
+            .iter()
+            .all(|r| !r.text.contains("INV-0002")),
+        "the poison card was rolled back"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM approvals WHERE number = 'INV-0002'").await,
+        0
+    );
+    let operators = config.roster.members_with_role(Role::Operator).count() as i64;
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE text LIKE '%Approval desk: a step panicked%'")
+            .await,
+        operators,
+        "one DM per operator, however often it panics within the hour"
+    );
+    fleet.stop().await.expect("clean stop");
 }
