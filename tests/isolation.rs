@@ -7,7 +7,8 @@
 //!   about it; the process never exits; the update is recorded `failed` and never replayed,
 //!   and the next start is a normal one (not diagnose mode);
 //! - the approval desk in process, against the fake Xero: an invoice whose card panics costs
-//!   that card only; the others are posted and approved, and the operator hears once.
+//!   that card only; the others are posted and approved, the operator hears once, and the
+//!   boot still becomes healthy.
 
 #![cfg(feature = "fault-injection")]
 
@@ -283,6 +284,8 @@ async fn an_invoice_whose_card_panics_costs_that_card_only() {
         max_attempts: 12,
         expire_after: chrono::Duration::days(7),
     });
+    // A boot is healthy after this long without a fatal error: a desk panic is none.
+    options.healthy_after = Duration::from_millis(500);
     let fleet = herald::fleet::start(&options).await.expect("fleet starts");
     let config = deployment.config();
     let claudia = config.bots["claudia"].username.clone();
@@ -361,5 +364,12 @@ async fn an_invoice_whose_card_panics_costs_that_card_only() {
         operators,
         "one DM per operator, however often it panics within the hour"
     );
+    while count("SELECT count(*) FROM boots WHERE healthy_at IS NOT NULL").await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the boot never became healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     fleet.stop().await.expect("clean stop");
 }
