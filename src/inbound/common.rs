@@ -27,6 +27,8 @@ pub const INACTIVE_BUTTON: &str = "This button is no longer active.";
 const AUDITED_DATA_CHARS: usize = 64;
 
 /// The full handler tree of identity `I`.
+// The fault-injection build wraps the tree before returning it.
+#[cfg_attr(not(feature = "fault-injection"), allow(clippy::let_and_return))]
 pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
     let mut commands = dptree::filter_map(command_for_me)
         .branch(dptree::filter_map_async(over_rate_limit::<I>).endpoint(refuse_over_limit::<I>))
@@ -36,55 +38,58 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
         commands = commands.branch(own);
     }
     let commands = commands.branch(dptree::endpoint(unknown_command::<I>));
-    let tree = dptree::entry();
-    #[cfg(feature = "fault-injection")]
-    let tree = tree.branch(
-        Update::filter_message()
-            .filter(|m: Message| m.text() == Some(crate::faults::PANIC_TEXT))
-            .endpoint(panic_on_purpose::<I>),
-    );
-    tree.branch(
-        Update::filter_message()
-            .branch(dptree::filter_map(stranger).endpoint(refuse_stranger::<I>))
-            .branch(
-                dptree::filter_map(console_dm)
-                    .branch(
-                        dptree::filter(|dm: ConsoleDm| !dm.from_operator)
-                            .endpoint(refuse_non_operator::<I>),
-                    )
-                    .branch(dptree::filter_map(command_for_me).endpoint(console_command::<I>))
-                    .branch(dptree::endpoint(console_chatter::<I>)),
-            )
-            .branch(dptree::filter_map(console_command_in_group).endpoint(console_in_group::<I>))
-            .branch(dptree::filter_map(operator_dm_for_console).endpoint(point_to_console::<I>))
-            .branch(commands)
-            .branch(members_messages::<I>())
-            .branch(dptree::endpoint(not_for_me)),
-    )
-    .branch(
-        Update::filter_edited_message()
-            .branch(
-                dptree::filter_map(stranger).endpoint(|| async {
+    let tree = dptree::entry()
+        .branch(
+            Update::filter_message()
+                .branch(dptree::filter_map(stranger).endpoint(refuse_stranger::<I>))
+                .branch(
+                    dptree::filter_map(console_dm)
+                        .branch(
+                            dptree::filter(|dm: ConsoleDm| !dm.from_operator)
+                                .endpoint(refuse_non_operator::<I>),
+                        )
+                        .branch(dptree::filter_map(command_for_me).endpoint(console_command::<I>))
+                        .branch(dptree::endpoint(console_chatter::<I>)),
+                )
+                .branch(
+                    dptree::filter_map(console_command_in_group).endpoint(console_in_group::<I>),
+                )
+                .branch(dptree::filter_map(operator_dm_for_console).endpoint(point_to_console::<I>))
+                .branch(commands)
+                .branch(members_messages::<I>())
+                .branch(dptree::endpoint(not_for_me)),
+        )
+        .branch(
+            Update::filter_edited_message()
+                .branch(dptree::filter_map(stranger).endpoint(|| async {
                     Ok(Decision::new(None, "ignored: edit by a non-member"))
-                }),
-            )
-            .branch(members_messages::<I>())
-            .branch(dptree::endpoint(|| async {
-                Ok(Decision::new(None, "ignored: edit"))
-            })),
-    )
-    .branch(
-        Update::filter_callback_query()
-            .branch(dptree::filter_map(outbox_decision).endpoint(apply_outbox_decision::<I>))
-            .branch(
-                I::callback_branches()
-                    .unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me)),
-            )
-            .branch(dptree::endpoint(inactive_button::<I>)),
-    )
-    .branch(dptree::endpoint(|| async {
-        Ok(Decision::new(None, "ignored: update kind not handled"))
-    }))
+                }))
+                .branch(members_messages::<I>())
+                .branch(dptree::endpoint(|| async {
+                    Ok(Decision::new(None, "ignored: edit"))
+                })),
+        )
+        .branch(
+            Update::filter_callback_query()
+                .branch(dptree::filter_map(outbox_decision).endpoint(apply_outbox_decision::<I>))
+                .branch(
+                    I::callback_branches()
+                        .unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me)),
+                )
+                .branch(dptree::endpoint(inactive_button::<I>)),
+        )
+        .branch(dptree::endpoint(|| async {
+            Ok(Decision::new(None, "ignored: update kind not handled"))
+        }));
+    #[cfg(feature = "fault-injection")]
+    let tree = dptree::entry()
+        .branch(
+            Update::filter_message()
+                .filter(|m: Message| m.text() == Some(crate::faults::PANIC_TEXT))
+                .endpoint(panic_on_purpose::<I>),
+        )
+        .branch(tree);
+    tree
 }
 
 /// The identity's own handling of members' plain messages, or a branch that matches nothing.

@@ -442,7 +442,7 @@ mod tests {
 
     /// One identity's poller on a fresh database, its store, clock, the operator and an
     /// approver.
-    struct Console {
+    struct Harness {
         _dir: tempfile::TempDir,
         store: Store,
         clock: Clock,
@@ -452,11 +452,11 @@ mod tests {
     }
 
     /// The console identity's poller (Lawrence).
-    async fn console() -> Console {
+    async fn console() -> Harness {
         harness::<Lawrence>().await
     }
 
-    async fn harness<I: Behaviour>() -> Console {
+    async fn harness<I: Behaviour>() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
@@ -508,7 +508,7 @@ mod tests {
             1,
             ConsoleChannel::new("lawrence", roster),
         );
-        Console {
+        Harness {
             _dir: dir,
             store,
             clock,
@@ -518,7 +518,7 @@ mod tests {
         }
     }
 
-    impl Console {
+    impl Harness {
         /// `(kind, chat_id, text)` of every outbox row, in order.
         async fn outbox(&self) -> Vec<(String, i64, String)> {
             sqlx::query_as("SELECT kind, chat_id, text FROM outbox ORDER BY id")

@@ -43,7 +43,9 @@ impl RawIds {
             kind: Some(kind.to_owned()),
             user_id: int(payload, &["from", "id"]).or_else(|| int(payload, &["user", "id"])),
             chat_id: int(payload, &["chat", "id"]).or_else(|| int(message, &["chat", "id"])),
-            thread_id: int(payload, &["message_thread_id"]).and_then(|t| i32::try_from(t).ok()),
+            thread_id: int(payload, &["message_thread_id"])
+                .or_else(|| int(message, &["message_thread_id"]))
+                .and_then(|t| i32::try_from(t).ok()),
             text: payload
                 .get("text")
                 .and_then(Value::as_str)
