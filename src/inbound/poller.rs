@@ -665,6 +665,11 @@ mod tests {
         assert_eq!(c.last_inbound().await.0, "failed: handler error");
         assert_eq!(c.next_offset().await, 62);
         assert_eq!(c.fault_dms().await.len(), 1, "one DM per hour per kind");
+        c.clock.advance(chrono::Duration::hours(1));
+        c.poller.handle(dm_help(62, c.operator)).await.unwrap();
+        let dms = c.fault_dms().await;
+        assert_eq!(dms.len(), 2, "the next hour's first one is DMed");
+        assert!(dms[1].contains("1 more of these"), "{}", dms[1]);
     }
 
     #[tokio::test]
