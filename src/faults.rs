@@ -1,8 +1,16 @@
-//! Crash points in the send path, compiled only with the test feature `fault-injection`.
+//! Fault points, compiled only with the test feature `fault-injection`: crash points in the
+//! send path, and a text that makes a handler or the approval desk panic ([`PANIC_TEXT`]).
+//!
 //! The SIGKILL tests set `HERALD_CRASH_AT` to one point's name; when a send reaches that
 //! point the process kills itself with SIGKILL (no destructors, no flush, exactly like the
 //! OOM killer or a power cut), and the test restarts it to check that nothing was lost or
 //! sent twice. Without the feature every point compiles to nothing.
+
+/// With the `fault-injection` feature, a message with exactly this text makes every bot's
+/// handler tree panic (after writing to the update's transaction), and an invoice whose
+/// contact has this name makes posting its approval card panic (after enqueuing the card),
+/// for the tests of the panic guards. Without the feature nothing looks at it.
+pub const PANIC_TEXT: &str = "herald-fault:panic-in-handler";
 
 /// Where in the send path a crash is injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -138,6 +138,28 @@ impl<I: BotIdentity> Poster<I> {
     }
 }
 
+/// A [`Poster<I>`] with `I` kept inside rather than in the type, for code that serves one
+/// identity without being generic over it: the poller answers the button tap of an update
+/// whose handler failed. It can only be made from a `Poster<I>`, so it still posts as `I` only.
+pub trait ErasedPoster: Send + Sync {
+    /// [`Poster::enqueue`] as the identity this was made from.
+    fn enqueue<'a>(
+        &'a self,
+        conn: &'a mut sqlx::SqliteConnection,
+        message: OutgoingMessage,
+    ) -> futures::future::BoxFuture<'a, Result<OutboxId, EnqueueError>>;
+}
+
+impl<I: BotIdentity> ErasedPoster for Poster<I> {
+    fn enqueue<'a>(
+        &'a self,
+        conn: &'a mut sqlx::SqliteConnection,
+        message: OutgoingMessage,
+    ) -> futures::future::BoxFuture<'a, Result<OutboxId, EnqueueError>> {
+        Box::pin(Poster::enqueue(self, conn, message))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod faults;
 pub mod fleet;
 pub mod identity;
 pub mod inbound;
+pub mod isolation;
 pub mod jobs;
 pub mod outbox;
 pub mod roster;

@@ -1303,3 +1303,65 @@ async fn teloxide_bot_talks_to_the_simulator() {
     assert_eq!(sim.calls("sendmessage"), 2);
     sim.shutdown();
 }
+
+// ----- raw updates and refusals ---------------------------------------------------------------
+
+#[tokio::test]
+async fn raw_updates_are_served_as_pushed_and_refusals_are_recorded() {
+    let (sim, tg) = start().await;
+    // A malformed message from a stranger in private: served as given, update_id first.
+    let first = sim.push_raw_update(
+        "claudia_bot",
+        json!({"message": {"message_id": 1, "from": {"id": -5}, "chat": {"id": STRANGER, "type": "private"}, "text": "hi"}, "update_id": 1}),
+    );
+    // A tap with made-up data and id: it can be answered once, like a real one.
+    let second = sim.push_raw_update(
+        "claudia_bot",
+        json!({"callback_query": {"id": "fuzz-1", "from": {"id": RAVI}, "data": "zzz:unknown"}}),
+    );
+    assert_eq!(second, first + 1);
+    let r = tg.post(CLAUDIA, "getUpdates", json!({"timeout": 0})).await;
+    let raw = r.raw.clone();
+    assert!(
+        raw.contains(&format!("{{\"update_id\":{first},\"message\"")),
+        "update_id first, the rest as pushed: {raw}"
+    );
+    let list = r.body["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["message"]["from"]["id"], -5);
+    assert_eq!(list[1]["callback_query"]["data"], "zzz:unknown");
+
+    let answer = json!({"callback_query_id": "fuzz-1", "text": "This button is no longer active."});
+    assert_eq!(
+        tg.post(CLAUDIA, "answerCallbackQuery", answer.clone())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        tg.post(CLAUDIA, "answerCallbackQuery", answer).await.status,
+        400
+    );
+    // The private message opened the chat: the bot may answer the stranger.
+    let sent = tg
+        .send(CLAUDIA, json!({"chat_id": STRANGER, "text": "Sorry"}))
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.raw);
+    let bad = tg
+        .send(
+            CLAUDIA,
+            json!({"chat_id": STRANGER, "text": "<b>open", "parse_mode": "HTML"}),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+
+    let rejections = sim.rejections();
+    assert_eq!(rejections.len(), 2, "{rejections:#?}");
+    assert_eq!(rejections[0].method, "answerCallbackQuery");
+    assert_eq!(rejections[1].method, "sendMessage");
+    assert_eq!(rejections[1].code, 400);
+    assert!(rejections[1]
+        .description
+        .starts_with("Bad Request: can't parse entities"));
+    assert_eq!(sim.callback_answers().len(), 1);
+}

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::model::ApprovalsFile;
 use crate::identity::{Claudia, Poster};
+use crate::isolation::{self, catch_panic, cut, Panicked};
 use crate::jobs::ar_brief::format_money;
 use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, MessageKind, OutgoingMessage};
@@ -24,6 +25,7 @@ use crate::roster::Roster;
 use crate::sources::xero::{Invoice, InvoiceKind, InvoiceStatus, XeroClient, XeroError};
 use crate::store::approvals::{self, Approval, NewApproval};
 use crate::store::audit::{self, AuditEntry};
+use crate::store::fault_counts::FaultKind;
 use crate::store::Store;
 use crate::templates::{TemplateError, Templates};
 use crate::text::escape_html;
@@ -193,23 +195,80 @@ impl ApprovalDesk {
         Self { parts, poster }
     }
 
-    /// Runs until `shutdown`. Xero failures are reported and retried; only the database stops it.
+    /// Runs until `shutdown`. Xero failures are reported and retried; a step that panics is
+    /// reported and tried again later (see [`StepGuard`]); only the database stops it.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DeskError> {
         let mut next_poll = tokio::time::Instant::now();
         let mut poll_failing = false;
+        let (mut polling, mut expiring, mut writing) =
+            (StepGuard::new(), StepGuard::new(), StepGuard::new());
         loop {
             if tokio::time::Instant::now() >= next_poll {
                 next_poll = tokio::time::Instant::now() + self.parts.settings.poll_every;
-                let failed = self.poll_once().await?;
-                self.report_poll(failed, &mut poll_failing).await?;
+                let poll = async {
+                    let failed = self.poll_once().await?;
+                    self.report_poll(failed, &mut poll_failing).await
+                };
+                self.guarded(POLL_STEP, &mut polling, poll).await?;
             }
-            self.expire_once().await?;
-            self.write_to_xero_once().await?;
+            self.guarded(EXPIRE_STEP, &mut expiring, self.expire_once())
+                .await?;
+            self.guarded(WRITE_STEP, &mut writing, self.write_to_xero_once())
+                .await?;
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(self.parts.settings.tick) => {}
             }
         }
+    }
+
+    /// Runs one step under a panic guard, unless it is waiting after a panic. A panic rolls
+    /// the step's transaction back and is audited and reported; the desk goes on.
+    async fn guarded(
+        &self,
+        step: &str,
+        guard: &mut StepGuard,
+        work: impl std::future::Future<Output = Result<(), DeskError>>,
+    ) -> Result<(), DeskError> {
+        if tokio::time::Instant::now() < guard.not_before {
+            return Ok(());
+        }
+        match catch_panic(work).await {
+            Ok(result) => {
+                guard.panics_in_a_row = 0;
+                result
+            }
+            Err(panic) => {
+                guard.panicked(self.parts.settings.tick);
+                self.record_panic(step, &panic).await
+            }
+        }
+    }
+
+    async fn record_panic(&self, step: &str, panic: &Panicked) -> Result<(), DeskError> {
+        tracing::error!(step, panic = %panic.message, "an approval-desk step panicked; its changes were rolled back");
+        let at = self.parts.clock.now();
+        let mut tx = self.parts.store.begin_write().await?;
+        let entry = AuditEntry::new("approvals", "failed: step panicked")
+            .bot("claudia")
+            .detail(format!("{step}: {}", cut(&panic.message, 1000)));
+        audit::record(&mut tx, at, &entry).await?;
+        let html = format!(
+            "🔴 <b>Approval desk: a step panicked</b>\nStep: {}\nPanic: {}\nIts changes were rolled back; the desk carries on and tries the step again later.",
+            escape_html(step),
+            escape_html(&cut(&panic.message, 300)),
+        );
+        isolation::count_and_tell(
+            &mut tx,
+            &self.parts.console,
+            "claudia",
+            FaultKind::DeskPanic,
+            &html,
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// One DM when polling starts failing (naming the cause), none while it keeps failing.
@@ -273,23 +332,37 @@ impl ApprovalDesk {
                 Err(e) => return Ok(Some(e)),
             }
         }
+        for invoice in &submitted {
+            // Each card in its own transaction, under its own panic guard: an invoice that
+            // makes posting its card panic costs that card only.
+            if let Err(panic) = catch_panic(self.post_card_once(invoice)).await {
+                let step = format!("posting the card of invoice {}", invoice.number);
+                self.record_panic(&step, &panic).await?;
+            }
+        }
         let now = self.parts.clock.now();
         let mut tx = self.parts.store.begin_write().await?;
-        for invoice in &submitted {
-            if approvals::get(&mut tx, &invoice.invoice_id)
-                .await?
-                .is_some()
-            {
-                continue;
-            }
-            self.post_card(&mut tx, invoice, now).await?;
-        }
         for (approval, status) in ended {
             self.closed_in_xero(&mut tx, &approval, &status, now)
                 .await?;
         }
         tx.commit().await?;
         Ok(None)
+    }
+
+    /// Posts the card of `invoice` unless it has one, in one transaction.
+    async fn post_card_once(&self, invoice: &Invoice) -> Result<(), DeskError> {
+        let mut tx = self.parts.store.begin_write().await?;
+        if approvals::get(&mut tx, &invoice.invoice_id)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.post_card(&mut tx, invoice, self.parts.clock.now())
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn post_card(
@@ -335,6 +408,10 @@ impl ApprovalDesk {
             .in_lane(Lane::Urgent)
             .with_markup(buttons(&invoice.invoice_id));
         let card_outbox_id = self.poster.enqueue(tx, card).await?;
+        #[cfg(feature = "fault-injection")]
+        if invoice.contact_name == crate::faults::PANIC_TEXT {
+            panic!("fault-injection: posting an approval card panicked on purpose");
+        }
         approvals::insert(
             tx,
             &NewApproval {
@@ -445,7 +522,15 @@ impl ApprovalDesk {
             approvals::due_for_xero(&mut conn, self.parts.clock.now()).await?
         };
         for approval in due {
-            let outcome = self.authorise(&approval).await;
+            // A panic while talking to Xero about one approval is one failed try of it: it
+            // backs off and is given up like any other, without holding up the others.
+            let outcome = match catch_panic(self.authorise(&approval)).await {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    tracing::error!(invoice = %approval.invoice_id, panic = %panic.message, "writing an approval to Xero panicked");
+                    XeroOutcome::Retry(format!("panicked: {}", cut(&panic.message, 300)))
+                }
+            };
             self.settle(&approval, outcome).await?;
         }
         Ok(())
@@ -607,6 +692,40 @@ impl ApprovalDesk {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The desk's steps, as audited and reported when one panics.
+const POLL_STEP: &str = "reading Xero for invoices awaiting approval";
+const EXPIRE_STEP: &str = "closing expired cards";
+const WRITE_STEP: &str = "writing approvals to Xero";
+
+/// Longest wait before a step that keeps panicking is tried again.
+const PANIC_BACKOFF_MAX: Duration = Duration::from_secs(600);
+
+/// When a step that panicked is tried again: after one tick, doubling with each panic in a
+/// row up to ten minutes, so a poison invoice costs an audit entry every ten minutes, not one
+/// a second.
+#[derive(Debug)]
+struct StepGuard {
+    panics_in_a_row: u32,
+    not_before: tokio::time::Instant,
+}
+
+impl StepGuard {
+    fn new() -> Self {
+        Self {
+            panics_in_a_row: 0,
+            not_before: tokio::time::Instant::now(),
+        }
+    }
+
+    fn panicked(&mut self, tick: Duration) {
+        let wait = tick
+            .saturating_mul(1 << self.panics_in_a_row.min(16))
+            .min(PANIC_BACKOFF_MAX);
+        self.panics_in_a_row += 1;
+        self.not_before = tokio::time::Instant::now() + wait;
     }
 }
 

@@ -637,6 +637,7 @@ impl Launch<'_> {
             base_dependencies::<I>(context, poster.clone()),
             self.wake.clone(),
             options.poll_seconds,
+            self.console.clone(),
         );
         let desk_poster = poster;
         let approvals_file = context_approvals;

@@ -6,20 +6,29 @@
 use std::sync::Arc;
 
 use teloxide::dispatching::UpdateFilterExt;
-use teloxide::types::{Message, Update};
+use teloxide::types::{CallbackQuery, Message, Update};
 
 use super::addressing::parse_command;
 use super::console::{console_command, operator, CONSOLE_COMMANDS};
 use super::outbox_decisions::{apply_outbox_decision, outbox_decision};
 use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::identity::Poster;
-use crate::outbox::OutgoingMessage;
+use crate::outbox::{Lane, OutgoingMessage};
 use crate::text::escape_html;
 
 /// The fixed, information-free answer to anyone outside the roster who DMs a bot.
 pub const STRANGER_REPLY: &str = "Sorry, this bot only works for its team.";
 
+/// The answer to a button tap nothing handles: an old or forged button, unknown data.
+pub const INACTIVE_BUTTON: &str = "This button is no longer active.";
+
+/// Longest piece of a tap's callback data kept in the audit (Telegram allows 64 bytes; a
+/// forged tap may carry anything).
+const AUDITED_DATA_CHARS: usize = 64;
+
 /// The full handler tree of identity `I`.
+// The fault-injection build wraps the tree before returning it.
+#[cfg_attr(not(feature = "fault-injection"), allow(clippy::let_and_return))]
 pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
     let mut commands = dptree::filter_map(command_for_me)
         .branch(dptree::filter_map_async(over_rate_limit::<I>).endpoint(refuse_over_limit::<I>))
@@ -29,7 +38,7 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
         commands = commands.branch(own);
     }
     let commands = commands.branch(dptree::endpoint(unknown_command::<I>));
-    dptree::entry()
+    let tree = dptree::entry()
         .branch(
             Update::filter_message()
                 .branch(dptree::filter_map(stranger).endpoint(refuse_stranger::<I>))
@@ -66,11 +75,21 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
                 .branch(
                     I::callback_branches()
                         .unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me)),
-                ),
+                )
+                .branch(dptree::endpoint(inactive_button::<I>)),
         )
         .branch(dptree::endpoint(|| async {
             Ok(Decision::new(None, "ignored: update kind not handled"))
-        }))
+        }));
+    #[cfg(feature = "fault-injection")]
+    let tree = dptree::entry()
+        .branch(
+            Update::filter_message()
+                .filter(|m: Message| m.text() == Some(crate::faults::PANIC_TEXT))
+                .endpoint(panic_on_purpose::<I>),
+        )
+        .branch(tree);
+    tree
 }
 
 /// The identity's own handling of members' plain messages, or a branch that matches nothing.
@@ -454,6 +473,50 @@ async fn unknown_command<I: Behaviour>(
         Some(&command.name),
         "refused: unknown command",
     ))
+}
+
+/// A tap no branch took (unknown, stale or malformed data, or none): answered, so the
+/// member's client stops spinning, and audited with the data cut short.
+async fn inactive_button<I: Behaviour>(
+    query: CallbackQuery,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(
+            &mut tx,
+            OutgoingMessage::callback_answer(query.id.0.clone(), INACTIVE_BUTTON)
+                .in_lane(Lane::Urgent),
+        )
+        .await?;
+    let detail = match query.data.as_deref() {
+        Some(data) => format!("data {:?}", crate::isolation::cut(data, AUDITED_DATA_CHARS)),
+        None => "no data".to_owned(),
+    };
+    Ok(Decision::new(None, "answered: button no longer active").with_detail(detail))
+}
+
+/// The fault point of the handler tree (`fault-injection` builds only): a message whose text
+/// is [`crate::faults::PANIC_TEXT`] writes a reply into the update's transaction and panics
+/// while holding it, so a test sees the panic contained and the write rolled back.
+#[cfg(feature = "fault-injection")]
+async fn panic_on_purpose<I: Behaviour>(
+    message: Message,
+    poster: Poster<I>,
+    work: UnitOfWork,
+) -> HandlerResult {
+    let mut tx = work.lock().await;
+    poster
+        .enqueue(
+            &mut tx,
+            OutgoingMessage::direct(
+                message.chat.id.0,
+                "fault-injection: this reply is rolled back and never sent",
+            ),
+        )
+        .await?;
+    panic!("fault-injection: the handler tree panicked on purpose");
 }
 
 async fn not_for_me() -> HandlerResult {

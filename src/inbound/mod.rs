@@ -9,6 +9,7 @@ pub mod common;
 pub mod console;
 pub mod outbox_decisions;
 pub mod poller;
+pub mod raw;
 pub mod work;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub use work::UnitOfWork;
 pub struct Decision {
     pub command: Option<String>,
     pub decision: String,
+    /// What the audit entry's detail says, if anything.
+    pub detail: Option<String>,
 }
 
 impl Decision {
@@ -35,7 +38,13 @@ impl Decision {
         Self {
             command: command.map(str::to_owned),
             decision: decision.into(),
+            detail: None,
         }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 }
 

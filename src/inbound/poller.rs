@@ -1,22 +1,33 @@
 //! The one `getUpdates` consumer of a token. The offset moves only after an update has been
 //! handled and committed; a replayed update finds its `(bot, update_id)` row and is skipped.
+//! Each update is one unit of work: a handler that fails or panics, and an update that does
+//! not parse, are recorded and skipped, so one poison update never stops the bot or replays.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dptree::prelude::DependencyMap;
 use serde_json::Value;
-use teloxide::types::Update;
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use teloxide::types::{Update, UpdateKind};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::common::INACTIVE_BUTTON;
+use super::raw::{self, RawIds};
 use super::{Decision, UnitOfWork, UpdateHandler};
 use crate::clock::Clock;
 use crate::config::secrets::Token;
-use crate::identity::{BotIdentity, VerifiedBot};
+use crate::identity::{BotIdentity, ErasedPoster, Poster, VerifiedBot};
+use crate::isolation::{self, catch_panic, cut};
+use crate::outbox::alerts::ConsoleChannel;
+use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
 use crate::store::audit::{self, AuditEntry};
-use crate::store::{updates, Store};
+use crate::store::fault_counts::{self, FaultKind};
+use crate::store::updates::{self, Outcome};
+use crate::store::Store;
 use crate::telegram::{CallError, TelegramClient};
+use crate::text::escape_html;
 
 /// Why polling stopped for good. Each stops the whole process.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +54,10 @@ pub struct Poller {
     dependencies: DependencyMap,
     wake_senders: Arc<Notify>,
     poll_seconds: u64,
+    /// Where faults are reported (throttled, see [`isolation::count_and_tell`]).
+    console: ConsoleChannel,
+    /// Answers the button tap of an update whose handler failed, as this bot.
+    poster: Box<dyn ErasedPoster>,
 }
 
 impl Poller {
@@ -56,8 +71,11 @@ impl Poller {
         dependencies: DependencyMap,
         wake_senders: Arc<Notify>,
         poll_seconds: u64,
+        console: ConsoleChannel,
     ) -> Self {
         Self {
+            poster: Box::new(Poster::<I>::new(verified, clock.clone())),
+            console,
             bot: I::NAME,
             token: verified.token().clone(),
             client,
@@ -119,12 +137,30 @@ impl Poller {
         }
     }
 
-    /// Handles one raw update inside one transaction. Only database failures escape.
+    /// Handles one raw update inside one transaction, under a panic guard. A handler that
+    /// fails or panics has its changes rolled back, and the update is still recorded as
+    /// handled (outcome `failed`), so the offset moves past it and it is never replayed. Only
+    /// database failures escape.
     pub async fn handle(&self, raw: Value) -> Result<(), sqlx::Error> {
         let Some(update_id) = raw.get("update_id").and_then(Value::as_i64) else {
             tracing::error!("an update without update_id was skipped");
             return Ok(());
         };
+        match catch_panic(self.handle_once(update_id, &raw)).await {
+            Ok(handled) => handled,
+            Err(panic) => {
+                tracing::error!(
+                    update_id,
+                    panic = %panic.message,
+                    "a handler panicked; its changes were rolled back"
+                );
+                self.record_failure(update_id, &raw, Failure::Panic(panic.message))
+                    .await
+            }
+        }
+    }
+
+    async fn handle_once(&self, update_id: i64, raw: &Value) -> Result<(), sqlx::Error> {
         let at = self.clock.now();
         let mut tx = self.store.begin_write().await?;
         if !updates::mark_handled(&mut tx, self.bot, update_id, at).await? {
@@ -134,15 +170,16 @@ impl Poller {
             return Ok(());
         }
         // teloxide's Update visitor needs borrowed keys: parse from text, not from a Value.
-        let update: Update = match serde_json::from_str(&raw.to_string()) {
-            Ok(update) => update,
+        let update = match serde_json::from_str::<Update>(&raw.to_string()) {
+            Ok(update) if !matches!(update.kind, UpdateKind::Error(_)) => update,
+            Ok(_) => {
+                let reason = raw::unreadable_reason(raw);
+                return self.record_unreadable(tx, update_id, raw, &reason).await;
+            }
             Err(e) => {
-                let entry = AuditEntry::new("inbound", "ignored: unreadable update")
-                    .bot(self.bot)
-                    .detail(format!("update {update_id}: {e}"));
-                audit::record(&mut tx, at, &entry).await?;
-                updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
-                return tx.commit().await;
+                return self
+                    .record_unreadable(tx, update_id, raw, &e.to_string())
+                    .await
             }
         };
         let mut entry = inbound_entry(self.bot, &update);
@@ -157,19 +194,28 @@ impl Poller {
                 "a handler kept the update's transaction; rolled back"
             );
             return self
-                .record_failure(update_id, entry, "handler kept the transaction")
+                .record_failure(
+                    update_id,
+                    raw,
+                    Failure::Error("handler kept the transaction".to_owned()),
+                )
                 .await;
         };
         match outcome {
-            std::ops::ControlFlow::Break(Ok(Decision { command, decision })) => {
+            std::ops::ControlFlow::Break(Ok(Decision {
+                command,
+                decision,
+                detail,
+            })) => {
                 entry.command = command.or(entry.command);
                 entry.decision = decision;
+                entry.detail = detail;
             }
             std::ops::ControlFlow::Break(Err(error)) => {
                 drop(tx);
                 tracing::error!(update_id, %error, "handler failed; its changes were rolled back");
                 return self
-                    .record_failure(update_id, entry, &error.to_string())
+                    .record_failure(update_id, raw, Failure::Error(error.to_string()))
                     .await;
             }
             std::ops::ControlFlow::Continue(_) => {
@@ -183,22 +229,153 @@ impl Poller {
         Ok(())
     }
 
-    /// A failed handler: the update is still marked handled (it would fail again), audited.
+    /// An update that does not parse (or that teloxide read as `UpdateKind::Error`): audited
+    /// with what its JSON still tells, logged at WARN, counted, and skipped. A button tap among
+    /// them is answered, so the member's client stops spinning.
+    async fn record_unreadable(
+        &self,
+        mut tx: Transaction<'static, Sqlite>,
+        update_id: i64,
+        raw: &Value,
+        reason: &str,
+    ) -> Result<(), sqlx::Error> {
+        let at = self.clock.now();
+        let ids = RawIds::of(raw);
+        let kind = ids.kind.as_deref().unwrap_or("none");
+        tracing::warn!(
+            update_id,
+            kind,
+            chat_id = ?ids.chat_id,
+            user_id = ?ids.user_id,
+            reason,
+            "unreadable update skipped"
+        );
+        updates::set_outcome(&mut tx, self.bot, update_id, Outcome::Unreadable).await?;
+        let mut entry = raw_entry(self.bot, &ids, "unreadable update");
+        entry.detail = Some(cut(
+            &format!("update {update_id} ({}): {reason}", cut(kind, 64)),
+            DETAIL_CHARS,
+        ));
+        audit::record(&mut tx, at, &entry).await?;
+        fault_counts::count(&mut tx, self.bot, FaultKind::UnreadableUpdate, at).await?;
+        if let Some(query_id) = &ids.callback_query_id {
+            self.answer_tap(&mut tx, query_id, INACTIVE_BUTTON).await?;
+        }
+        updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
+        tx.commit().await?;
+        self.wake_senders.notify_waiters();
+        Ok(())
+    }
+
+    /// A handler that failed or panicked (its transaction already rolled back): the update is
+    /// marked handled with outcome `failed` (it would fail again), audited with the error, a
+    /// button tap is answered, and the operator is DMed at most once an hour per bot and kind.
     async fn record_failure(
         &self,
         update_id: i64,
-        mut entry: AuditEntry,
-        error: &str,
+        raw: &Value,
+        failure: Failure,
     ) -> Result<(), sqlx::Error> {
         let at = self.clock.now();
         let mut tx = self.store.begin_write().await?;
-        updates::mark_handled(&mut tx, self.bot, update_id, at).await?;
-        entry.decision = "failed: handler error".to_owned();
-        entry.detail = Some(error.to_owned());
+        if !updates::mark_handled_as(&mut tx, self.bot, update_id, at, Outcome::Failed).await? {
+            // Its own transaction committed before the failure: what it did stands.
+            tracing::error!(
+                update_id,
+                "a failure after the update was recorded; left as it was"
+            );
+            return Ok(());
+        }
+        let ids = RawIds::of(raw);
+        let (kind, decision, how, message) = match failure {
+            Failure::Panic(message) => (
+                FaultKind::HandlerPanic,
+                "failed: handler panicked",
+                "panicked",
+                message,
+            ),
+            Failure::Error(message) => (
+                FaultKind::HandlerError,
+                "failed: handler error",
+                "failed",
+                message,
+            ),
+        };
+        let mut entry = raw_entry(self.bot, &ids, decision);
+        entry.detail = Some(cut(&message, DETAIL_CHARS));
         audit::record(&mut tx, at, &entry).await?;
+        if let Some(query_id) = &ids.callback_query_id {
+            self.answer_tap(&mut tx, query_id, TAP_FAILED).await?;
+        }
+        let mut place = Vec::new();
+        if let Some(chat) = ids.chat_id {
+            place.push(format!("chat {chat}"));
+        }
+        if let Some(user) = ids.user_id {
+            place.push(format!("user {user}"));
+        }
+        let place = if place.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", place.join(", "))
+        };
+        let html = format!(
+            "🔴 <b>{bot} could not handle an update</b>\nIts handler {how}: {message}\nUpdate {update_id}{place} was skipped and its changes were rolled back; {bot} keeps serving.",
+            bot = escape_html(self.bot),
+            message = escape_html(&cut(&message, ALERT_CHARS)),
+        );
+        isolation::count_and_tell(&mut tx, &self.console, self.bot, kind, &html, at).await?;
         updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.wake_senders.notify_waiters();
+        Ok(())
     }
+
+    /// Answers button tap `query_id` as this bot, in `tx`.
+    async fn answer_tap(
+        &self,
+        tx: &mut SqliteConnection,
+        query_id: &str,
+        text: &str,
+    ) -> Result<(), sqlx::Error> {
+        let answer = OutgoingMessage::callback_answer(query_id, text).in_lane(Lane::Urgent);
+        match self.poster.enqueue(tx, answer).await {
+            Ok(_) => Ok(()),
+            Err(EnqueueError::Db(e)) => Err(e),
+            Err(other) => {
+                tracing::error!(error = %other, "a button-tap answer was not enqueued");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How a handler failed.
+enum Failure {
+    Panic(String),
+    Error(String),
+}
+
+/// Longest panic message, parse error or handler error kept in an audit detail, and quoted in
+/// an operator DM.
+const DETAIL_CHARS: usize = 1000;
+const ALERT_CHARS: usize = 300;
+
+/// The answer to a button tap whose handler failed.
+pub const TAP_FAILED: &str = "Sorry, that did not work. Please try again later.";
+
+/// The audit entry of an update known only by its raw JSON.
+fn raw_entry(bot: &str, ids: &RawIds, decision: &str) -> AuditEntry {
+    let mut entry = AuditEntry::new("inbound", decision).bot(bot);
+    entry.user_id = ids.user_id;
+    entry.chat_id = ids.chat_id;
+    entry.thread_id = ids.thread_id;
+    entry.command = ids
+        .text
+        .as_deref()
+        .and_then(super::addressing::parse_command)
+        .map(|(name, _, _)| name);
+    entry
 }
 
 /// The audit entry of an inbound update, before the handler decides.
@@ -225,13 +402,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::identity::{Lawrence, Poster};
+    use crate::identity::{Claudia, Clawrence, Lawrence, Poster};
     use crate::inbound::common::handler_tree;
-    use crate::inbound::{base_dependencies, BotContext, CommandRouting};
+    use crate::inbound::{base_dependencies, Behaviour, BotContext, CommandRouting};
     use crate::roster::Role;
 
     /// A DM `/help` from `user_id`, shaped as Telegram sends it.
     fn dm_help(update_id: i64, user_id: i64) -> Value {
+        dm(update_id, user_id, "/help")
+    }
+
+    /// A DM with `text` from `user_id`.
+    fn dm(update_id: i64, user_id: i64, text: &str) -> Value {
         json!({
             "update_id": update_id,
             "message": {
@@ -239,14 +421,42 @@ mod tests {
                 "from": {"id": user_id, "is_bot": false, "first_name": "Op"},
                 "chat": {"id": user_id, "first_name": "Op", "type": "private"},
                 "date": 1785809825,
-                "text": "/help",
+                "text": text,
                 "entities": [{"offset": 0, "length": 5, "type": "bot_command"}]
             }
         })
     }
 
-    #[tokio::test]
-    async fn a_replayed_update_is_handled_once_and_the_offset_follows_it() {
+    /// A tap with `data` by `user_id` (a well-formed callback query).
+    fn tap(update_id: i64, user_id: i64, query_id: &str, data: &str) -> Value {
+        json!({
+            "update_id": update_id,
+            "callback_query": {
+                "id": query_id,
+                "from": {"id": user_id, "is_bot": false, "first_name": "Op"},
+                "chat_instance": "-123456",
+                "data": data
+            }
+        })
+    }
+
+    /// One identity's poller on a fresh database, its store, clock, the operator and an
+    /// approver.
+    struct Harness {
+        _dir: tempfile::TempDir,
+        store: Store,
+        clock: Clock,
+        poller: Poller,
+        operator: i64,
+        approver: i64,
+    }
+
+    /// The console identity's poller (Lawrence).
+    async fn console() -> Harness {
+        harness::<Lawrence>().await
+    }
+
+    async fn harness<I: Behaviour>() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
@@ -258,22 +468,29 @@ mod tests {
             .next()
             .unwrap()
             .telegram_id;
+        let approver = config
+            .roster
+            .members_with_role(Role::Approver)
+            .next()
+            .unwrap()
+            .telegram_id;
         let clock = Clock::manual(chrono::DateTime::UNIX_EPOCH);
-        let verified = VerifiedBot::<Lawrence>::new(Token::new("1:test".into()), 1, false);
+        let verified = VerifiedBot::<I>::new(Token::new("1:test".into()), 1, false);
         let templates = crate::templates::Templates::load(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
         )
         .unwrap();
+        let roster = Arc::new(config.roster.clone());
         let context = Arc::new(BotContext {
-            identity: "lawrence",
-            display: "Lawrence",
-            username: config.bot("lawrence").unwrap().username.clone(),
-            bot: config.bot("lawrence").unwrap().clone(),
-            roster: Arc::new(config.roster.clone()),
+            identity: I::NAME,
+            display: I::DISPLAY,
+            username: config.bot(I::NAME).unwrap().username.clone(),
+            bot: config.bot(I::NAME).unwrap().clone(),
+            roster: roster.clone(),
             routing: Arc::new(CommandRouting::from_config(&config)),
             templates: Arc::new(templates),
             clock: clock.clone(),
-            is_console: true,
+            is_console: I::NAME == "lawrence",
             console_username: config.bot("lawrence").unwrap().username.clone(),
             jobs: Arc::new(Vec::new()),
             started_at: chrono::DateTime::UNIX_EPOCH,
@@ -285,21 +502,84 @@ mod tests {
             TelegramClient::new("http://127.0.0.1:9").unwrap(),
             store.clone(),
             clock.clone(),
-            handler_tree::<Lawrence>(),
-            base_dependencies(context, Poster::new(&verified, clock)),
+            handler_tree::<I>(),
+            base_dependencies(context, Poster::new(&verified, clock.clone())),
             Arc::new(Notify::new()),
             1,
+            ConsoleChannel::new("lawrence", roster),
         );
+        Harness {
+            _dir: dir,
+            store,
+            clock,
+            poller,
+            operator,
+            approver,
+        }
+    }
 
-        poller.handle(dm_help(41, operator)).await.unwrap();
-        poller.handle(dm_help(41, operator)).await.unwrap();
+    impl Harness {
+        /// `(kind, chat_id, text)` of every outbox row, in order.
+        async fn outbox(&self) -> Vec<(String, i64, String)> {
+            sqlx::query_as("SELECT kind, chat_id, text FROM outbox ORDER BY id")
+                .fetch_all(self.store.pool())
+                .await
+                .unwrap()
+        }
+
+        /// The operator DMs about faults.
+        async fn fault_dms(&self) -> Vec<String> {
+            self.outbox()
+                .await
+                .into_iter()
+                .filter(|(kind, chat, text)| {
+                    kind == "send" && *chat == self.operator && text.contains("could not handle")
+                })
+                .map(|(_, _, text)| text)
+                .collect()
+        }
+
+        async fn outcome(&self, update_id: i64) -> Option<String> {
+            sqlx::query_scalar(
+                "SELECT outcome FROM processed_updates WHERE bot = ? AND update_id = ?",
+            )
+            .bind(self.poller.bot)
+            .bind(update_id)
+            .fetch_optional(self.store.pool())
+            .await
+            .unwrap()
+        }
+
+        /// `(decision, user_id, chat_id, detail)` of the last inbound audit entry.
+        async fn last_inbound(&self) -> (String, Option<i64>, Option<i64>, Option<String>) {
+            sqlx::query_as(
+                "SELECT decision, user_id, chat_id, detail FROM audit WHERE kind = 'inbound'
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+        }
+
+        async fn next_offset(&self) -> i64 {
+            updates::next_offset(self.store.pool(), self.poller.bot)
+                .await
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replayed_update_is_handled_once_and_the_offset_follows_it() {
+        let c = console().await;
+        c.poller.handle(dm_help(41, c.operator)).await.unwrap();
+        c.poller.handle(dm_help(41, c.operator)).await.unwrap();
 
         let replies: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = 'lawrence'")
-            .fetch_one(store.pool())
+            .fetch_one(c.store.pool())
             .await
             .unwrap();
         let audit = crate::store::audit::query(
-            store.pool(),
+            c.store.pool(),
             &crate::store::audit::AuditFilter {
                 limit: Some(10),
                 ..Default::default()
@@ -308,16 +588,212 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(replies, 1, "one reply, none for the replay: {audit:#?}");
-        assert_eq!(
-            updates::next_offset(store.pool(), "lawrence")
-                .await
-                .unwrap(),
-            42
-        );
+        assert_eq!(c.next_offset().await, 42);
+        assert_eq!(c.outcome(41).await.as_deref(), Some("handled"));
         let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit WHERE kind = 'inbound'")
-            .fetch_one(store.pool())
+            .fetch_one(c.store.pool())
             .await
             .unwrap();
         assert_eq!(audited, 1, "handled (and audited) once");
+    }
+
+    #[cfg(feature = "fault-injection")]
+    #[tokio::test]
+    async fn a_panicking_handler_is_rolled_back_recorded_failed_and_reported_once_an_hour() {
+        let c = console().await;
+        let panic_text = crate::faults::PANIC_TEXT;
+        c.poller
+            .handle(dm(50, c.operator, panic_text))
+            .await
+            .unwrap();
+
+        assert_eq!(c.outcome(50).await.as_deref(), Some("failed"));
+        assert_eq!(c.next_offset().await, 51, "the offset moved past it");
+        let (decision, user, chat, detail) = c.last_inbound().await;
+        assert_eq!(decision, "failed: handler panicked");
+        assert_eq!((user, chat), (Some(c.operator), Some(c.operator)));
+        assert!(detail.unwrap_or_default().contains("panicked on purpose"));
+        let outbox = c.outbox().await;
+        assert!(
+            outbox
+                .iter()
+                .all(|(_, _, text)| !text.contains("rolled back and never sent")),
+            "the handler's write was rolled back: {outbox:#?}"
+        );
+        assert_eq!(c.fault_dms().await.len(), 1, "{outbox:#?}");
+
+        // The same fault again within the hour: recorded, no second DM; the bot still answers.
+        c.poller
+            .handle(dm(51, c.operator, panic_text))
+            .await
+            .unwrap();
+        c.poller.handle(dm_help(52, c.operator)).await.unwrap();
+        assert_eq!(c.outcome(51).await.as_deref(), Some("failed"));
+        assert_eq!(c.outcome(52).await.as_deref(), Some("handled"));
+        assert_eq!(c.fault_dms().await.len(), 1);
+        assert_eq!(c.next_offset().await, 53);
+
+        // An hour later the next one is DMed, naming the one held back.
+        c.clock.advance(chrono::Duration::hours(1));
+        c.poller
+            .handle(dm(53, c.operator, panic_text))
+            .await
+            .unwrap();
+        let dms = c.fault_dms().await;
+        assert_eq!(dms.len(), 2);
+        assert!(dms[1].contains("1 more of these"), "{}", dms[1]);
+        assert_eq!(
+            fault_counts::occurrences(c.store.pool(), "lawrence", FaultKind::HandlerPanic)
+                .await
+                .unwrap(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_handler_is_recorded_failed_and_reported_once_an_hour() {
+        let c = harness::<Clawrence>().await;
+        // The rate-limit count of every command now fails: a handler error.
+        sqlx::query("DROP TABLE command_windows")
+            .execute(c.store.pool())
+            .await
+            .unwrap();
+        c.poller.handle(dm_help(60, c.operator)).await.unwrap();
+        c.poller.handle(dm_help(61, c.operator)).await.unwrap();
+        assert_eq!(c.outcome(60).await.as_deref(), Some("failed"));
+        assert_eq!(c.outcome(61).await.as_deref(), Some("failed"));
+        assert_eq!(c.last_inbound().await.0, "failed: handler error");
+        assert_eq!(c.next_offset().await, 62);
+        assert_eq!(c.fault_dms().await.len(), 1, "one DM per hour per kind");
+        c.clock.advance(chrono::Duration::hours(1));
+        c.poller.handle(dm_help(62, c.operator)).await.unwrap();
+        let dms = c.fault_dms().await;
+        assert_eq!(dms.len(), 2, "the next hour's first one is DMed");
+        assert!(dms[1].contains("1 more of these"), "{}", dms[1]);
+    }
+
+    #[tokio::test]
+    async fn a_tap_whose_handler_fails_is_still_answered() {
+        let c = harness::<Claudia>().await;
+        // Claudia's card taps read the approvals table: now they fail.
+        sqlx::query("DROP TABLE approvals")
+            .execute(c.store.pool())
+            .await
+            .unwrap();
+        c.poller
+            .handle(tap(63, c.approver, "q63", "ap:a:INV-1"))
+            .await
+            .unwrap();
+        assert_eq!(c.outcome(63).await.as_deref(), Some("failed"));
+        let outbox = c.outbox().await;
+        assert!(
+            outbox
+                .iter()
+                .any(|(kind, _, text)| kind == "answer_callback" && text == TAP_FAILED),
+            "{outbox:#?}"
+        );
+        assert_eq!(c.fault_dms().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_stale_taps_are_answered_and_audited_with_their_data_cut_short() {
+        let c = console().await;
+        let long = format!("zzz:{}", "x".repeat(300));
+        for (id, data) in [
+            (70, "zzz:unknown"),
+            (71, "ob:resend:abc"),
+            (72, "ob:resend:999999"),
+            (73, long.as_str()),
+        ] {
+            c.poller
+                .handle(tap(id, c.operator, &format!("q{id}"), data))
+                .await
+                .unwrap();
+            assert_eq!(c.outcome(id).await.as_deref(), Some("handled"));
+        }
+        let answers: Vec<String> = c
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|(kind, _, _)| kind == "answer_callback")
+            .map(|(_, _, text)| text)
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                INACTIVE_BUTTON,
+                INACTIVE_BUTTON,
+                "That message is not in the outbox.",
+                INACTIVE_BUTTON
+            ]
+        );
+        let (decision, user, _, detail) = c.last_inbound().await;
+        assert_eq!(decision, "answered: button no longer active");
+        assert_eq!(user, Some(c.operator));
+        let detail = detail.unwrap_or_default();
+        assert!(detail.starts_with("data \"zzz:xxx"), "{detail}");
+        assert!(detail.chars().count() < 80, "cut short: {detail}");
+    }
+
+    #[tokio::test]
+    async fn unreadable_updates_are_audited_with_their_ids_counted_and_skipped() {
+        let c = console().await;
+        let negative_user = json!({
+            "update_id": 80,
+            "message": {
+                "message_id": 9,
+                "from": {"id": -5, "is_bot": false, "first_name": "X"},
+                "chat": {"id": -1001, "type": "supergroup", "title": "T"},
+                "date": 1785809825,
+                "text": "/help"
+            }
+        });
+        c.poller.handle(negative_user).await.unwrap();
+        assert_eq!(c.outcome(80).await.as_deref(), Some("unreadable"));
+        let (decision, user, chat, detail) = c.last_inbound().await;
+        assert_eq!(decision, "unreadable update");
+        assert_eq!((user, chat), (Some(-5), Some(-1001)));
+        let detail = detail.unwrap_or_default();
+        assert!(
+            detail.starts_with("update 80 (message): message: "),
+            "{detail}"
+        );
+
+        c.poller
+            .handle(json!({"update_id": 81, "story_reaction": {"id": 1}}))
+            .await
+            .unwrap();
+        let detail = c.last_inbound().await.3.unwrap_or_default();
+        assert_eq!(
+            detail,
+            "update 81 (story_reaction): unknown update kind \"story_reaction\""
+        );
+
+        // A tap that does not parse (no `from`) is still answered.
+        c.poller
+            .handle(json!({
+                "update_id": 82,
+                "callback_query": {"id": "q82", "chat_instance": "1", "data": "ap:a:x"}
+            }))
+            .await
+            .unwrap();
+        assert_eq!(c.outcome(82).await.as_deref(), Some("unreadable"));
+        assert!(c
+            .outbox()
+            .await
+            .iter()
+            .any(|(kind, _, text)| kind == "answer_callback" && text == INACTIVE_BUTTON));
+
+        assert_eq!(c.next_offset().await, 83);
+        assert_eq!(
+            fault_counts::occurrences(c.store.pool(), "lawrence", FaultKind::UnreadableUpdate)
+                .await
+                .unwrap(),
+            3
+        );
+        assert!(
+            c.fault_dms().await.is_empty(),
+            "unreadable updates DM nobody"
+        );
     }
 }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::{decide, SlotDecision};
 use crate::clock::Clock;
 use crate::identity::{BotIdentity, Poster};
+use crate::isolation::{catch_panic, cut};
 use crate::jobs::{Job, JobInput, JobSpec};
 use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
@@ -140,7 +141,34 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
         let job = self.job.clone();
         let poster = self.poster.clone();
         let context = self.context.clone();
-        Box::pin(async move { run_slot(spec, job, poster, context, slot, trigger).await })
+        Box::pin(async move {
+            // A panicking run is one failed slot, reported like a job error; it never ends
+            // the scheduler or leaves its slot `running` for the watchdog.
+            let run = run_slot(spec.clone(), job, poster, context.clone(), slot, trigger);
+            match catch_panic(run).await {
+                Ok(done) => done,
+                Err(panic) => {
+                    tracing::error!(job = %spec.name, panic = %panic.message, "a job run panicked; nothing it wrote was kept");
+                    let cause = format!("panicked: {}", cut(&panic.message, PANIC_CHARS));
+                    let at = context.clock.now();
+                    let mut tx = context.store.begin_write().await?;
+                    if record_failed_run(
+                        &mut tx,
+                        &spec,
+                        &context.console,
+                        slot,
+                        trigger,
+                        &cause,
+                        at,
+                    )
+                    .await?
+                    {
+                        tx.commit().await?;
+                    }
+                    Ok(())
+                }
+            }
+        })
     }
 
     fn preview(&self, at: DateTime<Utc>) -> BoxFuture<'static, Result<Vec<String>, String>> {
@@ -252,35 +280,59 @@ async fn run_slot<I: BotIdentity>(
         }
     };
     if let Some(cause) = cause {
-        tracing::error!(job = %spec.name, slot = %key, %cause, "job failed");
-        let finished = slots::finish(
-            &mut tx,
-            &spec.name,
-            &key,
-            SlotState::Failed,
-            0,
-            Some(&cause),
-            at,
-        )
-        .await?;
-        if !finished {
-            tracing::error!(job = %spec.name, slot = %key, %cause, "slot was no longer running; not reported twice");
+        let reported =
+            record_failed_run(&mut tx, &spec, &context.console, slot, trigger, &cause, at).await?;
+        if !reported {
             return Ok(());
         }
-        let entry = AuditEntry::new("job", "failed")
-            .bot(spec.bot)
-            .detail(format!("slot {key}: {cause}"))
-            .job(&spec.name);
-        audit::record(&mut tx, at, &entry).await?;
-        let html = format!(
-            "🔴 <b>Job failed: {}</b>\n{}\nCause: {}\nPosted: nothing.",
-            escape_html(&spec.name),
-            escape_html(&describe_slot(&spec, slot, trigger)),
-            escape_html(&cause),
-        );
-        alert(&context.console, &mut tx, &html, at).await?;
     }
     tx.commit().await
+}
+
+/// Longest panic message quoted as a failed run's cause.
+const PANIC_CHARS: usize = 300;
+
+/// A failed run, in `tx`: the slot is marked failed with `cause`, audited, and the operator
+/// told. False (and nothing written) if the slot was no longer running: decided elsewhere
+/// meanwhile, so it is not reported twice.
+async fn record_failed_run(
+    tx: &mut sqlx::SqliteConnection,
+    spec: &JobSpec,
+    console: &ConsoleChannel,
+    slot: DateTime<Utc>,
+    trigger: Trigger,
+    cause: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let key = slot_key(slot);
+    tracing::error!(job = %spec.name, slot = %key, %cause, "job failed");
+    let finished = slots::finish(
+        &mut *tx,
+        &spec.name,
+        &key,
+        SlotState::Failed,
+        0,
+        Some(cause),
+        at,
+    )
+    .await?;
+    if !finished {
+        tracing::error!(job = %spec.name, slot = %key, %cause, "slot was no longer running; not reported twice");
+        return Ok(false);
+    }
+    let entry = AuditEntry::new("job", "failed")
+        .bot(spec.bot)
+        .detail(format!("slot {key}: {cause}"))
+        .job(&spec.name);
+    audit::record(&mut *tx, at, &entry).await?;
+    let html = format!(
+        "🔴 <b>Job failed: {}</b>\n{}\nCause: {}\nPosted: nothing.",
+        escape_html(&spec.name),
+        escape_html(&describe_slot(spec, slot, trigger)),
+        escape_html(cause),
+    );
+    alert(console, &mut *tx, &html, at).await?;
+    Ok(true)
 }
 
 /// `clawrence -> #daily-updates, slot Mon 2026-11-23 11:00 +08 (03:00 UTC), on schedule`.
@@ -975,5 +1027,101 @@ impl Watchdog {
             .iter()
             .find(|s| s.name == job)
             .map(|s| s.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::secrets::Token;
+    use crate::identity::{Clawrence, VerifiedBot};
+    use crate::jobs::JobError;
+    use crate::sources::leave::RosterLeave;
+
+    /// A job whose every run panics (a poison slot).
+    struct Panics;
+
+    impl Job for Panics {
+        type Bot = Clawrence;
+
+        fn run<'a>(&'a self, _input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+            Box::pin(async { panic!("poison slot") })
+        }
+
+        fn check(&self, _: &JobSpec, _: &Templates, _: &Roster) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_run_marks_its_slot_failed_and_tells_the_operator() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let config = crate::config::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let roster = Arc::new(config.roster.clone());
+        let file = &config.bot("clawrence").unwrap().jobs[0];
+        let spec = Arc::new(JobSpec::from_file("clawrence", file, &roster).unwrap());
+        let clock = Clock::manual(DateTime::UNIX_EPOCH + chrono::Duration::days(20_000));
+        let verified = VerifiedBot::<Clawrence>::new(Token::new("1:test".into()), 1, false);
+        let context = RunContext {
+            store: store.clone(),
+            clock: clock.clone(),
+            roster: roster.clone(),
+            templates: Arc::new(
+                Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap(),
+            ),
+            console: ConsoleChannel::new("lawrence", roster.clone()),
+            leave: Arc::new(RosterLeave::new(roster.clone())),
+            xero: None,
+        };
+        let runner = JobRunner::new(
+            spec.clone(),
+            Arc::new(Panics),
+            Poster::new(&verified, clock.clone()),
+            context,
+        );
+        let slot = clock.now();
+        let mut tx = store.begin_write().await.unwrap();
+        slots::claim(
+            &mut tx,
+            &spec.name,
+            slot,
+            spec.bot,
+            Trigger::Schedule,
+            SlotState::Running,
+            None,
+            slot,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        runner.execute(slot, Trigger::Schedule).await.unwrap();
+
+        let (state, detail): (String, Option<String>) =
+            sqlx::query_as("SELECT state, detail FROM job_slots WHERE job = ?")
+                .bind(&spec.name)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(state, "failed");
+        assert_eq!(detail.as_deref(), Some("panicked: poison slot"));
+        let dms: Vec<String> = sqlx::query_scalar(
+            "SELECT text FROM outbox WHERE bot = 'lawrence' AND text LIKE '%Job failed%'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(dms.len(), 1, "one operator DM, as for any failed run");
+        assert!(dms[0].contains("panicked: poison slot"), "{}", dms[0]);
+        let posts: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = 'clawrence'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(posts, 0, "a panicking run posts nothing");
     }
 }

@@ -167,6 +167,17 @@ pub struct CallbackAnswer {
     pub at: Instant,
 }
 
+/// A `sendMessage`, `editMessageText` or `answerCallbackQuery` the simulator refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The bot's username.
+    pub bot: String,
+    pub method: String,
+    pub code: u16,
+    /// Telegram's wording, e.g. `Bad Request: message is too long`.
+    pub description: String,
+}
+
 /// A fault for the next call of one bot to one method.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -368,7 +379,29 @@ impl Simulator {
         r.unwrap_or_else(|e| panic!("telegram simulator: {e}"))
     }
 
+    /// Queues `update` for the bot as it is (any JSON object: malformed shapes, unknown kinds),
+    /// with the next `update_id` set; returns that id. A `callback_query` with a string `id`
+    /// can be answered like a real tap, and a private message opens the DM with its chat.
+    ///
+    /// # Panics
+    /// If no bot has that username, or `update` is not a JSON object.
+    pub fn push_raw_update(&self, bot_username: &str, update: serde_json::Value) -> i64 {
+        let mut st = self.shared.lock();
+        let Some(bot) = st.bot_by_username(bot_username) else {
+            drop(st);
+            panic!("telegram simulator: no bot @{bot_username}");
+        };
+        let r = st.push_raw(bot, update);
+        drop(st);
+        r.unwrap_or_else(|e| panic!("telegram simulator: {e}"))
+    }
+
     // ----- inspection --------------------------------------------------------------------------
+
+    /// Every refused `sendMessage`, `editMessageText` and `answerCallbackQuery`, in order.
+    pub fn rejections(&self) -> Vec<Rejection> {
+        self.shared.lock().rejections.clone()
+    }
 
     /// Every accepted `sendMessage`/`editMessageText`, all bots, in arrival order.
     pub fn sent(&self) -> Vec<SentRecord> {

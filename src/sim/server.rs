@@ -343,18 +343,18 @@ async fn dispatch(
     match method {
         "getme" => ok(&shared.lock().get_me(bot)),
         "getupdates" => get_updates(shared, bot, params).await,
-        "sendmessage" => match shared.lock().send_message(bot, params, commit, now) {
-            Ok(m) => ok(&m),
-            Err(e) => err(&e),
-        },
-        "editmessagetext" => match shared.lock().edit_message_text(bot, params, commit, now) {
-            Ok(m) => ok(&m),
-            Err(e) => err(&e),
-        },
-        "answercallbackquery" => match shared.lock().answer_callback(bot, params, commit) {
-            Ok(b) => ok(&b),
-            Err(e) => err(&e),
-        },
+        "sendmessage" => {
+            let answer = shared.lock().send_message(bot, params, commit, now);
+            recorded(shared, bot, "sendMessage", answer, commit)
+        }
+        "editmessagetext" => {
+            let answer = shared.lock().edit_message_text(bot, params, commit, now);
+            recorded(shared, bot, "editMessageText", answer, commit)
+        }
+        "answercallbackquery" => {
+            let answer = shared.lock().answer_callback(bot, params, commit);
+            recorded(shared, bot, "answerCallbackQuery", answer, commit)
+        }
         "setmycommands" => match shared.lock().set_my_commands(bot, params, commit) {
             Ok(b) => ok(&b),
             Err(e) => err(&e),
@@ -367,6 +367,26 @@ async fn dispatch(
             pending_update_count: shared.lock().pending(bot),
         }),
         _ => err(&ApiError::not_found()),
+    }
+}
+
+/// The answer to a call that changes something; a refusal is recorded (see
+/// [`super::Simulator::rejections`]) unless nothing was to be committed anyway.
+fn recorded<T: Serialize>(
+    shared: &Arc<Shared>,
+    bot: usize,
+    method: &str,
+    answer: Result<T, ApiError>,
+    commit: bool,
+) -> Response {
+    match answer {
+        Ok(value) => ok(&value),
+        Err(e) => {
+            if commit {
+                shared.lock().reject(bot, method, &e);
+            }
+            err(&e)
+        }
     }
 }
 

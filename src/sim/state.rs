@@ -17,9 +17,9 @@ use super::html;
 use super::ratelimit::RateLimiter;
 use super::wire::{
     BotCommand, Button, CallbackQuery, Chat, Entity, ForumTopicCreated, InlineKeyboard, Me,
-    Message, Update, User,
+    Message, Queued, Update, User,
 };
-use super::{CallbackAnswer, Fault, SentRecord, SimBot, SimConfig, SimGroup, SimUser};
+use super::{CallbackAnswer, Fault, Rejection, SentRecord, SimBot, SimConfig, SimGroup, SimUser};
 use crate::clock::Clock;
 
 /// Maximum visible message length, in UTF-16 units.
@@ -54,7 +54,7 @@ struct Stored {
 
 pub(crate) struct BotRt {
     pub cfg: SimBot,
-    queue: VecDeque<Update>,
+    queue: VecDeque<Queued>,
     next_update_id: i64,
     poll_gen: u64,
     commands: Option<Vec<(String, String)>>,
@@ -70,9 +70,9 @@ pub(crate) enum PollCheck {
     /// A newer `getUpdates` for the same bot took over: answer 409.
     Conflict,
     /// The simulator is shutting down: answer what there is.
-    Shutdown(Vec<Update>),
+    Shutdown(Vec<Queued>),
     /// Pending updates (possibly none).
-    Batch(Vec<Update>),
+    Batch(Vec<Queued>),
 }
 
 pub(crate) struct State {
@@ -91,6 +91,7 @@ pub(crate) struct State {
     callbacks: HashMap<String, CallbackRt>,
     next_callback: u64,
     pub callback_answers: Vec<CallbackAnswer>,
+    pub rejections: Vec<Rejection>,
     pub too_many: usize,
     faults: Vec<(usize, String, Fault)>,
     limiter: RateLimiter,
@@ -134,6 +135,7 @@ impl State {
             callbacks: HashMap::new(),
             next_callback: FIRST_CALLBACK_ID,
             callback_answers: Vec::new(),
+            rejections: Vec::new(),
             too_many: 0,
             faults: Vec::new(),
             limiter: RateLimiter::default(),
@@ -309,8 +311,59 @@ impl State {
         };
         fill(&mut update);
         rt.next_update_id += 1;
-        rt.queue.push_back(update);
+        rt.queue.push_back(Queued::Built(Box::new(update)));
         self.watchers[bot].send_modify(|v| *v += 1);
+    }
+
+    /// Queues `update` for `bot` as it is, with the next `update_id` set first. A
+    /// `callback_query` with a string `id` becomes a tap that can be answered, and a private
+    /// message opens the DM with its chat, as a real one would. Returns the update id.
+    pub fn push_raw(&mut self, bot: usize, update: Value) -> Result<i64, String> {
+        let Value::Object(fields) = update else {
+            return Err("an update is a JSON object".into());
+        };
+        let rt = &mut self.bots[bot];
+        let update_id = rt.next_update_id;
+        rt.next_update_id += 1;
+        let mut raw = serde_json::Map::new();
+        raw.insert("update_id".into(), Value::from(update_id));
+        raw.extend(fields.into_iter().filter(|(k, _)| k != "update_id"));
+        if let Some(id) = raw
+            .get("callback_query")
+            .and_then(|q| q.get("id"))
+            .and_then(Value::as_str)
+        {
+            self.callbacks.insert(
+                id.to_owned(),
+                CallbackRt {
+                    bot,
+                    answered: false,
+                },
+            );
+        }
+        let chat = raw.get("message").and_then(|m| m.get("chat"));
+        if let Some(chat) =
+            chat.filter(|c| c.get("type").and_then(Value::as_str) == Some("private"))
+        {
+            if let Some(id) = chat.get("id").and_then(Value::as_i64).filter(|id| *id > 0) {
+                self.dm_opened.insert((bot, id));
+            }
+        }
+        self.bots[bot]
+            .queue
+            .push_back(Queued::Raw(Value::Object(raw)));
+        self.watchers[bot].send_modify(|v| *v += 1);
+        Ok(update_id)
+    }
+
+    /// Records an error answer to a call that would have changed something.
+    pub fn reject(&mut self, bot: usize, method: &str, error: &ApiError) {
+        self.rejections.push(Rejection {
+            bot: self.bots[bot].cfg.username.clone(),
+            method: method.to_owned(),
+            code: error.code,
+            description: error.description.clone(),
+        });
     }
 
     /// Bots that receive a group message: all bots that read everything; bots in privacy mode
@@ -350,7 +403,7 @@ impl State {
     pub fn poll_begin(&mut self, bot: usize, offset: Option<i64>) -> u64 {
         let rt = &mut self.bots[bot];
         match offset {
-            Some(o) if o > 0 => rt.queue.retain(|u| u.update_id >= o),
+            Some(o) if o > 0 => rt.queue.retain(|u| u.update_id() >= o),
             Some(o) if o < 0 => {
                 let keep = usize::try_from(o.unsigned_abs()).unwrap_or(usize::MAX);
                 while rt.queue.len() > keep {
@@ -370,7 +423,7 @@ impl State {
         if rt.poll_gen != ticket {
             return PollCheck::Conflict;
         }
-        let batch: Vec<Update> = rt.queue.iter().take(limit).cloned().collect();
+        let batch: Vec<Queued> = rt.queue.iter().take(limit).cloned().collect();
         if self.shutdown {
             PollCheck::Shutdown(batch)
         } else {

@@ -166,6 +166,24 @@ pub(crate) struct Update {
     pub callback_query: Option<CallbackQuery>,
 }
 
+/// One entry of a bot's update queue: an update the simulator built from what a human did,
+/// or JSON a test pushed as it is (malformed on purpose, or of a kind nothing here builds).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Queued {
+    Built(Box<Update>),
+    Raw(Value),
+}
+
+impl Queued {
+    pub fn update_id(&self) -> i64 {
+        match self {
+            Queued::Built(update) => update.update_id,
+            Queued::Raw(raw) => raw.get("update_id").and_then(Value::as_i64).unwrap_or(0),
+        }
+    }
+}
+
 /// `getWebhookInfo` result: the simulator never has a webhook.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct WebhookInfo {

@@ -7,6 +7,7 @@ pub mod boots;
 pub mod bots;
 pub mod command_windows;
 pub mod daily_updates;
+pub mod fault_counts;
 pub mod pauses;
 pub mod requests;
 pub mod retention;

@@ -5,6 +5,27 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
+/// How a handled update ended (`processed_updates.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its handler decided (answered, refused, ignored...).
+    Handled,
+    /// Its handler returned an error or panicked; its changes were rolled back.
+    Failed,
+    /// It did not parse.
+    Unreadable,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Handled => "handled",
+            Outcome::Failed => "failed",
+            Outcome::Unreadable => "unreadable",
+        }
+    }
+}
+
 /// Marks `update_id` handled for `bot`. Returns false if it already was (a replay).
 pub async fn mark_handled(
     conn: &mut SqliteConnection,
@@ -12,16 +33,44 @@ pub async fn mark_handled(
     update_id: i64,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    mark_handled_as(conn, bot, update_id, at, Outcome::Handled).await
+}
+
+/// Marks `update_id` handled for `bot` with `outcome`. Returns false if it already was.
+pub async fn mark_handled_as(
+    conn: &mut SqliteConnection,
+    bot: &str,
+    update_id: i64,
+    at: DateTime<Utc>,
+    outcome: Outcome,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "INSERT INTO processed_updates (bot, update_id, handled_at) VALUES (?, ?, ?)
+        "INSERT INTO processed_updates (bot, update_id, handled_at, outcome) VALUES (?, ?, ?, ?)
          ON CONFLICT (bot, update_id) DO NOTHING",
     )
     .bind(bot)
     .bind(update_id)
     .bind(at.to_rfc3339())
+    .bind(outcome.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Changes the outcome of an update marked handled (in the same transaction).
+pub async fn set_outcome(
+    conn: &mut SqliteConnection,
+    bot: &str,
+    update_id: i64,
+    outcome: Outcome,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE processed_updates SET outcome = ? WHERE bot = ? AND update_id = ?")
+        .bind(outcome.as_str())
+        .bind(bot)
+        .bind(update_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records that the next `getUpdates` for `bot` starts at `next_offset` (never moves back).
