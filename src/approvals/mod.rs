@@ -47,6 +47,16 @@ pub enum DeskError {
     Template(#[from] TemplateError),
 }
 
+impl crate::store::retry::DbFailure for DeskError {
+    fn db_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Db(e) => Some(e),
+            Self::Enqueue(e) => crate::store::retry::DbFailure::db_error(e),
+            Self::Template(_) => None,
+        }
+    }
+}
+
 /// How the desk paces itself.
 #[derive(Debug, Clone)]
 pub struct DeskSettings {
@@ -193,17 +203,25 @@ impl ApprovalDesk {
         Self { parts, poster }
     }
 
-    /// Runs until `shutdown`. Xero failures are reported and retried; only the database stops it.
+    /// Runs until `shutdown`. Xero failures are reported and retried; transient database
+    /// failures are waited out (each step's transaction runs again whole; a Xero write is
+    /// never repeated for it); only a persistent database failure stops it.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DeskError> {
         let mut next_poll = tokio::time::Instant::now();
         let mut poll_failing = false;
+        let store = self.parts.store.clone();
         loop {
             if tokio::time::Instant::now() >= next_poll {
                 next_poll = tokio::time::Instant::now() + self.parts.settings.poll_every;
-                let failed = self.poll_once().await?;
+                // Reads Xero, then writes cards in one transaction: both again on a retry.
+                let failed = store
+                    .retry("posting approval cards", || self.poll_once())
+                    .await?;
                 self.report_poll(failed, &mut poll_failing).await?;
             }
-            self.expire_once().await?;
+            store
+                .retry("closing expired approval cards", || self.expire_once())
+                .await?;
             self.write_to_xero_once().await?;
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -240,15 +258,20 @@ impl ApprovalDesk {
     }
 
     async fn alert(&self, decision: &str, detail: &str, html: &str) -> Result<(), DeskError> {
-        let at = self.parts.clock.now();
-        let mut tx = self.parts.store.begin_write().await?;
-        let entry = AuditEntry::new("approvals", decision)
-            .bot("claudia")
-            .detail(detail);
-        audit::record(&mut tx, at, &entry).await?;
-        self.parts.console.alert(&mut tx, html, None, at).await?;
-        tx.commit().await?;
-        Ok(())
+        let store = &self.parts.store;
+        store
+            .retry("alerting about approvals", || async {
+                let at = self.parts.clock.now();
+                let mut tx = store.begin_write().await?;
+                let entry = AuditEntry::new("approvals", decision)
+                    .bot("claudia")
+                    .detail(detail);
+                audit::record(&mut tx, at, &entry).await?;
+                self.parts.console.alert(&mut tx, html, None, at).await?;
+                tx.commit().await?;
+                Ok::<(), DeskError>(())
+            })
+            .await
     }
 
     /// Asks Xero for SUBMITTED invoices: a card for each new one; open cards whose invoice is
@@ -440,13 +463,25 @@ impl ApprovalDesk {
 
     /// Writes due approvals to Xero, one at a time.
     pub async fn write_to_xero_once(&self) -> Result<(), DeskError> {
-        let due = {
-            let mut conn = self.parts.store.pool().acquire().await?;
-            approvals::due_for_xero(&mut conn, self.parts.clock.now()).await?
-        };
+        let store = &self.parts.store;
+        let due = store
+            .retry("reading approvals due for Xero", || async {
+                let mut conn = store.pool().acquire().await?;
+                approvals::due_for_xero(&mut conn, self.parts.clock.now()).await
+            })
+            .await?;
         for approval in due {
+            // An instance that was taken over writes nothing more to Xero either.
+            store
+                .retry("checking the database lease", || store.check_lease())
+                .await?;
             let outcome = self.authorise(&approval).await;
-            self.settle(&approval, outcome).await?;
+            // Only the transaction is run again: the Xero write is not repeated for it.
+            store
+                .retry("recording a Xero write", || {
+                    self.settle(&approval, outcome.clone())
+                })
+                .await?;
         }
         Ok(())
     }
@@ -611,7 +646,7 @@ impl ApprovalDesk {
 }
 
 /// How one try to write an approval to Xero went.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum XeroOutcome {
     /// Xero says AUTHORISED, because of this approval.
     Done,
