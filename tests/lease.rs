@@ -120,6 +120,39 @@ async fn wait_until_polling(sim: &Simulator, before: usize, herald: &Running) {
     }
 }
 
+/// Waits until herald's start-up is over: seven bots polling and every job's schedule
+/// cursor set (the scheduler's preparation, the last write of start-up).
+async fn wait_until_started(
+    sim: &Simulator,
+    deployment: &Deployment,
+    db: &SqlitePool,
+    herald: &Running,
+) {
+    wait_until_polling(sim, 0, herald).await;
+    let jobs: usize = deployment
+        .config()
+        .bots
+        .values()
+        .map(|bot| bot.jobs.len())
+        .sum();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let cursors: i64 = sqlx::query_scalar("SELECT count(*) FROM job_cursors")
+            .fetch_one(db)
+            .await
+            .expect("job_cursors readable");
+        if cursors as usize == jobs {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "herald did not finish starting:\n{}",
+            herald.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A plain reader and writer of the deployment's database, beside herald (WAL mode).
 async fn db(deployment: &Deployment) -> SqlitePool {
     let options = SqliteConnectOptions::from_str(&deployment.db_url())
@@ -179,6 +212,7 @@ async fn a_write_lock_held_15_s_during_a_200_post_burst_loses_nothing_and_sends_
     let mut herald = spawn(&deployment, &sim, &[]);
     wait_until_polling(&sim, 0, &herald).await;
     let db = db(&deployment).await;
+    wait_until_started(&sim, &deployment, &db, &herald).await;
     let texts = enqueue_dms(&db, "lock burst", 200).await;
     // 200 DMs to 40 people take a few seconds at one message a second per chat.
     sim.wait_for(|s| copies(s, "lock burst ").len() >= 20, WAIT)
@@ -257,6 +291,7 @@ async fn a_lock_held_past_the_give_up_time_stops_herald_with_one_line_and_a_dm()
     // Give up after 2 s of failure (the first failure itself takes the 10 s busy timeout).
     let mut herald = spawn(&deployment, &sim, &["--store-give-up-ms", "2000"]);
     wait_until_polling(&sim, 0, &herald).await;
+    wait_until_started(&sim, &deployment, &db(&deployment).await, &herald).await;
     let mut holder = SqliteConnection::connect(&deployment.db_url())
         .await
         .expect("connects");
@@ -369,6 +404,7 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
     let mut first = spawn(&deployment, &sim, &ttl);
     wait_until_polling(&sim, 0, &first).await;
     let db = db(&deployment).await;
+    wait_until_started(&sim, &deployment, &db, &first).await;
 
     // A second instance on the same database is refused, and changes nothing.
     let before = snapshot(&db).await;
@@ -378,7 +414,8 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
     let line = output
         .lines()
         .find(|l| l.starts_with("herald run: refusing to start:"))
-        .unwrap_or_else(|| panic!("no refusal line:\n{output}"));
+        .unwrap_or_else(|| panic!("no refusal line:\n{output}"))
+        .to_owned();
     assert!(
         line.contains("another herald holds this database")
             && line.contains(&format!("herald pid {} on host ", first.pid()))
@@ -442,13 +479,13 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
 
     // The paused one wakes up: it finds it lost the lease and stops itself.
     first.signal(libc::SIGCONT);
-    let (status, output) = first.exit().await;
-    assert_eq!(status.code(), Some(1), "{output}");
-    let stopped: Vec<&str> = output
+    let (status, first_output) = first.exit().await;
+    assert_eq!(status.code(), Some(1), "{first_output}");
+    let stopped: Vec<&str> = first_output
         .lines()
         .filter(|l| l.starts_with("herald run: stopped:"))
         .collect();
-    assert_eq!(stopped.len(), 1, "{output}");
+    assert_eq!(stopped.len(), 1, "{first_output}");
     assert!(
         stopped[0].contains("another herald took this database over")
             && stopped[0].contains(&format!("herald pid {} on host", second.pid())),
@@ -480,8 +517,67 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
     let (status, output) = second.exit().await;
     assert_eq!(status.code(), Some(0), "{output}");
     eprintln!(
-        "lease: refused with exit 2 and an unchanged database; takeover at epoch {}; {} of 120 sent, {ambiguous} ambiguous, none twice",
+        "lease: refused with exit 2 and an unchanged database; takeover at epoch {}; {} of 120 sent, {ambiguous} ambiguous, none twice\n  {line}\n  {}",
         first_epoch + 1,
-        states.iter().filter(|(_, s)| s == "sent").count()
+        states.iter().filter(|(_, s)| s == "sent").count(),
+        stopped[0]
     );
+}
+
+const CONFLICT: &str =
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_taking_over_a_stale_lease_one_409_is_polled_through_and_a_second_stops_the_fleet() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let config = deployment.config();
+    let clawrence = config.bots["clawrence"].username.clone();
+    let member = deployment.member();
+    // A lease left by an instance on another host that stopped renewing long ago: it may be
+    // paused, not dead, and wake to make one last getUpdates.
+    let store = herald::store::Store::open(&deployment.db_url())
+        .await
+        .expect("database");
+    sqlx::query(
+        "INSERT INTO lease (id, epoch, host, pid, started_at, heartbeat_at)
+         VALUES (1, 4, 'elsewhere.example', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+    )
+    .execute(store.pool())
+    .await
+    .expect("lease row");
+    store.close().await;
+    sim.inject_fault(
+        &clawrence,
+        "getUpdates",
+        herald::sim::Fault::api(409, CONFLICT),
+    );
+
+    let fleet = herald::fleet::start(&deployment.run_options(&sim))
+        .await
+        .expect("fleet starts");
+    assert!(fleet.store().took_over_stale());
+    let db = db(&deployment).await;
+    assert_eq!(lease(&db).await.0, 5, "taken over, epoch raised");
+    // That 409 did not stop Clawrence: it polled again and answers.
+    sim.user_dms(member, &clawrence, "/help");
+    sim.wait_for(
+        |s| s.iter().any(|r| r.bot == clawrence && r.chat_id == member),
+        WAIT,
+    )
+    .await
+    .expect("Clawrence still answers");
+
+    // Another 409 is another consumer of the token: herald does not fight it.
+    sim.inject_fault(
+        &clawrence,
+        "getUpdates",
+        herald::sim::Fault::api(409, CONFLICT),
+    );
+    let never = tokio_util::sync::CancellationToken::new();
+    let stopped = tokio::time::timeout(WAIT, fleet.run_until(never))
+        .await
+        .expect("the fleet stops");
+    let error = stopped.expect_err("stops on the second 409");
+    assert!(error.to_string().contains("409 Conflict"), "{error}");
 }

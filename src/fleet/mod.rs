@@ -250,60 +250,14 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let clock = options.clock.clone();
     let started_at = clock.now();
     let console = ConsoleChannel::new(shared.config.console(), shared.roster.clone());
-    // One unit of work: the crash-loop look, this boot's row, its audit entry and DM.
+    let detail = format!(
+        "config {}, {} identities verified",
+        shared.config.dir.display(),
+        launchers.len()
+    );
     let (boot_id, crash_loop) = store
-        .retry("recording this boot", || async {
-        let mut tx = store.begin_write().await?;
-        let crash_loop = if options.force {
-            Vec::new()
-        } else {
-            crate::store::boots::crash_loop(&mut tx, started_at).await?
-        };
-        let diagnose = !crash_loop.is_empty();
-        let boot_id = crate::store::boots::record_start(&mut tx, started_at, diagnose).await?;
-        audit::record(
-            &mut tx,
-            started_at,
-            &AuditEntry::new(
-                "boot",
-                match (diagnose, options.force) {
-                    (true, _) => "started in diagnose mode",
-                    (false, true) => "started (--force)",
-                    (false, false) => "started",
-                },
-            )
-            .detail(format!(
-                "config {}, {} identities verified",
-                shared.config.dir.display(),
-                launchers.len()
-            )),
-        )
-        .await?;
-        if diagnose {
-            tracing::error!("the last boots never became healthy: starting in diagnose mode");
-            let mut html = format!(
-                "🩺 <b>herald started in diagnose mode</b>: the last {} boots (within {} minutes) never became healthy. No jobs run and no bot posts; /status and /log work here.\nLast errors:",
-                crash_loop.len(),
-                crate::store::boots::WINDOW_MINUTES
-            );
-            for boot in &crash_loop {
-                html.push_str(&format!(
-                    "\n• {}: {}",
-                    html_escape::encode_text(&boot.started_at),
-                    html_escape::encode_text(
-                        boot.outcome
-                            .as_deref()
-                            .unwrap_or("ended without a clean stop (killed or crashed)")
-                    )
-                ));
-            }
-            html.push_str("\nFix the cause, then restart with <code>herald run --force</code>.");
-            if let Err(e) = console.alert(&mut tx, &html, None, started_at).await {
-                tracing::error!(error = %e, "the diagnose-mode DM could not be queued");
-            }
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>((boot_id, crash_loop))
+        .retry("recording this boot", || {
+            record_boot(&store, &console, options.force, started_at, &detail)
         })
         .await?;
     let diagnose = !crash_loop.is_empty();
@@ -397,6 +351,64 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         .tasks
         .spawn(async move { watchdog.run(stop).await.map_err(RunError::from) });
     Ok(fleet)
+}
+
+/// One unit of work at start: the crash-loop look, this boot's row, its audit entry and, in
+/// diagnose mode, the operator's DM. Returns the boot's id and the unhealthy boots found.
+async fn record_boot(
+    store: &Store,
+    console: &ConsoleChannel,
+    force: bool,
+    started_at: chrono::DateTime<chrono::Utc>,
+    detail: &str,
+) -> Result<(i64, Vec<crate::store::boots::UnhealthyBoot>), sqlx::Error> {
+    let mut tx = store.begin_write().await?;
+    let crash_loop = if force {
+        Vec::new()
+    } else {
+        crate::store::boots::crash_loop(&mut tx, started_at).await?
+    };
+    let diagnose = !crash_loop.is_empty();
+    let boot_id = crate::store::boots::record_start(&mut tx, started_at, diagnose).await?;
+    audit::record(
+        &mut tx,
+        started_at,
+        &AuditEntry::new(
+            "boot",
+            match (diagnose, force) {
+                (true, _) => "started in diagnose mode",
+                (false, true) => "started (--force)",
+                (false, false) => "started",
+            },
+        )
+        .detail(detail),
+    )
+    .await?;
+    if diagnose {
+        tracing::error!("the last boots never became healthy: starting in diagnose mode");
+        let mut html = format!(
+            "🩺 <b>herald started in diagnose mode</b>: the last {} boots (within {} minutes) never became healthy. No jobs run and no bot posts; /status and /log work here.\nLast errors:",
+            crash_loop.len(),
+            crate::store::boots::WINDOW_MINUTES
+        );
+        for boot in &crash_loop {
+            html.push_str(&format!(
+                "\n• {}: {}",
+                html_escape::encode_text(&boot.started_at),
+                html_escape::encode_text(
+                    boot.outcome
+                        .as_deref()
+                        .unwrap_or("ended without a clean stop (killed or crashed)")
+                )
+            ));
+        }
+        html.push_str("\nFix the cause, then restart with <code>herald run --force</code>.");
+        if let Err(e) = console.alert(&mut tx, &html, None, started_at).await {
+            tracing::error!(error = %e, "the diagnose-mode DM could not be queued");
+        }
+    }
+    tx.commit().await?;
+    Ok((boot_id, crash_loop))
 }
 
 impl RunningFleet {
