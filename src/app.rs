@@ -1,6 +1,7 @@
 //! Runs one parsed command line: the glue between the CLI and the library, with exit codes.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +43,14 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ExitCode::from(check::exit_code(&result) as u8)
         }
         Command::Run(args) => {
-            let options = cli.global.run_options(args.poll_seconds, args.force);
+            let mut options = cli.global.run_options(args.poll_seconds, args.force);
+            if let Some(ms) = args.lease_ttl_ms {
+                options.lease =
+                    crate::store::lease::LeaseSettings::with_ttl(Duration::from_millis(ms));
+            }
+            if let Some(ms) = args.store_give_up_ms {
+                options.store_retry.give_up_after = Duration::from_millis(ms);
+            }
             // Listen first: a SIGTERM during start-up then stops the fleet as soon as it runs.
             let stop = CancellationToken::new();
             spawn_signal_listener(stop.clone());

@@ -11,6 +11,8 @@ use crate::clock::Clock;
 use crate::fleet::RunOptions;
 use crate::outbox::sender::SenderSettings;
 use crate::schedule::runner::SchedulerSettings;
+use crate::store::lease::LeaseSettings;
+use crate::store::retry::RetryPolicy;
 
 /// herald hosts a team's Telegram bots: typed identities, one roster, a durable outbox.
 #[derive(Debug, Parser)]
@@ -118,6 +120,14 @@ pub struct RunArgs {
     /// Start normally even if the last boots never became healthy (skip diagnose mode).
     #[arg(long)]
     pub force: bool,
+    /// Tests only: the database lease's TTL in milliseconds (default 30 000), renewed six
+    /// times within it.
+    #[arg(long, hide = true, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
+    pub lease_ttl_ms: Option<u64>,
+    /// Tests only: how long transient database failures are waited out before herald stops,
+    /// in milliseconds (default 60 000).
+    #[arg(long, hide = true, value_name = "MS")]
+    pub store_give_up_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +270,8 @@ impl GlobalOptions {
             force,
             healthy_after: Duration::from_secs(60),
             desk: None,
+            lease: LeaseSettings::default(),
+            store_retry: RetryPolicy::default(),
         }
     }
 }

@@ -49,6 +49,16 @@ pub enum DeskError {
     Template(#[from] TemplateError),
 }
 
+impl crate::store::retry::DbFailure for DeskError {
+    fn db_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Db(e) => Some(e),
+            Self::Enqueue(e) => crate::store::retry::DbFailure::db_error(e),
+            Self::Template(_) => None,
+        }
+    }
+}
+
 /// How the desk paces itself.
 #[derive(Debug, Clone)]
 pub struct DeskSettings {
@@ -195,24 +205,30 @@ impl ApprovalDesk {
         Self { parts, poster }
     }
 
-    /// Runs until `shutdown`. Xero failures are reported and retried; a step that panics is
-    /// reported and tried again later (see [`StepGuard`]); only the database stops it.
+    /// Runs until `shutdown`. Xero failures are reported and retried; transient database
+    /// failures are waited out (each step's transaction runs again whole; a Xero write is
+    /// never repeated for it); a step that panics is reported and tried again later (see
+    /// [`StepGuard`]); only a persistent database failure stops it.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DeskError> {
         let mut next_poll = tokio::time::Instant::now();
         let mut poll_failing = false;
+        let store = self.parts.store.clone();
         let (mut polling, mut expiring, mut writing) =
             (StepGuard::new(), StepGuard::new(), StepGuard::new());
         loop {
             if tokio::time::Instant::now() >= next_poll {
                 next_poll = tokio::time::Instant::now() + self.parts.settings.poll_every;
                 let poll = async {
-                    let failed = self.poll_once().await?;
+                    // Reads Xero, then writes cards: both again on a retry.
+                    let failed = store
+                        .retry("posting approval cards", || self.poll_once())
+                        .await?;
                     self.report_poll(failed, &mut poll_failing).await
                 };
                 self.guarded(POLL_STEP, &mut polling, poll).await?;
             }
-            self.guarded(EXPIRE_STEP, &mut expiring, self.expire_once())
-                .await?;
+            let expire = store.retry("closing expired approval cards", || self.expire_once());
+            self.guarded(EXPIRE_STEP, &mut expiring, expire).await?;
             self.guarded(WRITE_STEP, &mut writing, self.write_to_xero_once())
                 .await?;
             tokio::select! {
@@ -299,15 +315,20 @@ impl ApprovalDesk {
     }
 
     async fn alert(&self, decision: &str, detail: &str, html: &str) -> Result<(), DeskError> {
-        let at = self.parts.clock.now();
-        let mut tx = self.parts.store.begin_write().await?;
-        let entry = AuditEntry::new("approvals", decision)
-            .bot("claudia")
-            .detail(detail);
-        audit::record(&mut tx, at, &entry).await?;
-        self.parts.console.alert(&mut tx, html, None, at).await?;
-        tx.commit().await?;
-        Ok(())
+        let store = &self.parts.store;
+        store
+            .retry("alerting about approvals", || async {
+                let at = self.parts.clock.now();
+                let mut tx = store.begin_write().await?;
+                let entry = AuditEntry::new("approvals", decision)
+                    .bot("claudia")
+                    .detail(detail);
+                audit::record(&mut tx, at, &entry).await?;
+                self.parts.console.alert(&mut tx, html, None, at).await?;
+                tx.commit().await?;
+                Ok::<(), DeskError>(())
+            })
+            .await
     }
 
     /// Asks Xero for SUBMITTED invoices: a card for each new one; open cards whose invoice is
@@ -517,11 +538,18 @@ impl ApprovalDesk {
 
     /// Writes due approvals to Xero, one at a time.
     pub async fn write_to_xero_once(&self) -> Result<(), DeskError> {
-        let due = {
-            let mut conn = self.parts.store.pool().acquire().await?;
-            approvals::due_for_xero(&mut conn, self.parts.clock.now()).await?
-        };
+        let store = &self.parts.store;
+        let due = store
+            .retry("reading approvals due for Xero", || async {
+                let mut conn = store.pool().acquire().await?;
+                approvals::due_for_xero(&mut conn, self.parts.clock.now()).await
+            })
+            .await?;
         for approval in due {
+            // An instance that was taken over writes nothing more to Xero either.
+            store
+                .retry("checking the database lease", || store.check_lease())
+                .await?;
             // A panic while talking to Xero about one approval is one failed try of it: it
             // backs off and is given up like any other, without holding up the others.
             let outcome = match catch_panic(self.authorise(&approval)).await {
@@ -531,7 +559,12 @@ impl ApprovalDesk {
                     XeroOutcome::Retry(format!("panicked: {}", cut(&panic.message, 300)))
                 }
             };
-            self.settle(&approval, outcome).await?;
+            // Only the transaction is run again: the Xero write is not repeated for it.
+            store
+                .retry("recording a Xero write", || {
+                    self.settle(&approval, outcome.clone())
+                })
+                .await?;
         }
         Ok(())
     }
@@ -730,7 +763,7 @@ impl StepGuard {
 }
 
 /// How one try to write an approval to Xero went.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum XeroOutcome {
     /// Xero says AUTHORISED, because of this approval.
     Done,

@@ -1,7 +1,13 @@
 //! Start-up and the running fleet. Order matters: configuration, secrets and templates are
 //! validated first (no side effect on failure), then every token is verified with `getMe`
 //! (a swapped, dead or silent token stops the start, naming the identity), and only then is
-//! the database opened and a poller and a sender launched per identity.
+//! the database opened, under its lease (one `herald run` per database: a second one is
+//! refused before it changes anything), and a poller and a sender launched per identity.
+//!
+//! The fleet stops on its own when a task fails, when the lease is lost (another instance
+//! took the database over: exit 1, one line naming it, nothing more written), or when the
+//! store gives up on the database (a persistent failure: one line and, where possible, a
+//! last DM to the operators sent directly, since the outbox lives in that database).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +35,8 @@ use crate::schedule::runner::{
 };
 use crate::sources::leave::{LeaveSource, RosterLeave};
 use crate::store::audit::{self, AuditEntry};
+use crate::store::lease::{LeaseLost, LeaseSettings};
+use crate::store::retry::{PersistentFailure, RetryPolicy};
 use crate::store::{Store, StoreError};
 use crate::telegram::{CallError, TelegramClient};
 use crate::templates::{TemplateError, Templates};
@@ -53,6 +61,10 @@ pub struct RunOptions {
     pub healthy_after: Duration,
     /// Pacing of the approval desk; `None` takes it from `[approvals]` (tests go faster).
     pub desk: Option<crate::approvals::DeskSettings>,
+    /// The database lease: TTL and renewal (shorter only in tests).
+    pub lease: LeaseSettings,
+    /// How long transient database failures are waited out (shorter only in tests).
+    pub store_retry: RetryPolicy,
 }
 
 /// Why the start was refused. Every variant's text names the file or identity at fault.
@@ -89,6 +101,12 @@ pub enum RunError {
     Approvals(#[from] crate::approvals::DeskError),
     #[error("a task of herald panicked: {0}")]
     Panicked(String),
+    #[error("{0}")]
+    LeaseLost(Box<LeaseLost>),
+    #[error("the database lease could not be renewed: {0}")]
+    Lease(sqlx::Error),
+    #[error("{0}")]
+    StoreFailed(Box<PersistentFailure>),
 }
 
 fn lines(findings: &[Finding]) -> String {
@@ -108,6 +126,45 @@ pub struct RunningFleet {
     verified: Vec<VerifiedSummary>,
     /// This boot's row in `boots` (crash-loop guard).
     boot_id: i64,
+    /// The database lease, given back at a clean stop.
+    lease: crate::store::lease::Lease,
+    /// How to reach the operators when the database itself has failed.
+    last_words: Option<LastWords>,
+}
+
+/// A direct DM to the operators through the console bot, for the one case the outbox
+/// cannot carry: the database holding it has failed for good. Sent once, never retried.
+struct LastWords {
+    client: TelegramClient,
+    token: Token,
+    operators: Vec<i64>,
+}
+
+impl LastWords {
+    async fn send(&self, failure: &PersistentFailure) {
+        let text = format!(
+            "🔴 <b>herald stopped</b>: {}\nNo bot polls, sends or runs jobs until it is started again.",
+            crate::text::escape_html(&failure.to_string())
+        );
+        for &operator in &self.operators {
+            let body = serde_json::json!({
+                "chat_id": operator,
+                "text": text,
+                "parse_mode": "HTML",
+                "link_preview_options": {"is_disabled": true},
+            });
+            match self
+                .client
+                .call(&self.token, "sendMessage", &body, Duration::from_secs(5))
+                .await
+            {
+                Ok(_) => tracing::info!(operator, "told the operator herald stopped"),
+                Err(e) => {
+                    tracing::error!(operator, error = %e, "could not tell the operator herald stopped")
+                }
+            }
+        }
+    }
 }
 
 /// What start-up learned about one bot (for printing and the sandbox).
@@ -180,61 +237,35 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         return Err(StartError::Verify(failures));
     }
 
-    let store = Store::open(&options.db_url).await?;
+    let (store, lease) =
+        Store::open_leased(&options.db_url, &options.lease, options.store_retry.clone()).await?;
+    // Renewed from now on, even while the rest of start-up runs; if start-up fails, the
+    // task set is dropped and the lease lapses (or is taken at once on this host).
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    {
+        let (lease, stop) = (lease.clone(), shutdown.clone());
+        tasks.spawn(async move { lease.keep(&stop).await.map_err(RunError::Lease) });
+    }
     let clock = options.clock.clone();
     let started_at = clock.now();
     let console = ConsoleChannel::new(shared.config.console(), shared.roster.clone());
-    let mut tx = store.begin_write().await?;
-    let crash_loop = if options.force {
-        Vec::new()
-    } else {
-        crate::store::boots::crash_loop(&mut tx, started_at).await?
-    };
+    let detail = format!(
+        "config {}, {} identities verified",
+        shared.config.dir.display(),
+        launchers.len()
+    );
+    let (boot_id, crash_loop) = store
+        .retry("recording this boot", || {
+            record_boot(&store, &console, options.force, started_at, &detail)
+        })
+        .await?;
     let diagnose = !crash_loop.is_empty();
-    let boot_id = crate::store::boots::record_start(&mut tx, started_at, diagnose).await?;
-    audit::record(
-        &mut tx,
-        started_at,
-        &AuditEntry::new(
-            "boot",
-            match (diagnose, options.force) {
-                (true, _) => "started in diagnose mode",
-                (false, true) => "started (--force)",
-                (false, false) => "started",
-            },
-        )
-        .detail(format!(
-            "config {}, {} identities verified",
-            shared.config.dir.display(),
-            launchers.len()
-        )),
-    )
-    .await?;
-    if diagnose {
-        tracing::error!("the last boots never became healthy: starting in diagnose mode");
-        let mut html = format!(
-            "🩺 <b>herald started in diagnose mode</b>: the last {} boots (within {} minutes) never became healthy. No jobs run and no bot posts; /status and /log work here.\nLast errors:",
-            crash_loop.len(),
-            crate::store::boots::WINDOW_MINUTES
-        );
-        for boot in &crash_loop {
-            html.push_str(&format!(
-                "\n• {}: {}",
-                html_escape::encode_text(&boot.started_at),
-                html_escape::encode_text(
-                    boot.outcome
-                        .as_deref()
-                        .unwrap_or("ended without a clean stop (killed or crashed)")
-                )
-            ));
-        }
-        html.push_str("\nFix the cause, then restart with <code>herald run --force</code>.");
-        if let Err(e) = console.alert(&mut tx, &html, None, started_at).await {
-            tracing::error!(error = %e, "the diagnose-mode DM could not be queued");
-        }
-    }
-    tx.commit().await?;
-    let recovered = crate::outbox::recover_interrupted_sends(&store, clock.now(), &console).await?;
+    let recovered = store
+        .retry("recovering interrupted sends", || {
+            crate::outbox::recover_interrupted_sends(&store, clock.now(), &console)
+        })
+        .await?;
     if recovered > 0 {
         tracing::error!(
             recovered,
@@ -242,13 +273,23 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         );
     }
 
+    let last_words = shared
+        .tokens
+        .get(shared.config.console())
+        .map(|token| LastWords {
+            client: shared.client.clone(),
+            token: token.clone(),
+            operators: console.operator_ids(),
+        });
     let mut fleet = RunningFleet {
         store: store.clone(),
         clock: clock.clone(),
-        shutdown: CancellationToken::new(),
-        tasks: JoinSet::new(),
+        shutdown,
+        tasks,
         verified: Vec::new(),
         boot_id,
+        lease,
+        last_words,
     };
     let mut specs = Vec::new();
     for (&bot, file) in &shared.config.bots {
@@ -283,7 +324,12 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = tokio::time::sleep(healthy_after) => {
-                if let Err(e) = crate::store::boots::mark_healthy(healthy_store.pool(), boot_id, healthy_clock.now()).await {
+                let healthy = healthy_store.retry("recording that this boot is healthy", || async {
+                    let mut tx = healthy_store.begin_write().await?;
+                    crate::store::boots::mark_healthy(&mut tx, boot_id, healthy_clock.now()).await?;
+                    tx.commit().await
+                }).await;
+                if let Err(e) = healthy {
                     tracing::error!(error = %e, "could not record that this boot is healthy");
                 }
             }
@@ -307,6 +353,64 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     Ok(fleet)
 }
 
+/// One unit of work at start: the crash-loop look, this boot's row, its audit entry and, in
+/// diagnose mode, the operator's DM. Returns the boot's id and the unhealthy boots found.
+async fn record_boot(
+    store: &Store,
+    console: &ConsoleChannel,
+    force: bool,
+    started_at: chrono::DateTime<chrono::Utc>,
+    detail: &str,
+) -> Result<(i64, Vec<crate::store::boots::UnhealthyBoot>), sqlx::Error> {
+    let mut tx = store.begin_write().await?;
+    let crash_loop = if force {
+        Vec::new()
+    } else {
+        crate::store::boots::crash_loop(&mut tx, started_at).await?
+    };
+    let diagnose = !crash_loop.is_empty();
+    let boot_id = crate::store::boots::record_start(&mut tx, started_at, diagnose).await?;
+    audit::record(
+        &mut tx,
+        started_at,
+        &AuditEntry::new(
+            "boot",
+            match (diagnose, force) {
+                (true, _) => "started in diagnose mode",
+                (false, true) => "started (--force)",
+                (false, false) => "started",
+            },
+        )
+        .detail(detail),
+    )
+    .await?;
+    if diagnose {
+        tracing::error!("the last boots never became healthy: starting in diagnose mode");
+        let mut html = format!(
+            "🩺 <b>herald started in diagnose mode</b>: the last {} boots (within {} minutes) never became healthy. No jobs run and no bot posts; /status and /log work here.\nLast errors:",
+            crash_loop.len(),
+            crate::store::boots::WINDOW_MINUTES
+        );
+        for boot in &crash_loop {
+            html.push_str(&format!(
+                "\n• {}: {}",
+                html_escape::encode_text(&boot.started_at),
+                html_escape::encode_text(
+                    boot.outcome
+                        .as_deref()
+                        .unwrap_or("ended without a clean stop (killed or crashed)")
+                )
+            ));
+        }
+        html.push_str("\nFix the cause, then restart with <code>herald run --force</code>.");
+        if let Err(e) = console.alert(&mut tx, &html, None, started_at).await {
+            tracing::error!(error = %e, "the diagnose-mode DM could not be queued");
+        }
+    }
+    tx.commit().await?;
+    Ok((boot_id, crash_loop))
+}
+
 impl RunningFleet {
     pub fn verified(&self) -> &[VerifiedSummary] {
         &self.verified
@@ -317,12 +421,17 @@ impl RunningFleet {
     }
 
     /// Waits until `stop` is cancelled (then shuts down cleanly) or a task fails (then
-    /// stops the others and returns its error).
+    /// stops the others and returns its error). Losing the lease or a persistent database
+    /// failure stops it too, and is the error reported whatever the tasks said.
     pub async fn run_until(mut self, stop: CancellationToken) -> Result<(), RunError> {
         let mut first_error = None;
+        let lease_lost = self.store.lease_lost_signal();
+        let store_failed = self.store.failed_signal();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
+                _ = lease_lost.cancelled() => break,
+                _ = store_failed.cancelled() => break,
                 joined = self.tasks.join_next() => match joined {
                     None => break,
                     Some(Ok(Ok(()))) => {}
@@ -332,41 +441,59 @@ impl RunningFleet {
             }
         }
         self.shutdown.cancel();
+        // A unit of work waiting out the database gives up now rather than hold up the stop.
+        self.store.stop_retrying();
+        if first_error.is_some() && self.store.lease_lost().is_none() {
+            // A task failed (a 409 from Telegram, say): was it because another instance
+            // took the database over? Then that is the one thing to say.
+            if let Err(e) = self.store.check_lease().await {
+                tracing::debug!(error = %e, "the lease check at stop failed");
+            }
+        }
         while let Some(joined) = self.tasks.join_next().await {
             match joined {
                 Ok(Ok(())) => {}
+                // The lease is reported once, below.
+                Ok(Err(e)) if self.store.lease_lost().is_some() => {
+                    tracing::debug!(error = %e, "task stopped: lease lost")
+                }
                 Ok(Err(e)) => tracing::error!(error = %e, "task failed during shutdown"),
                 Err(e) => tracing::error!(error = %e, "task panicked during shutdown"),
             }
         }
-        let decision = match &first_error {
-            None => "stopped".to_owned(),
-            Some(e) => format!("stopped on error: {e}"),
-        };
+        if let Some(lost) = self.store.lease_lost() {
+            // Another instance holds the database: write nothing more, not even how this
+            // boot ended (its row stays without an end, like a killed boot's).
+            self.store.close().await;
+            return Err(RunError::LeaseLost(Box::new(lost)));
+        }
+        let failure = self.store.persistent_failure();
+        if let Some(failure) = &failure {
+            first_error = Some(RunError::StoreFailed(Box::new(failure.clone())));
+        }
         let outcome = match &first_error {
             None => "stopped".to_owned(),
             Some(e) => e.to_string(),
         };
-        if let Err(e) = crate::store::boots::mark_ended(
-            self.store.pool(),
-            self.boot_id,
-            self.clock.now(),
-            &outcome,
-        )
-        .await
-        {
-            tracing::error!(error = %e, "could not record how this boot ended");
+        let decision = match &first_error {
+            None => "stopped".to_owned(),
+            Some(e) => format!("stopped on error: {e}"),
+        };
+        let (store, lease, boot_id, at) =
+            (&self.store, &self.lease, self.boot_id, self.clock.now());
+        let ended = async {
+            let mut tx = store.begin_write().await?;
+            crate::store::boots::mark_ended(&mut tx, boot_id, at, &outcome).await?;
+            audit::record(&mut tx, at, &AuditEntry::new("boot", decision.as_str())).await?;
+            lease.release(&mut tx).await?;
+            tx.commit().await
+        };
+        // The database failed: tell the operators first, then try to record the end anyway.
+        if let (Some(failure), Some(last_words)) = (&failure, &self.last_words) {
+            last_words.send(failure).await;
         }
-        match self.store.begin_write().await {
-            Ok(mut tx) => {
-                let entry = AuditEntry::new("boot", decision);
-                if let Err(e) = audit::record(&mut tx, self.clock.now(), &entry).await {
-                    tracing::error!(error = %e, "could not audit the shutdown");
-                } else if let Err(e) = tx.commit().await {
-                    tracing::error!(error = %e, "could not audit the shutdown");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not audit the shutdown"),
+        if let Err(e) = ended.await {
+            tracing::error!(error = %e, "could not record how this boot ended, nor release the database lease");
         }
         self.store.close().await;
         match first_error {

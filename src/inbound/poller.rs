@@ -88,17 +88,27 @@ impl Poller {
         }
     }
 
-    /// Polls until `shutdown` is cancelled or polling can't go on.
+    /// Polls until `shutdown` is cancelled or polling can't go on. Transient database
+    /// failures are waited out (each update's handling is run again whole); before each
+    /// `getUpdates` the lease is checked, so an instance that was taken over never takes the
+    /// new holder's updates (Telegram would end the new holder's poll with 409).
     #[tracing::instrument(skip_all, fields(bot = self.bot))]
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), PollError> {
         let mut backoff = Duration::from_millis(500);
+        let mut tolerated = false;
+        let db = |source| PollError::Db {
+            bot: self.bot,
+            source,
+        };
         loop {
-            let offset = updates::next_offset(self.store.pool(), self.bot)
+            let offset = self
+                .store
+                .retry("reading the update offset", || async {
+                    self.store.check_lease().await?;
+                    updates::next_offset(self.store.pool(), self.bot).await
+                })
                 .await
-                .map_err(|source| PollError::Db {
-                    bot: self.bot,
-                    source,
-                })?;
+                .map_err(db)?;
             let polled = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 polled = self.client.get_updates(&self.token, offset, self.poll_seconds) => polled,
@@ -107,11 +117,18 @@ impl Poller {
                 Ok(batch) => {
                     backoff = Duration::from_millis(500);
                     for raw in batch {
-                        self.handle(raw).await.map_err(|source| PollError::Db {
-                            bot: self.bot,
-                            source,
-                        })?;
+                        self.store
+                            .retry("handling an update", || self.handle(raw.clone()))
+                            .await
+                            .map_err(db)?;
                     }
+                }
+                // This herald took the lease over from an instance that stopped renewing: if
+                // that one was paused, not dead, it may wake and poll once before it notices,
+                // ending our poll with 409. Once, poll again (ending its poll) rather than stop.
+                Err(e) if e.is_conflict() && self.store.took_over_stale() && !tolerated => {
+                    tolerated = true;
+                    tracing::warn!("getUpdates answered 409 just after this herald took the database over; polling again");
                 }
                 Err(e) if e.is_conflict() => return Err(PollError::Conflict { bot: self.bot }),
                 Err(e) if e.is_unauthorized() => {

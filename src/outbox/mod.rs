@@ -125,6 +125,15 @@ pub enum EnqueueError {
     },
 }
 
+impl crate::store::retry::DbFailure for EnqueueError {
+    fn db_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Db(e) => Some(e),
+            Self::DuplicateSlot { .. } => None,
+        }
+    }
+}
+
 /// Writes `message` as a `pending` row for `bot`. Callers go through `Poster<I>::enqueue`
 /// (or the console channel in [`alerts`]), which fix `bot` by type.
 pub(crate) async fn enqueue(

@@ -140,8 +140,15 @@ impl Sender {
         let mut backoff = self.settings.backoff_min;
         let bot = self.bot;
         let db = move |source| SenderError::Db { bot, source };
+        // Each database step is one unit of work, run again whole after a transient failure.
+        // Every write is fenced by the lease (`Store::begin_write`): a sender whose instance
+        // was taken over cannot claim or record anything.
+        let store = self.store.clone();
         while !shutdown.is_cancelled() {
-            let candidates = self.candidates().await.map_err(db)?;
+            let candidates = store
+                .retry("reading the outbox", || self.candidates())
+                .await
+                .map_err(db)?;
             let now = Instant::now();
             let mut earliest: Option<Instant> = None;
             let mut chosen = None;
@@ -170,7 +177,10 @@ impl Sender {
                 }
                 continue;
             };
-            let claimed = self.claim(candidate.id).await.map_err(db)?;
+            let claimed = store
+                .retry("claiming an outbox row", || self.claim(candidate.id))
+                .await
+                .map_err(db)?;
             let Some(row) = claimed else {
                 // Paused or changed since we looked: look again.
                 continue;
@@ -183,7 +193,19 @@ impl Sender {
             if outcome.is_ok() {
                 crash_point(CrashPoint::BeforeSentCommit);
             }
-            let pause = self.record(&row, outcome, &mut backoff).await.map_err(db)?;
+            let (pause, next_backoff) = store
+                .retry("recording a send's outcome", || {
+                    let (outcome, mut backoff) = (outcome.clone(), backoff);
+                    let row = &row;
+                    let this = &self;
+                    async move {
+                        let pause = this.record(row, outcome, &mut backoff).await?;
+                        Ok::<_, sqlx::Error>((pause, backoff))
+                    }
+                })
+                .await
+                .map_err(db)?;
+            backoff = next_backoff;
             if let Some(pause) = pause {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

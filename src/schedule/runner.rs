@@ -142,9 +142,22 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
         let poster = self.poster.clone();
         let context = self.context.clone();
         Box::pin(async move {
+            // A job is pure (data in, messages out): after a transient database failure the
+            // whole run, job and transaction, goes again.
+            let run = {
+                let (spec, context) = (spec.clone(), context.clone());
+                async move {
+                    let store = context.store.clone();
+                    store
+                        .retry("recording a job run", || {
+                            let (spec, job, poster) = (spec.clone(), job.clone(), poster.clone());
+                            run_slot(spec, job, poster, context.clone(), slot, trigger)
+                        })
+                        .await
+                }
+            };
             // A panicking run is one failed slot, reported like a job error; it never ends
             // the scheduler or leaves its slot `running` for the watchdog.
-            let run = run_slot(spec.clone(), job, poster, context.clone(), slot, trigger);
             match catch_panic(run).await {
                 Ok(done) => done,
                 Err(panic) => {
@@ -433,14 +446,25 @@ impl Scheduler {
     /// a known state when `herald run` is up: runs cut short by the last stop are reported,
     /// removed jobs forget their cursor, and every job has one (a new job starts at "now").
     pub async fn prepare(&self) -> Result<(), SchedulerError> {
-        self.report_interrupted().await?;
-        self.forget_removed_jobs().await?;
-        let now = self.clock.now();
-        let mut tx = self.store.begin_write().await?;
-        for job in &self.jobs {
-            slots::cursor(&mut tx, &job.spec().name, now).await?;
-        }
-        tx.commit().await?;
+        let store = &self.store;
+        store
+            .retry("reporting interrupted job runs", || {
+                self.report_interrupted()
+            })
+            .await?;
+        store
+            .retry("forgetting removed jobs", || self.forget_removed_jobs())
+            .await?;
+        store
+            .retry("setting job cursors", || async {
+                let now = self.clock.now();
+                let mut tx = self.store.begin_write().await?;
+                for job in &self.jobs {
+                    slots::cursor(&mut tx, &job.spec().name, now).await?;
+                }
+                tx.commit().await
+            })
+            .await?;
         Ok(())
     }
 
@@ -454,12 +478,32 @@ impl Scheduler {
                 let now = self.clock.now();
                 if pruned_at.is_none_or(|at| now - at >= chrono::Duration::days(1)) {
                     pruned_at = Some(now);
-                    if let Err(e) = self.prune_storage(days, now).await {
+                    let pruned = self
+                        .store
+                        .retry("pruning settled rows", || self.prune_storage(days, now))
+                        .await;
+                    if let Err(e) = pruned {
                         break Err(SchedulerError(e));
                     }
                 }
             }
-            match self.tick(&mut known).await {
+            // A tick is one unit of work: what it learns of the pauses counts only once it
+            // committed, so a tick run again after a transient failure announces them again.
+            let this = &self;
+            let ticked = self
+                .store
+                .retry("looking at the schedule", || {
+                    let mut seen = known.clone();
+                    async move {
+                        let claimed = this.tick(&mut seen).await?;
+                        Ok::<_, sqlx::Error>((claimed, seen))
+                    }
+                })
+                .await;
+            match ticked.map(|(claimed, seen)| {
+                known = seen;
+                claimed
+            }) {
                 Ok(claimed) => {
                     for (job, slot, trigger) in claimed {
                         let name = job.spec().name.clone();
@@ -963,7 +1007,18 @@ impl Watchdog {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(self.settings.watchdog_every) => {}
             }
-            self.check(&mut stalled_told).await?;
+            // One unit of work; `stalled_told` changes only once its DM committed.
+            let this = &self;
+            stalled_told = self
+                .store
+                .retry("checking for overdue slots", || {
+                    let mut told = stalled_told;
+                    async move {
+                        this.check(&mut told).await?;
+                        Ok::<_, sqlx::Error>(told)
+                    }
+                })
+                .await?;
         }
     }
 

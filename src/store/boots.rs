@@ -4,7 +4,7 @@
 //! unhealthy: three in a row within ten minutes put the next start in diagnose mode.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use super::time_key;
 
@@ -34,21 +34,21 @@ pub async fn record_start(
 }
 
 pub async fn mark_healthy(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: i64,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE boots SET healthy_at = ? WHERE id = ?")
         .bind(time_key(at))
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }
 
 /// Records how a boot ended: `stopped`, or the error.
 pub async fn mark_ended(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: i64,
     at: DateTime<Utc>,
     outcome: &str,
@@ -57,7 +57,7 @@ pub async fn mark_ended(
         .bind(time_key(at))
         .bind(outcome)
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! The database: one SQLite file (by default) opened in WAL mode with `synchronous=FULL`,
-//! migrations applied at open. Table families live in their own files.
+//! migrations applied at open. Table families live in their own files. `herald run` opens
+//! it under a lease ([`lease`]) that fences every write; transient errors are waited out by
+//! [`Store::retry`] ([`retry`]).
 
 pub mod approvals;
 pub mod audit;
@@ -8,19 +10,25 @@ pub mod bots;
 pub mod command_windows;
 pub mod daily_updates;
 pub mod fault_counts;
+pub mod lease;
 pub mod pauses;
 pub mod requests;
 pub mod retention;
+pub mod retry;
 pub mod slots;
 pub mod updates;
 pub mod volts;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+
+use lease::{Fence, Held};
+use retry::{RetryPolicy, Retrying};
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +47,18 @@ pub enum StoreError {
         url: String,
         source: sqlx::migrate::MigrateError,
     },
+    #[error("{url}: {held}")]
+    Held { url: String, held: Box<Held> },
 }
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The lease of `herald run`: checked by every write transaction. None for the other
+    /// commands (`herald pause`, `herald log`), which take no lease.
+    fence: Option<Arc<Fence>>,
+    retrying: Arc<Retrying>,
 }
 
 /// How times are stored in the scheduler and pause tables: RFC 3339, UTC, whole seconds
@@ -68,44 +82,71 @@ pub fn default_url(config_dir: &Path) -> String {
     )
 }
 
-impl Store {
-    /// Opens (creating if missing) the database at `url` and applies migrations.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|source| StoreError::BadUrl {
-                url: url.to_owned(),
+/// Connects to (creating if missing) the database at `url`, without migrating.
+async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|source| StoreError::BadUrl {
+            url: url.to_owned(),
+            source,
+        })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let file = options.get_filename();
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if file.as_os_str() != ":memory:" {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::StateDir {
+                path: parent.to_owned(),
                 source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let file = options.get_filename();
-        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if file.as_os_str() != ":memory:" {
-                std::fs::create_dir_all(parent).map_err(|source| StoreError::StateDir {
-                    path: parent.to_owned(),
-                    source,
-                })?;
-            }
+            })?;
         }
+    }
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        })
+}
+
+async fn migrate(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(|source| StoreError::Migrate {
+            url: url.to_owned(),
+            source,
+        })
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and applies migrations. Takes no
+    /// lease: for the commands that may run beside `herald run` ([`Store::open_leased`]).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = connect(url).await?;
+        migrate(&pool, url).await?;
+        Ok(Self::from_pool(pool, RetryPolicy::default()))
+    }
+
+    fn from_pool(pool: SqlitePool, policy: RetryPolicy) -> Self {
+        Self {
+            pool,
+            fence: None,
+            retrying: Arc::new(Retrying::new(policy)),
+        }
+    }
+
+    /// A store that never connected (for tests of the retry helper in paused time).
+    #[cfg(test)]
+    pub(crate) fn unopened_for_tests() -> Self {
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: url.to_owned(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                url: url.to_owned(),
-                source,
-            })?;
-        Ok(Self { pool })
+            .connect_lazy("sqlite::memory:")
+            .expect("a lazy pool");
+        Self::from_pool(pool, RetryPolicy::default())
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -113,11 +154,17 @@ impl Store {
     }
 
     /// Begins a write transaction that takes SQLite's write lock at once, so it never fails
-    /// half-way with a busy snapshot when another writer committed in between.
+    /// half-way with a busy snapshot when another writer committed in between. Under a lease,
+    /// it first checks (under that lock) that the lease is still ours: a holder that lost it
+    /// gets [`lease::LeaseLost`] and writes nothing.
     pub async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(fence) = &self.fence {
+            fence.check(&mut tx).await?;
+        }
+        Ok(tx)
     }
 
     pub async fn close(&self) {

@@ -166,6 +166,8 @@ impl Deployment {
             force: false,
             healthy_after: Duration::from_secs(60),
             desk: None,
+            lease: herald::store::lease::LeaseSettings::default(),
+            store_retry: herald::store::retry::RetryPolicy::default(),
         }
     }
 

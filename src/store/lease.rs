@@ -1,0 +1,817 @@
+//! One `herald run` per database. Two instances on one database would both poll, both send
+//! and both recover each other's in-flight sends as "interrupted": the outbox protocol's
+//! at-most-once promise holds only with one sender per bot. So `herald run` takes a lease
+//! (the one row of `lease`: host, pid, start time, heartbeat, epoch) before it polls, sends,
+//! schedules or touches any row, and renews it every few seconds.
+//!
+//! - A second `herald run` finds the lease held and refuses to start, naming the holder,
+//!   without changing anything: the look that refuses is a read, done before migrations.
+//! - A lease not renewed for the TTL (30 s: its holder was killed, or is paused) may be taken
+//!   over, raising the epoch; so may one whose holder on this host is gone (killed, crashed)
+//!   or that was released by a clean stop.
+//! - Fencing: every write transaction of the holder ([`Store::begin_write`]) first checks
+//!   that the lease row still carries its epoch, under the write lock, so a holder that was
+//!   paused past the TTL and taken over cannot claim, send-record or change anything. It
+//!   notices (a fenced write, or the next renewal) and stops.
+//!
+//! The lease lives in real time (heartbeats compared across processes), whatever clock the
+//! run rehearses with.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio_util::sync::CancellationToken;
+
+use super::audit::{self, AuditEntry};
+use super::retry::RetryPolicy;
+use super::{Store, StoreError};
+use crate::clock::Clock;
+
+/// How long a lease lives without renewal, and how often it is renewed.
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    /// A lease whose heartbeat is older than this may be taken over.
+    pub ttl: Duration,
+    /// How often the holder renews its heartbeat.
+    pub renew_every: Duration,
+    /// Real time: heartbeats are compared between processes.
+    pub clock: Clock,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self::with_ttl(Duration::from_secs(30))
+    }
+}
+
+impl LeaseSettings {
+    /// A TTL of `ttl`, renewed six times within it (every 5 s for the default 30 s).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            renew_every: ttl / 6,
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// The lease row as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Holder {
+    pub epoch: i64,
+    pub host: String,
+    pub pid: i64,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    pub released_at: Option<String>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "herald pid {} on host {}, running since {}",
+            self.pid, self.host, self.started_at
+        )
+    }
+}
+
+impl Holder {
+    fn heartbeat(&self) -> Option<DateTime<Utc>> {
+        super::parse_time(&self.heartbeat_at)
+    }
+}
+
+/// The process asking for the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant {
+    pub host: String,
+    pub pid: i64,
+    pub started_at: DateTime<Utc>,
+}
+
+impl Claimant {
+    /// This process, starting at `at`.
+    pub fn this_process(at: DateTime<Utc>) -> Self {
+        Self {
+            host: host_name(),
+            pid: i64::from(std::process::id()),
+            started_at: at,
+        }
+    }
+}
+
+/// Why a lease that someone held may be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Free {
+    /// Released by a clean stop.
+    Released,
+    /// Held by this very process (an earlier start of it; the newer one wins).
+    ThisProcess,
+    /// Its holder ran on this host and is gone (killed, crashed).
+    HolderGone,
+    /// Not renewed within the TTL.
+    Expired,
+}
+
+/// Whether `holder` keeps `me` out at `now`: `None` if it does, or why it does not.
+fn judge(
+    holder: &Holder,
+    me: &Claimant,
+    now: DateTime<Utc>,
+    ttl: Duration,
+    alive: impl Fn(i64) -> bool,
+) -> Option<Free> {
+    if holder.released_at.is_some() {
+        return Some(Free::Released);
+    }
+    if holder.host == me.host && holder.pid == me.pid {
+        return Some(Free::ThisProcess);
+    }
+    if holder.host == me.host && !alive(holder.pid) {
+        return Some(Free::HolderGone);
+    }
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    match holder.heartbeat() {
+        Some(beat) if now - beat <= ttl => None,
+        // Not renewed within the TTL, or a heartbeat nobody can read: nobody holds it.
+        _ => Some(Free::Expired),
+    }
+}
+
+/// How a holder that lost the lease learns it: a database error (so it travels through
+/// every caller's `sqlx::Error` plumbing) that [`super::retry::classify`] recognises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct LeaseLost {
+    /// Our epoch.
+    pub ours: i64,
+    /// Who holds the database now (None: the lease row is gone, or was released).
+    pub holder: Option<Holder>,
+    message: String,
+}
+
+impl LeaseLost {
+    fn new(ours: i64, holder: Option<Holder>) -> Self {
+        let message = match &holder {
+            Some(h) if h.epoch != ours => format!(
+                "another herald took this database over ({h}, lease epoch {}; ours was {ours}); this one stops and writes nothing more",
+                h.epoch
+            ),
+            _ => format!(
+                "this herald no longer holds the database lease (epoch {ours} was released or removed); it stops and writes nothing more"
+            ),
+        };
+        Self {
+            ours,
+            holder,
+            message,
+        }
+    }
+}
+
+impl DatabaseError for LeaseLost {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Other
+    }
+}
+
+/// The holder's side of the fence: its epoch, and whether it has learnt it lost the lease.
+#[derive(Debug)]
+pub(crate) struct Fence {
+    epoch: i64,
+    lost: CancellationToken,
+    lost_to: Mutex<Option<LeaseLost>>,
+    /// Taken over from a holder that stopped renewing but may still be alive (paused): it
+    /// may wake up and make one last `getUpdates` before it notices.
+    took_over_stale: bool,
+}
+
+impl Fence {
+    fn new(epoch: i64, took_over_stale: bool) -> Self {
+        Self {
+            epoch,
+            lost: CancellationToken::new(),
+            lost_to: Mutex::new(None),
+            took_over_stale,
+        }
+    }
+
+    /// Checks the lease row on `conn` (inside a write transaction, under the write lock:
+    /// nobody can take the lease before this transaction ends).
+    pub(crate) async fn check(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        let holder = read_holder(conn).await?;
+        match holder {
+            Some(h) if h.epoch == self.epoch && h.released_at.is_none() => Ok(()),
+            other => Err(self.lose(other)),
+        }
+    }
+
+    fn lose(&self, holder: Option<Holder>) -> sqlx::Error {
+        let lost = LeaseLost::new(self.epoch, holder);
+        let mut slot = self.lost_to.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            tracing::error!(%lost, "lost the database lease");
+            *slot = Some(lost.clone());
+        }
+        drop(slot);
+        self.lost.cancel();
+        sqlx::Error::Database(Box::new(lost))
+    }
+
+    fn lost_to(&self) -> Option<LeaseLost> {
+        self.lost_to
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+async fn read_holder(conn: &mut SqliteConnection) -> Result<Option<Holder>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT epoch, host, pid, started_at, heartbeat_at, released_at FROM lease WHERE id = 1",
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The lease as it is, read without a write lock; None if nobody ever took one (the table
+/// may not exist yet on a database older than the lease).
+async fn peek(pool: &SqlitePool) -> Result<Option<Holder>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lease')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !exists {
+        return Ok(None);
+    }
+    read_holder(&mut conn).await
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The lease this process holds: renew it with [`Lease::keep`], give it back with
+/// [`Lease::release`] at a clean stop. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    store: Store,
+    fence: Arc<Fence>,
+    settings: LeaseSettings,
+    /// Who held it before, if anyone did.
+    pub previous: Option<Holder>,
+}
+
+/// Why the lease could not be taken: someone else holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub holder: Holder,
+    /// How long ago the holder last renewed it (negative: its clock is ahead of ours).
+    pub heartbeat_age: chrono::Duration,
+    pub ttl: Duration,
+}
+
+impl std::fmt::Display for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "another herald holds this database: {} (last heartbeat {} s ago). Stop it first; a holder that stops renewing (killed on another host, or hung) is taken over {} s after its last heartbeat.",
+            self.holder,
+            self.heartbeat_age.num_seconds().max(0),
+            self.ttl.as_secs()
+        )
+    }
+}
+
+impl Store {
+    /// Opens the database for `herald run`: takes the lease before anything else changes
+    /// the file (migrations included), and returns a store whose every write transaction is
+    /// fenced by it. A lease held by a live instance refuses with [`StoreError::Held`],
+    /// having changed nothing.
+    pub async fn open_leased(
+        url: &str,
+        settings: &LeaseSettings,
+        policy: RetryPolicy,
+    ) -> Result<(Store, Lease), StoreError> {
+        let pool = super::connect(url).await?;
+        let me = Claimant::this_process(settings.clock.now());
+        let opening = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
+        // A read only: a refused start must change nothing, so it refuses before migrating.
+        match peek(&pool).await {
+            Ok(Some(holder)) => {
+                let now = settings.clock.now();
+                if judge(&holder, &me, now, settings.ttl, process_alive).is_none() {
+                    pool.close().await;
+                    return Err(refused(url, holder, now, settings.ttl));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                pool.close().await;
+                return Err(opening(e));
+            }
+        }
+        super::migrate(&pool, url).await?;
+        let store = Store::from_pool(pool, policy);
+        let taken = store
+            .retry("taking the database lease", || {
+                acquire(&store, &me, settings)
+            })
+            .await;
+        let (epoch, previous, why) = match taken {
+            Ok(Ok(taken)) => taken,
+            Ok(Err(holder)) => {
+                store.close().await;
+                return Err(refused(url, holder, settings.clock.now(), settings.ttl));
+            }
+            Err(e) => {
+                store.close().await;
+                return Err(opening(e));
+            }
+        };
+        // A holder whose lease expired may be paused, not dead: it may wake once.
+        let fence = Arc::new(Fence::new(epoch, why == Some(Free::Expired)));
+        let store = Store {
+            fence: Some(fence.clone()),
+            ..store
+        };
+        let lease = Lease {
+            store: store.clone(),
+            fence,
+            settings: settings.clone(),
+            previous,
+        };
+        Ok((store, lease))
+    }
+
+    /// Whether this store's lease (if it has one) was found lost, and to whom.
+    pub fn lease_lost(&self) -> Option<LeaseLost> {
+        self.fence.as_ref().and_then(|f| f.lost_to())
+    }
+
+    /// Whether this store took its lease over from a holder that stopped renewing: that
+    /// holder may be paused, wake once and poll before it notices (so Telegram may end one
+    /// of our polls with 409 on its account).
+    pub fn took_over_stale(&self) -> bool {
+        self.fence.as_ref().is_some_and(|f| f.took_over_stale)
+    }
+
+    /// Cancelled when this store learns it lost its lease (never, without a lease).
+    pub fn lease_lost_signal(&self) -> CancellationToken {
+        self.fence
+            .as_ref()
+            .map_or_else(CancellationToken::new, |f| f.lost.clone())
+    }
+
+    /// Checks, with a read, that this store still holds its lease (always Ok without one).
+    /// For whoever is about to act outside a write transaction (a `getUpdates` call).
+    pub async fn check_lease(&self) -> Result<(), sqlx::Error> {
+        let Some(fence) = &self.fence else {
+            return Ok(());
+        };
+        let mut conn = self.pool.acquire().await?;
+        fence.check(&mut conn).await
+    }
+}
+
+fn refused(url: &str, holder: Holder, now: DateTime<Utc>, ttl: Duration) -> StoreError {
+    let heartbeat_age = holder
+        .heartbeat()
+        .map_or(chrono::Duration::zero(), |beat| now - beat);
+    StoreError::Held {
+        url: url.to_owned(),
+        held: Box::new(Held {
+            holder,
+            heartbeat_age,
+            ttl,
+        }),
+    }
+}
+
+/// Takes the lease in one write transaction, unless a live holder keeps it: then
+/// `Ok(Err(holder))` and nothing was written. Returns the new epoch and the previous holder.
+async fn acquire(
+    store: &Store,
+    me: &Claimant,
+    settings: &LeaseSettings,
+) -> Result<Result<(i64, Option<Holder>, Option<Free>), Holder>, sqlx::Error> {
+    let now = settings.clock.now();
+    let mut tx = store.begin_write().await?;
+    let current = read_holder(&mut tx).await?;
+    let why = match &current {
+        None => None,
+        Some(holder) => match judge(holder, me, now, settings.ttl, process_alive) {
+            None => return Ok(Err(holder.clone())),
+            Some(free) => Some(free),
+        },
+    };
+    let epoch = current.as_ref().map_or(0, |h| h.epoch) + 1;
+    sqlx::query(
+        "INSERT INTO lease (id, epoch, host, pid, started_at, heartbeat_at, released_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, NULL)
+         ON CONFLICT (id) DO UPDATE SET epoch = ?1, host = ?2, pid = ?3, started_at = ?4,
+             heartbeat_at = ?5, released_at = NULL",
+    )
+    .bind(epoch)
+    .bind(&me.host)
+    .bind(me.pid)
+    .bind(stamp(me.started_at))
+    .bind(stamp(now))
+    .execute(&mut *tx)
+    .await?;
+    let decision = match why {
+        None | Some(Free::Released) | Some(Free::ThisProcess) => "taken".to_owned(),
+        Some(Free::HolderGone) => "taken over: its holder on this host is gone".to_owned(),
+        Some(Free::Expired) => "taken over: not renewed within its TTL".to_owned(),
+    };
+    let mut detail = format!("epoch {epoch}: pid {} on host {}", me.pid, me.host);
+    if let Some(previous) = &current {
+        detail.push_str(&format!(
+            "; before: {previous}, last heartbeat {}",
+            previous.heartbeat_at
+        ));
+    }
+    audit::record(
+        &mut tx,
+        now,
+        &AuditEntry::new("lease", decision.clone()).detail(detail.clone()),
+    )
+    .await?;
+    tx.commit().await?;
+    match why {
+        Some(Free::HolderGone) | Some(Free::Expired) => {
+            tracing::warn!(%detail, "{decision}")
+        }
+        _ => tracing::info!(%detail, "database lease {decision}"),
+    }
+    Ok(Ok((epoch, current, why)))
+}
+
+impl Lease {
+    pub fn epoch(&self) -> i64 {
+        self.fence.epoch
+    }
+
+    /// Renews the heartbeat every `renew_every` until `shutdown`. Returns the error that ends
+    /// the renewals: [`LeaseLost`] (as a database error) when another instance took the
+    /// lease, which it also notices when any fenced write found it first; or a persistent
+    /// database failure.
+    pub async fn keep(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = self.fence.lost.cancelled() => {
+                    let lost = self.fence.lost_to().unwrap_or_else(|| LeaseLost::new(self.fence.epoch, None));
+                    return Err(sqlx::Error::Database(Box::new(lost)));
+                }
+                _ = tokio::time::sleep(self.settings.renew_every) => {}
+            }
+            self.store
+                .retry("renewing the database lease", || self.renew())
+                .await?;
+        }
+    }
+
+    async fn renew(&self) -> Result<(), sqlx::Error> {
+        let now = self.settings.clock.now();
+        // begin_write checks the fence: a lease taken over fails here.
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("UPDATE lease SET heartbeat_at = ? WHERE id = 1 AND epoch = ?")
+            .bind(stamp(now))
+            .bind(self.fence.epoch)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Gives the lease back (a clean stop), in the caller's transaction, so the next start
+    /// need not wait. Later writes of this store are fenced off.
+    pub async fn release(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE lease SET released_at = ? WHERE id = 1 AND epoch = ?")
+            .bind(stamp(self.settings.clock.now()))
+            .bind(self.fence.epoch)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Whether process `pid` exists on this host (a zombie does not count).
+fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 sends nothing; it only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !is_zombie(pid)
+}
+
+/// A process that ended but was not yet reaped by its parent (Linux; elsewhere: false).
+fn is_zombie(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// This machine's host name, as the lease records it.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is writable for its whole length, which is what we pass.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".to_owned();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn url(dir: &tempfile::TempDir) -> String {
+        format!("sqlite://{}/t.db", dir.path().display())
+    }
+
+    fn settings(clock: &Clock) -> LeaseSettings {
+        LeaseSettings {
+            ttl: Duration::from_secs(30),
+            renew_every: Duration::from_secs(5),
+            clock: clock.clone(),
+        }
+    }
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 3, 0, 0).unwrap()
+    }
+
+    /// Every row of every table (and the schema), in a stable order: equal dumps mean
+    /// nothing changed.
+    async fn dump(url: &str) -> String {
+        use sqlx::Connection;
+        let mut conn = SqliteConnection::connect(url).await.unwrap();
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let mut out: Vec<String> =
+            sqlx::query_scalar("SELECT quote(sql) FROM sqlite_master ORDER BY name")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        for table in tables {
+            let columns: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            let row = columns
+                .iter()
+                .map(|c| format!("quote(\"{c}\")"))
+                .collect::<Vec<_>>()
+                .join(" || ',' || ");
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT {row} FROM \"{table}\" ORDER BY rowid"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            out.push(format!("{table}: {rows:?}"));
+        }
+        out.join("\n")
+    }
+
+    /// Makes the lease look held by another live process on this host (our parent).
+    async fn hand_to_parent(store: &Store) {
+        let parent = i64::from(std::os::unix::process::parent_id());
+        sqlx::query("UPDATE lease SET pid = ?")
+            .bind(parent)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn who_may_take_a_held_lease() {
+        let now = start();
+        let me = Claimant {
+            host: "a".into(),
+            pid: 10,
+            started_at: now,
+        };
+        let holder = Holder {
+            epoch: 3,
+            host: "a".into(),
+            pid: 20,
+            started_at: stamp(now),
+            heartbeat_at: stamp(now - chrono::Duration::seconds(10)),
+            released_at: None,
+        };
+        let ttl = Duration::from_secs(30);
+        let alive = |_| true;
+        let dead = |_| false;
+        assert_eq!(judge(&holder, &me, now, ttl, alive), None);
+        assert_eq!(judge(&holder, &me, now, ttl, dead), Some(Free::HolderGone));
+        let elsewhere = Holder {
+            host: "b".into(),
+            ..holder.clone()
+        };
+        assert_eq!(
+            judge(&elsewhere, &me, now, ttl, dead),
+            None,
+            "pids of other hosts mean nothing here"
+        );
+        let stale = Holder {
+            heartbeat_at: stamp(now - chrono::Duration::seconds(31)),
+            ..elsewhere.clone()
+        };
+        assert_eq!(judge(&stale, &me, now, ttl, alive), Some(Free::Expired));
+        let released = Holder {
+            released_at: Some(stamp(now)),
+            ..elsewhere.clone()
+        };
+        assert_eq!(judge(&released, &me, now, ttl, alive), Some(Free::Released));
+        let mine = Holder {
+            pid: 10,
+            ..holder.clone()
+        };
+        assert_eq!(judge(&mine, &me, now, ttl, alive), Some(Free::ThisProcess));
+        assert!(process_alive(i64::from(std::process::id())));
+        assert!(!process_alive(0));
+        assert!(!process_alive(-1));
+    }
+
+    #[tokio::test]
+    async fn a_second_instance_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(start());
+        let (first, lease) =
+            Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+                .await
+                .unwrap();
+        assert_eq!(lease.epoch(), 1);
+        hand_to_parent(&first).await;
+        let before = dump(&url(&dir)).await;
+        clock.advance(chrono::Duration::seconds(29));
+        let refused = Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+            .await
+            .unwrap_err();
+        let StoreError::Held { held, .. } = &refused else {
+            panic!("{refused}");
+        };
+        assert_eq!(held.holder.epoch, 1);
+        assert_eq!(held.heartbeat_age, chrono::Duration::seconds(29));
+        let text = refused.to_string();
+        let parent = std::os::unix::process::parent_id();
+        assert!(
+            text.contains(&format!("pid {parent} on host {}", host_name())),
+            "{text}"
+        );
+        assert!(
+            text.contains("running since 2026-11-23T03:00:00.000Z"),
+            "{text}"
+        );
+        assert_eq!(
+            dump(&url(&dir)).await,
+            before,
+            "the refused start changed the database"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_lease_is_taken_over_and_the_old_holder_is_fenced() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(start());
+        let (old, old_lease) =
+            Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+                .await
+                .unwrap();
+        hand_to_parent(&old).await;
+        clock.advance(chrono::Duration::seconds(31));
+        let (new, new_lease) =
+            Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+                .await
+                .unwrap();
+        assert_eq!(new_lease.epoch(), 2);
+        assert_eq!(new_lease.previous.as_ref().map(|h| h.epoch), Some(1));
+
+        // The old holder can no longer write, and knows it.
+        assert_eq!(old.lease_lost(), None);
+        let error = old.begin_write().await.unwrap_err();
+        assert_eq!(
+            super::super::retry::classify(&error),
+            super::super::retry::ErrorClass::LeaseLost
+        );
+        let lost = old.lease_lost().expect("noticed");
+        assert_eq!(lost.ours, 1);
+        assert_eq!(lost.holder.as_ref().map(|h| h.epoch), Some(2));
+        assert!(
+            error
+                .to_string()
+                .contains("another herald took this database over"),
+            "{error}"
+        );
+        assert!(old.check_lease().await.is_err());
+        let stop = CancellationToken::new();
+        assert!(old_lease.keep(&stop).await.is_err(), "renewal ends at once");
+
+        // The new one writes, renews and releases.
+        new.check_lease().await.unwrap();
+        new_lease.renew().await.unwrap();
+        let mut tx = new.begin_write().await.unwrap();
+        new_lease.release(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(new.begin_write().await.is_err(), "released: fenced off");
+        let audited: Vec<String> =
+            sqlx::query_scalar("SELECT decision FROM audit WHERE kind = 'lease' ORDER BY seq")
+                .fetch_all(new.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            audited,
+            vec!["taken", "taken over: not renewed within its TTL"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_released_lease_or_a_gone_holder_is_taken_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(start());
+        let (store, lease) =
+            Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+                .await
+                .unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        lease.release(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        hand_to_parent(&store).await;
+        let (again, lease) =
+            Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+                .await
+                .unwrap();
+        assert_eq!(lease.epoch(), 2);
+        // A holder on this host whose process is gone (pid far above any pid_max).
+        sqlx::query("UPDATE lease SET pid = 2000000000")
+            .execute(again.pool())
+            .await
+            .unwrap();
+        let (_third, lease) =
+            Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+                .await
+                .unwrap();
+        assert_eq!(lease.epoch(), 3);
+        assert!(again.begin_write().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_holder_renews_its_heartbeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(start());
+        let (store, lease) =
+            Store::open_leased(&url(&dir), &settings(&clock), RetryPolicy::default())
+                .await
+                .unwrap();
+        clock.advance(chrono::Duration::seconds(7));
+        lease.renew().await.unwrap();
+        let beat: String = sqlx::query_scalar("SELECT heartbeat_at FROM lease")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(beat, "2026-11-23T03:00:07.000Z");
+    }
+}
