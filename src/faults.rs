@@ -1,4 +1,5 @@
-//! Crash points in the send path, compiled only with the test feature `fault-injection`.
+//! Crash points in the send path (and where a `/preview` is rendered), compiled only with the
+//! test feature `fault-injection`.
 //! The SIGKILL tests set `HERALD_CRASH_AT` to one point's name; when a send reaches that
 //! point the process kills itself with SIGKILL (no destructors, no flush, exactly like the
 //! OOM killer or a power cut), and the test restarts it to check that nothing was lost or
@@ -13,6 +14,8 @@ pub enum CrashPoint {
     AfterWrite,
     /// Telegram answered success; the `sent` state is not yet committed.
     BeforeSentCommit,
+    /// The scheduler took a `/preview` request to render it; nothing rendered or enqueued.
+    BeforePreview,
 }
 
 impl CrashPoint {
@@ -22,6 +25,7 @@ impl CrashPoint {
             CrashPoint::AfterClaim => "after_claim",
             CrashPoint::AfterWrite => "after_write",
             CrashPoint::BeforeSentCommit => "before_sent_commit",
+            CrashPoint::BeforePreview => "before_preview",
         }
     }
 }

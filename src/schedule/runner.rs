@@ -11,7 +11,7 @@
 //! The watchdog runs beside it: a slot still running five minutes after its time (or its
 //! start, for a catch-up) is a failure, and so is a scheduler that stopped ticking.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{decide, SlotDecision};
 use crate::clock::Clock;
+use crate::faults::{crash_point, CrashPoint};
 use crate::identity::{BotIdentity, Poster};
 use crate::jobs::{Job, JobInput, JobSpec};
 use crate::outbox::alerts::ConsoleChannel;
@@ -30,7 +31,7 @@ use crate::roster::Roster;
 use crate::sources::leave::LeaveSource;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::pauses::{self, PauseScope, PauseState};
-use crate::store::requests::{self, RequestKind};
+use crate::store::requests::{self, JobRequest};
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
 use crate::store::Store;
 use crate::templates::Templates;
@@ -336,6 +337,8 @@ pub struct Scheduler {
     heartbeat: Arc<Mutex<Instant>>,
     /// Audit entries older than this many days are pruned once a day.
     audit_retention_days: Option<u32>,
+    /// Preview requests being rendered by this process (not to be started twice).
+    previews_in_flight: Arc<Mutex<HashSet<i64>>>,
 }
 
 impl Scheduler {
@@ -360,6 +363,7 @@ impl Scheduler {
             settings,
             heartbeat: Arc::new(Mutex::new(Instant::now())),
             audit_retention_days: None,
+            previews_in_flight: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -506,7 +510,8 @@ impl Scheduler {
             return Ok(true);
         }
         drop(conn);
-        if requests::any(self.store.pool()).await? {
+        let in_flight: Vec<i64> = self.in_flight().into_iter().collect();
+        if requests::any_waiting(self.store.pool(), &in_flight).await? {
             return Ok(true);
         }
         let cursors = slots::cursors(self.store.pool()).await?;
@@ -610,21 +615,32 @@ impl Scheduler {
             alert(&self.console, &mut tx, &html, now).await?;
         }
         tx.commit().await?;
-        for (job, chat) in previews {
+        for (job, request) in previews {
+            let rendering = InFlight::start(&self.previews_in_flight, request.id);
             tokio::spawn(preview(
                 job,
-                chat,
+                request,
                 self.store.clone(),
                 self.console.clone(),
                 now,
+                rendering,
             ));
         }
         Ok(claimed)
     }
 
+    /// The preview requests this process is rendering.
+    fn in_flight(&self) -> HashSet<i64> {
+        self.previews_in_flight
+            .lock()
+            .map(|set| set.clone())
+            .unwrap_or_default()
+    }
+
     /// The operator's `/run` and `/preview` requests: a run claims a manual slot at `now`
-    /// under the same rules as a scheduled one (a paused job does not run); previews are
-    /// returned to be rendered after the tick commits.
+    /// under the same rules as a scheduled one (a paused job does not run), its request taken
+    /// in this transaction; previews not already being rendered are returned to be rendered
+    /// after the tick commits, their requests left queued until the preview is enqueued.
     #[allow(clippy::type_complexity)]
     async fn take_requests(
         &self,
@@ -632,9 +648,26 @@ impl Scheduler {
         pauses: &PauseState,
         now: DateTime<Utc>,
         claimed: &mut Vec<(Arc<dyn BoundJob>, DateTime<Utc>, Trigger)>,
-    ) -> Result<Vec<(Arc<dyn BoundJob>, i64)>, sqlx::Error> {
+    ) -> Result<Vec<(Arc<dyn BoundJob>, JobRequest)>, sqlx::Error> {
+        let in_flight = self.in_flight();
         let mut previews = Vec::new();
-        for request in requests::take_all(conn).await? {
+        for request in requests::previews(conn).await? {
+            if in_flight.contains(&request.id) {
+                continue;
+            }
+            match self.jobs.iter().find(|j| j.spec().name == request.job) {
+                Some(job) => previews.push((job.clone(), request)),
+                None => {
+                    requests::settle(conn, request.id).await?;
+                    let html = format!(
+                        "No job {} any more; nothing to preview.",
+                        escape_html(&request.job)
+                    );
+                    tell(&self.console, conn, request.chat_id, &html, now).await?;
+                }
+            }
+        }
+        for request in requests::take_runs(conn).await? {
             let Some(job) = self.jobs.iter().find(|j| j.spec().name == request.job) else {
                 tell(
                     &self.console,
@@ -656,11 +689,6 @@ impl Scheduler {
             )
             .bot(spec.bot)
             .job(&spec.name);
-            if request.kind() == RequestKind::Preview {
-                audit::record(conn, now, &entry).await?;
-                previews.push((job.clone(), request.chat_id));
-                continue;
-            }
             if let Some(pause) = pauses.holding_job(spec.bot, &spec.name) {
                 entry.decision = format!("manual run refused: paused ({})", pause.scope);
                 audit::record(conn, now, &entry).await?;
@@ -817,19 +845,54 @@ fn missed_report(missed: &[(Arc<JobSpec>, DateTime<Utc>)]) -> String {
     html
 }
 
-/// Renders a preview and sends it to the operator who asked, only.
+/// A preview request being rendered by this process; forgotten when its task ends, however
+/// it ends, so a request whose preview could not be enqueued is rendered again.
+struct InFlight {
+    set: Arc<Mutex<HashSet<i64>>>,
+    id: i64,
+}
+
+impl InFlight {
+    fn start(set: &Arc<Mutex<HashSet<i64>>>, id: i64) -> InFlight {
+        if let Ok(mut ids) = set.lock() {
+            ids.insert(id);
+        }
+        InFlight {
+            set: set.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut ids) = self.set.lock() {
+            ids.remove(&self.id);
+        }
+    }
+}
+
+/// Renders a preview and sends it to the operator who asked, only. The request is settled in
+/// the transaction that enqueues the preview: if herald stops before, the request is still
+/// queued and the next start renders it; if another process answered it meanwhile, nothing is
+/// sent twice.
 async fn preview(
     job: Arc<dyn BoundJob>,
-    operator: i64,
+    request: JobRequest,
     store: Store,
     console: ConsoleChannel,
     at: DateTime<Utc>,
+    _rendering: InFlight,
 ) {
+    crash_point(CrashPoint::BeforePreview);
     let spec = job.spec().clone();
-    let html = match job.preview(at).await {
-        Ok(texts) if texts.is_empty() => format!(
-            "🔍 Preview of <b>{}</b>: it would post nothing now.",
-            escape_html(&spec.name)
+    let (html, outcome) = match job.preview(at).await {
+        Ok(texts) if texts.is_empty() => (
+            format!(
+                "🔍 Preview of <b>{}</b>: it would post nothing now.",
+                escape_html(&spec.name)
+            ),
+            "shown: nothing to post".to_owned(),
         ),
         Ok(texts) => {
             let mut html = format!(
@@ -842,22 +905,43 @@ async fn preview(
                 html.push_str("\n\n");
                 html.push_str(text);
             }
-            html
+            (html, format!("shown: {} message(s)", texts.len()))
         }
-        Err(cause) => format!(
-            "🔍 Preview of <b>{}</b> failed: {}",
-            escape_html(&spec.name),
-            escape_html(&cause)
+        Err(cause) => (
+            format!(
+                "🔍 Preview of <b>{}</b> failed: {}",
+                escape_html(&spec.name),
+                escape_html(&cause)
+            ),
+            format!("failed: {cause}"),
         ),
     };
     let result = async {
         let mut tx = store.begin_write().await?;
-        tell(&console, &mut tx, operator, &html, at).await?;
-        tx.commit().await
+        if !requests::settle(&mut tx, request.id).await? {
+            return Ok(false);
+        }
+        let entry = AuditEntry::new(
+            "job",
+            format!("preview requested by {}", request.requested_by),
+        )
+        .bot(spec.bot)
+        .job(&spec.name)
+        .detail(outcome);
+        audit::record(&mut tx, at, &entry).await?;
+        tell(&console, &mut tx, request.chat_id, &html, at).await?;
+        tx.commit().await?;
+        Ok::<bool, sqlx::Error>(true)
     }
     .await;
-    if let Err(e) = result {
-        tracing::error!(job = %spec.name, error = %e, "a preview could not be delivered");
+    match result {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(job = %spec.name, request = request.id, "preview already answered elsewhere; not sent twice")
+        }
+        Err(e) => {
+            tracing::error!(job = %spec.name, error = %e, "a preview could not be enqueued; its request stays queued and is rendered again")
+        }
     }
 }
 
