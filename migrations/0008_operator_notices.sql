@@ -32,3 +32,18 @@ CREATE TABLE ambiguous_group_alerts (
     PRIMARY KEY (group_id, outbox_id)
 );
 CREATE INDEX ambiguous_group_alerts_by_row ON ambiguous_group_alerts (outbox_id);
+
+-- A pause change the console already confirmed to the operator who made it (`/pause`,
+-- `/resume`), so that the scheduler's announcement of that change to every operator leaves
+-- that one out: one message for a `/pause`, not two. Written in the command's transaction,
+-- read and emptied by the scheduler's next look at the pauses.
+CREATE TABLE pause_notices (
+    -- `pauses.scope` of the change.
+    scope     TEXT    NOT NULL,
+    change    TEXT    NOT NULL CHECK (change IN ('pause', 'resume')),
+    -- `pauses.paused_at` of the pause made or lifted: which pause this was.
+    paused_at TEXT    NOT NULL,
+    -- Telegram id of the operator already told.
+    operator  INTEGER NOT NULL,
+    PRIMARY KEY (scope, change, paused_at, operator)
+);

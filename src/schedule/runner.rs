@@ -30,7 +30,7 @@ use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
 use crate::roster::Roster;
 use crate::sources::leave::LeaveSource;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::pauses::{self, PauseScope, PauseState};
+use crate::store::pauses::{self, Pause, PauseChange, PauseNotice, PauseScope, PauseState};
 use crate::store::requests::{self, JobRequest};
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
 use crate::store::Store;
@@ -728,8 +728,9 @@ impl Scheduler {
         Ok(previews)
     }
 
-    /// Tells the operator what changed in the pauses since the last tick (or, at start, that
-    /// herald starts paused).
+    /// Tells the operators what changed in the pauses since the last tick (or, at start, that
+    /// herald starts paused). An operator who made a change from the console was answered
+    /// there (a `pause_notices` row says so) and is not told that change again.
     async fn announce_pauses(
         &self,
         conn: &mut sqlx::SqliteConnection,
@@ -737,71 +738,111 @@ impl Scheduler {
         now_state: &PauseState,
         at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        let mut lines = Vec::new();
+        let told: HashSet<PauseNotice> = pauses::take_notices(conn).await?.into_iter().collect();
+        // Each line, and the change it tells (none for a start while paused).
+        let mut lines: Vec<(String, Option<(&Pause, PauseChange)>)> = Vec::new();
         match before {
             None => {
                 for p in &now_state.pauses {
-                    lines.push(format!(
+                    lines.push((format!(
                         "⏸ herald started while paused: <b>{}</b> (since {} by {}). Resume with <code>herald resume {}</code> or /resume.",
                         escape_html(&p.scope.to_string()),
                         escape_html(&p.paused_at),
                         escape_html(&p.paused_by),
                         escape_html(&p.scope.to_string()),
-                    ));
+                    ), None));
                 }
             }
             Some(before) => {
                 for p in &now_state.pauses {
                     if !before.has(&p.scope) {
-                        lines.push(format!(
+                        lines.push((format!(
                             "⏸ Paused <b>{}</b> by {}. Scheduled slots are skipped and held messages wait; operator DMs still go out.",
                             escape_html(&p.scope.to_string()),
                             escape_html(&p.paused_by),
-                        ));
+                        ), Some((p, PauseChange::Pause))));
                     }
                 }
                 for p in &before.pauses {
-                    if now_state.has(&p.scope) {
-                        continue;
+                    if !now_state.has(&p.scope) {
+                        lines.push((resumed_line(conn, p).await?, Some((p, PauseChange::Resume))));
                     }
-                    let skipped: Vec<SlotRow> = slots::paused_since(conn, &p.paused_at)
-                        .await?
-                        .into_iter()
-                        .filter(|row| match &p.scope {
-                            PauseScope::All => true,
-                            PauseScope::Bot(bot) => &row.bot == bot,
-                            PauseScope::Job(job) => &row.job == job,
-                        })
-                        .collect();
-                    let mut line = format!(
-                        "▶️ Resumed <b>{}</b>. Held messages go out now.",
-                        escape_html(&p.scope.to_string())
-                    );
-                    if skipped.is_empty() {
-                        line.push_str(" No scheduled slot was skipped while paused.");
-                    } else {
-                        line.push_str(&format!(
-                            " Skipped while paused (not run now): {}.",
-                            escape_html(&list_slots(&skipped))
-                        ));
-                    }
-                    lines.push(line);
-                }
-                if !now_state.is_empty() && lines.iter().any(|l| l.starts_with("▶️")) {
-                    let still: Vec<String> = now_state
-                        .pauses
-                        .iter()
-                        .map(|p| p.scope.to_string())
-                        .collect();
-                    lines.push(format!("Still paused: {}.", escape_html(&still.join(", "))));
                 }
             }
         }
         if lines.is_empty() {
             return Ok(());
         }
-        alert(&self.console, conn, &lines.join("\n"), at).await
+        let operators = self.console.operator_ids();
+        if operators.is_empty() {
+            // Nobody to tell: the console channel logs that at ERROR.
+            let all: Vec<&str> = lines.iter().map(|(line, _)| line.as_str()).collect();
+            return alert(&self.console, conn, &all.join("\n"), at).await;
+        }
+        let still = (!now_state.is_empty()).then(|| {
+            let scopes: Vec<String> = now_state
+                .pauses
+                .iter()
+                .map(|p| p.scope.to_string())
+                .collect();
+            format!("Still paused: {}.", escape_html(&scopes.join(", ")))
+        });
+        for operator in operators {
+            let knows = |change: &Option<(&Pause, PauseChange)>| {
+                change.is_some_and(|(p, change)| {
+                    told.contains(&PauseNotice {
+                        scope: p.scope.key(),
+                        change,
+                        paused_at: p.paused_at.clone(),
+                        operator,
+                    })
+                })
+            };
+            let mine: Vec<&(String, Option<(&Pause, PauseChange)>)> =
+                lines.iter().filter(|(_, change)| !knows(change)).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut text: Vec<&str> = mine.iter().map(|(line, _)| line.as_str()).collect();
+            let resumed = mine
+                .iter()
+                .any(|(_, change)| matches!(change, Some((_, PauseChange::Resume))));
+            if let (true, Some(still)) = (resumed, &still) {
+                text.push(still);
+            }
+            tell(&self.console, conn, operator, &text.join("\n"), at).await?;
+        }
+        Ok(())
     }
+}
+
+/// The line telling that the pause `pause` was lifted, with the slots it made skip.
+pub(crate) async fn resumed_line(
+    conn: &mut sqlx::SqliteConnection,
+    pause: &Pause,
+) -> Result<String, sqlx::Error> {
+    let skipped: Vec<SlotRow> = slots::paused_since(conn, &pause.paused_at)
+        .await?
+        .into_iter()
+        .filter(|row| match &pause.scope {
+            PauseScope::All => true,
+            PauseScope::Bot(bot) => &row.bot == bot,
+            PauseScope::Job(job) => &row.job == job,
+        })
+        .collect();
+    let mut line = format!(
+        "▶️ Resumed <b>{}</b>. Held messages go out now.",
+        escape_html(&pause.scope.to_string())
+    );
+    if skipped.is_empty() {
+        line.push_str(" No scheduled slot was skipped while paused.");
+    } else {
+        line.push_str(&format!(
+            " Skipped while paused (not run now): {}.",
+            escape_html(&list_slots(&skipped))
+        ));
+    }
+    Ok(line)
 }
 
 fn list_slots(rows: &[SlotRow]) -> String {
