@@ -1100,3 +1100,110 @@ impl Watchdog {
             .map(|s| s.as_ref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The watchdog of a scheduler whose last look was `stalled_for` ago, with the example
+    /// deployment's jobs (or none).
+    async fn watchdog(
+        dir: &Path,
+        with_jobs: bool,
+        stalled_for: Duration,
+    ) -> (Watchdog, Arc<Mutex<Instant>>) {
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .unwrap();
+        let config = crate::config::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let specs = if with_jobs {
+            config.bots["clawrence"]
+                .jobs
+                .iter()
+                .map(|job| Arc::new(JobSpec::from_file("clawrence", job, &config.roster).unwrap()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let heartbeat = Arc::new(Mutex::new(Instant::now().checked_sub(stalled_for).unwrap()));
+        let watchdog = Watchdog {
+            store,
+            clock: Clock::manual("2026-11-23T03:00:00Z".parse().unwrap()),
+            console: ConsoleChannel::new("lawrence", Arc::new(config.roster.clone())),
+            settings: SchedulerSettings::default(),
+            heartbeat: heartbeat.clone(),
+            specs,
+        };
+        (watchdog, heartbeat)
+    }
+
+    async fn stalled_dms(watchdog: &Watchdog) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT text FROM outbox WHERE bot = 'lawrence' AND text LIKE '%scheduler has stopped%'
+             ORDER BY id",
+        )
+        .fetch_all(watchdog.store.pool())
+        .await
+        .unwrap()
+    }
+
+    /// A scheduler that stopped looking (no tick for longer than ten ticks) is reported once,
+    /// audited, and reported again only after it looked again and stopped again.
+    #[tokio::test]
+    async fn a_scheduler_that_stopped_looking_is_reported_once_per_stall() {
+        let dir = tempfile::tempdir().unwrap();
+        let (watchdog, heartbeat) = watchdog(dir.path(), true, Duration::from_secs(60)).await;
+        let mut told = false;
+
+        watchdog.check(&mut told).await.unwrap();
+        assert!(told);
+        let dms = stalled_dms(&watchdog).await;
+        assert_eq!(dms.len(), 1, "{dms:?}");
+        assert!(
+            dms[0].starts_with(
+                "🔴 <b>The scheduler has stopped</b>: it has not looked at the schedule for 60 s"
+            ),
+            "{}",
+            dms[0]
+        );
+        let audited: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit WHERE kind = 'job' AND decision = 'scheduler stalled'",
+        )
+        .fetch_all(watchdog.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(audited, vec!["no look for 60 s"]);
+
+        // Still stalled: not told twice.
+        watchdog.check(&mut told).await.unwrap();
+        assert_eq!(stalled_dms(&watchdog).await.len(), 1);
+
+        // It looks again: all clear; a later stall is a new one, told again.
+        *heartbeat.lock().unwrap() = Instant::now();
+        watchdog.check(&mut told).await.unwrap();
+        assert!(!told);
+        assert_eq!(stalled_dms(&watchdog).await.len(), 1);
+        *heartbeat.lock().unwrap() = Instant::now().checked_sub(Duration::from_secs(30)).unwrap();
+        watchdog.check(&mut told).await.unwrap();
+        assert_eq!(stalled_dms(&watchdog).await.len(), 2);
+    }
+
+    /// A scheduler within ten ticks of its last look, or one with no jobs to run, is fine.
+    #[tokio::test]
+    async fn a_recent_look_or_no_jobs_raise_no_alarm() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recent, _) = watchdog(dir.path(), true, Duration::from_secs(5)).await;
+        let mut told = false;
+        recent.check(&mut told).await.unwrap();
+        assert!(!told);
+        assert!(stalled_dms(&recent).await.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let (idle, _) = watchdog(dir.path(), false, Duration::from_secs(600)).await;
+        idle.check(&mut told).await.unwrap();
+        assert!(!told);
+        assert!(stalled_dms(&idle).await.is_empty());
+    }
+}
