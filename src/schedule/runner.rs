@@ -12,11 +12,13 @@
 //! start, for a catch-up) is a failure, and so is a scheduler that stopped ticking.
 
 use std::collections::{BTreeMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -927,7 +929,13 @@ async fn preview(
 ) {
     crash_point(CrashPoint::BeforePreview);
     let spec = job.spec().clone();
-    let (html, outcome) = match job.preview(at).await {
+    // A render that panics is answered as a failure: left unanswered, its request would be
+    // rendered (and panic) again at every tick.
+    let rendered = match AssertUnwindSafe(job.preview(at)).catch_unwind().await {
+        Ok(rendered) => rendered,
+        Err(panic) => Err(format!("the job panicked: {}", panic_message(&*panic))),
+    };
+    let (html, outcome) = match rendered {
         Ok(texts) if texts.is_empty() => (
             format!(
                 "🔍 Preview of <b>{}</b>: it would post nothing now.",
@@ -984,6 +992,15 @@ async fn preview(
             tracing::error!(job = %spec.name, error = %e, "a preview could not be enqueued; its request stays queued and is rendered again")
         }
     }
+}
+
+/// The text a panic was raised with, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 /// A reply to the operator who asked (`/run`, `/preview`).
@@ -1188,6 +1205,100 @@ mod tests {
         *heartbeat.lock().unwrap() = Instant::now().checked_sub(Duration::from_secs(30)).unwrap();
         watchdog.check(&mut told).await.unwrap();
         assert_eq!(stalled_dms(&watchdog).await.len(), 2);
+    }
+
+    /// A job whose preview panics.
+    struct PanickingPreview(Arc<JobSpec>);
+
+    impl BoundJob for PanickingPreview {
+        fn spec(&self) -> &Arc<JobSpec> {
+            &self.0
+        }
+
+        fn execute(
+            &self,
+            _slot: DateTime<Utc>,
+            _trigger: Trigger,
+        ) -> BoxFuture<'static, Result<(), sqlx::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn preview(&self, _at: DateTime<Utc>) -> BoxFuture<'static, Result<Vec<String>, String>> {
+            Box::pin(async { panic!("template engine exploded") })
+        }
+    }
+
+    /// A preview whose render panics is answered as a failure and its request settled, so
+    /// the next tick does not render it (and panic) again.
+    #[tokio::test]
+    async fn a_preview_that_panics_is_answered_as_a_failure_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (watchdog, _) = watchdog(dir.path(), true, Duration::ZERO).await;
+        let spec = watchdog.specs[0].clone();
+        let operator = watchdog.console.operator_ids()[0];
+        let scheduler = Scheduler::new(
+            vec![Arc::new(PanickingPreview(spec.clone()))],
+            watchdog.store.clone(),
+            watchdog.clock.clone(),
+            watchdog.console.clone(),
+            SchedulerSettings::default(),
+        );
+        let store = watchdog.store.clone();
+        let now = watchdog.clock.now();
+        let mut tx = store.begin_write().await.unwrap();
+        requests::add(
+            &mut tx,
+            &spec.name,
+            requests::RequestKind::Preview,
+            "Wei Ming Tan",
+            operator,
+            now,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut known = None;
+        scheduler.tick(&mut known).await.unwrap();
+        let queued = || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM job_requests")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while queued().await > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the preview never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        scheduler.tick(&mut known).await.unwrap();
+        let answers: Vec<String> = sqlx::query_scalar(
+            "SELECT text FROM outbox WHERE bot = 'lawrence' AND chat_id = ? ORDER BY id",
+        )
+        .bind(operator)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            answers,
+            vec![format!(
+                "🔍 Preview of <b>{}</b> failed: the job panicked: template engine exploded",
+                spec.name
+            )]
+        );
+        let audited: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit WHERE decision = 'preview requested by Wei Ming Tan'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            audited,
+            vec!["failed: the job panicked: template engine exploded"]
+        );
     }
 
     /// A scheduler within ten ticks of its last look, or one with no jobs to run, is fine.
