@@ -83,7 +83,7 @@ pub enum XeroError {
     /// A 429 whose `Retry-After` is longer than herald waits (a daily limit, say).
     #[error(
         "Xero asked to wait {seconds} s, more than the {cap} s cap ({what}, rate limit: \
-         {problem}); herald does not wait that long, a later run tries again"
+         {problem}); herald does not wait that long, the next run or retry tries again"
     )]
     RetryAfterTooLong {
         seconds: u64,
