@@ -52,10 +52,10 @@ impl Burst {
         }
     }
 
-    /// `n` posts by Clawrence in #general, written as a job run would.
-    async fn enqueue(&self, n: usize) {
+    /// Posts `posts` (numbers) by Clawrence in #general, written as a job run would.
+    async fn enqueue(&self, posts: std::ops::Range<usize>) {
         let mut tx = self.fleet.store().begin_write().await.expect("tx");
-        for i in 0..n {
+        for i in posts {
             sqlx::query(
                 "INSERT INTO outbox (bot, kind, lane, chat_id, text, created_at, updated_at)
                  VALUES ('clawrence', 'send', 1, ?, ?, '2026-11-22T06:30:00Z',
@@ -157,11 +157,24 @@ fn button(message: &SentRecord, label: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_lost_replies_in_a_burst_give_two_dms_and_resend_all_resends_only_the_undecided() {
     let b = Burst::start().await;
-    for _ in 0..20 {
+    // The burst's first send loses its reply: the operator hears at once.
+    b.sim
+        .inject_fault(&b.clawrence, "sendMessage", Fault::ReplyLost);
+    b.enqueue(0..1).await;
+    let first = b.wait_for_unsure_dms(1).await;
+    assert!(
+        first[0]
+            .text
+            .starts_with("⚠️ <b>Unsure whether a message was delivered</b>"),
+        "{}",
+        first[0].text
+    );
+    // The rest of the burst: nineteen more lost replies, within the same minute.
+    for _ in 0..19 {
         b.sim
             .inject_fault(&b.clawrence, "sendMessage", Fault::ReplyLost);
     }
-    b.enqueue(150).await;
+    b.enqueue(1..150).await;
     b.wait_for_count(
         "SELECT count(*) FROM outbox WHERE bot = 'clawrence' AND state IN ('sent', 'ambiguous')",
         150,
@@ -171,14 +184,6 @@ async fn twenty_lost_replies_in_a_burst_give_two_dms_and_resend_all_resends_only
         b.scalar("SELECT count(*) FROM outbox WHERE bot = 'clawrence' AND state = 'ambiguous'")
             .await,
         20
-    );
-    let first = b.wait_for_unsure_dms(1).await;
-    assert!(
-        first[0]
-            .text
-            .starts_with("⚠️ <b>Unsure whether a message was delivered</b>"),
-        "{}",
-        first[0].text
     );
 
     // The other nineteen wait, in one DM, for the minute after the first: the clock has not
