@@ -1,5 +1,6 @@
 //! Fault points, compiled only with the test feature `fault-injection`: crash points in the
-//! send path, and a text that makes a handler or the approval desk panic ([`PANIC_TEXT`]).
+//! send path (and where a `/preview` is rendered), and a text that makes a handler or the
+//! approval desk panic ([`PANIC_TEXT`]).
 //!
 //! The SIGKILL tests set `HERALD_CRASH_AT` to one point's name; when a send reaches that
 //! point the process kills itself with SIGKILL (no destructors, no flush, exactly like the
@@ -21,6 +22,8 @@ pub enum CrashPoint {
     AfterWrite,
     /// Telegram answered success; the `sent` state is not yet committed.
     BeforeSentCommit,
+    /// The scheduler took a `/preview` request to render it; nothing rendered or enqueued.
+    BeforePreview,
 }
 
 impl CrashPoint {
@@ -30,6 +33,7 @@ impl CrashPoint {
             CrashPoint::AfterClaim => "after_claim",
             CrashPoint::AfterWrite => "after_write",
             CrashPoint::BeforeSentCommit => "before_sent_commit",
+            CrashPoint::BeforePreview => "before_preview",
         }
     }
 }

@@ -624,3 +624,82 @@ async fn three_failed_boots_put_herald_in_diagnose_mode_until_force() {
     let finished = forced.wait(WAIT);
     assert_eq!(finished.code, Some(0), "{}", finished.output);
 }
+
+/// `/pause` and `/resume` from the console give the operator who sent them one message each
+/// (the console's answer), while another operator hears the scheduler's announcement, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_from_the_console_give_each_operator_one_message() {
+    let mut c = Console::start().await;
+    c.stop().await;
+    c.deployment.edit(
+        "roster.toml",
+        "roles = [\"approver\"]\n",
+        "roles = [\"approver\", \"operator\"]\n",
+    );
+    c.boot().await;
+    let other = c
+        .deployment
+        .config()
+        .roster
+        .members()
+        .iter()
+        .find(|m| m.name == "Daniel Koh")
+        .expect("Daniel Koh")
+        .telegram_id;
+
+    for (command, told) in [
+        ("/pause all", "Paused <b>all</b>"),
+        ("/resume all", "Resumed <b>all</b>"),
+    ] {
+        let answer = c.ask(command, told).await;
+        if command == "/resume all" {
+            assert!(
+                answer
+                    .text
+                    .contains("No scheduled slot was skipped while paused."),
+                "the answer says what the announcement would: {}",
+                answer.text
+            );
+        }
+        // The scheduler has looked at the change: it takes the console's notice in the
+        // transaction of its announcement.
+        let deadline = Instant::now() + WAIT;
+        while c.scalar("SELECT count(*) FROM pause_notices").await > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the scheduler never saw {command}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Every DM queued for the operator before this answer arrives before it.
+        c.ask("/status", "herald status").await;
+        let to_operator = c
+            .dms_to(c.operator)
+            .into_iter()
+            .filter(|r| r.text.contains(told))
+            .count();
+        assert_eq!(
+            to_operator, 1,
+            "{command}: one message to the operator who sent it"
+        );
+        let deadline = Instant::now() + WAIT;
+        while c
+            .scalar(&format!(
+                "SELECT count(*) FROM outbox WHERE bot = 'lawrence' AND chat_id = {other} AND state <> 'sent'"
+            ))
+            .await
+            > 0
+        {
+            assert!(Instant::now() < deadline, "DMs to the other operator are stuck");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let to_other: Vec<String> = c
+            .dms_to(other)
+            .into_iter()
+            .map(|r| r.text)
+            .filter(|t| t.contains(told))
+            .collect();
+        assert_eq!(to_other.len(), 1, "{command}: {to_other:?}");
+    }
+    c.stop().await;
+}

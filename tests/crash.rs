@@ -381,3 +381,77 @@ async fn a_lost_reply_stays_one_copy_and_one_alert_across_a_restart() {
     let (status, log) = second.stop().await;
     assert_eq!(status.code(), Some(0), "clean exit on SIGTERM:\n{log}");
 }
+
+/// A `/preview` the scheduler took but had not rendered when herald was killed is not lost:
+/// its request stays queued until the transaction that enqueues the preview, and after the
+/// restart the preview arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_interrupted_before_rendering_arrives_once_after_a_restart() {
+    let team = Team::new().await;
+    let previews = |sent: &[SentRecord]| -> usize {
+        sent.iter()
+            .filter(|r| {
+                r.bot.eq_ignore_ascii_case(&team.lawrence)
+                    && r.chat_id == team.operator
+                    && r.text.contains("Preview of <b>team-pulse</b>")
+            })
+            .count()
+    };
+
+    let mut crashing = team.run(Some(CrashPoint::BeforePreview));
+    team.sim
+        .user_dms(team.operator, &team.lawrence, "/preview team-pulse");
+    let (status, log) = crashing.exit().await;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "herald died by SIGKILL ({status:?}):\n{log}"
+    );
+    assert!(
+        log.contains("fault-injection: SIGKILL at before_preview"),
+        "{log}"
+    );
+    assert_eq!(previews(&team.sim.sent()), 0);
+    assert_eq!(
+        team.queued_requests().await,
+        1,
+        "the request survived the crash"
+    );
+
+    let mut restarted = team.run(None);
+    if let Err(sent) = team.sim.wait_for(|s| previews(s) > 0, WAIT).await {
+        panic!(
+            "no preview after the restart: {sent:#?}\n{}",
+            restarted.log()
+        );
+    }
+    assert_eq!(team.queued_requests().await, 0, "settled with the preview");
+    // Anything queued for the operator before this answer is delivered before it.
+    team.sim.user_dms(team.operator, &team.lawrence, "/status");
+    let status_answer = |s: &[SentRecord]| {
+        s.iter().any(|r| {
+            r.bot.eq_ignore_ascii_case(&team.lawrence)
+                && r.chat_id == team.operator
+                && r.text.contains("herald status")
+        })
+    };
+    if let Err(sent) = team.sim.wait_for(status_answer, WAIT).await {
+        panic!("no /status answer: {sent:#?}\n{}", restarted.log());
+    }
+    assert_eq!(previews(&team.sim.sent()), 1, "the preview arrived once");
+    let (status, log) = restarted.stop().await;
+    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM:\n{log}");
+}
+
+impl Team {
+    /// Operator requests (`/run`, `/preview`) still queued.
+    async fn queued_requests(&self) -> i64 {
+        let db = self.db().await;
+        let n = sqlx::query_scalar("SELECT count(*) FROM job_requests")
+            .fetch_one(&db)
+            .await
+            .expect("job_requests readable");
+        db.close().await;
+        n
+    }
+}

@@ -629,3 +629,40 @@ async fn an_uncertain_xero_write_is_settled_by_reading_the_status_back_never_sen
         "{edits:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_over_the_cap_fails_the_ar_brief_run_and_names_the_wait() {
+    let f = Finance::start(FakeXero::fixture_invoices(), |d| {
+        d.append(
+            "claudia.toml",
+            "\n[[jobs]]\nname = \"ar-brief\"\nkind = \"ar_brief\"\ncron = \"30 9 * * FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"ar-brief\"\ntemplate = \"ar_brief.html\"\n",
+        );
+    })
+    .await;
+    // Xero's daily limit: every invoice read is answered 429 with an hour's Retry-After.
+    f.xero.fail_next(
+        XeroRoute::Invoices,
+        XeroFault::RateLimited { retry_after: 3600 },
+        1000,
+    );
+    f.sim.user_dms(WEI_MING, &f.lawrence, "/run ar-brief");
+    f.wait_for_dm("Job failed: ar-brief").await;
+    let failure = f
+        .operator_dms()
+        .into_iter()
+        .find(|d| d.contains("Job failed: ar-brief"))
+        .expect("the failure DM");
+    assert!(
+        failure.contains("Xero asked to wait 3600 s, more than the 60 s cap"),
+        "{failure}"
+    );
+    assert!(f.claudia_in(AR_BRIEF).is_empty(), "nothing was posted");
+    let failed = f
+        .table("SELECT detail FROM job_slots WHERE job = 'ar-brief' AND state = 'failed'")
+        .await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("Xero asked to wait 3600 s"),
+        "{failed:?}"
+    );
+}

@@ -2,7 +2,7 @@
 //!
 //! They exist because every other integration test, the benchmarks and `herald sandbox` trust
 //! the simulator to behave like the Bot API: same envelopes and wordings as the fixtures in
-//! `shared/fixtures`, same forum-topic shapes (checked by deserializing with teloxide), same
+//! `tests/fixtures/telegram`, same forum-topic shapes (checked by deserializing with teloxide), same
 //! privacy-mode visibility, limits and failure modes.
 
 use std::time::{Duration, Instant};
@@ -73,14 +73,14 @@ fn config() -> SimConfig {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/telegram/");
     let text = std::fs::read_to_string(format!("{path}{name}"))
         .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
 fn fixture_raw(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/telegram/");
     std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 

@@ -342,27 +342,112 @@ async fn the_access_token_is_renewed_a_minute_before_it_expires() {
     assert_eq!(fake.refreshes(), 2, "renewed 59 s before expiry");
 }
 
+/// A client on a manual clock: its `Retry-After` waits end only when the test moves it.
+fn manual_clock_client(fake: &FakeXero) -> (XeroClient, Clock) {
+    let clock = Clock::manual("2026-11-20T02:00:00Z".parse().expect("instant"));
+    let client = XeroClient::new(
+        settings(fake),
+        credentials(),
+        Memory::new(&fake.refresh_token()),
+        clock.clone(),
+    )
+    .expect("client");
+    (client, clock)
+}
+
 #[tokio::test]
 async fn a_429_waits_retry_after_then_succeeds() {
     let fake = fake().await;
-    let (client, _) = memory_client(&fake);
+    let (client, clock) = manual_clock_client(&fake);
     client.connections().await.expect("warm up the token");
     fake.clear_requests();
     fake.fail_next(
         XeroRoute::Invoices,
-        XeroFault::RateLimited { retry_after: 1 },
+        XeroFault::RateLimited { retry_after: 30 },
         1,
     );
-    let started = Instant::now();
-    let invoices = client.invoices(&[], None).await.expect("after the wait");
+    let mut call = std::pin::pin!(client.invoices(&[], None));
+    tokio::select! {
+        result = &mut call => panic!("finished without waiting: {result:?}"),
+        () = clock.until_sleeping(1) => {}
+    }
+    let statuses =
+        |fake: &FakeXero| -> Vec<u16> { fake.requests().iter().map(|r| r.status).collect() };
+    assert_eq!(statuses(&fake), vec![429], "nothing sent while waiting");
+    clock.advance(chrono::Duration::seconds(29));
     assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "waited Retry-After: {:?}",
-        started.elapsed()
+        futures::poll!(&mut call).is_pending(),
+        "29 s of a 30 s Retry-After: still waiting"
     );
+    assert_eq!(statuses(&fake), vec![429]);
+    clock.advance(chrono::Duration::seconds(1));
+    let invoices = call.await.expect("after the wait");
     assert_eq!(invoices.len(), 4);
+    assert_eq!(statuses(&fake), vec![429, 200]);
+}
+
+#[tokio::test]
+async fn a_retry_after_over_the_cap_fails_the_call_and_names_the_wait() {
+    let fake = fake().await;
+    let (client, clock) = manual_clock_client(&fake);
+    client.connections().await.expect("warm up the token");
+    fake.clear_requests();
+
+    // A daily limit: Xero asks for an hour. Nothing waits, nothing is sent again.
+    fake.fail_next(
+        XeroRoute::Invoices,
+        XeroFault::RateLimited { retry_after: 3600 },
+        1,
+    );
+    let err = tokio::select! {
+        result = client.invoices(&[], None) => result.expect_err("over the cap"),
+        () = clock.until_sleeping(1) => panic!("waited out a 3600 s Retry-After"),
+    };
+    assert!(
+        matches!(err, XeroError::RetryAfterTooLong { seconds: 3600, .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("Xero asked to wait 3600 s, more than the 60 s cap (GET Invoices page 1, rate limit: minute)"),
+        "{text}"
+    );
+    assert!(!text.contains('\n'), "{text}");
     let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![429, 200]);
+    assert_eq!(statuses, vec![429], "not sent again");
+
+    // The token endpoint's 429 is capped the same way, and names the refresh.
+    fake.expire_access_tokens();
+    fake.fail_next(
+        XeroRoute::Token,
+        XeroFault::RateLimited { retry_after: 61 },
+        1,
+    );
+    let err = tokio::select! {
+        result = client.invoice(DRAFT) => result.expect_err("over the cap"),
+        () = clock.until_sleeping(1) => panic!("waited out a 61 s Retry-After"),
+    };
+    assert!(
+        err.to_string()
+            .starts_with("Xero asked to wait 61 s, more than the 60 s cap (the token refresh"),
+        "{err}"
+    );
+    assert_clean(&err.to_string(), &fake);
+
+    // Exactly the cap is waited out.
+    fake.fail_next(
+        XeroRoute::Token,
+        XeroFault::RateLimited { retry_after: 60 },
+        1,
+    );
+    let mut call = std::pin::pin!(client.invoice(DRAFT));
+    tokio::select! {
+        result = &mut call => panic!("finished without waiting: {result:?}"),
+        () = clock.until_sleeping(1) => {}
+    }
+    clock.advance(chrono::Duration::seconds(60));
+    let invoice = call.await.expect("after a 60 s wait");
+    assert_eq!(invoice.invoice_id, DRAFT);
 }
 
 #[tokio::test]

@@ -2,9 +2,11 @@
 //! approves; `ap:r:<id>` says how to reject with a reason) or by a reply to the card
 //! ("approve", "reject REASON"). Only roster approvers decide; the first decision wins; every
 //! tap is answered at once, in the update's transaction, long before Xero is called (the
-//! [`crate::approvals::ApprovalDesk`] does that).
+//! [`crate::approvals::ApprovalDesk`] does that). A reply whose card cannot be looked up (a
+//! database error) fails the update: rolled back and audited, never passed over as "not a
+//! card reply".
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use teloxide::types::{CallbackQuery, Message};
 
@@ -144,6 +146,34 @@ async fn decide_by_button(
     Ok(Decision::new(command, outcome.decision))
 }
 
+/// A reply to a message in a chat Claudia reads, looked up among her approval cards.
+#[derive(Debug, Clone)]
+enum CardReplyLookup {
+    /// A reply to an approval card.
+    Card(Box<CardReply>),
+    /// The lookup failed: the update fails with this error.
+    Failed(LookupFailure),
+}
+
+/// A database error met while looking a card up, carried to the endpoint (dptree values are
+/// cloned, `sqlx::Error` is not `Clone`): the endpoint takes it out once.
+#[derive(Debug, Clone)]
+struct LookupFailure(Arc<Mutex<Option<sqlx::Error>>>);
+
+impl LookupFailure {
+    fn new(error: sqlx::Error) -> Self {
+        Self(Arc::new(Mutex::new(Some(error))))
+    }
+
+    /// The error, as the update's failure.
+    fn into_error(self) -> super::HandlerError {
+        let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        super::HandlerError::Db(taken.unwrap_or_else(|| {
+            sqlx::Error::Protocol("an approval card lookup failed (error already reported)".into())
+        }))
+    }
+}
+
 /// A reply to one of Claudia's approval cards.
 #[derive(Debug, Clone)]
 struct CardReply {
@@ -155,7 +185,8 @@ struct CardReply {
     message_id: i64,
 }
 
-async fn card_reply(message: Message, work: UnitOfWork) -> Option<CardReply> {
+/// A real reply (not a topic's root) to one of Claudia's cards, or the lookup's failure.
+async fn card_reply(message: Message, work: UnitOfWork) -> Option<CardReplyLookup> {
     let replied = message.reply_to_message()?;
     let thread_id = message.thread_id.map(|t| t.0 .0);
     if Some(replied.id.0) == thread_id {
@@ -166,18 +197,18 @@ async fn card_reply(message: Message, work: UnitOfWork) -> Option<CardReply> {
         match store::by_card_message(&mut tx, message.chat.id.0, i64::from(replied.id.0)).await {
             Ok(found) => found?,
             Err(e) => {
-                tracing::error!(error = %e, "could not look up an approval card");
-                return None;
+                tracing::error!(error = %e, "could not look up an approval card; the update fails");
+                return Some(CardReplyLookup::Failed(LookupFailure::new(e)));
             }
         };
-    Some(CardReply {
+    Some(CardReplyLookup::Card(Box::new(CardReply {
         approval,
         text: message.text().unwrap_or_default().trim().to_owned(),
         user_id: message.from.as_ref().map_or(0, |u| u.id.0 as i64),
         chat_id: message.chat.id.0,
         thread_id,
         message_id: i64::from(message.id.0),
-    })
+    })))
 }
 
 /// Parses "approve" or "reject REASON" (any case; trailing punctuation ignored).
@@ -198,11 +229,15 @@ fn parse_reply(text: &str) -> Result<Verdict, &'static str> {
 }
 
 async fn decide_by_reply(
-    reply: CardReply,
+    lookup: CardReplyLookup,
     context: Arc<BotContext>,
     poster: Poster<Claudia>,
     work: UnitOfWork,
 ) -> HandlerResult {
+    let reply = match lookup {
+        CardReplyLookup::Card(reply) => *reply,
+        CardReplyLookup::Failed(failure) => return Err(failure.into_error()),
+    };
     let command = Some("approval");
     let answer = |html: String| {
         OutgoingMessage::new(reply.chat_id, reply.thread_id, html)
@@ -360,7 +395,129 @@ impl From<approvals::DeskError> for super::HandlerError {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+    use tokio::sync::Notify;
+
     use super::*;
+    use crate::clock::Clock;
+    use crate::config::secrets::Token;
+    use crate::identity::VerifiedBot;
+    use crate::inbound::common::handler_tree;
+    use crate::inbound::poller::Poller;
+    use crate::inbound::{base_dependencies, CommandRouting};
+    use crate::store::Store;
+    use crate::telegram::TelegramClient;
+
+    /// A database error while looking up the card a reply answers fails the update: its
+    /// transaction rolls back (nothing is sent) and the failure is audited with the error,
+    /// instead of the reply passing as "not a card reply".
+    #[tokio::test]
+    async fn a_database_error_on_the_card_reply_path_fails_the_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = crate::config::load(root).unwrap();
+        let approver = config
+            .roster
+            .members()
+            .iter()
+            .find(|m| m.has_role(Role::Approver))
+            .unwrap()
+            .telegram_id;
+        let approvals_thread = config
+            .roster
+            .thread("approvals")
+            .unwrap()
+            .message_thread_id
+            .unwrap();
+        let clock = Clock::manual(chrono::DateTime::UNIX_EPOCH);
+        let verified = VerifiedBot::<Claudia>::new(Token::new("2:test".into()), 2, false);
+        let claudia = config.bot("claudia").unwrap();
+        let context = Arc::new(BotContext {
+            identity: "claudia",
+            display: "Claudia",
+            username: claudia.username.clone(),
+            bot: claudia.clone(),
+            roster: Arc::new(config.roster.clone()),
+            routing: Arc::new(CommandRouting::from_config(&config)),
+            templates: Arc::new(
+                crate::templates::Templates::load(&root.join("templates")).unwrap(),
+            ),
+            clock: clock.clone(),
+            is_console: false,
+            console_username: config.bot("lawrence").unwrap().username.clone(),
+            jobs: Arc::new(Vec::new()),
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            diagnose: false,
+            commands_per_minute: 10,
+        });
+        let poller = Poller::new(
+            &verified,
+            TelegramClient::new("http://127.0.0.1:9").unwrap(),
+            store.clone(),
+            clock.clone(),
+            handler_tree::<Claudia>(),
+            base_dependencies(context, Poster::new(&verified, clock)),
+            Arc::new(Notify::new()),
+            1,
+            crate::outbox::alerts::ConsoleChannel::new("lawrence", Arc::new(config.roster.clone())),
+        );
+        // The card lookup's table is gone: every lookup fails.
+        sqlx::query("ALTER TABLE approvals RENAME TO approvals_elsewhere")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let chat = config.roster.chat_id();
+        let reply = json!({
+            "update_id": 77,
+            "message": {
+                "message_id": 107,
+                "from": {"id": approver, "is_bot": false, "first_name": "Approver"},
+                "chat": {"id": chat, "title": "Team", "is_forum": true, "type": "supergroup"},
+                "date": 1785809921,
+                "message_thread_id": approvals_thread,
+                "reply_to_message": {
+                    "message_id": 105,
+                    "from": {"id": 2, "is_bot": true, "first_name": "Claudia", "username": claudia.username},
+                    "chat": {"id": chat, "title": "Team", "is_forum": true, "type": "supergroup"},
+                    "date": 1785809790,
+                    "message_thread_id": approvals_thread,
+                    "text": "🧾 Invoice INV-0060 awaits approval",
+                    "is_topic_message": true
+                },
+                "text": "approve",
+                "is_topic_message": true
+            }
+        });
+
+        poller.handle(reply).await.unwrap();
+
+        let (decision, detail): (String, Option<String>) = sqlx::query_as(
+            "SELECT decision, detail FROM audit WHERE kind = 'inbound' ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert!(decision.starts_with("failed"), "{decision}: {detail:?}");
+        assert!(
+            detail
+                .as_deref()
+                .is_some_and(|d| d.contains("no such table: approvals")),
+            "the audit names the database error: {detail:?}"
+        );
+        let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            outbox, 0,
+            "nothing answered: the update's transaction rolled back"
+        );
+    }
 
     #[test]
     fn replies_parse_to_decisions_or_usage() {

@@ -19,9 +19,9 @@ use crate::identity::Poster;
 use crate::outbox::{Lane, OutboxRow, OutgoingMessage};
 use crate::roster::{Member, Role};
 use crate::store::audit::{self, AuditFilter, AuditRow};
-use crate::store::pauses::{self, PauseScope, UnknownName};
+use crate::store::pauses::{self, PauseChange, PauseScope, UnknownName};
 use crate::store::requests::{self, RequestKind};
-use crate::store::{parse_time, slots};
+use crate::store::{parse_time, slots, time_key};
 use crate::text::{escape_html, fit_message};
 
 /// Every console command: name, usage, what it does.
@@ -183,16 +183,10 @@ pub async fn console_command<I: Behaviour>(
                         (escape_html(&problem), "refused: unknown name".to_owned())
                     }
                     _ => {
-                        let changed = if pause {
-                            pauses::pause(&mut tx, &scope, &who.name, now).await?
+                        let html = if pause {
+                            pause_scope(&mut tx, &scope, &who, now).await?
                         } else {
-                            pauses::resume(&mut tx, &scope, &who.name, now).await?
-                        };
-                        let html = match (pause, changed) {
-                            (true, true) => format!("⏸ Paused <b>{}</b>. Nothing but my DMs to operators goes out for it until /resume {}.", escape_html(&scope.to_string()), escape_html(&scope.to_string())),
-                            (true, false) => format!("{} was already paused.", escape_html(&scope.to_string())),
-                            (false, true) => format!("▶️ Resumed <b>{}</b>.", escape_html(&scope.to_string())),
-                            (false, false) => format!("{} was not paused.", escape_html(&scope.to_string())),
+                            resume_scope(&mut tx, &scope, &who, now).await?
                         };
                         (html, format!("{name} {scope}"))
                     }
@@ -246,6 +240,68 @@ pub async fn console_command<I: Behaviour>(
     };
     send(&poster, &mut tx, chat, html, None).await?;
     Ok(Decision::new(Some(name), decision))
+}
+
+/// `/pause SCOPE`: the answer to the operator who asked, who is then left out of the
+/// scheduler's announcement of the same change (one message, not two).
+async fn pause_scope(
+    conn: &mut SqliteConnection,
+    scope: &PauseScope,
+    who: &Member,
+    now: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
+    let shown = escape_html(&scope.to_string());
+    if !pauses::pause(conn, scope, &who.name, now).await? {
+        return Ok(format!("{shown} was already paused."));
+    }
+    pauses::told(
+        conn,
+        scope,
+        PauseChange::Pause,
+        &time_key(now),
+        who.telegram_id,
+    )
+    .await?;
+    Ok(format!("⏸ Paused <b>{shown}</b>. Nothing but my DMs to operators goes out for it until /resume {shown}."))
+}
+
+/// `/resume SCOPE`: the answer (with the slots skipped meanwhile, as the scheduler would
+/// say), the operator left out of the scheduler's announcement of the same change.
+async fn resume_scope(
+    conn: &mut SqliteConnection,
+    scope: &PauseScope,
+    who: &Member,
+    now: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
+    let lifted = pauses::current(conn)
+        .await?
+        .pauses
+        .into_iter()
+        .find(|p| &p.scope == scope);
+    let shown = escape_html(&scope.to_string());
+    let Some(lifted) = lifted else {
+        pauses::resume(conn, scope, &who.name, now).await?;
+        return Ok(format!("{shown} was not paused."));
+    };
+    pauses::resume(conn, scope, &who.name, now).await?;
+    pauses::told(
+        conn,
+        scope,
+        PauseChange::Resume,
+        &lifted.paused_at,
+        who.telegram_id,
+    )
+    .await?;
+    let mut html = crate::schedule::runner::resumed_line(conn, &lifted).await?;
+    let still = pauses::current(conn).await?;
+    if !still.is_empty() {
+        let scopes: Vec<String> = still.pauses.iter().map(|p| p.scope.to_string()).collect();
+        html.push_str(&format!(
+            "\nStill paused: {}.",
+            escape_html(&scopes.join(", "))
+        ));
+    }
+    Ok(html)
 }
 
 fn help_text() -> String {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::SqliteConnection;
 
-use super::{enqueue, EnqueueError, Lane, OutboxRow, OutgoingMessage};
+use super::{enqueue, EnqueueError, Lane, OutboxId, OutboxRow, OutgoingMessage};
 use crate::roster::{Role, Roster};
 use crate::text::{escape_html, fit_message};
 
@@ -21,6 +21,15 @@ pub struct ConsoleChannel {
 
 /// Longest excerpt of a message quoted in an alert.
 const EXCERPT_CHARS: usize = 600;
+
+/// A grouped DM about uncertain sends names at most this many rows (the rest are counted).
+const GROUP_LISTED: usize = 10;
+/// The visible length (UTF-16 units, as Telegram counts) a grouped DM stays within, well
+/// under Telegram's 4096, whatever its rows hold.
+const GROUP_TEXT_UNITS: usize = 3600;
+/// Longest excerpt of one message, and of its cause, in a grouped DM.
+const GROUP_EXCERPT_CHARS: usize = 50;
+const GROUP_CAUSE_CHARS: usize = 60;
 
 impl ConsoleChannel {
     pub fn new(console_bot: &str, roster: Arc<Roster>) -> Self {
@@ -84,25 +93,116 @@ impl ConsoleChannel {
         Ok(())
     }
 
-    /// A send whose outcome is unknown: the operator decides with Resend / Mark sent.
+    /// A send whose outcome is unknown. The operators hear about it in a DM grouping this
+    /// bot's uncertain sends, at most one a minute ([`super::ambiguous`]); they decide with
+    /// Resend / Mark sent (one row) or Resend all / Mark all sent (several). Returns how many
+    /// DMs were enqueued (0 when the row joined a DM already waiting).
     pub async fn ambiguous_send(
         &self,
         conn: &mut SqliteConnection,
         row: &OutboxRow,
         at: DateTime<Utc>,
     ) -> Result<usize, sqlx::Error> {
-        let html = format!(
-            "⚠️ <b>Unsure whether a message was delivered</b>\n{}\nCause: {}\n\n<blockquote>{}</blockquote>\nIt will not be resent unless you say so.",
-            self.where_line(row),
-            escape_html(row.error.as_deref().unwrap_or("unknown")),
-            escape_html(&excerpt(&row.text)),
+        if !self.is_alertable(row) {
+            return Ok(0);
+        }
+        super::ambiguous::tell(conn, self, row, at).await
+    }
+
+    /// The DM about the uncertain sends `rows` (of one bot) gathered in `group`, and its
+    /// buttons. One row reads as it always did, with its own Resend / Mark sent buttons;
+    /// several are listed (as many as fit) with Resend all / Mark all sent naming the group.
+    pub(crate) fn ambiguous_dm(
+        &self,
+        group: i64,
+        rows: &[OutboxRow],
+    ) -> (String, serde_json::Value) {
+        if let [row] = rows {
+            let html = format!(
+                "⚠️ <b>Unsure whether a message was delivered</b>\n{}\nCause: {}\n\n<blockquote>{}</blockquote>\nIt will not be resent unless you say so.",
+                self.where_line(row),
+                escape_html(row.error.as_deref().unwrap_or("unknown")),
+                escape_html(&excerpt(&row.text)),
+            );
+            let markup = json!({"inline_keyboard": [[
+                {"text": "Resend", "callback_data": format!("ob:resend:{}", row.id)},
+                {"text": "Mark sent", "callback_data": format!("ob:sent:{}", row.id)},
+            ]]});
+            return (fit_message(&html), markup);
+        }
+        let bot = rows.first().map_or("", |r| r.bot.as_str());
+        let header = format!(
+            "⚠️ <b>Unsure whether {} messages from {} were delivered</b>\n",
+            rows.len(),
+            escape_html(bot)
         );
+        let footer = "\nNone of them will be resent unless you say so. <b>Resend all</b> sends again only those still undecided; /ambiguous decides them one by one.";
+        let more_room = 60; // "…and N more" line
+        let mut budget = GROUP_TEXT_UNITS
+            .saturating_sub(visible_units(&header) + visible_units(footer) + more_room);
+        let mut html = header;
+        let mut listed = 0;
+        for row in rows.iter().take(GROUP_LISTED) {
+            let place = self.roster.place(row.chat_id, row.thread_id);
+            let job = row
+                .job
+                .as_deref()
+                .map(|job| format!(" (job {job})"))
+                .unwrap_or_default();
+            let line = format!(
+                "• row {} → {}{}: “{}” ({})\n",
+                row.id,
+                escape_html(&place),
+                escape_html(&job),
+                escape_html(&cut(&excerpt(&row.text), GROUP_EXCERPT_CHARS)),
+                escape_html(&cut(
+                    row.error.as_deref().unwrap_or("unknown"),
+                    GROUP_CAUSE_CHARS
+                )),
+            );
+            let cost = visible_units(&line);
+            if cost > budget {
+                break;
+            }
+            budget -= cost;
+            html.push_str(&line);
+            listed += 1;
+        }
+        if listed < rows.len() {
+            html.push_str(&format!(
+                "…and {} more (/ambiguous lists the latest).\n",
+                rows.len() - listed
+            ));
+        }
+        html.push_str(footer);
         let markup = json!({"inline_keyboard": [[
-            {"text": "Resend", "callback_data": format!("ob:resend:{}", row.id)},
-            {"text": "Mark sent", "callback_data": format!("ob:sent:{}", row.id)},
+            {"text": "Resend all", "callback_data": format!("ob:resend-all:{group}")},
+            {"text": "Mark all sent", "callback_data": format!("ob:sent-all:{group}")},
         ]]});
-        self.alert_unless_self(conn, row, &html, Some(markup), at)
-            .await
+        (html, markup)
+    }
+
+    /// Sends `html`, already within Telegram's limits, to every operator. The outbox ids of
+    /// the DMs.
+    pub(crate) async fn alert_each(
+        &self,
+        conn: &mut SqliteConnection,
+        html: &str,
+        markup: Option<serde_json::Value>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<OutboxId>, EnqueueError> {
+        let mut ids = Vec::new();
+        for operator in self.operator_ids() {
+            let mut message = OutgoingMessage::direct(operator, html).in_lane(Lane::Urgent);
+            message.reply_markup = markup.clone();
+            ids.push(enqueue(conn, &self.console_bot, at, message).await?);
+        }
+        if ids.is_empty() {
+            tracing::error!(
+                "no roster member has the operator role: an alert could not be addressed"
+            );
+        }
+        Ok(ids)
     }
 
     /// A send Telegram rejected.
@@ -148,16 +248,7 @@ impl ConsoleChannel {
         markup: Option<serde_json::Value>,
         at: DateTime<Utc>,
     ) -> Result<usize, sqlx::Error> {
-        if row.kind == "answer_callback" {
-            tracing::warn!(row = row.id, state = %row.state, "a button-tap answer was not delivered");
-            return Ok(0);
-        }
-        if self.is_operator_dm(row) {
-            tracing::error!(
-                row = row.id,
-                state = %row.state,
-                "an operator alert could not be delivered; see the outbox"
-            );
+        if !self.is_alertable(row) {
             return Ok(0);
         }
         match self.alert(conn, html, markup, at).await {
@@ -168,6 +259,23 @@ impl ConsoleChannel {
                 Ok(0)
             }
         }
+    }
+
+    /// Whether a failed or uncertain `row` gets an alert (logging why not, if not).
+    fn is_alertable(&self, row: &OutboxRow) -> bool {
+        if row.kind == "answer_callback" {
+            tracing::warn!(row = row.id, state = %row.state, "a button-tap answer was not delivered");
+            return false;
+        }
+        if self.is_operator_dm(row) {
+            tracing::error!(
+                row = row.id,
+                state = %row.state,
+                "an operator alert could not be delivered; see the outbox"
+            );
+            return false;
+        }
+        true
     }
 
     fn where_line(&self, row: &OutboxRow) -> String {
@@ -192,6 +300,21 @@ fn excerpt(html: &str) -> String {
     } else {
         plain
     }
+}
+
+/// The first `max` characters of `text`, with an ellipsis if cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        let kept: String = text.chars().take(max).collect();
+        format!("{kept}…")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// How long `html` is as Telegram counts it: UTF-16 units of its visible text.
+fn visible_units(html: &str) -> usize {
+    crate::text::html_to_plain(html).encode_utf16().count()
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 //! 1. `pending -> sending` commits before any byte goes to Telegram;
 //! 2. certainly-not-sent outcomes (connect failure, 429) go back to `pending` and retry;
 //! 3. a rejection (400/403) is `failed` and the operator is told;
-//! 4. anything uncertain is `ambiguous`, never resent on its own, and the operator decides;
+//! 4. anything uncertain is `ambiguous`, never resent on its own, and the operator decides
+//!    (told in grouped DMs, at most one per bot per minute: [`ambiguous`]);
 //! 5. at start, every row still `sending` (the process died mid-send) becomes `ambiguous`.
 
 pub mod alerts;
+pub mod ambiguous;
 pub mod pacing;
 pub mod sender;
 
@@ -200,9 +202,9 @@ pub(crate) async fn enqueue(
     Ok(id)
 }
 
-/// At start: every row still `sending` died mid-send and becomes `ambiguous`, with an
-/// operator alert each (the console channel leaves out button-tap answers). Returns how
-/// many rows were turned.
+/// At start: every row still `sending` died mid-send and becomes `ambiguous`; the operators
+/// are told in one DM per bot (grouped with any DM still waiting; the console channel leaves
+/// out button-tap answers). Returns how many rows were turned.
 pub async fn recover_interrupted_sends(
     store: &crate::store::Store,
     at: DateTime<Utc>,

@@ -11,17 +11,20 @@
 //! The watchdog runs beside it: a slot still running five minutes after its time (or its
 //! start, for a catch-up) is a failure, and so is a scheduler that stopped ticking.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{decide, SlotDecision};
 use crate::clock::Clock;
+use crate::faults::{crash_point, CrashPoint};
 use crate::identity::{BotIdentity, Poster};
 use crate::isolation::{catch_panic, cut};
 use crate::jobs::{Job, JobInput, JobSpec};
@@ -30,8 +33,8 @@ use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
 use crate::roster::Roster;
 use crate::sources::leave::LeaveSource;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::pauses::{self, PauseScope, PauseState};
-use crate::store::requests::{self, RequestKind};
+use crate::store::pauses::{self, Pause, PauseChange, PauseNotice, PauseScope, PauseState};
+use crate::store::requests::{self, JobRequest};
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
 use crate::store::Store;
 use crate::templates::Templates;
@@ -401,6 +404,8 @@ pub struct Scheduler {
     heartbeat: Arc<Mutex<Instant>>,
     /// Audit entries and settled rows older than this many days are pruned once a day.
     audit_retention_days: Option<u32>,
+    /// Preview requests being rendered by this process (not to be started twice).
+    previews_in_flight: Arc<Mutex<HashSet<i64>>>,
 }
 
 impl Scheduler {
@@ -425,6 +430,7 @@ impl Scheduler {
             settings,
             heartbeat: Arc::new(Mutex::new(Instant::now())),
             audit_retention_days: None,
+            previews_in_flight: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -604,7 +610,8 @@ impl Scheduler {
             return Ok(true);
         }
         drop(conn);
-        if requests::any(self.store.pool()).await? {
+        let in_flight: Vec<i64> = self.in_flight().into_iter().collect();
+        if requests::any_waiting(self.store.pool(), &in_flight).await? {
             return Ok(true);
         }
         let cursors = slots::cursors(self.store.pool()).await?;
@@ -708,21 +715,32 @@ impl Scheduler {
             alert(&self.console, &mut tx, &html, now).await?;
         }
         tx.commit().await?;
-        for (job, chat) in previews {
+        for (job, request) in previews {
+            let rendering = InFlight::start(&self.previews_in_flight, request.id);
             tokio::spawn(preview(
                 job,
-                chat,
+                request,
                 self.store.clone(),
                 self.console.clone(),
                 now,
+                rendering,
             ));
         }
         Ok(claimed)
     }
 
+    /// The preview requests this process is rendering.
+    fn in_flight(&self) -> HashSet<i64> {
+        self.previews_in_flight
+            .lock()
+            .map(|set| set.clone())
+            .unwrap_or_default()
+    }
+
     /// The operator's `/run` and `/preview` requests: a run claims a manual slot at `now`
-    /// under the same rules as a scheduled one (a paused job does not run); previews are
-    /// returned to be rendered after the tick commits.
+    /// under the same rules as a scheduled one (a paused job does not run), its request taken
+    /// in this transaction; previews not already being rendered are returned to be rendered
+    /// after the tick commits, their requests left queued until the preview is enqueued.
     #[allow(clippy::type_complexity)]
     async fn take_requests(
         &self,
@@ -730,9 +748,26 @@ impl Scheduler {
         pauses: &PauseState,
         now: DateTime<Utc>,
         claimed: &mut Vec<(Arc<dyn BoundJob>, DateTime<Utc>, Trigger)>,
-    ) -> Result<Vec<(Arc<dyn BoundJob>, i64)>, sqlx::Error> {
+    ) -> Result<Vec<(Arc<dyn BoundJob>, JobRequest)>, sqlx::Error> {
+        let in_flight = self.in_flight();
         let mut previews = Vec::new();
-        for request in requests::take_all(conn).await? {
+        for request in requests::previews(conn).await? {
+            if in_flight.contains(&request.id) {
+                continue;
+            }
+            match self.jobs.iter().find(|j| j.spec().name == request.job) {
+                Some(job) => previews.push((job.clone(), request)),
+                None => {
+                    requests::settle(conn, request.id).await?;
+                    let html = format!(
+                        "No job {} any more; nothing to preview.",
+                        escape_html(&request.job)
+                    );
+                    tell(&self.console, conn, request.chat_id, &html, now).await?;
+                }
+            }
+        }
+        for request in requests::take_runs(conn).await? {
             let Some(job) = self.jobs.iter().find(|j| j.spec().name == request.job) else {
                 tell(
                     &self.console,
@@ -754,11 +789,6 @@ impl Scheduler {
             )
             .bot(spec.bot)
             .job(&spec.name);
-            if request.kind() == RequestKind::Preview {
-                audit::record(conn, now, &entry).await?;
-                previews.push((job.clone(), request.chat_id));
-                continue;
-            }
             if let Some(pause) = pauses.holding_job(spec.bot, &spec.name) {
                 entry.decision = format!("manual run refused: paused ({})", pause.scope);
                 audit::record(conn, now, &entry).await?;
@@ -798,8 +828,9 @@ impl Scheduler {
         Ok(previews)
     }
 
-    /// Tells the operator what changed in the pauses since the last tick (or, at start, that
-    /// herald starts paused).
+    /// Tells the operators what changed in the pauses since the last tick (or, at start, that
+    /// herald starts paused). An operator who made a change from the console was answered
+    /// there (a `pause_notices` row says so) and is not told that change again.
     async fn announce_pauses(
         &self,
         conn: &mut sqlx::SqliteConnection,
@@ -807,71 +838,111 @@ impl Scheduler {
         now_state: &PauseState,
         at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        let mut lines = Vec::new();
+        let told: HashSet<PauseNotice> = pauses::take_notices(conn).await?.into_iter().collect();
+        // Each line, and the change it tells (none for a start while paused).
+        let mut lines: Vec<(String, Option<(&Pause, PauseChange)>)> = Vec::new();
         match before {
             None => {
                 for p in &now_state.pauses {
-                    lines.push(format!(
+                    lines.push((format!(
                         "⏸ herald started while paused: <b>{}</b> (since {} by {}). Resume with <code>herald resume {}</code> or /resume.",
                         escape_html(&p.scope.to_string()),
                         escape_html(&p.paused_at),
                         escape_html(&p.paused_by),
                         escape_html(&p.scope.to_string()),
-                    ));
+                    ), None));
                 }
             }
             Some(before) => {
                 for p in &now_state.pauses {
                     if !before.has(&p.scope) {
-                        lines.push(format!(
+                        lines.push((format!(
                             "⏸ Paused <b>{}</b> by {}. Scheduled slots are skipped and held messages wait; operator DMs still go out.",
                             escape_html(&p.scope.to_string()),
                             escape_html(&p.paused_by),
-                        ));
+                        ), Some((p, PauseChange::Pause))));
                     }
                 }
                 for p in &before.pauses {
-                    if now_state.has(&p.scope) {
-                        continue;
+                    if !now_state.has(&p.scope) {
+                        lines.push((resumed_line(conn, p).await?, Some((p, PauseChange::Resume))));
                     }
-                    let skipped: Vec<SlotRow> = slots::paused_since(conn, &p.paused_at)
-                        .await?
-                        .into_iter()
-                        .filter(|row| match &p.scope {
-                            PauseScope::All => true,
-                            PauseScope::Bot(bot) => &row.bot == bot,
-                            PauseScope::Job(job) => &row.job == job,
-                        })
-                        .collect();
-                    let mut line = format!(
-                        "▶️ Resumed <b>{}</b>. Held messages go out now.",
-                        escape_html(&p.scope.to_string())
-                    );
-                    if skipped.is_empty() {
-                        line.push_str(" No scheduled slot was skipped while paused.");
-                    } else {
-                        line.push_str(&format!(
-                            " Skipped while paused (not run now): {}.",
-                            escape_html(&list_slots(&skipped))
-                        ));
-                    }
-                    lines.push(line);
-                }
-                if !now_state.is_empty() && lines.iter().any(|l| l.starts_with("▶️")) {
-                    let still: Vec<String> = now_state
-                        .pauses
-                        .iter()
-                        .map(|p| p.scope.to_string())
-                        .collect();
-                    lines.push(format!("Still paused: {}.", escape_html(&still.join(", "))));
                 }
             }
         }
         if lines.is_empty() {
             return Ok(());
         }
-        alert(&self.console, conn, &lines.join("\n"), at).await
+        let operators = self.console.operator_ids();
+        if operators.is_empty() {
+            // Nobody to tell: the console channel logs that at ERROR.
+            let all: Vec<&str> = lines.iter().map(|(line, _)| line.as_str()).collect();
+            return alert(&self.console, conn, &all.join("\n"), at).await;
+        }
+        let still = (!now_state.is_empty()).then(|| {
+            let scopes: Vec<String> = now_state
+                .pauses
+                .iter()
+                .map(|p| p.scope.to_string())
+                .collect();
+            format!("Still paused: {}.", escape_html(&scopes.join(", ")))
+        });
+        for operator in operators {
+            let knows = |change: &Option<(&Pause, PauseChange)>| {
+                change.is_some_and(|(p, change)| {
+                    told.contains(&PauseNotice {
+                        scope: p.scope.key(),
+                        change,
+                        paused_at: p.paused_at.clone(),
+                        operator,
+                    })
+                })
+            };
+            let mine: Vec<&(String, Option<(&Pause, PauseChange)>)> =
+                lines.iter().filter(|(_, change)| !knows(change)).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut text: Vec<&str> = mine.iter().map(|(line, _)| line.as_str()).collect();
+            let resumed = mine
+                .iter()
+                .any(|(_, change)| matches!(change, Some((_, PauseChange::Resume))));
+            if let (true, Some(still)) = (resumed, &still) {
+                text.push(still);
+            }
+            tell(&self.console, conn, operator, &text.join("\n"), at).await?;
+        }
+        Ok(())
     }
+}
+
+/// The line telling that the pause `pause` was lifted, with the slots it made skip.
+pub(crate) async fn resumed_line(
+    conn: &mut sqlx::SqliteConnection,
+    pause: &Pause,
+) -> Result<String, sqlx::Error> {
+    let skipped: Vec<SlotRow> = slots::paused_since(conn, &pause.paused_at)
+        .await?
+        .into_iter()
+        .filter(|row| match &pause.scope {
+            PauseScope::All => true,
+            PauseScope::Bot(bot) => &row.bot == bot,
+            PauseScope::Job(job) => &row.job == job,
+        })
+        .collect();
+    let mut line = format!(
+        "▶️ Resumed <b>{}</b>. Held messages go out now.",
+        escape_html(&pause.scope.to_string())
+    );
+    if skipped.is_empty() {
+        line.push_str(" No scheduled slot was skipped while paused.");
+    } else {
+        line.push_str(&format!(
+            " Skipped while paused (not run now): {}.",
+            escape_html(&list_slots(&skipped))
+        ));
+    }
+    Ok(line)
 }
 
 fn list_slots(rows: &[SlotRow]) -> String {
@@ -915,19 +986,60 @@ fn missed_report(missed: &[(Arc<JobSpec>, DateTime<Utc>)]) -> String {
     html
 }
 
-/// Renders a preview and sends it to the operator who asked, only.
+/// A preview request being rendered by this process; forgotten when its task ends, however
+/// it ends, so a request whose preview could not be enqueued is rendered again.
+struct InFlight {
+    set: Arc<Mutex<HashSet<i64>>>,
+    id: i64,
+}
+
+impl InFlight {
+    fn start(set: &Arc<Mutex<HashSet<i64>>>, id: i64) -> InFlight {
+        if let Ok(mut ids) = set.lock() {
+            ids.insert(id);
+        }
+        InFlight {
+            set: set.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut ids) = self.set.lock() {
+            ids.remove(&self.id);
+        }
+    }
+}
+
+/// Renders a preview and sends it to the operator who asked, only. The request is settled in
+/// the transaction that enqueues the preview: if herald stops before, the request is still
+/// queued and the next start renders it; if another process answered it meanwhile, nothing is
+/// sent twice.
 async fn preview(
     job: Arc<dyn BoundJob>,
-    operator: i64,
+    request: JobRequest,
     store: Store,
     console: ConsoleChannel,
     at: DateTime<Utc>,
+    _rendering: InFlight,
 ) {
+    crash_point(CrashPoint::BeforePreview);
     let spec = job.spec().clone();
-    let html = match job.preview(at).await {
-        Ok(texts) if texts.is_empty() => format!(
-            "🔍 Preview of <b>{}</b>: it would post nothing now.",
-            escape_html(&spec.name)
+    // A render that panics is answered as a failure: left unanswered, its request would be
+    // rendered (and panic) again at every tick.
+    let rendered = match AssertUnwindSafe(job.preview(at)).catch_unwind().await {
+        Ok(rendered) => rendered,
+        Err(panic) => Err(format!("the job panicked: {}", panic_message(&*panic))),
+    };
+    let (html, outcome) = match rendered {
+        Ok(texts) if texts.is_empty() => (
+            format!(
+                "🔍 Preview of <b>{}</b>: it would post nothing now.",
+                escape_html(&spec.name)
+            ),
+            "shown: nothing to post".to_owned(),
         ),
         Ok(texts) => {
             let mut html = format!(
@@ -940,23 +1052,53 @@ async fn preview(
                 html.push_str("\n\n");
                 html.push_str(text);
             }
-            html
+            (html, format!("shown: {} message(s)", texts.len()))
         }
-        Err(cause) => format!(
-            "🔍 Preview of <b>{}</b> failed: {}",
-            escape_html(&spec.name),
-            escape_html(&cause)
+        Err(cause) => (
+            format!(
+                "🔍 Preview of <b>{}</b> failed: {}",
+                escape_html(&spec.name),
+                escape_html(&cause)
+            ),
+            format!("failed: {cause}"),
         ),
     };
     let result = async {
         let mut tx = store.begin_write().await?;
-        tell(&console, &mut tx, operator, &html, at).await?;
-        tx.commit().await
+        if !requests::settle(&mut tx, request.id).await? {
+            return Ok(false);
+        }
+        let entry = AuditEntry::new(
+            "job",
+            format!("preview requested by {}", request.requested_by),
+        )
+        .bot(spec.bot)
+        .job(&spec.name)
+        .detail(outcome);
+        audit::record(&mut tx, at, &entry).await?;
+        tell(&console, &mut tx, request.chat_id, &html, at).await?;
+        tx.commit().await?;
+        Ok::<bool, sqlx::Error>(true)
     }
     .await;
-    if let Err(e) = result {
-        tracing::error!(job = %spec.name, error = %e, "a preview could not be delivered");
+    match result {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(job = %spec.name, request = request.id, "preview already answered elsewhere; not sent twice")
+        }
+        Err(e) => {
+            tracing::error!(job = %spec.name, error = %e, "a preview could not be enqueued; its request stays queued and is rendered again")
+        }
     }
+}
+
+/// The text a panic was raised with, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 /// A reply to the operator who asked (`/run`, `/preview`).
@@ -1178,5 +1320,199 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(posts, 0, "a panicking run posts nothing");
+    }
+
+    /// The watchdog of a scheduler whose last look was `stalled_for` ago, with the example
+    /// deployment's jobs (or none).
+    async fn watchdog(
+        dir: &Path,
+        with_jobs: bool,
+        stalled_for: Duration,
+    ) -> (Watchdog, Arc<Mutex<Instant>>) {
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .unwrap();
+        let config = crate::config::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let specs = if with_jobs {
+            config.bots["clawrence"]
+                .jobs
+                .iter()
+                .map(|job| Arc::new(JobSpec::from_file("clawrence", job, &config.roster).unwrap()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let heartbeat = Arc::new(Mutex::new(Instant::now().checked_sub(stalled_for).unwrap()));
+        let watchdog = Watchdog {
+            store,
+            clock: Clock::manual("2026-11-23T03:00:00Z".parse().unwrap()),
+            console: ConsoleChannel::new("lawrence", Arc::new(config.roster.clone())),
+            settings: SchedulerSettings::default(),
+            heartbeat: heartbeat.clone(),
+            specs,
+        };
+        (watchdog, heartbeat)
+    }
+
+    async fn stalled_dms(watchdog: &Watchdog) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT text FROM outbox WHERE bot = 'lawrence' AND text LIKE '%scheduler has stopped%'
+             ORDER BY id",
+        )
+        .fetch_all(watchdog.store.pool())
+        .await
+        .unwrap()
+    }
+
+    /// A scheduler that stopped looking (no tick for longer than ten ticks) is reported once,
+    /// audited, and reported again only after it looked again and stopped again.
+    #[tokio::test]
+    async fn a_scheduler_that_stopped_looking_is_reported_once_per_stall() {
+        let dir = tempfile::tempdir().unwrap();
+        let (watchdog, heartbeat) = watchdog(dir.path(), true, Duration::from_secs(60)).await;
+        let mut told = false;
+
+        watchdog.check(&mut told).await.unwrap();
+        assert!(told);
+        let dms = stalled_dms(&watchdog).await;
+        assert_eq!(dms.len(), 1, "{dms:?}");
+        assert!(
+            dms[0].starts_with(
+                "🔴 <b>The scheduler has stopped</b>: it has not looked at the schedule for 60 s"
+            ),
+            "{}",
+            dms[0]
+        );
+        let audited: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit WHERE kind = 'job' AND decision = 'scheduler stalled'",
+        )
+        .fetch_all(watchdog.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(audited, vec!["no look for 60 s"]);
+
+        // Still stalled: not told twice.
+        watchdog.check(&mut told).await.unwrap();
+        assert_eq!(stalled_dms(&watchdog).await.len(), 1);
+
+        // It looks again: all clear; a later stall is a new one, told again.
+        *heartbeat.lock().unwrap() = Instant::now();
+        watchdog.check(&mut told).await.unwrap();
+        assert!(!told);
+        assert_eq!(stalled_dms(&watchdog).await.len(), 1);
+        *heartbeat.lock().unwrap() = Instant::now().checked_sub(Duration::from_secs(30)).unwrap();
+        watchdog.check(&mut told).await.unwrap();
+        assert_eq!(stalled_dms(&watchdog).await.len(), 2);
+    }
+
+    /// A job whose preview panics.
+    struct PanickingPreview(Arc<JobSpec>);
+
+    impl BoundJob for PanickingPreview {
+        fn spec(&self) -> &Arc<JobSpec> {
+            &self.0
+        }
+
+        fn execute(
+            &self,
+            _slot: DateTime<Utc>,
+            _trigger: Trigger,
+        ) -> BoxFuture<'static, Result<(), sqlx::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn preview(&self, _at: DateTime<Utc>) -> BoxFuture<'static, Result<Vec<String>, String>> {
+            Box::pin(async { panic!("template engine exploded") })
+        }
+    }
+
+    /// A preview whose render panics is answered as a failure and its request settled, so
+    /// the next tick does not render it (and panic) again.
+    #[tokio::test]
+    async fn a_preview_that_panics_is_answered_as_a_failure_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (watchdog, _) = watchdog(dir.path(), true, Duration::ZERO).await;
+        let spec = watchdog.specs[0].clone();
+        let operator = watchdog.console.operator_ids()[0];
+        let scheduler = Scheduler::new(
+            vec![Arc::new(PanickingPreview(spec.clone()))],
+            watchdog.store.clone(),
+            watchdog.clock.clone(),
+            watchdog.console.clone(),
+            SchedulerSettings::default(),
+        );
+        let store = watchdog.store.clone();
+        let now = watchdog.clock.now();
+        let mut tx = store.begin_write().await.unwrap();
+        requests::add(
+            &mut tx,
+            &spec.name,
+            requests::RequestKind::Preview,
+            "Wei Ming Tan",
+            operator,
+            now,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut known = None;
+        scheduler.tick(&mut known).await.unwrap();
+        let queued = || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM job_requests")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while queued().await > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the preview never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        scheduler.tick(&mut known).await.unwrap();
+        let answers: Vec<String> = sqlx::query_scalar(
+            "SELECT text FROM outbox WHERE bot = 'lawrence' AND chat_id = ? ORDER BY id",
+        )
+        .bind(operator)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            answers,
+            vec![format!(
+                "🔍 Preview of <b>{}</b> failed: the job panicked: template engine exploded",
+                spec.name
+            )]
+        );
+        let audited: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit WHERE decision = 'preview requested by Wei Ming Tan'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            audited,
+            vec!["failed: the job panicked: template engine exploded"]
+        );
+    }
+
+    /// A scheduler within ten ticks of its last look, or one with no jobs to run, is fine.
+    #[tokio::test]
+    async fn a_recent_look_or_no_jobs_raise_no_alarm() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recent, _) = watchdog(dir.path(), true, Duration::from_secs(5)).await;
+        let mut told = false;
+        recent.check(&mut told).await.unwrap();
+        assert!(!told);
+        assert!(stalled_dms(&recent).await.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let (idle, _) = watchdog(dir.path(), false, Duration::from_secs(600)).await;
+        idle.check(&mut told).await.unwrap();
+        assert!(!told);
+        assert!(stalled_dms(&idle).await.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 //! It is a real HTTP peer: herald (and teloxide) talk to it through a base URL exactly as they
 //! talk to `api.telegram.org`: `{base}/bot{token}/{method}`, method names in any case, JSON or
 //! form bodies (or a query string), and Telegram's envelopes and error wordings back
-//! (`shared/fixtures/telegram_*.json`). Tests drive the humans (a message in a topic, a reply,
+//! (`tests/fixtures/telegram/`). Tests drive the humans (a message in a topic, a reply,
 //! an edit, a DM, a button tap) and inspect what the bots sent.
 //!
 //! What it models:

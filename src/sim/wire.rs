@@ -1,7 +1,7 @@
 //! Wire shapes the simulator sends back: Bot API objects and envelopes as typed structs.
 //!
 //! They are typed (not `serde_json::Value`) so that the JSON keeps the official server's field
-//! order, as in `shared/fixtures/telegram_*.json`: `serde_json` here sorts object keys, which
+//! order, as in `tests/fixtures/telegram/`: `serde_json` here sorts object keys, which
 //! would make our payloads look unlike Telegram's.
 
 use std::collections::BTreeMap;

@@ -189,6 +189,76 @@ pub async fn resume(
     Ok(removed)
 }
 
+/// A change of the pauses, as told to operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PauseChange {
+    Pause,
+    Resume,
+}
+
+impl PauseChange {
+    fn as_str(self) -> &'static str {
+        match self {
+            PauseChange::Pause => "pause",
+            PauseChange::Resume => "resume",
+        }
+    }
+}
+
+/// One operator already told about one change (see the `pause_notices` migration).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PauseNotice {
+    /// The scope's stored key (`all`, `bot:<name>`, `job:<name>`).
+    pub scope: String,
+    pub change: PauseChange,
+    /// `paused_at` of the pause made or lifted.
+    pub paused_at: String,
+    pub operator: i64,
+}
+
+/// Records that `operator` was told about `change` of the pause on `scope` made at
+/// `paused_at`, in the transaction of that change.
+pub async fn told(
+    conn: &mut SqliteConnection,
+    scope: &PauseScope,
+    change: PauseChange,
+    paused_at: &str,
+    operator: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO pause_notices (scope, change, paused_at, operator) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(scope.key())
+    .bind(change.as_str())
+    .bind(paused_at)
+    .bind(operator)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every notice recorded since the last call, removed.
+pub async fn take_notices(conn: &mut SqliteConnection) -> Result<Vec<PauseNotice>, sqlx::Error> {
+    let rows: Vec<(String, String, String, i64)> =
+        sqlx::query_as("DELETE FROM pause_notices RETURNING scope, change, paused_at, operator")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(scope, change, paused_at, operator)| PauseNotice {
+            scope,
+            change: if change == "pause" {
+                PauseChange::Pause
+            } else {
+                PauseChange::Resume
+            },
+            paused_at,
+            operator,
+        })
+        .collect())
+}
+
 fn scoped_entry(scope: &PauseScope, decision: String, by: &str) -> AuditEntry {
     let mut entry = AuditEntry::new("pause", decision).detail(format!("by {by}"));
     match scope {

@@ -4,8 +4,10 @@
 //!
 //! - 401 (`TokenExpired` and the like): the access token is renewed once and the request sent
 //!   once more; a second 401 is an error.
-//! - 429: waits `Retry-After` seconds (60 when absent), with `tokio::time::sleep`, then sends
-//!   again. Uncapped: the calling job's own timeout bounds it.
+//! - 429: waits `Retry-After` seconds (60 when absent) on the [`Clock`], then sends again. A
+//!   wait longer than [`RETRY_AFTER_CAP`] (a daily limit says hours) is not waited out: the
+//!   call fails with [`XeroError::RetryAfterTooLong`], naming the wait. No wait ever happens
+//!   while holding the token lock, so one caller's 429 never blocks another caller.
 //! - An HTML body (a proxy or maintenance page): "Xero returned an HTML error page".
 //! - 400: Xero's validation messages. 5xx: the status and Xero's message. Transport failures
 //!   and timeouts are named.
@@ -30,6 +32,8 @@ use crate::config::{SecretStore, Token};
 const MAX_PAGES: u32 = 1000;
 /// Wait this long on a 429 without a readable `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The longest `Retry-After` herald waits out; a longer one fails the call (and the run).
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// Where Xero is and which organisation to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +69,8 @@ pub struct XeroClient {
     http: reqwest::Client,
     settings: XeroSettings,
     tokens: TokenManager,
+    /// Where `Retry-After` waits happen.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for XeroClient {
@@ -93,13 +99,14 @@ impl XeroClient {
             &settings.identity_url,
             credentials,
             store,
-            clock,
+            clock.clone(),
             settings.timeout,
         );
         Ok(XeroClient {
             http,
             settings,
             tokens,
+            clock,
         })
     }
 
@@ -269,13 +276,17 @@ impl XeroClient {
         let mut token = self.tokens.access_token().await?;
         let mut renewed = false;
         loop {
-            let answer = send_with_retries(what, self.settings.timeout, || {
-                build(&self.http)
-                    .bearer_auth(token.expose())
-                    .header("xero-tenant-id", &self.settings.tenant_id)
-                    .header(ACCEPT, "application/json")
-            })
-            .await?;
+            let request = build(&self.http)
+                .bearer_auth(token.expose())
+                .header("xero-tenant-id", &self.settings.tenant_id)
+                .header(ACCEPT, "application/json");
+            let answer = match send_once(what, self.settings.timeout, request).await? {
+                Sent::Answer(answer) => answer,
+                Sent::RateLimited(limit) => {
+                    wait_out(&self.clock, what, &limit).await?;
+                    continue;
+                }
+            };
             if answer.status == StatusCode::UNAUTHORIZED && !renewed {
                 let detail = ErrorBody::parse(&answer.body)
                     .and_then(|b| b.summary())
@@ -325,50 +336,88 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Sends the request `build` makes, again after each 429 once `Retry-After` has passed.
-pub(crate) async fn send_with_retries(
+/// A 429: how long Xero asked herald to wait, and which limit was hit.
+pub(crate) struct RateLimit {
+    pub wait: Duration,
+    /// `X-Rate-Limit-Problem` (`minute`, `day`, `concurrent`...).
+    pub problem: String,
+}
+
+/// What one request got back.
+pub(crate) enum Sent {
+    Answer(Answer),
+    RateLimited(RateLimit),
+}
+
+/// Sends `request` once. A 429 is returned as [`Sent::RateLimited`] for the caller to wait
+/// out (with [`wait_out`]) wherever it holds no lock.
+pub(crate) async fn send_once(
     what: &str,
     timeout: Duration,
-    build: impl Fn() -> RequestBuilder,
-) -> Result<Answer, XeroError> {
-    loop {
-        let response = build()
-            .send()
-            .await
-            .map_err(|e| transport_error(what, &e, timeout))?;
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = retry_after(response.headers());
-            let problem = response
+    request: RequestBuilder,
+) -> Result<Sent, XeroError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(what, &e, timeout))?;
+    let status = response.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let limit = RateLimit {
+            wait: retry_after(response.headers()),
+            problem: response
                 .headers()
                 .get("X-Rate-Limit-Problem")
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("unknown")
-                .to_owned();
-            tracing::warn!(
-                what,
-                problem,
-                wait_seconds = wait.as_secs(),
-                "Xero rate limit (429); waiting Retry-After before sending again"
-            );
-            // Xero's 429 body is undocumented: never read.
-            drop(response);
-            tokio::time::sleep(wait).await;
-            continue;
-        }
-        let html_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(what, &e, timeout))?
-            .to_vec();
-        let html = html_type || body.trim_ascii_start().starts_with(b"<");
-        return Ok(Answer { status, html, body });
+                .map(model::one_line)
+                .unwrap_or_else(|| "unknown".to_owned()),
+        };
+        // Xero's 429 body is undocumented: never read.
+        return Ok(Sent::RateLimited(limit));
     }
+    let html_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(what, &e, timeout))?
+        .to_vec();
+    let html = html_type || body.trim_ascii_start().starts_with(b"<");
+    Ok(Sent::Answer(Answer { status, html, body }))
+}
+
+/// Waits out a 429 on `clock`, or fails at once when Xero asks for more than
+/// [`RETRY_AFTER_CAP`]. Callers must not hold the token lock while calling this.
+pub(crate) async fn wait_out(
+    clock: &Clock,
+    what: &str,
+    limit: &RateLimit,
+) -> Result<(), XeroError> {
+    if limit.wait > RETRY_AFTER_CAP {
+        tracing::error!(
+            what,
+            problem = %limit.problem,
+            wait_seconds = limit.wait.as_secs(),
+            cap_seconds = RETRY_AFTER_CAP.as_secs(),
+            "Xero rate limit (429) asks for a wait over the cap; giving up on this call"
+        );
+        return Err(XeroError::RetryAfterTooLong {
+            seconds: limit.wait.as_secs(),
+            cap: RETRY_AFTER_CAP.as_secs(),
+            what: what.to_owned(),
+            problem: limit.problem.clone(),
+        });
+    }
+    tracing::warn!(
+        what,
+        problem = %limit.problem,
+        wait_seconds = limit.wait.as_secs(),
+        "Xero rate limit (429); waiting Retry-After before sending again"
+    );
+    clock.sleep(limit.wait).await;
+    Ok(())
 }
 
 /// `Retry-After` in seconds; [`DEFAULT_RETRY_AFTER`] when absent or not a number.

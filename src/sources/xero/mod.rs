@@ -5,7 +5,8 @@
 //! - [`token`]: the OAuth2 refresh flow. Xero rotates the refresh token on every use; the new
 //!   one is saved durably ([`RefreshTokenStore`]) before the access token is used or returned.
 //! - [`client`]: [`XeroClient`], the API calls with Xero's failure modes handled: a 401 refreshes
-//!   once and retries once, a 429 waits `Retry-After`, everything else is a [`XeroError`].
+//!   once and retries once, a 429 waits `Retry-After` (at most a minute, never holding the
+//!   token lock), everything else is a [`XeroError`].
 //! - [`connect`]: `herald xero connect`, which turns a first refresh token into a saved one.
 //!
 //! Every [`XeroError`] is one line fit to DM an operator and never holds a token or secret.
@@ -78,6 +79,17 @@ pub enum XeroError {
         status: u16,
         what: String,
         message: String,
+    },
+    /// A 429 whose `Retry-After` is longer than herald waits (a daily limit, say).
+    #[error(
+        "Xero asked to wait {seconds} s, more than the {cap} s cap ({what}, rate limit: \
+         {problem}); herald does not wait that long, the next run or retry tries again"
+    )]
+    RetryAfterTooLong {
+        seconds: u64,
+        cap: u64,
+        what: String,
+        problem: String,
     },
     /// No answer within the request timeout.
     #[error("Xero did not answer {what} within {seconds} s")]

@@ -7,6 +7,9 @@
 //! Access tokens live `expires_in` seconds (1800); one is cached in memory and renewed a
 //! minute before it expires, by the [`Clock`]. One refresh at a time: callers queue on a tokio
 //! mutex, and a caller that finds a fresh token after waiting uses it instead of refreshing.
+//! The mutex is held only to read the cache and make the refresh request: a 429 from the
+//! token endpoint (which rotates nothing) releases it before its `Retry-After` wait, so a
+//! caller waiting out a rate limit never blocks another one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use super::client::{self, Answer};
+use super::client::{self, Answer, RateLimit, Sent};
 use super::model::ErrorBody;
 use super::XeroError;
 use crate::clock::Clock;
@@ -83,6 +86,23 @@ impl RefreshTokenStore for SecretFileRefreshToken {
             .store(&self.reference, token)
             .map_err(|e| e.to_string())
     }
+}
+
+/// What the token endpoint is called in logs and errors.
+const REFRESH: &str = "the token refresh";
+
+/// How one refresh under the lock ended, when Xero did not refuse it.
+enum Refreshed {
+    /// A new access token (the rotated refresh token is saved).
+    Token(Token),
+    /// 429: nothing rotated; wait this out without the lock, then look again.
+    RateLimited(RateLimit),
+}
+
+/// The token endpoint's answer to one request.
+enum Requested {
+    Body(Vec<u8>),
+    RateLimited(RateLimit),
 }
 
 #[derive(Clone)]
@@ -163,39 +183,65 @@ impl TokenManager {
 
     /// A valid access token: the cached one, or a new one (refreshing and saving first).
     pub async fn access_token(&self) -> Result<Token, XeroError> {
-        let mut state = self.state.lock().await;
-        if let Some(access) = state.access.as_ref().filter(|a| self.fresh(a)) {
-            return Ok(access.token.clone());
+        loop {
+            let limit = {
+                let mut state = self.state.lock().await;
+                if let Some(access) = state.access.as_ref().filter(|a| self.fresh(a)) {
+                    return Ok(access.token.clone());
+                }
+                match self.refresh_locked(&mut state).await? {
+                    Refreshed::Token(token) => return Ok(token),
+                    Refreshed::RateLimited(limit) => limit,
+                }
+            };
+            client::wait_out(&self.clock, REFRESH, &limit).await?;
         }
-        self.refresh_locked(&mut state).await
     }
 
     /// After Xero rejected `rejected` (401): a new access token, unless another caller has
     /// already replaced it while this one waited.
     pub async fn renew(&self, rejected: &Token) -> Result<Token, XeroError> {
-        let mut state = self.state.lock().await;
-        if let Some(access) = state
-            .access
-            .as_ref()
-            .filter(|a| &a.token != rejected && self.fresh(a))
-        {
-            return Ok(access.token.clone());
+        loop {
+            let limit = {
+                let mut state = self.state.lock().await;
+                if let Some(access) = state
+                    .access
+                    .as_ref()
+                    .filter(|a| &a.token != rejected && self.fresh(a))
+                {
+                    return Ok(access.token.clone());
+                }
+                state.access = None;
+                match self.refresh_locked(&mut state).await? {
+                    Refreshed::Token(token) => return Ok(token),
+                    Refreshed::RateLimited(limit) => limit,
+                }
+            };
+            client::wait_out(&self.clock, REFRESH, &limit).await?;
         }
-        state.access = None;
-        self.refresh_locked(&mut state).await
     }
 
     /// Refreshes now, whatever the cache holds (rotating and saving the refresh token).
     pub async fn refresh(&self) -> Result<(), XeroError> {
-        let mut state = self.state.lock().await;
-        self.refresh_locked(&mut state).await.map(|_| ())
+        loop {
+            let limit = {
+                let mut state = self.state.lock().await;
+                match self.refresh_locked(&mut state).await? {
+                    Refreshed::Token(_) => return Ok(()),
+                    Refreshed::RateLimited(limit) => limit,
+                }
+            };
+            client::wait_out(&self.clock, REFRESH, &limit).await?;
+        }
     }
 
     fn fresh(&self, access: &AccessToken) -> bool {
         self.clock.now() + EARLY < access.expires_at
     }
 
-    async fn refresh_locked(&self, state: &mut TokenState) -> Result<Token, XeroError> {
+    /// One refresh, under the lock (`state` is its guard). A 429 rotates nothing and is
+    /// returned for the caller to wait out once it has let go of the lock.
+    async fn refresh_locked(&self, state: &mut TokenState) -> Result<Refreshed, XeroError> {
         let current = match &state.refresh {
             Some(token) => token.clone(),
             None => self
@@ -203,7 +249,10 @@ impl TokenManager {
                 .load()
                 .map_err(|reason| XeroError::RefreshTokenUnavailable { reason })?,
         };
-        let body = self.request(&current).await?;
+        let body = match self.request(&current).await? {
+            Requested::Body(body) => body,
+            Requested::RateLimited(limit) => return Ok(Refreshed::RateLimited(limit)),
+        };
         // From here to the save there is no await point: a caller that gives up (a job
         // timeout) cannot drop the rotated token between Xero's answer and the disk.
         let answer: TokenResponse =
@@ -235,29 +284,31 @@ impl TokenManager {
             expires_in = lifetime,
             "Xero access token refreshed; the rotated refresh token is saved"
         );
-        Ok(access.token)
+        Ok(Refreshed::Token(access.token))
     }
 
-    /// POSTs the refresh; the 200 body, or the error it means.
-    async fn request(&self, refresh_token: &Token) -> Result<Vec<u8>, XeroError> {
-        let what = "the token refresh";
-        let answer = client::send_with_retries(what, self.timeout, || {
-            self.http
-                .post(&self.token_url)
-                .basic_auth(
-                    self.credentials.client_id.expose(),
-                    Some(self.credentials.client_secret.expose()),
-                )
-                .header(ACCEPT, "application/json")
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh_token.expose()),
-                ])
-        })
-        .await?;
-        let Answer { status, html, body } = answer;
+    /// POSTs the refresh; the 200 body, a 429 to wait out, or the error it means.
+    async fn request(&self, refresh_token: &Token) -> Result<Requested, XeroError> {
+        let what = REFRESH;
+        let request = self
+            .http
+            .post(&self.token_url)
+            .basic_auth(
+                self.credentials.client_id.expose(),
+                Some(self.credentials.client_secret.expose()),
+            )
+            .header(ACCEPT, "application/json")
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose()),
+            ]);
+        let Answer { status, html, body } =
+            match client::send_once(what, self.timeout, request).await? {
+                Sent::Answer(answer) => answer,
+                Sent::RateLimited(limit) => return Ok(Requested::RateLimited(limit)),
+            };
         if status.is_success() && !html {
-            return Ok(body);
+            return Ok(Requested::Body(body));
         }
         if html {
             return Err(XeroError::HtmlPage {
@@ -278,5 +329,72 @@ impl TokenManager {
             }
         }
         Err(client::status_error(status, &body, what, ""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroRoute};
+
+    struct Memory(Mutex<Token>);
+
+    impl RefreshTokenStore for Memory {
+        fn load(&self) -> Result<Token, String> {
+            Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        }
+
+        fn save(&self, token: &Token) -> Result<(), String> {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_waiting_out_a_429_holds_no_lock_and_blocks_no_other_caller() {
+        let defaults = FakeXeroConfig::default();
+        let fake = FakeXero::start(defaults.clone()).await.expect("fake xero");
+        let clock = Clock::manual("2026-11-20T02:00:00Z".parse().expect("instant"));
+        let tokens = Arc::new(TokenManager::new(
+            reqwest::Client::new(),
+            &fake.identity_url(),
+            XeroCredentials {
+                client_id: Token::new(defaults.client_id.clone()),
+                client_secret: Token::new(defaults.client_secret.clone()),
+            },
+            Arc::new(Memory(Mutex::new(Token::new(fake.refresh_token())))),
+            clock.clone(),
+            Duration::from_secs(10),
+        ));
+        fake.fail_next(
+            XeroRoute::Token,
+            XeroFault::RateLimited { retry_after: 30 },
+            1,
+        );
+
+        // The first caller's refresh is rate limited: it waits 30 s (of the manual clock).
+        let first = tokio::spawn({
+            let tokens = Arc::clone(&tokens);
+            async move { tokens.access_token().await }
+        });
+        clock.until_sleeping(1).await;
+        assert!(
+            tokens.state.try_lock().is_ok(),
+            "the token lock is free while the first caller waits"
+        );
+
+        // A second caller is served meanwhile, by its own refresh; the clock has not moved.
+        let second = tokens.access_token().await.expect("served during the wait");
+        assert_eq!(fake.refreshes(), 1);
+        assert_eq!(clock.sleepers(), 1, "the first caller still waits");
+
+        // Once its wait is over, the first caller finds the fresh token: no second refresh.
+        clock.advance(chrono::Duration::seconds(30));
+        let first = first.await.expect("joins").expect("a token after the wait");
+        assert_eq!(first.expose(), second.expose());
+        assert_eq!(fake.refreshes(), 1);
+        assert_eq!(fake.count(XeroRoute::Token), 2, "the 429 and one refresh");
     }
 }
