@@ -509,14 +509,21 @@ mod tests {
                 .is_some_and(|d| d.contains("no such table: approvals")),
             "the audit names the database error: {detail:?}"
         );
-        let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        let answered: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = 'claudia'")
             .fetch_one(store.pool())
             .await
             .unwrap();
         assert_eq!(
-            outbox, 0,
+            answered, 0,
             "nothing answered: the update's transaction rolled back"
         );
+        let told: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE bot = 'lawrence' AND text LIKE '%no such table%'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert!(told > 0, "the operators are told of the failed update");
     }
 
     #[test]

@@ -404,6 +404,10 @@ pub struct Scheduler {
     heartbeat: Arc<Mutex<Instant>>,
     /// Audit entries and settled rows older than this many days are pruned once a day.
     audit_retention_days: Option<u32>,
+    /// The pauses [`Scheduler::prepare`] found (and announced) at start: the first look
+    /// starts from them, so a pause made after start-up is told as a pause, never as
+    /// "started while paused", however soon it follows.
+    start_pauses: Mutex<Option<PauseState>>,
     /// Preview requests being rendered by this process (not to be started twice).
     previews_in_flight: Arc<Mutex<HashSet<i64>>>,
 }
@@ -430,6 +434,7 @@ impl Scheduler {
             settings,
             heartbeat: Arc::new(Mutex::new(Instant::now())),
             audit_retention_days: None,
+            start_pauses: Mutex::new(None),
             previews_in_flight: Arc::new(Mutex::new(HashSet::new())),
         }
     }
@@ -446,11 +451,10 @@ impl Scheduler {
         }
     }
 
-    /// Runs until `shutdown`; runs in flight get a few seconds to finish (one cut short
-    /// stays `running` and is reported as interrupted at the next start).
     /// What must happen before the first look, awaited by start-up so that the schedule is in
     /// a known state when `herald run` is up: runs cut short by the last stop are reported,
-    /// removed jobs forget their cursor, and every job has one (a new job starts at "now").
+    /// removed jobs forget their cursor, every job has one (a new job starts at "now"), and
+    /// the pauses in force are read (and announced as "started while paused").
     pub async fn prepare(&self) -> Result<(), SchedulerError> {
         let store = &self.store;
         store
@@ -471,12 +475,31 @@ impl Scheduler {
                 tx.commit().await
             })
             .await?;
+        let pauses = store
+            .retry("reading the pauses at start", || async {
+                let now = self.clock.now();
+                let mut tx = self.store.begin_write().await?;
+                let pauses = pauses::current(&mut tx).await?;
+                self.announce_pauses(&mut tx, None, &pauses, now).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(pauses)
+            })
+            .await?;
+        if let Ok(mut start) = self.start_pauses.lock() {
+            *start = Some(pauses);
+        }
         Ok(())
     }
 
-    /// Runs until `shutdown` (after [`Scheduler::prepare`]).
+    /// Runs until `shutdown` (after [`Scheduler::prepare`]); runs in flight get a few seconds
+    /// to finish (one cut short stays `running` and is reported as interrupted at the next
+    /// start).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
-        let mut known: Option<PauseState> = None;
+        let mut known: Option<PauseState> = self
+            .start_pauses
+            .lock()
+            .ok()
+            .and_then(|mut start| start.take());
         let mut runs: JoinSet<(String, Result<(), sqlx::Error>)> = JoinSet::new();
         let mut pruned_at: Option<DateTime<Utc>> = None;
         let result = loop {
