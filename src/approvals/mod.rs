@@ -26,7 +26,7 @@ use crate::store::approvals::{self, Approval, NewApproval};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::Store;
 use crate::templates::{TemplateError, Templates};
-use crate::text::escape_html;
+use crate::text::{cut, escape_html, TELEGRAM_MESSAGE_LIMIT};
 
 /// The card's template.
 pub const CARD_TEMPLATE: &str = "approval_card.html";
@@ -82,13 +82,14 @@ pub struct CardContext {
 }
 
 impl CardContext {
-    /// The card of `approval`, with `status` once it has ended.
+    /// The card of `approval`, with `status` once it has ended, cut to one message (its
+    /// buttons belong to one message, and every edit must fit too).
     pub fn render(
         &self,
         approval: &Approval,
         status: Option<&str>,
     ) -> Result<String, TemplateError> {
-        self.templates.render(
+        let html = self.templates.render(
             CARD_TEMPLATE,
             minijinja::context! {
                 number => approval.number,
@@ -98,7 +99,8 @@ impl CardContext {
                 link => approval.link,
                 status => status,
             },
-        )
+        )?;
+        Ok(cut(&html, TELEGRAM_MESSAGE_LIMIT))
     }
 
     /// `at` as the team reads it: `Fri 20 Nov 14:05`.
@@ -138,7 +140,8 @@ pub fn idempotency_key(approval: &Approval) -> String {
     )
 }
 
-/// Edits the card of `approval` to `html` (no buttons), if the card was sent.
+/// Edits the card of `approval` to `html` (no buttons, cut to one message), if the card was
+/// sent.
 pub async fn edit_card(
     conn: &mut SqliteConnection,
     poster: &Poster<Claudia>,
@@ -150,13 +153,14 @@ pub async fn edit_card(
         return Ok(false);
     };
     let thread = approval.thread_id.and_then(|t| i32::try_from(t).ok());
+    let html = cut(&html, TELEGRAM_MESSAGE_LIMIT);
     let mut edit = OutgoingMessage::new(approval.chat_id, thread, html).in_lane(Lane::Urgent);
     edit.kind = MessageKind::Edit { message_id };
     poster.enqueue(conn, edit).await?;
     Ok(true)
 }
 
-/// Posts `html` in the approvals thread, as Claudia.
+/// Posts `html` in the approvals thread, as Claudia, cut to one message.
 pub async fn post_in_thread(
     conn: &mut SqliteConnection,
     poster: &Poster<Claudia>,
@@ -164,6 +168,7 @@ pub async fn post_in_thread(
     html: String,
 ) -> Result<(), DeskError> {
     let thread = approval.thread_id.and_then(|t| i32::try_from(t).ok());
+    let html = cut(&html, TELEGRAM_MESSAGE_LIMIT);
     let message = OutgoingMessage::new(approval.chat_id, thread, html).in_lane(Lane::Urgent);
     poster.enqueue(conn, message).await?;
     Ok(())

@@ -155,6 +155,7 @@ pub async fn apply_outbox_decision<I: Behaviour>(
             escape_html(&operator.name),
             local.format("%Y-%m-%d %H:%M %Z"),
         );
+        let html = crate::text::cut(&html, crate::text::TELEGRAM_MESSAGE_LIMIT);
         let mut edit = OutgoingMessage::new(chat, None, html);
         edit.kind = crate::outbox::MessageKind::Edit {
             message_id: i64::from(message),

@@ -831,6 +831,12 @@ async fn preview(
             "🔍 Preview of <b>{}</b>: it would post nothing now.",
             escape_html(&spec.name)
         ),
+        // A post Telegram would refuse fails its run at enqueue; the preview says so too.
+        Ok(texts) if refused(&texts).is_some() => format!(
+            "🔍 Preview of <b>{}</b> failed: Telegram would refuse it: {}",
+            escape_html(&spec.name),
+            escape_html(&refused(&texts).map(|p| p.to_string()).unwrap_or_default())
+        ),
         Ok(texts) => {
             let mut html = format!(
                 "🔍 Preview of <b>{}</b> ({} message(s) to #{}; nothing was posted):",
@@ -859,6 +865,13 @@ async fn preview(
     if let Err(e) = result {
         tracing::error!(job = %spec.name, error = %e, "a preview could not be delivered");
     }
+}
+
+/// The first problem Telegram would have with one of a run's messages, if any.
+fn refused(texts: &[String]) -> Option<crate::text::TextProblem> {
+    texts
+        .iter()
+        .find_map(|text| crate::text::check(crate::text::TextKind::Message, text).err())
 }
 
 /// A reply to the operator who asked (`/run`, `/preview`).
