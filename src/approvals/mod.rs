@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::model::ApprovalsFile;
 use crate::identity::{Claudia, Poster};
-use crate::isolation::{self, catch_panic, cut, Panicked};
+use crate::isolation::{self, catch_panic, Panicked};
 use crate::jobs::ar_brief::format_money;
 use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, MessageKind, OutgoingMessage};
@@ -28,7 +28,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::fault_counts::FaultKind;
 use crate::store::Store;
 use crate::templates::{TemplateError, Templates};
-use crate::text::escape_html;
+use crate::text::{cut, escape_html, TELEGRAM_MESSAGE_LIMIT};
 
 /// The card's template.
 pub const CARD_TEMPLATE: &str = "approval_card.html";
@@ -94,13 +94,14 @@ pub struct CardContext {
 }
 
 impl CardContext {
-    /// The card of `approval`, with `status` once it has ended.
+    /// The card of `approval`, with `status` once it has ended, cut to one message (its
+    /// buttons belong to one message, and every edit must fit too).
     pub fn render(
         &self,
         approval: &Approval,
         status: Option<&str>,
     ) -> Result<String, TemplateError> {
-        self.templates.render(
+        let html = self.templates.render(
             CARD_TEMPLATE,
             minijinja::context! {
                 number => approval.number,
@@ -110,7 +111,8 @@ impl CardContext {
                 link => approval.link,
                 status => status,
             },
-        )
+        )?;
+        Ok(cut(&html, TELEGRAM_MESSAGE_LIMIT))
     }
 
     /// `at` as the team reads it: `Fri 20 Nov 14:05`.
@@ -150,7 +152,8 @@ pub fn idempotency_key(approval: &Approval) -> String {
     )
 }
 
-/// Edits the card of `approval` to `html` (no buttons), if the card was sent.
+/// Edits the card of `approval` to `html` (no buttons, cut to one message), if the card was
+/// sent.
 pub async fn edit_card(
     conn: &mut SqliteConnection,
     poster: &Poster<Claudia>,
@@ -162,13 +165,14 @@ pub async fn edit_card(
         return Ok(false);
     };
     let thread = approval.thread_id.and_then(|t| i32::try_from(t).ok());
+    let html = cut(&html, TELEGRAM_MESSAGE_LIMIT);
     let mut edit = OutgoingMessage::new(approval.chat_id, thread, html).in_lane(Lane::Urgent);
     edit.kind = MessageKind::Edit { message_id };
     poster.enqueue(conn, edit).await?;
     Ok(true)
 }
 
-/// Posts `html` in the approvals thread, as Claudia.
+/// Posts `html` in the approvals thread, as Claudia, cut to one message.
 pub async fn post_in_thread(
     conn: &mut SqliteConnection,
     poster: &Poster<Claudia>,
@@ -176,6 +180,7 @@ pub async fn post_in_thread(
     html: String,
 ) -> Result<(), DeskError> {
     let thread = approval.thread_id.and_then(|t| i32::try_from(t).ok());
+    let html = cut(&html, TELEGRAM_MESSAGE_LIMIT);
     let message = OutgoingMessage::new(approval.chat_id, thread, html).in_lane(Lane::Urgent);
     poster.enqueue(conn, message).await?;
     Ok(())
@@ -267,12 +272,12 @@ impl ApprovalDesk {
         let mut tx = self.parts.store.begin_write().await?;
         let entry = AuditEntry::new("approvals", "failed: step panicked")
             .bot("claudia")
-            .detail(format!("{step}: {}", cut(&panic.message, 1000)));
+            .detail(format!("{step}: {}", isolation::cut(&panic.message, 1000)));
         audit::record(&mut tx, at, &entry).await?;
         let html = format!(
             "🔴 <b>Approval desk: a step panicked</b>\nStep: {}\nPanic: {}\nIts changes were rolled back; the desk carries on and tries the step again later.",
             escape_html(step),
-            escape_html(&cut(&panic.message, 300)),
+            escape_html(&isolation::cut(&panic.message, 300)),
         );
         isolation::count_and_tell(
             &mut tx,
@@ -556,7 +561,7 @@ impl ApprovalDesk {
                 Ok(outcome) => outcome,
                 Err(panic) => {
                     tracing::error!(invoice = %approval.invoice_id, panic = %panic.message, "writing an approval to Xero panicked");
-                    XeroOutcome::Retry(format!("panicked: {}", cut(&panic.message, 300)))
+                    XeroOutcome::Retry(format!("panicked: {}", isolation::cut(&panic.message, 300)))
                 }
             };
             // Only the transaction is run again: the Xero write is not repeated for it.

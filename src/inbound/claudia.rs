@@ -17,7 +17,7 @@ use crate::jobs::{self, ar_brief_job::ArBriefJob, Job};
 use crate::outbox::{Lane, OutgoingMessage};
 use crate::roster::{Member, Role};
 use crate::store::approvals::{self as store, Approval};
-use crate::text::escape_html;
+use crate::text::{cut, cut_plain, escape_html, REASON_LIMIT, TELEGRAM_MESSAGE_LIMIT};
 
 impl Behaviour for Claudia {
     fn callback_branches() -> Option<UpdateHandler> {
@@ -223,7 +223,7 @@ fn parse_reply(text: &str) -> Result<Verdict, &'static str> {
     match word.as_str() {
         "approve" | "approved" if rest.is_empty() => Ok(Verdict::Approve),
         "reject" | "rejected" if rest.is_empty() => Err("Say why: reply “reject REASON”."),
-        "reject" | "rejected" => Ok(Verdict::Reject(rest.chars().take(300).collect())),
+        "reject" | "rejected" => Ok(Verdict::Reject(cut_plain(rest, REASON_LIMIT))),
         _ => Err("Reply “approve”, or “reject REASON”."),
     }
 }
@@ -240,9 +240,13 @@ async fn decide_by_reply(
     };
     let command = Some("approval");
     let answer = |html: String| {
-        OutgoingMessage::new(reply.chat_id, reply.thread_id, html)
-            .replying_to(reply.message_id)
-            .in_lane(Lane::Urgent)
+        OutgoingMessage::new(
+            reply.chat_id,
+            reply.thread_id,
+            cut(&html, TELEGRAM_MESSAGE_LIMIT),
+        )
+        .replying_to(reply.message_id)
+        .in_lane(Lane::Urgent)
     };
     let Some(member) = approver(&context, reply.user_id) else {
         let mut tx = work.lock().await;

@@ -17,7 +17,7 @@ use crate::jobs::{self, laser_chase::LaserChase, volts_leaderboard::VoltsLeaderb
 use crate::outbox::OutgoingMessage;
 use crate::roster::Member;
 use crate::store::{daily_updates, volts};
-use crate::text::escape_html;
+use crate::text::{cut_plain, escape_html, ECHO_LIMIT, REASON_LIMIT};
 
 /// The roster thread whose messages file daily updates.
 pub const DAILY_UPDATES_THREAD: &str = "daily-updates";
@@ -162,7 +162,8 @@ async fn update_command(
     ))
 }
 
-/// Why a `/volts` was refused. Each is one short reply in the thread.
+/// Why a `/volts` was refused. Each is one short reply in the thread; what it quotes of the
+/// member's words is cut short ([`ECHO_LIMIT`]) when the refusal is made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VoltsRefusal {
     #[error("Use /volts @handle N reason, or reply to someone's message with /volts N reason.")]
@@ -224,7 +225,7 @@ pub fn parse_volts(
         Some(handle) => {
             let receiver = roster
                 .member_by_handle(handle)
-                .ok_or_else(|| VoltsRefusal::UnknownHandle(handle.to_owned()))?;
+                .ok_or_else(|| VoltsRefusal::UnknownHandle(cut_plain(handle, ECHO_LIMIT)))?;
             (receiver, words.next().ok_or(VoltsRefusal::Usage)?)
         }
         None => {
@@ -242,11 +243,7 @@ pub fn parse_volts(
                 max: rules.max_per_grant,
             })
         }
-        Err(_) => {
-            return Err(VoltsRefusal::NotANumber(
-                amount_word.chars().take(20).collect(),
-            ))
-        }
+        Err(_) => return Err(VoltsRefusal::NotANumber(cut_plain(amount_word, 20))),
     };
     let reason: String = words.collect::<Vec<_>>().join(" ");
     if reason.is_empty() {
@@ -258,7 +255,7 @@ pub fn parse_volts(
     Ok(VoltsRequest {
         receiver: receiver.clone(),
         amount,
-        reason: reason.chars().take(280).collect(),
+        reason: cut_plain(&reason, REASON_LIMIT),
     })
 }
 
@@ -354,6 +351,7 @@ async fn volts_command(
     let id = {
         let mut tx = work.lock().await;
         let id = volts::grant(&mut tx, &grant).await?;
+        let html = crate::text::cut(&html, crate::text::TELEGRAM_MESSAGE_LIMIT);
         let message = OutgoingMessage::new(command.chat_id, command.thread_id, html)
             .replying_to(command.message_id);
         poster.enqueue(&mut tx, message).await?;

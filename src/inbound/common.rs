@@ -14,7 +14,7 @@ use super::outbox_decisions::{apply_outbox_decision, outbox_decision};
 use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::identity::Poster;
 use crate::outbox::{Lane, OutgoingMessage};
-use crate::text::escape_html;
+use crate::text::{cut, escape_html, TELEGRAM_MESSAGE_LIMIT};
 
 /// The fixed, information-free answer to anyone outside the roster who DMs a bot.
 pub const STRANGER_REPLY: &str = "Sorry, this bot only works for its team.";
@@ -387,13 +387,14 @@ fn places_for(context: &BotContext, name: &str) -> Option<Places> {
     })
 }
 
-/// A private message to `chat_id`, in the update's transaction.
+/// A private message to `chat_id`, in the update's transaction, cut to one message.
 pub(super) async fn direct<I: Behaviour>(
     poster: &Poster<I>,
     work: &UnitOfWork,
     chat_id: i64,
     html: &str,
 ) -> Result<(), super::HandlerError> {
+    let html = cut(html, TELEGRAM_MESSAGE_LIMIT);
     let mut tx = work.lock().await;
     poster
         .enqueue(&mut tx, OutgoingMessage::direct(chat_id, html))
@@ -401,12 +402,14 @@ pub(super) async fn direct<I: Behaviour>(
     Ok(())
 }
 
+/// A reply to `command`, in the update's transaction, cut to one message (with an ellipsis).
 pub(super) async fn reply<I: Behaviour>(
     poster: &Poster<I>,
     work: &UnitOfWork,
     command: &Command,
     html: String,
 ) -> Result<(), super::HandlerError> {
+    let html = cut(&html, TELEGRAM_MESSAGE_LIMIT);
     let mut message = OutgoingMessage::new(command.chat_id, command.thread_id, html);
     if !command.is_private {
         message = message.replying_to(command.message_id);

@@ -22,7 +22,7 @@ use crate::store::audit::{self, AuditFilter, AuditRow};
 use crate::store::pauses::{self, PauseChange, PauseScope, UnknownName};
 use crate::store::requests::{self, RequestKind};
 use crate::store::{parse_time, slots, time_key};
-use crate::text::{escape_html, fit_message};
+use crate::text::{echo, escape_html, fit_operator_message, ECHO_LIMIT};
 
 /// Every console command: name, usage, what it does.
 pub const CONSOLE_COMMANDS: &[(&str, &str, &str)] = &[
@@ -72,6 +72,9 @@ pub const CONSOLE_COMMANDS: &[(&str, &str, &str)] = &[
     ("help", "/help", "this list"),
 ];
 
+/// How much of a problem with an operator's arguments (it quotes them) is shown.
+const PROBLEM_LIMIT: usize = 160;
+
 /// Commands that still work in diagnose mode.
 const DIAGNOSE_COMMANDS: &[&str] = &["status", "log", "help"];
 
@@ -83,6 +86,8 @@ pub fn operator(context: &BotContext, user_id: i64) -> Option<&Member> {
         .filter(|m| m.roles.contains(&Role::Operator))
 }
 
+/// A console answer: split into as many messages as it takes (`/log`, `/status`, a long
+/// list), or cut to one when it carries buttons, which go on its last message.
 async fn send<I: Behaviour>(
     poster: &Poster<I>,
     conn: &mut SqliteConnection,
@@ -90,9 +95,15 @@ async fn send<I: Behaviour>(
     html: String,
     markup: Option<serde_json::Value>,
 ) -> Result<(), super::HandlerError> {
-    let mut message = OutgoingMessage::direct(chat_id, fit_message(&html)).in_lane(Lane::Urgent);
-    message.reply_markup = markup;
-    poster.enqueue(conn, message).await?;
+    let parts = fit_operator_message(&html, markup.is_some());
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.into_iter().enumerate() {
+        let mut message = OutgoingMessage::direct(chat_id, part).in_lane(Lane::Urgent);
+        if i == last {
+            message.reply_markup = markup.clone();
+        }
+        poster.enqueue(conn, message).await?;
+    }
     Ok(())
 }
 
@@ -161,7 +172,7 @@ pub async fn console_command<I: Behaviour>(
                 [job] => (
                     format!(
                         "No job {}. Jobs: {}.",
-                        escape_html(job),
+                        echo(job, ECHO_LIMIT),
                         escape_html(&job_names(&context))
                     ),
                     "refused: unknown job".to_owned(),
@@ -179,9 +190,7 @@ pub async fn console_command<I: Behaviour>(
             let pause = name == "pause";
             match PauseScope::parse_words(&args) {
                 Ok(scope) => match check_scope(&context, &scope) {
-                    Err(problem) if pause => {
-                        (escape_html(&problem), "refused: unknown name".to_owned())
-                    }
+                    Err(problem) if pause => (problem, "refused: unknown name".to_owned()),
                     _ => {
                         let html = if pause {
                             pause_scope(&mut tx, &scope, &who, now).await?
@@ -194,7 +203,7 @@ pub async fn console_command<I: Behaviour>(
                 Err(problem) => (
                     format!(
                         "Usage: /{name} [all | bot NAME | job NAME] ({})",
-                        escape_html(&problem)
+                        echo(&problem, PROBLEM_LIMIT)
                     ),
                     "refused: bad argument".to_owned(),
                 ),
@@ -224,7 +233,7 @@ pub async fn console_command<I: Behaviour>(
             Err(problem) => (
                 format!(
                     "Usage: /log [bot NAME | job NAME | user ID] ({})",
-                    escape_html(&problem)
+                    echo(&problem, PROBLEM_LIMIT)
                 ),
                 "refused: bad argument".to_owned(),
             ),
@@ -233,7 +242,7 @@ pub async fn console_command<I: Behaviour>(
         other => (
             format!(
                 "I don't know /{}. /help lists the console commands.",
-                escape_html(other)
+                echo(other, ECHO_LIMIT)
             ),
             "refused: unknown command".to_owned(),
         ),
@@ -250,7 +259,7 @@ async fn pause_scope(
     who: &Member,
     now: DateTime<Utc>,
 ) -> Result<String, sqlx::Error> {
-    let shown = escape_html(&scope.to_string());
+    let shown = echo(&scope.to_string(), ECHO_LIMIT);
     if !pauses::pause(conn, scope, &who.name, now).await? {
         return Ok(format!("{shown} was already paused."));
     }
@@ -278,7 +287,7 @@ async fn resume_scope(
         .pauses
         .into_iter()
         .find(|p| &p.scope == scope);
-    let shown = escape_html(&scope.to_string());
+    let shown = echo(&scope.to_string(), ECHO_LIMIT);
     let Some(lifted) = lifted else {
         pauses::resume(conn, scope, &who.name, now).await?;
         return Ok(format!("{shown} was not paused."));
@@ -321,17 +330,21 @@ fn job_names(context: &BotContext) -> String {
     }
 }
 
+/// `Err` holds the answer (HTML) naming what does not exist.
 fn check_scope(context: &BotContext, scope: &PauseScope) -> Result<(), String> {
     let jobs: Vec<&str> = context.jobs.iter().map(|s| s.name.as_str()).collect();
     match scope.unknown_name(&jobs) {
         None => Ok(()),
         Some(UnknownName::Identity(name)) => Err(format!(
-            "No identity {name}. Identities: {}.",
-            crate::identity::IDENTITY_NAMES.join(", ")
+            "No identity {}. Identities: {}.",
+            echo(&name, ECHO_LIMIT),
+            escape_html(&crate::identity::IDENTITY_NAMES.join(", "))
         )),
-        Some(UnknownName::Job(name)) => {
-            Err(format!("No job {name}. Jobs: {}.", job_names(context)))
-        }
+        Some(UnknownName::Job(name)) => Err(format!(
+            "No job {}. Jobs: {}.",
+            echo(&name, ECHO_LIMIT),
+            escape_html(&job_names(context))
+        )),
     }
 }
 
@@ -557,8 +570,7 @@ async fn list_rows<I: Behaviour>(
     };
     for row in rows.iter().rev() {
         let place = context.roster.place(row.chat_id, row.thread_id);
-        let text = crate::text::html_to_plain(&row.text);
-        let excerpt: String = text.chars().take(300).collect();
+        let excerpt = crate::text::cut_plain(&crate::text::html_to_plain(&row.text), 300);
         let html = format!(
             "<b>Row {}</b> {} → {} ({})\n{}\n<blockquote>{}</blockquote>",
             row.id,
@@ -679,5 +691,5 @@ async fn pending(
             ));
         }
     }
-    Ok(crate::text::fit_message(&lines.join("\n")))
+    Ok(lines.join("\n"))
 }

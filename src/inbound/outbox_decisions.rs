@@ -136,6 +136,7 @@ pub async fn apply_outbox_decision<I: Behaviour>(
     };
     poster.enqueue(&mut tx, answer(&decided.toast)).await?;
     if let (Some(html), Some((chat, message))) = (decided.edit, decision.alert) {
+        let html = crate::text::cut(&html, crate::text::TELEGRAM_MESSAGE_LIMIT);
         let mut edit = OutgoingMessage::new(chat, None, html);
         edit.kind = crate::outbox::MessageKind::Edit {
             message_id: i64::from(message),

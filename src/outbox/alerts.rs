@@ -10,7 +10,7 @@ use sqlx::SqliteConnection;
 
 use super::{enqueue, EnqueueError, Lane, OutboxId, OutboxRow, OutgoingMessage};
 use crate::roster::{Role, Roster};
-use crate::text::{escape_html, fit_message};
+use crate::text::{escape_html, fit_operator_message};
 
 /// Enqueues operator DMs as the console identity.
 #[derive(Clone, Debug)]
@@ -19,8 +19,8 @@ pub struct ConsoleChannel {
     roster: Arc<Roster>,
 }
 
-/// Longest excerpt of a message quoted in an alert.
-const EXCERPT_CHARS: usize = 600;
+/// Longest excerpt of a message quoted in an alert, in UTF-16 units.
+const EXCERPT_UNITS: usize = 600;
 
 /// A grouped DM about uncertain sends names at most this many rows (the rest are counted).
 const GROUP_LISTED: usize = 10;
@@ -43,7 +43,8 @@ impl ConsoleChannel {
         &self.console_bot
     }
 
-    /// Sends `html` to every operator. Returns how many DMs were enqueued.
+    /// Sends `html` to every operator: split into as many messages as it takes, or cut to one
+    /// when it carries buttons. Returns how many DMs were enqueued.
     pub async fn alert(
         &self,
         conn: &mut SqliteConnection,
@@ -57,13 +58,17 @@ impl ConsoleChannel {
             .members_with_role(Role::Operator)
             .map(|m| m.telegram_id)
             .collect();
-        let html = fit_message(html);
+        let parts = fit_operator_message(html, markup.is_some());
         for operator in operators {
-            let mut message =
-                OutgoingMessage::direct(operator, html.as_str()).in_lane(Lane::Urgent);
-            message.reply_markup = markup.clone();
-            enqueue(conn, &self.console_bot, at, message).await?;
-            sent += 1;
+            for (i, part) in parts.iter().enumerate() {
+                let mut message =
+                    OutgoingMessage::direct(operator, part.as_str()).in_lane(Lane::Urgent);
+                if i + 1 == parts.len() {
+                    message.reply_markup = markup.clone();
+                }
+                enqueue(conn, &self.console_bot, at, message).await?;
+                sent += 1;
+            }
         }
         if sent == 0 {
             tracing::error!(
@@ -73,7 +78,8 @@ impl ConsoleChannel {
         Ok(sent)
     }
 
-    /// Sends `html` to one operator (a reply to something that operator asked for).
+    /// Sends `html` to one operator (a reply to something that operator asked for), split
+    /// into as many messages as it takes.
     pub async fn direct(
         &self,
         conn: &mut SqliteConnection,
@@ -88,8 +94,10 @@ impl ConsoleChannel {
             );
             return Ok(());
         }
-        let message = OutgoingMessage::direct(operator, fit_message(html)).in_lane(Lane::Urgent);
-        enqueue(conn, &self.console_bot, at, message).await?;
+        for part in fit_operator_message(html, false) {
+            let message = OutgoingMessage::direct(operator, part).in_lane(Lane::Urgent);
+            enqueue(conn, &self.console_bot, at, message).await?;
+        }
         Ok(())
     }
 
@@ -128,7 +136,10 @@ impl ConsoleChannel {
                 {"text": "Resend", "callback_data": format!("ob:resend:{}", row.id)},
                 {"text": "Mark sent", "callback_data": format!("ob:sent:{}", row.id)},
             ]]});
-            return (fit_message(&html), markup);
+            return (
+                crate::text::cut(&html, crate::text::TELEGRAM_MESSAGE_LIMIT),
+                markup,
+            );
         }
         let bot = rows.first().map_or("", |r| r.bot.as_str());
         let header = format!(
@@ -293,13 +304,7 @@ impl ConsoleChannel {
 
 /// The visible start of an HTML message, tags removed, for quoting in an alert.
 fn excerpt(html: &str) -> String {
-    let plain = crate::text::html_to_plain(html);
-    if plain.chars().count() > EXCERPT_CHARS {
-        let cut: String = plain.chars().take(EXCERPT_CHARS).collect();
-        format!("{cut}…")
-    } else {
-        plain
-    }
+    crate::text::cut_plain(&crate::text::html_to_plain(html), EXCERPT_UNITS)
 }
 
 /// The first `max` characters of `text`, with an ellipsis if cut.
@@ -325,6 +330,9 @@ mod tests {
     fn excerpt_strips_tags_and_decodes_entities() {
         assert_eq!(excerpt("<b>Tan &amp; Sons</b> &lt;3"), "Tan & Sons <3");
         let long = "x".repeat(700);
-        assert_eq!(excerpt(&long).chars().count(), 601);
+        assert_eq!(excerpt(&long).chars().count(), 600);
+        // Counted in UTF-16 units: 600 emoji are 1,200.
+        let emoji = "😀".repeat(600);
+        assert_eq!(excerpt(&emoji), format!("{}…", "😀".repeat(299)));
     }
 }

@@ -19,6 +19,7 @@ use serde_json::Value;
 use sqlx::SqliteConnection;
 
 use crate::store::audit::{self, AuditEntry};
+use crate::text::{self, TextKind, TextProblem, CALLBACK_ANSWER_LIMIT};
 
 /// Row id in the outbox.
 pub type OutboxId = i64;
@@ -103,13 +104,26 @@ impl OutgoingMessage {
         self
     }
 
-    /// An answer to a button tap (`text` shown as a toast; empty for none).
+    /// An answer to a button tap (`text`, plain, shown as a toast; empty for none), cut to
+    /// Telegram's 200 units: every toast is one short line, so this is its one fitting.
     pub fn callback_answer(callback_query_id: impl Into<String>, text: impl Into<String>) -> Self {
         Self {
             kind: MessageKind::AnswerCallback {
                 callback_query_id: callback_query_id.into(),
             },
-            ..Self::new(0, None, text)
+            ..Self::new(
+                0,
+                None,
+                text::cut_plain(&text.into(), CALLBACK_ANSWER_LIMIT),
+            )
+        }
+    }
+
+    /// The Telegram limit its text is held to.
+    pub fn text_kind(&self) -> TextKind {
+        match self.kind {
+            MessageKind::AnswerCallback { .. } => TextKind::CallbackAnswer,
+            MessageKind::Send { .. } | MessageKind::Edit { .. } => TextKind::Message,
         }
     }
 }
@@ -125,25 +139,38 @@ pub enum EnqueueError {
         slot: String,
         part: i64,
     },
+    /// Telegram would refuse the text (too long, invalid HTML, empty): refused where it was
+    /// made, instead of costing a 400 at send time.
+    #[error("{bot}: message not enqueued, Telegram would refuse it: {problem}")]
+    Text { bot: String, problem: TextProblem },
 }
 
 impl crate::store::retry::DbFailure for EnqueueError {
     fn db_error(&self) -> Option<&sqlx::Error> {
         match self {
             Self::Db(e) => Some(e),
-            Self::DuplicateSlot { .. } => None,
+            Self::DuplicateSlot { .. } | Self::Text { .. } => None,
         }
     }
 }
 
 /// Writes `message` as a `pending` row for `bot`. Callers go through `Poster<I>::enqueue`
-/// (or the console channel in [`alerts`]), which fix `bot` by type.
+/// (or the console channel in [`alerts`]), which fix `bot` by type. Callers fit their text
+/// first ([`crate::text`]); this checks it, the one check every outgoing text passes: valid
+/// Telegram HTML, something visible, and within the limit of its kind.
 pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
     bot: &str,
     at: DateTime<Utc>,
     message: OutgoingMessage,
 ) -> Result<OutboxId, EnqueueError> {
+    if let Err(problem) = text::check(message.text_kind(), &message.text) {
+        tracing::error!(bot, %problem, "a message Telegram would refuse was not enqueued");
+        return Err(EnqueueError::Text {
+            bot: bot.to_owned(),
+            problem,
+        });
+    }
     let (kind, reply_to, target, callback) = match &message.kind {
         MessageKind::Send {
             reply_to_message_id,

@@ -1064,6 +1064,18 @@ async fn preview(
             ),
             "shown: nothing to post".to_owned(),
         ),
+        // A post Telegram would refuse fails its run at enqueue; the preview says so too.
+        Ok(texts) if refused(&texts).is_some() => {
+            let problem = refused(&texts).map(|p| p.to_string()).unwrap_or_default();
+            (
+                format!(
+                    "🔍 Preview of <b>{}</b> failed: Telegram would refuse it: {}",
+                    escape_html(&spec.name),
+                    escape_html(&problem)
+                ),
+                format!("failed: Telegram would refuse it: {problem}"),
+            )
+        }
         Ok(texts) => {
             let mut html = format!(
                 "🔍 Preview of <b>{}</b> ({} message(s) to #{}; nothing was posted):",
@@ -1122,6 +1134,13 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("no message")
+}
+
+/// The first problem Telegram would have with one of a run's messages, if any.
+fn refused(texts: &[String]) -> Option<crate::text::TextProblem> {
+    texts
+        .iter()
+        .find_map(|text| crate::text::check(crate::text::TextKind::Message, text).err())
 }
 
 /// A reply to the operator who asked (`/run`, `/preview`).

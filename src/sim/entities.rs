@@ -9,10 +9,7 @@ use regex::Regex;
 
 use super::wire::Entity;
 
-/// Length of `s` in UTF-16 code units (Telegram's unit for offsets and the 4096 limit).
-pub(crate) fn utf16_len(s: &str) -> usize {
-    s.encode_utf16().count()
-}
+pub(crate) use crate::telegram::html::utf16_len;
 
 fn command_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();

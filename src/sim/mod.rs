@@ -36,7 +36,6 @@
 
 mod api;
 mod entities;
-mod html;
 mod ratelimit;
 mod server;
 mod state;

@@ -13,7 +13,6 @@ use tokio::sync::watch;
 
 use super::api::{value_bool, value_int, ApiError, Params};
 use super::entities::{leading_command, mentions, user_entities, utf16_len};
-use super::html;
 use super::ratelimit::RateLimiter;
 use super::wire::{
     BotCommand, Button, CallbackQuery, Chat, Entity, ForumTopicCreated, InlineKeyboard, Me,
@@ -21,6 +20,7 @@ use super::wire::{
 };
 use super::{CallbackAnswer, Fault, Rejection, SentRecord, SimBot, SimConfig, SimGroup, SimUser};
 use crate::clock::Clock;
+use crate::telegram::html;
 
 /// Maximum visible message length, in UTF-16 units.
 pub(crate) const MAX_TEXT: usize = 4096;

@@ -59,33 +59,8 @@ pub(crate) struct Chat {
     pub kind: &'static str,
 }
 
-/// A `MessageEntity`. Offsets and lengths are in UTF-16 code units.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct Entity {
-    pub offset: usize,
-    pub length: usize,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub custom_emoji_id: Option<String>,
-}
-
-impl Entity {
-    pub fn new(kind: &'static str, offset: usize, length: usize) -> Self {
-        Entity {
-            offset,
-            length,
-            kind,
-            url: None,
-            language: None,
-            custom_emoji_id: None,
-        }
-    }
-}
+/// A `MessageEntity`, as the Telegram HTML checker makes them.
+pub(crate) use crate::telegram::html::Entity;
 
 /// `forum_topic_created` on a topic's creation message.
 #[derive(Debug, Clone, Serialize, PartialEq)]

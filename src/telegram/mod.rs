@@ -3,6 +3,8 @@
 //! own rate limiting, and must never let a token reach a log or an error: the URL holding
 //! the token is stripped from every error. teloxide's types parse what comes back.
 
+pub mod html;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;

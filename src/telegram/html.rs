@@ -1,22 +1,84 @@
 //! Telegram's `parse_mode=HTML`, checked the way the Bot API server checks it.
 //!
-//! Exists so that a template producing `<br>`, an unclosed tag or a bare `&` fails in our tests
-//! exactly as it would in production (400 `Bad Request: can't parse entities: ...`), and so the
-//! 4096 limit is measured on the visible text, after tags and entities are stripped.
+//! Product code, not only a test aid: `outbox::enqueue` runs every message through it, so a
+//! template producing `<br>`, an unclosed tag or a bare `&` fails where it is made (a job
+//! run, a handler) with tdlib's wording, instead of costing a 400 `Bad Request: can't parse
+//! entities: ...` at send time. The simulator answers with the same checker, and the 4096
+//! limit is measured on what it returns: the visible text, after tags and entities are
+//! stripped, in UTF-16 code units.
 //!
 //! Wording of errors follows tdlib's parser where known (`Unsupported start tag "br" at byte
 //! offset 35`, `Can't find end tag corresponding to start tag "b"`, ...). One deliberate
-//! difference: Telegram keeps an `&` that starts no known entity as a literal character; the
-//! simulator rejects it, because herald must always escape its text.
+//! difference: Telegram keeps an `&` that starts no known entity as a literal character; this
+//! checker rejects it, because herald must always escape its text.
 
-use super::entities::utf16_len;
-use super::wire::Entity;
+use std::ops::Range;
+
+use serde::Serialize;
+
+/// Length of `s` in UTF-16 code units: Telegram's unit for entity offsets and text limits
+/// (an emoji outside the Basic Multilingual Plane counts 2).
+pub fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// A `MessageEntity`. Offsets and lengths are in UTF-16 code units.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Entity {
+    pub offset: usize,
+    pub length: usize,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_emoji_id: Option<String>,
+}
+
+impl Entity {
+    pub fn new(kind: &'static str, offset: usize, length: usize) -> Self {
+        Entity {
+            offset,
+            length,
+            kind,
+            url: None,
+            language: None,
+            custom_emoji_id: None,
+        }
+    }
+}
+
+/// Why Telegram would refuse a message's HTML: tdlib's wording, the part after
+/// `Bad Request: can't parse entities: `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HtmlError(String);
+
+impl HtmlError {
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Visible text and formatting entities of a parsed HTML message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Parsed {
+pub struct Parsed {
     pub text: String,
     pub entities: Vec<Entity>,
+}
+
+/// One piece of a valid message's source, in order: what [`pieces`] returns so that a
+/// message can be cut between visible characters and every cut part stays valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// An opening tag: its lower-case name and its source bytes (attributes included).
+    Open { name: String, source: Range<usize> },
+    /// A closing tag and its source bytes.
+    Close { source: Range<usize> },
+    /// One visible character and the source bytes it came from (`&amp;` gives `&`).
+    Char { ch: char, source: Range<usize> },
 }
 
 /// The tags Telegram accepts.
@@ -49,8 +111,31 @@ struct Open {
     emoji_id: Option<String>,
 }
 
-/// Parses `src` as Telegram HTML. The error is the part after `can't parse entities: `.
-pub(crate) fn parse(src: &str) -> Result<Parsed, String> {
+/// Parses `src` as Telegram HTML: its visible text and entities, or why Telegram would
+/// refuse it.
+pub fn parse(src: &str) -> Result<Parsed, HtmlError> {
+    parse_inner(src, &mut None).map_err(HtmlError)
+}
+
+/// Whether Telegram would accept `src` as HTML.
+pub fn check(src: &str) -> Result<(), HtmlError> {
+    parse(src).map(|_| ())
+}
+
+/// The pieces of a valid message in source order, or why it is not valid.
+pub fn pieces(src: &str) -> Result<Vec<Piece>, HtmlError> {
+    let mut pieces = Vec::new();
+    parse_inner(src, &mut Some(&mut pieces)).map_err(HtmlError)?;
+    Ok(pieces)
+}
+
+fn note(record: &mut Option<&mut Vec<Piece>>, piece: impl FnOnce() -> Piece) {
+    if let Some(pieces) = record.as_deref_mut() {
+        pieces.push(piece());
+    }
+}
+
+fn parse_inner(src: &str, record: &mut Option<&mut Vec<Piece>>) -> Result<Parsed, String> {
     let bytes = src.as_bytes();
     let mut text = String::with_capacity(src.len());
     let mut units = 0usize; // UTF-16 length of `text`
@@ -65,6 +150,10 @@ pub(crate) fn parse(src: &str) -> Result<Parsed, String> {
                 let (ch, next) = decode_entity(src, i).ok_or_else(|| {
                     format!("Character '&' at byte offset {i} must be escaped as \"&amp;\"")
                 })?;
+                note(record, || Piece::Char {
+                    ch,
+                    source: i..next,
+                });
                 text.push(ch);
                 units += ch.len_utf16();
                 i = next;
@@ -83,6 +172,9 @@ pub(crate) fn parse(src: &str) -> Result<Parsed, String> {
                         open.tag
                     ));
                 }
+                note(record, || Piece::Close {
+                    source: begin..close + 1,
+                });
                 if name == "code" {
                     if let Some(parent) = stack.last_mut() {
                         if parent.tag == "pre" && open.start == parent.start {
@@ -224,15 +316,24 @@ pub(crate) fn parse(src: &str) -> Result<Parsed, String> {
                     }
                     _ => {}
                 }
+                note(record, || Piece::Open {
+                    name: open.tag.clone(),
+                    source: begin..j,
+                });
                 stack.push(open);
                 i = j;
             }
             _ => {
                 // Copy one whole UTF-8 character.
                 let ch = src[i..].chars().next().unwrap_or('\u{FFFD}');
+                let next = i + ch.len_utf8().max(1);
+                note(record, || Piece::Char {
+                    ch,
+                    source: i..next,
+                });
                 text.push(ch);
                 units += ch.len_utf16();
-                i += ch.len_utf8().max(1);
+                i = next;
             }
         }
     }
@@ -363,7 +464,7 @@ mod tests {
     fn err(src: &str) -> String {
         match parse(src) {
             Ok(p) => panic!("{src:?} parsed as {p:?}"),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
@@ -537,5 +638,33 @@ mod tests {
         assert_eq!(p.entities, vec![Entity::new("bold", 2, 1)]);
         // Empty tags make no entity.
         assert!(parse("<b></b>x").unwrap().entities.is_empty());
+    }
+
+    #[test]
+    fn pieces_cover_the_source_and_spell_the_visible_text() {
+        let src = "🧾 <b>Tan &amp; <i>Sons</i></b> <pre><code class=\"language-x\">a&lt;b</code></pre> 2 > 1";
+        let found = pieces(src).unwrap();
+        let mut rebuilt = String::new();
+        let mut visible = String::new();
+        let mut opened = Vec::new();
+        for piece in &found {
+            match piece {
+                Piece::Open { name, source } => {
+                    opened.push(name.as_str());
+                    rebuilt.push_str(&src[source.clone()]);
+                }
+                Piece::Close { source } => rebuilt.push_str(&src[source.clone()]),
+                Piece::Char { ch, source } => {
+                    visible.push(*ch);
+                    rebuilt.push_str(&src[source.clone()]);
+                }
+            }
+        }
+        assert_eq!(rebuilt, src);
+        assert_eq!(visible, parse(src).unwrap().text);
+        assert_eq!(opened, vec!["b", "i", "pre", "code"]);
+        assert!(pieces("<b>x").is_err());
+        assert!(check("Tan & Sons").is_err());
+        assert!(check("<b>ok</b>").is_ok());
     }
 }
