@@ -85,6 +85,114 @@ impl Templates {
     }
 }
 
+/// The templates herald's own commands render (not jobs), each with sample contexts shaped
+/// as their callers build them: `/help` (`inbound/common.rs`), a volts grant
+/// (`inbound/clawrence.rs`) and an approval card (`approvals::CardContext`). Strict undefined
+/// variables make a template that asks for more than its caller gives fail here.
+pub fn command_samples() -> Vec<(&'static str, Vec<minijinja::Value>)> {
+    use minijinja::context;
+    let with_handle =
+        context! { name => "Priya Raman", handle => "priya_raman", id => 6023847561i64 };
+    let without =
+        context! { name => "Hui Min \"Min\" Ong & co", handle => (), id => 6650192834i64 };
+    vec![
+        (
+            "help.html",
+            vec![context! {
+                bot => "Clawrence",
+                commands => vec![
+                    context! { name => "volts", description => "Give volts: /volts @handle N reason <fast & fair>", places => "#volts, #general or a DM with me" },
+                    context! { name => "help", description => "List my commands", places => () },
+                ],
+            }],
+        ),
+        (
+            "volts_granted.html",
+            vec![
+                context! { giver => with_handle.clone(), receiver => without.clone(), amount => 3, reason => "for the Tan & Sons <deck> \"v2\"", link => "https://t.me/c/2233445566/14/120", left => 2 },
+                context! { giver => without, receiver => with_handle, amount => 1, reason => "🙏", link => "https://t.me/c/2233445566/14/121", left => 0 },
+            ],
+        ),
+        (
+            "approval_card.html",
+            vec![
+                context! { number => "INV-0060", contact => "Tan & Sons <Trading> Pte Ltd", total => "SGD 4,360.00", due => "Fri 4 Dec 2026", link => "https://go.xero.com/app/invoicing/view/4d2c8b7e?a=1&b=2", status => () },
+                context! { number => "INV-0061", contact => "Lim & Co", total => "USD 12.00", due => (), link => "https://go.xero.com/x", status => "❌ Rejected by Priya Raman at Fri 20 Nov 14:05: wrong PO <#12>" },
+            ],
+        ),
+    ]
+}
+
+/// Renders every template in the folder that is neither a job's (jobs check their own, with
+/// their own sample data) nor a partial (a name starting with `_`, checked through the
+/// templates that use it), and checks that Telegram would take the output: the command
+/// templates with [`command_samples`], any other `.html` file with a post job's sample
+/// context (the one context a template can get without code). A template that does not
+/// render with that context is left alone: nothing but a job could use it. `job_templates`
+/// are the templates named by jobs; `post_sample` is the post job's sample context.
+pub fn check_rendered(
+    templates: &Templates,
+    job_templates: &std::collections::BTreeSet<String>,
+    post_sample: minijinja::Value,
+) -> Vec<crate::config::Finding> {
+    let samples = command_samples();
+    let mut findings = Vec::new();
+    let mut report = |name: &str, problem: String| {
+        findings.push(crate::config::Finding::new(
+            format!("templates/{name}"),
+            "-",
+            problem,
+        ));
+    };
+    // Names first: the environment's template list is locked while it is iterated, and
+    // rendering needs that lock.
+    let names: Vec<String> = templates
+        .env
+        .templates()
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    for name in &names {
+        let name = name.as_str();
+        if name.starts_with('_') || job_templates.contains(name) {
+            continue;
+        }
+        let renders: Vec<Result<String, TemplateError>> = match samples
+            .iter()
+            .find(|(command, _)| *command == name)
+        {
+            Some((_, contexts)) => contexts
+                .iter()
+                .map(|c| templates.render(name, c.clone()))
+                .collect(),
+            None if name.ends_with(".html") => match templates.render(name, post_sample.clone()) {
+                Ok(html) => vec![Ok(html)],
+                Err(_) => continue,
+            },
+            None => continue,
+        };
+        for rendered in renders {
+            match rendered {
+                Err(e) => {
+                    report(name, format!("does not render with sample data: {e}"));
+                    break;
+                }
+                Ok(html) => {
+                    if let Err(e) = crate::text::split(&html, crate::text::TELEGRAM_MESSAGE_LIMIT) {
+                        report(
+                            name,
+                            format!(
+                                "Telegram would refuse what it renders from sample data: can't parse entities: {e}"
+                            ),
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    findings
+}
+
 /// A roster member as templates see them: `name`, `handle` (none without one) and `id`, for
 /// the `mention` macro in `templates/_macros.html`.
 pub fn person(member: &crate::roster::Member) -> minijinja::Value {

@@ -1057,3 +1057,39 @@ fn team_settings_are_checked_where_they_are_written() {
     ]);
     assert_eq!(lines.len(), 6, "{lines:#?}");
 }
+
+#[test]
+fn job_template_rendering_html_telegram_refuses() {
+    let f = Fixture::new();
+    f.write(
+        "templates/team_pulse.html",
+        "☀️ <b>Team pulse</b><br>{{ date }}\n",
+    );
+    let lines = f.expect(&[
+        "bots/clawrence.toml: jobs[0]: templates/team_pulse.html: Telegram would refuse what it renders from sample data: can't parse entities: Unsupported start tag \"br\" at byte offset 24",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn every_other_template_is_rendered_with_sample_data_and_checked() {
+    let f = Fixture::new();
+    // A command's template: /help, rendered with the context its handler gives it.
+    f.edit("templates/help.html", "<b>{{ bot }}</b>", "<b>{{ bot }}");
+    // The approval card: every variable it may use is in its samples.
+    f.edit(
+        "templates/approval_card.html",
+        "{{ contact }}",
+        "{{ contact }} {{ vendor }}",
+    );
+    // A template no job names yet, rendered with a post job's sample context.
+    f.write("templates/spare.html", "{{ team }} & friends");
+    // A template that only a job kind could render is left alone when no job names it.
+    f.write("templates/other_kind.html", "{{ rows }}<br>");
+    let lines = f.expect(&[
+        "templates/help.html: -: Telegram would refuse what it renders from sample data: can't parse entities: Can't find end tag corresponding to start tag \"b\"",
+        "templates/approval_card.html: -: does not render with sample data: templates/approval_card.html: render failed: undefined value (in approval_card.html:5)",
+        "templates/spare.html: -: Telegram would refuse what it renders from sample data: can't parse entities: Character '&' at byte offset 14 must be escaped as \"&amp;\"",
+    ]);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+}

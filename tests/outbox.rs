@@ -387,11 +387,15 @@ async fn only_an_operator_can_decide_an_ambiguous_send() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_alert_telegram_refuses_stays_queued_and_is_retried() {
     let running = start().await;
-    // The operator blocked Lawrence for a moment: the first try of the alert is refused.
+    // The first try of the alert is refused for a reason that may pass (a permanent refusal,
+    // such as a blocked bot, fails at once: tests/text_limits.rs).
     running.sim.inject_fault(
         &running.lawrence,
         "sendMessage",
-        Fault::api(403, "Forbidden: bot was blocked by the user"),
+        Fault::api(
+            400,
+            "Bad Request: not enough rights to send text messages to the chat",
+        ),
     );
     running.sim.inject_fault(
         &running.claudia,

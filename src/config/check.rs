@@ -3,6 +3,7 @@
 //! path (unless told to skip it, for CI without secrets; the `[xero]` secrets too), and scans
 //! the folder for tokens written in plain text. Reports every problem, sorted, one line each.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::load::{
@@ -79,18 +80,45 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
     Ok(tidy(scrub_tokens(findings, &tokens)))
 }
 
-/// Loads the templates and renders every job's against sample data, once the configuration
+/// Loads the templates and renders every one against sample data, checking that Telegram
+/// would take the output: every job's with the job's own sample data, once the configuration
 /// itself loads cleanly (a job's template can only be rendered once its spec parses; until
-/// then the configuration findings say why).
+/// then the configuration findings say why), and every other one with the samples of
+/// [`crate::templates::check_rendered`].
 fn check_templates(dir: &Path) -> Vec<Finding> {
     let templates = match crate::templates::Templates::load(&dir.join("templates")) {
         Ok(templates) => templates,
         Err(e) => return vec![Finding::new("templates/", "-", e.to_string())],
     };
-    match super::load(dir) {
-        Ok(config) => crate::jobs::check_jobs(&config, &templates),
-        Err(_) => Vec::new(),
-    }
+    let config = super::load(dir).ok();
+    let mut findings = match &config {
+        Some(config) => crate::jobs::check_jobs(config, &templates),
+        None => Vec::new(),
+    };
+    let job_templates: BTreeSet<String> = config
+        .iter()
+        .flat_map(|c| c.bots.values())
+        .flat_map(|bot| bot.jobs.iter())
+        .filter_map(|job| job.template.clone())
+        .collect();
+    let team = config
+        .as_ref()
+        .map_or("Team", |c| c.roster.team_name())
+        .to_owned();
+    // The jobs' sample slot: Monday 23 November 2026, 09:00 in the team's zone.
+    let zone = config
+        .as_ref()
+        .map_or(chrono_tz::UTC, |c| c.roster.timezone());
+    let monday = chrono::TimeZone::with_ymd_and_hms(&zone, 2026, 11, 23, 9, 0, 0)
+        .single()
+        .unwrap_or_else(|| chrono::DateTime::UNIX_EPOCH.with_timezone(&zone));
+    let post_sample = crate::jobs::post::context(&team, "sample-post", "general", monday);
+    findings.extend(crate::templates::check_rendered(
+        &templates,
+        &job_templates,
+        post_sample,
+    ));
+    findings
 }
 
 fn no_providers() -> DeploymentFile {

@@ -5,8 +5,8 @@
 use chrono::NaiveDate;
 use futures::future::BoxFuture;
 
-use super::ar_brief::{render, ArBrief};
-use super::{Job, JobError, JobInput, JobSpec};
+use super::ar_brief::{render, ArBrief, TEMPLATE};
+use super::{Job, JobError, JobInput, JobSpec, Sample};
 use crate::identity::Claudia;
 use crate::roster::Roster;
 use crate::templates::Templates;
@@ -36,11 +36,14 @@ impl Job for ArBriefJob {
         _spec: &JobSpec,
         templates: &Templates,
         _roster: &Roster,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<Sample>, String> {
         let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default();
+        let mut samples = Vec::new();
         for invoices in [crate::sim::xero::FakeXero::fixture_invoices(), Vec::new()] {
-            render(templates, &ArBrief::build(&invoices, today)).map_err(|e| e.to_string())?;
+            let html =
+                render(templates, &ArBrief::build(&invoices, today)).map_err(|e| e.to_string())?;
+            samples.push(Sample::new(TEMPLATE, html));
         }
-        Ok(())
+        Ok(samples)
     }
 }

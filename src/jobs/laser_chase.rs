@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{Job, JobError, JobInput, JobSpec};
+use super::{Job, JobError, JobInput, JobSpec, Sample};
 use crate::config::model::CleanSweep;
 use crate::identity::Clawrence;
 use crate::roster::{Member, Role, Roster};
@@ -131,11 +131,17 @@ impl Job for LaserChase {
         })
     }
 
-    fn check(&self, spec: &JobSpec, templates: &Templates, roster: &Roster) -> Result<(), String> {
+    fn check(
+        &self,
+        spec: &JobSpec,
+        templates: &Templates,
+        roster: &Roster,
+    ) -> Result<Vec<Sample>, String> {
         let date = super::sample_slot(spec)
             .with_timezone(&spec.timezone)
             .date_naive();
         let template = spec.template_or(DEFAULT_TEMPLATE);
+        let mut samples = Vec::new();
         let away: Vec<String> = roster
             .members_with_role(Role::FilesUpdates)
             .take(1)
@@ -146,10 +152,11 @@ impl Job for LaserChase {
             Chase::build(roster, date, &BTreeSet::new(), &away),
             Chase::build(roster, date, &everyone, &[]),
         ] {
-            chase
+            let html = chase
                 .render(templates, template, CleanSweep::Line)
                 .map_err(|e| e.to_string())?;
+            samples.extend(html.map(|html| Sample::new(template, html)));
         }
-        Ok(())
+        Ok(samples)
     }
 }

@@ -141,8 +141,40 @@ pub trait Job: Send + Sync + 'static {
     /// Renders the messages for one slot, in posting order. Empty posts nothing.
     fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>>;
 
-    /// Renders against sample data, so `herald check` catches a broken template.
-    fn check(&self, spec: &JobSpec, templates: &Templates, roster: &Roster) -> Result<(), String>;
+    /// Renders against sample data, so `herald check` catches a broken template: every
+    /// sample rendering, or why one failed.
+    fn check(
+        &self,
+        spec: &JobSpec,
+        templates: &Templates,
+        roster: &Roster,
+    ) -> Result<Vec<Sample>, String>;
+}
+
+/// What a job's template rendered from sample data.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The template's file name in `templates/`.
+    pub template: String,
+    pub html: String,
+}
+
+impl Sample {
+    pub fn new(template: &str, html: String) -> Self {
+        Self {
+            template: template.to_owned(),
+            html,
+        }
+    }
+
+    /// Why Telegram would refuse what the job posts from this sample, if it would. A post
+    /// over the length limit is split into parts (as the runner does), so only its HTML can
+    /// be wrong.
+    pub fn problem(&self) -> Option<crate::text::TextProblem> {
+        crate::text::split(&self.html, crate::text::TELEGRAM_MESSAGE_LIMIT)
+            .err()
+            .map(crate::text::TextProblem::Html)
+    }
 }
 
 /// The job kinds every identity can run.
@@ -157,7 +189,7 @@ pub fn generic<I: BotIdentity>(kind: &str) -> Option<Arc<dyn Job<Bot = I>>> {
 }
 
 /// Checks every job of the deployment that configuration alone cannot: the kind exists for
-/// its identity, and its template renders against sample data.
+/// its identity, and its template renders against sample data into HTML Telegram accepts.
 pub fn check_jobs(config: &Config, templates: &Templates) -> Vec<Finding> {
     struct Check<'a> {
         config: &'a Config,
@@ -201,9 +233,26 @@ pub fn check_jobs(config: &Config, templates: &Templates) -> Vec<Finding> {
                         continue;
                     }
                 }
-                if let Err(problem) = runner.check(&spec, self.templates, &self.config.roster) {
-                    self.findings
-                        .push(Finding::new(&file, format!("jobs[{i}]"), problem));
+                match runner.check(&spec, self.templates, &self.config.roster) {
+                    Err(problem) => {
+                        self.findings
+                            .push(Finding::new(&file, format!("jobs[{i}]"), problem));
+                    }
+                    Ok(samples) => {
+                        let refused = samples
+                            .iter()
+                            .find_map(|s| s.problem().map(|problem| (s, problem)));
+                        if let Some((sample, problem)) = refused {
+                            self.findings.push(Finding::new(
+                                &file,
+                                format!("jobs[{i}]"),
+                                format!(
+                                    "templates/{}: Telegram would refuse what it renders from sample data: {problem}",
+                                    sample.template
+                                ),
+                            ));
+                        }
+                    }
                 }
             }
         }

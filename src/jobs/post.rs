@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use super::{Job, JobError, JobInput, JobSpec};
+use super::{Job, JobError, JobInput, JobSpec, Sample};
 use crate::identity::BotIdentity;
 use crate::roster::Roster;
 use crate::templates::Templates;
@@ -43,17 +43,31 @@ fn render(
     let template = spec.template.as_deref().ok_or_else(|| {
         JobError::Config(format!("job {} of kind post has no template", spec.name))
     })?;
-    let local = spec.local(slot);
-    let context = minijinja::context! {
-        team => roster.team_name(),
-        job => spec.name,
-        thread => spec.thread,
+    let context = context(
+        roster.team_name(),
+        &spec.name,
+        &spec.thread,
+        spec.local(slot),
+    );
+    Ok(templates.render(template, context)?)
+}
+
+/// What a post template sees (see the module documentation).
+pub fn context(
+    team: &str,
+    job: &str,
+    thread: &str,
+    local: DateTime<chrono_tz::Tz>,
+) -> minijinja::Value {
+    minijinja::context! {
+        team => team,
+        job => job,
+        thread => thread,
         date => local.format("%A %-d %B %Y").to_string(),
         day => local.format("%A").to_string(),
         iso_date => local.format("%Y-%m-%d").to_string(),
         time => local.format("%H:%M").to_string(),
-    };
-    Ok(templates.render(template, context)?)
+    }
 }
 
 impl<I: BotIdentity> Job for TemplatePost<I> {
@@ -70,10 +84,18 @@ impl<I: BotIdentity> Job for TemplatePost<I> {
         })
     }
 
-    fn check(&self, spec: &JobSpec, templates: &Templates, roster: &Roster) -> Result<(), String> {
-        render(spec, super::sample_slot(spec), templates, roster)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    fn check(
+        &self,
+        spec: &JobSpec,
+        templates: &Templates,
+        roster: &Roster,
+    ) -> Result<Vec<Sample>, String> {
+        let html =
+            render(spec, super::sample_slot(spec), templates, roster).map_err(|e| e.to_string())?;
+        Ok(vec![Sample::new(
+            spec.template.as_deref().unwrap_or_default(),
+            html,
+        )])
     }
 }
 

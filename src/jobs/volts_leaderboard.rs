@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{Job, JobError, JobInput, JobSpec};
+use super::{Job, JobError, JobInput, JobSpec, Sample};
 use crate::identity::Clawrence;
 use crate::roster::Roster;
 use crate::store::volts;
@@ -111,7 +111,12 @@ impl Job for VoltsLeaderboard {
         })
     }
 
-    fn check(&self, spec: &JobSpec, templates: &Templates, roster: &Roster) -> Result<(), String> {
+    fn check(
+        &self,
+        spec: &JobSpec,
+        templates: &Templates,
+        roster: &Roster,
+    ) -> Result<Vec<Sample>, String> {
         let date = super::sample_slot(spec)
             .with_timezone(&spec.timezone)
             .date_naive();
@@ -122,15 +127,17 @@ impl Job for VoltsLeaderboard {
             .map(|(m, n)| (m.name.clone(), n))
             .collect();
         let template = spec.template_or(DEFAULT_TEMPLATE);
+        let mut samples = Vec::new();
         for board in [
             Board::build(date, totals, 4, spec.top),
             Board::build(date, Vec::new(), 0, spec.top),
         ] {
-            board
+            let html = board
                 .render(templates, template)
                 .map_err(|e| e.to_string())?;
+            samples.push(Sample::new(template, html));
         }
-        Ok(())
+        Ok(samples)
     }
 }
 

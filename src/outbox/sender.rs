@@ -55,8 +55,8 @@ impl Default for SenderSettings {
     }
 }
 
-/// How many times an operator alert Telegram refuses is tried (about half an hour in all
-/// with the default 30 s first wait) before it is left `failed`.
+/// How many times an operator alert Telegram refuses for a reason that may pass is tried
+/// (about half an hour in all with the default 30 s first wait) before it is left `failed`.
 const ALERT_ATTEMPTS: i64 = 6;
 
 /// How many thread heads one look at the outbox considers.
@@ -326,12 +326,15 @@ impl Sender {
             Err(error @ CallError::Rejected { .. })
                 if row.kind == "send"
                     && self.console.is_operator_dm(&row)
+                    && !error.is_permanent()
                     && row.attempts < ALERT_ATTEMPTS =>
             {
-                // An alert Telegram refused (the operator blocked the bot, say) waits and goes
-                // again, with backoff; after ALERT_ATTEMPTS it is `failed`, logged at ERROR.
-                // An alert with an unknown outcome is `ambiguous` like any other send: never
-                // sent twice on our own.
+                // An alert Telegram refused for a reason that may pass waits and goes again,
+                // with backoff; after ALERT_ATTEMPTS it is `failed`, logged at ERROR. A
+                // refusal that repeats every time (too long, bad HTML, blocked, chat not
+                // found) is `failed` at once, below, like any other send. An alert with an
+                // unknown outcome is `ambiguous` like any other send: never sent twice on our
+                // own.
                 let wait = alert_retry_wait(self.settings.alert_retry, row.attempts);
                 let retry_at = at + chrono::Duration::from_std(wait).unwrap_or_default();
                 row.error = Some(error.to_string());

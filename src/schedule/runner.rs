@@ -1289,8 +1289,13 @@ mod tests {
             Box::pin(async { panic!("poison slot") })
         }
 
-        fn check(&self, _: &JobSpec, _: &Templates, _: &Roster) -> Result<(), String> {
-            Ok(())
+        fn check(
+            &self,
+            _: &JobSpec,
+            _: &Templates,
+            _: &Roster,
+        ) -> Result<Vec<crate::jobs::Sample>, String> {
+            Ok(Vec::new())
         }
     }
 

@@ -12,8 +12,10 @@
 //!   the thread id) and the General topic (no thread id); private chats with users;
 //! - per-bot update queues for `getUpdates` (offset confirms, long poll, 409 for the older of
 //!   two concurrent pollers) and privacy mode (see [`Simulator::user_says_in_topic`]);
-//! - `sendMessage`/`editMessageText` with Telegram's HTML checks, the 4096 limit on visible
-//!   UTF-16 text, 64-byte `callback_data`, thread and chat checks;
+//! - `sendMessage`/`editMessageText` with Telegram's HTML checks (the product's own checker,
+//!   [`crate::telegram::html`]), the 4096 limit on visible UTF-16 text, 64-byte
+//!   `callback_data`, thread and chat checks, users who blocked a bot or deleted their
+//!   account; the 200-unit limit on a button-tap answer;
 //! - flood limits with 429 + `retry_after` when turned on (see [`SimConfig::rate_limits`]);
 //! - faults on demand ([`Fault`]).
 //!
@@ -393,6 +395,23 @@ impl Simulator {
         let r = st.push_raw(bot, update);
         drop(st);
         r.unwrap_or_else(|e| panic!("telegram simulator: {e}"))
+    }
+
+    /// `user_id` blocks the bot `bot_username`: its messages to them are refused from now on
+    /// with 403 `Forbidden: bot was blocked by the user`.
+    pub fn user_blocks(&self, user_id: i64, bot_username: &str) {
+        let mut st = self.shared.lock();
+        let Some(bot) = st.bot_by_username(bot_username) else {
+            drop(st);
+            panic!("telegram simulator: no bot @{bot_username}");
+        };
+        st.user_blocks(user_id, bot);
+    }
+
+    /// `user_id` deletes their account: messages to them are refused from now on with 403
+    /// `Forbidden: user is deactivated`.
+    pub fn deactivate_user(&self, user_id: i64) {
+        self.shared.lock().deactivate_user(user_id);
     }
 
     // ----- inspection --------------------------------------------------------------------------

@@ -24,6 +24,8 @@ use crate::telegram::html;
 
 /// Maximum visible message length, in UTF-16 units.
 pub(crate) const MAX_TEXT: usize = 4096;
+/// Maximum text of a button-tap answer, in UTF-16 units.
+pub(crate) const MAX_CALLBACK_ANSWER: usize = 200;
 /// Maximum `callback_data` length, in bytes.
 pub(crate) const MAX_CALLBACK_DATA: usize = 64;
 const FIRST_UPDATE_ID: i64 = 874_512_301;
@@ -86,6 +88,10 @@ pub(crate) struct State {
     messages: HashMap<(ChatKey, i64), Stored>,
     next_message_id: HashMap<ChatKey, i64>,
     dm_opened: HashSet<(usize, i64)>,
+    /// (bot, user): the user blocked the bot.
+    blocked: HashSet<(usize, i64)>,
+    /// Users who deleted their account.
+    deactivated: HashSet<i64>,
     pub sent: Vec<SentRecord>,
     calls: HashMap<String, usize>,
     callbacks: HashMap<String, CallbackRt>,
@@ -130,6 +136,8 @@ impl State {
             messages: HashMap::new(),
             next_message_id: HashMap::new(),
             dm_opened: HashSet::new(),
+            blocked: HashSet::new(),
+            deactivated: HashSet::new(),
             sent: Vec::new(),
             calls: HashMap::new(),
             callbacks: HashMap::new(),
@@ -462,6 +470,16 @@ impl State {
 
     // ----- injection (what humans do) ----------------------------------------------------------
 
+    /// A user blocks a bot: its messages to them are refused from now on.
+    pub fn user_blocks(&mut self, user_id: i64, bot: usize) {
+        self.blocked.insert((bot, user_id));
+    }
+
+    /// A user deletes their account: every bot's messages to them are refused.
+    pub fn deactivate_user(&mut self, user_id: i64) {
+        self.deactivated.insert(user_id);
+    }
+
     /// A human posts in the group (General when `thread` is None), optionally replying.
     pub fn user_says(
         &mut self,
@@ -671,6 +689,12 @@ impl State {
         }
         if self.bots.iter().any(|b| b.cfg.user_id == chat_id) {
             return Err(ApiError::forbidden("bot can't send messages to bots"));
+        }
+        if self.deactivated.contains(&chat_id) {
+            return Err(ApiError::forbidden("user is deactivated"));
+        }
+        if self.blocked.contains(&(bot, chat_id)) {
+            return Err(ApiError::forbidden("bot was blocked by the user"));
         }
         if self.users.contains_key(&chat_id) || self.dm_opened.contains(&(bot, chat_id)) {
             return Ok((ChatKey::Private { bot, user: chat_id }, chat_id));
@@ -895,6 +919,13 @@ impl State {
         commit: bool,
     ) -> Result<bool, ApiError> {
         let id = p.string("callback_query_id").unwrap_or_default();
+        let text = p.string("text").filter(|t| !t.is_empty());
+        if text
+            .as_deref()
+            .is_some_and(|t| utf16_len(t) > MAX_CALLBACK_ANSWER)
+        {
+            return Err(ApiError::bad("MESSAGE_TOO_LONG"));
+        }
         match self.callbacks.get_mut(&id) {
             Some(cb) if cb.bot == bot && !cb.answered => {
                 if commit {
@@ -902,7 +933,7 @@ impl State {
                     self.callback_answers.push(CallbackAnswer {
                         bot: self.bots[bot].cfg.username.clone(),
                         callback_query_id: id,
-                        text: p.string("text").filter(|t| !t.is_empty()),
+                        text,
                         show_alert: p.boolean("show_alert").unwrap_or(false),
                         url: p.string("url").filter(|u| !u.is_empty()),
                         at: Instant::now(),
@@ -1112,6 +1143,50 @@ mod tests {
         assert_eq!(
             render("<b> </b>", Some("html")).unwrap_err().description,
             "Bad Request: message text is empty"
+        );
+    }
+
+    #[test]
+    fn blocked_deactivated_and_long_answers_get_telegrams_texts() {
+        let config = SimConfig {
+            bots: vec![SimBot {
+                token: "1:a".into(),
+                user_id: 1,
+                username: "a_bot".into(),
+                first_name: "A".into(),
+                can_read_all_group_messages: false,
+            }],
+            users: vec![SimUser {
+                user_id: 42,
+                first_name: "U".into(),
+                last_name: None,
+                username: None,
+            }],
+            ..SimConfig::default()
+        };
+        let watchers: Arc<[watch::Sender<u64>]> = vec![watch::channel(0).0].into();
+        let mut st = State::new(config, watchers);
+        fn send_hi(st: &mut State) -> Result<(), (u16, String)> {
+            let p = Params::from_json(json!({"chat_id": 42, "text": "hi"}));
+            st.send_message(0, &p, true, Instant::now())
+                .map(|_| ())
+                .map_err(|e| (e.code, e.description))
+        }
+        assert_eq!(send_hi(&mut st), Ok(()));
+        st.user_blocks(42, 0);
+        assert_eq!(
+            send_hi(&mut st),
+            Err((403, "Forbidden: bot was blocked by the user".into()))
+        );
+        st.deactivate_user(42);
+        assert_eq!(
+            send_hi(&mut st),
+            Err((403, "Forbidden: user is deactivated".into()))
+        );
+        let p = Params::from_json(json!({"callback_query_id": "x", "text": "é".repeat(201)}));
+        assert_eq!(
+            st.answer_callback(0, &p, true).unwrap_err().description,
+            "Bad Request: MESSAGE_TOO_LONG"
         );
     }
 

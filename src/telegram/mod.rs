@@ -38,7 +38,46 @@ pub enum CallError {
     Ambiguous(String),
 }
 
+/// What Telegram says (tdlib's wording, after `Bad Request: `) when a request is refused for
+/// what it is, or for where it goes: the same request will be refused the same way every
+/// time, so it is never retried.
+const PERMANENT_REJECTIONS: &[&str] = &[
+    "message is too long",
+    "MESSAGE_TOO_LONG",
+    "can't parse entities",
+    "message text is empty",
+    "text must be non-empty",
+    "chat not found",
+    "message thread not found",
+    "TOPIC_DELETED",
+    "group chat was upgraded to a supergroup chat",
+    "BUTTON_DATA_INVALID",
+    "can't parse reply keyboard markup JSON object",
+    "can't parse inline keyboard button",
+    "message to edit not found",
+    "message can't be edited",
+    "query is too old and response timeout expired or query ID is invalid",
+    "PEER_ID_INVALID",
+];
+
 impl CallError {
+    /// A refusal that will happen the same way every time the same request is made: every
+    /// 403 (`bot was blocked by the user`, `user is deactivated`, `bot was kicked from the
+    /// supergroup chat`, `bot can't initiate conversation with a user`...), a 401 (the token
+    /// is no longer valid), and the 400s in [`PERMANENT_REJECTIONS`]. Others (an unknown 400,
+    /// a 409) may pass on a later try.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            CallError::Rejected {
+                code: 401 | 403, ..
+            } => true,
+            CallError::Rejected { description, .. } => PERMANENT_REJECTIONS
+                .iter()
+                .any(|known| description.contains(known)),
+            _ => false,
+        }
+    }
+
     /// Telegram's 409: another consumer is polling the same token.
     pub fn is_conflict(&self) -> bool {
         matches!(self, CallError::Rejected { code: 409, .. })
@@ -299,6 +338,52 @@ mod tests {
                 }
                 other => panic!("{file}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn rejections_that_repeat_are_permanent() {
+        let rejected = |code, description: &str| CallError::Rejected {
+            code,
+            description: description.to_owned(),
+            migrate_to_chat_id: None,
+        };
+        for (code, description) in [
+            (400, "Bad Request: message is too long"),
+            (400, "Bad Request: MESSAGE_TOO_LONG"),
+            (
+                400,
+                "Bad Request: can't parse entities: Unsupported start tag \"br\" at byte offset 35",
+            ),
+            (400, "Bad Request: message text is empty"),
+            (400, "Bad Request: chat not found"),
+            (400, "Bad Request: message thread not found"),
+            (
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+            ),
+            (403, "Forbidden: bot was blocked by the user"),
+            (403, "Forbidden: user is deactivated"),
+            (403, "Forbidden: bot is not a member of the supergroup chat"),
+            (
+                403,
+                "Forbidden: bot can't initiate conversation with a user",
+            ),
+            (401, "Unauthorized"),
+        ] {
+            assert!(rejected(code, description).is_permanent(), "{description}");
+        }
+        for error in [
+            rejected(
+                400,
+                "Bad Request: not enough rights to send text messages to the chat",
+            ),
+            rejected(409, "Conflict: terminated by other getUpdates request"),
+            CallError::RetryAfter(3),
+            CallError::NotSent("connection refused".into()),
+            CallError::Ambiguous("timeout".into()),
+        ] {
+            assert!(!error.is_permanent(), "{error}");
         }
     }
 
