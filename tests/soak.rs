@@ -6,6 +6,10 @@
 //! It prints both figures at 20,000 and at 100,000 updates. The bounds are loose on purpose
 //! (freed pages are reused, not returned; the allocator keeps some slack): what they catch is
 //! growth with traffic, which would be many times the margin at 100,000 updates.
+//!
+//! Needs the `fault-injection` feature: only such a build lets a test switch the sender's
+//! flood limits off (`HERALD_TEST_RATE_LIMITS`).
+#![cfg(feature = "fault-injection")]
 
 mod common;
 
