@@ -5,23 +5,29 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, XeroCommand};
+use crate::cli::{Cli, Command, LogFormat, XeroCommand};
 use crate::config::check::{self, CheckOptions};
 
 /// Logs go to stderr through `tracing`; `RUST_LOG` filters (default `info`, or `warn` for the
-/// sandbox, whose transcript on stdout is the point).
+/// sandbox, whose transcript on stdout is the point). Text lines carry ANSI colour only when
+/// stderr is a terminal (never in a file or journald); `--log-format json` writes one JSON
+/// object per line.
 pub fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
     let default = match cli.command {
         Command::Sandbox(_) => "warn",
         _ => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match cli.global.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 /// Runs `cli` to completion and returns the process exit code.

@@ -51,6 +51,26 @@ pub struct GlobalOptions {
     /// Run the clock this many times faster than real time.
     #[arg(long, global = true, value_name = "N", default_value_t = 1.0)]
     pub clock_speed: f64,
+    /// How log lines are written to stderr: `text` (coloured only on a terminal) or `json`
+    /// (one object per line, for journald and log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text,
+        env = "HERALD_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The shape of log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colour only when stderr is a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

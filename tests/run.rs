@@ -256,3 +256,48 @@ async fn sigint_stops_cleanly_and_audits_the_stop() {
             .unwrap();
     assert_eq!(stops, vec!["started", "stopped"]);
 }
+
+/// Starts `herald run` with `args` (global options) until all seven bots poll, stops it, and
+/// returns everything it wrote (stdout and stderr go to one file, as under a service manager).
+async fn output_of_a_short_run(args: &[&str]) -> String {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let mut all = args.to_vec();
+    all.extend(["run", "--poll-seconds", "1"]);
+    let herald = deployment.spawn_herald(&sim, &all);
+    let started = tokio::time::Instant::now();
+    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sim.calls("getUpdates") >= 7, "all seven bots poll");
+    herald.terminate();
+    let finished = herald.wait(WAIT);
+    assert_eq!(finished.code, Some(0), "{}", finished.output);
+    finished.output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_to_a_file_carry_no_colour_codes() {
+    let output = output_of_a_short_run(&[]).await;
+    assert!(output.contains("verified and running"), "{output}");
+    assert!(
+        !output.contains('\u{1b}'),
+        "ANSI escape codes in a log that is not a terminal:\n{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_json_writes_one_object_per_line() {
+    let output = output_of_a_short_run(&["--log-format", "json"]).await;
+    let mut verified = 0;
+    for line in output.lines().filter(|l| !l.trim().is_empty()) {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(object["level"].is_string(), "{line}");
+        assert!(object["timestamp"].is_string(), "{line}");
+        if object["fields"]["message"] == "verified and running" {
+            verified += 1;
+        }
+    }
+    assert_eq!(verified, 7, "one line per bot:\n{output}");
+}
