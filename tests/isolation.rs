@@ -22,7 +22,7 @@ use herald::approvals::DeskSettings;
 use herald::faults::PANIC_TEXT;
 use herald::roster::Role;
 use herald::sim::xero::{FakeXero, FakeXeroConfig};
-use herald::sim::{SentRecord, Simulator};
+use herald::sim::SentRecord;
 use herald::sources::xero::{Invoice, InvoiceStatus};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
@@ -79,19 +79,6 @@ async fn db(deployment: &Deployment) -> SqlitePool {
         .expect("database opens")
 }
 
-/// Waits until `polls` more `getUpdates` calls than `before` reached the simulator.
-async fn wait_polling(sim: &Simulator, before: usize, herald: &Running) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while sim.calls("getUpdates") < before + 7 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "herald is not polling:\n{}",
-            herald.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn fault_dms_to(sent: &[SentRecord], lawrence: &str, operator: i64) -> usize {
     sent.iter()
         .filter(|r| r.bot.eq_ignore_ascii_case(lawrence) && r.chat_id == operator)
@@ -113,7 +100,7 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
     let username = |bot: &str| config.bots[bot].username.clone();
     let (clawrence, lawrence) = (username("clawrence"), username("lawrence"));
     let mut herald = Running(deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]));
-    wait_polling(&sim, 0, &herald).await;
+    common::wait_until_polling(&sim, 0, &herald.0.log).await;
 
     sim.user_dms(member, &clawrence, PANIC_TEXT);
     sim.user_dms(member, &clawrence, "/help");
@@ -210,7 +197,7 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
     // The next start is normal, and the poison update is not replayed.
     let polls = sim.calls("getUpdates");
     let mut again = Running(deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]));
-    wait_polling(&sim, polls, &again).await;
+    common::wait_until_polling(&sim, polls, &again.0.log).await;
     sim.user_dms(member, &clawrence, "/help");
     let sent = sim
         .wait_for(

@@ -106,20 +106,6 @@ fn spawn(deployment: &Deployment, sim: &Simulator, extra: &[&str]) -> Running {
     Running(deployment.spawn_herald(sim, &args))
 }
 
-/// Waits until `calls` getUpdates more than `before` reached the simulator (seven bots
-/// polling: start-up is over).
-async fn wait_until_polling(sim: &Simulator, before: usize, herald: &Running) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while sim.calls("getUpdates") < before + 7 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "herald is not polling:\n{}",
-            herald.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Waits until herald's start-up is over: seven bots polling and every job's schedule
 /// cursor set (the scheduler's preparation, the last write of start-up).
 async fn wait_until_started(
@@ -128,7 +114,7 @@ async fn wait_until_started(
     db: &SqlitePool,
     herald: &Running,
 ) {
-    wait_until_polling(sim, 0, herald).await;
+    common::wait_until_polling(sim, 0, &herald.0.log).await;
     let jobs: usize = deployment
         .config()
         .bots
@@ -210,7 +196,7 @@ async fn a_write_lock_held_15_s_during_a_200_post_burst_loses_nothing_and_sends_
     let deployment = Deployment::example();
     let sim = simulator(&deployment).await;
     let mut herald = spawn(&deployment, &sim, &[]);
-    wait_until_polling(&sim, 0, &herald).await;
+    common::wait_until_polling(&sim, 0, &herald.0.log).await;
     let db = db(&deployment).await;
     wait_until_started(&sim, &deployment, &db, &herald).await;
     let texts = enqueue_dms(&db, "lock burst", 200).await;
@@ -290,7 +276,7 @@ async fn a_lock_held_past_the_give_up_time_stops_herald_with_one_line_and_a_dm()
     let operator = deployment.operator();
     // Give up after 2 s of failure (the first failure itself takes the 10 s busy timeout).
     let mut herald = spawn(&deployment, &sim, &["--store-give-up-ms", "2000"]);
-    wait_until_polling(&sim, 0, &herald).await;
+    common::wait_until_polling(&sim, 0, &herald.0.log).await;
     wait_until_started(&sim, &deployment, &db(&deployment).await, &herald).await;
     let mut holder = SqliteConnection::connect(&deployment.db_url())
         .await
@@ -402,7 +388,7 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
     let deployment = Deployment::example();
     let sim = simulator(&deployment).await;
     let mut first = spawn(&deployment, &sim, &ttl);
-    wait_until_polling(&sim, 0, &first).await;
+    common::wait_until_polling(&sim, 0, &first.0.log).await;
     let db = db(&deployment).await;
     wait_until_started(&sim, &deployment, &db, &first).await;
 
@@ -452,7 +438,7 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
     // A new instance takes the database over and delivers the rest.
     let polls = sim.calls("getUpdates");
     let mut second = spawn(&deployment, &sim, &ttl);
-    wait_until_polling(&sim, polls, &second).await;
+    common::wait_until_polling(&sim, polls, &second.0.log).await;
     let (epoch, pid, _) = lease(&db).await;
     assert_eq!(
         (epoch, pid),

@@ -311,3 +311,18 @@ pub fn assert_no_token(text: &str, tokens: &BTreeMap<&'static str, String>) {
         );
     }
 }
+
+/// Waits until the simulator has seen seven `getUpdates` more than `before` (all seven bots
+/// polling: start-up is over), checking after each short poll interval; fails, showing the
+/// log at `log`, if that does not happen within 20 s.
+pub async fn wait_until_polling(sim: &Simulator, before: usize, log: &Path) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sim.calls("getUpdates") < before + 7 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "herald is not polling:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
