@@ -9,6 +9,7 @@ pub mod approvals;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console_texts;
 pub mod control;
 pub mod faults;
 pub mod fleet;

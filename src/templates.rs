@@ -208,7 +208,7 @@ pub fn person(member: &crate::roster::Member) -> minijinja::Value {
 /// lines unreadable in logs and transcripts for no safety gain in Telegram's parser.
 const TELEGRAM_HTML: AutoEscape = AutoEscape::Custom("telegram-html");
 
-fn base_environment() -> Environment<'static> {
+pub(crate) fn base_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(false);

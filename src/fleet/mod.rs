@@ -142,9 +142,9 @@ struct LastWords {
 
 impl LastWords {
     async fn send(&self, failure: &PersistentFailure) {
-        let text = format!(
-            "🔴 <b>herald stopped</b>: {}\nNo bot polls, sends or runs jobs until it is started again.",
-            crate::text::escape_html(&failure.to_string())
+        let text = crate::console_texts::render(
+            "herald_stopped.html",
+            minijinja::context! { cause => failure.to_string() },
         );
         for &operator in &self.operators {
             let body = serde_json::json!({
