@@ -13,10 +13,32 @@ use minijinja::{Environment, Value};
 
 /// Every console template: its name (the file name in `templates/console/`) and its source.
 /// Adding one: a file in `templates/console/`, a line here, and a sample in [`samples`].
-const SOURCES: &[(&str, &str)] = &[(
-    "herald_stopped.html",
-    include_str!("../templates/console/herald_stopped.html"),
-)];
+const SOURCES: &[(&str, &str)] = &[
+    (
+        "herald_stopped.html",
+        include_str!("../templates/console/herald_stopped.html"),
+    ),
+    (
+        "ambiguous_send.html",
+        include_str!("../templates/console/ambiguous_send.html"),
+    ),
+    (
+        "ambiguous_group.html",
+        include_str!("../templates/console/ambiguous_group.html"),
+    ),
+    (
+        "failed_send.html",
+        include_str!("../templates/console/failed_send.html"),
+    ),
+    (
+        "diagnose_mode.html",
+        include_str!("../templates/console/diagnose_mode.html"),
+    ),
+    (
+        "privacy_mode.html",
+        include_str!("../templates/console/privacy_mode.html"),
+    ),
+];
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -55,10 +77,86 @@ pub fn render(name: &str, context: Value) -> String {
 /// text that needs escaping. The golden tests render each one.
 pub fn samples() -> Vec<(&'static str, Vec<Value>)> {
     use minijinja::context;
-    vec![(
-        "herald_stopped.html",
-        vec![context! { cause => "the database is corrupt: file is not a database <main.db>" }],
-    )]
+    let row = |job: Option<&str>, slot: Option<&str>| {
+        context! {
+            id => 42,
+            bot => "clawrence",
+            place => "#pulse",
+            job => job,
+            slot => slot,
+        }
+    };
+    let grouped = |id: i64, job: Option<&str>| {
+        context! {
+            id => id,
+            place => "DM to Ana <Admin> & Co",
+            job => job,
+            excerpt => "Standup in 5 <b>now</b> & \"then\"",
+            cause => "timed out",
+        }
+    };
+    vec![
+        (
+            "herald_stopped.html",
+            vec![context! { cause => "the database is corrupt: file is not a database <main.db>" }],
+        ),
+        (
+            "ambiguous_send.html",
+            vec![
+                context! {
+                    row => row(Some("team-pulse"), Some("2026-11-23T01:00:00Z")),
+                    cause => "the connection dropped after the request was sent",
+                    excerpt => "Pulse: what's <blocking> you & why?",
+                },
+                context! {
+                    row => row(None, None),
+                    cause => "unknown",
+                    excerpt => "a reply",
+                },
+            ],
+        ),
+        (
+            "ambiguous_group.html",
+            vec![
+                context! {
+                    count => 3,
+                    bot => "clawrence",
+                    rows => vec![grouped(7, Some("team-pulse")), grouped(8, None), grouped(9, None)],
+                    more => 0,
+                },
+                context! {
+                    count => 19,
+                    bot => "clawrence",
+                    rows => vec![grouped(7, None), grouped(8, Some("team-pulse"))],
+                    more => 17,
+                },
+            ],
+        ),
+        (
+            "failed_send.html",
+            vec![context! {
+                row => row(Some("team-pulse"), Some("2026-11-23T01:00:00Z")),
+                description => "Bad Request: message thread not found <#14>",
+                excerpt => "Pulse: what's <blocking> you & why?",
+            }],
+        ),
+        (
+            "diagnose_mode.html",
+            vec![context! {
+                boots => vec![
+                    context! { started_at => "2026-11-23T01:00:00Z", outcome => "a task of herald panicked: <boom>" },
+                    context! { started_at => "2026-11-23T01:01:00Z", outcome => "ended without a clean stop (killed or crashed)" },
+                ],
+                window_minutes => 10,
+            }],
+        ),
+        (
+            "privacy_mode.html",
+            vec![context! {
+                problem => "clawrence (@acme_clawrence_bot) has Telegram privacy mode on & misses <plain> messages.",
+            }],
+        ),
+    ]
 }
 
 #[cfg(test)]

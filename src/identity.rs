@@ -4,14 +4,18 @@
 //! own username for `I`'s own token) produces. Posting as another bot is a type error, and
 //! nothing looks a poster up by a run-time name.
 //!
-//! Adding an identity: one line in the `identities!` invocation below plus one file in `bots/`
-//! (see the README).
+//! This is the leaf the rest stands on: it knows the clock and the token type, nothing of
+//! handlers, jobs, the desk or the store. What each identity *does* lives in `crate::bots`,
+//! one file per bot; how a poster writes its row lives in the outbox (`Poster::enqueue`,
+//! in `crate::outbox::post`).
+//!
+//! Adding an identity: one line in `every_identity!` below, one file `src/bots/<name>.rs`
+//! and one `bots/<name>.toml` (see the README).
 
 use std::marker::PhantomData;
 
 use crate::clock::Clock;
 use crate::config::secrets::Token;
-use crate::outbox::{EnqueueError, OutboxId, OutgoingMessage};
 
 mod sealed {
     pub trait Sealed {}
@@ -25,11 +29,31 @@ pub trait BotIdentity: sealed::Sealed + Send + Sync + 'static {
     const DISPLAY: &'static str;
 }
 
-/// Calls [`IdentityVisitor::visit`] once for every identity: how start-up code does something
-/// generic for each bot without ever naming one at run time.
+/// Calls [`IdentityVisitor::visit`] once for every identity ([`visit_all`]): how start-up code
+/// does something for each bot without ever naming one at run time. For work that needs only
+/// who a bot is (its name, its poster): the console's identity is picked this way at start.
+/// Work that needs what a bot does visits `crate::bots::visit_all` instead.
 pub trait IdentityVisitor {
-    fn visit<I: crate::inbound::Behaviour>(&mut self);
+    fn visit<I: BotIdentity>(&mut self);
 }
+
+/// Every identity, one line each: `Marker => file stem, "Display name";`. Calls `$callback!`
+/// with the whole list, so that each place that must name every identity (the markers here,
+/// one module per bot in `crate::bots`) is generated from this one list.
+macro_rules! every_identity {
+    ($callback:ident) => {
+        $callback! {
+            Claudia => claudia, "Claudia";
+            Clawrence => clawrence, "Clawrence";
+            Lawrence => lawrence, "Lawrence";
+            Happy => happy, "Happy";
+            GymBooker => gymbooker, "GymBooker";
+            Claims => claims, "Claims";
+            PakguPei => pakgupei, "PakguPei";
+        }
+    };
+}
+pub(crate) use every_identity;
 
 macro_rules! identities {
     ($($marker:ident => $field:ident, $display:literal;)+) => {
@@ -54,18 +78,10 @@ macro_rules! identities {
     };
 }
 
-identities! {
-    Claudia => claudia, "Claudia";
-    Clawrence => clawrence, "Clawrence";
-    Lawrence => lawrence, "Lawrence";
-    Happy => happy, "Happy";
-    GymBooker => gymbooker, "GymBooker";
-    Claims => claims, "Claims";
-    PakguPei => pakgupei, "PakguPei";
-}
+every_identity!(identities);
 
 /// Proof that `I`'s own token answered `getMe` with `I`'s configured username.
-/// Only [`crate::fleet`] constructs it.
+/// Only `crate::fleet` constructs it.
 pub struct VerifiedBot<I: BotIdentity> {
     token: Token,
     pub(crate) bot_user_id: i64,
@@ -97,7 +113,7 @@ impl<I: BotIdentity> std::fmt::Debug for VerifiedBot<I> {
     }
 }
 
-/// The only way to enqueue a message as bot `I`.
+/// The only way to enqueue a message as bot `I` (`Poster::enqueue`, written by the outbox).
 pub struct Poster<I: BotIdentity> {
     clock: Clock,
     _identity: PhantomData<fn() -> I>,
@@ -127,36 +143,9 @@ impl<I: BotIdentity> Poster<I> {
         }
     }
 
-    /// Writes `message` to the outbox as bot `I`, inside the caller's transaction, so the
-    /// message commits or rolls back with the state change that caused it.
-    pub async fn enqueue(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        message: OutgoingMessage,
-    ) -> Result<OutboxId, EnqueueError> {
-        crate::outbox::enqueue(conn, I::NAME, self.clock.now(), message).await
-    }
-}
-
-/// A [`Poster<I>`] with `I` kept inside rather than in the type, for code that serves one
-/// identity without being generic over it: the poller answers the button tap of an update
-/// whose handler failed. It can only be made from a `Poster<I>`, so it still posts as `I` only.
-pub trait ErasedPoster: Send + Sync {
-    /// [`Poster::enqueue`] as the identity this was made from.
-    fn enqueue<'a>(
-        &'a self,
-        conn: &'a mut sqlx::SqliteConnection,
-        message: OutgoingMessage,
-    ) -> futures::future::BoxFuture<'a, Result<OutboxId, EnqueueError>>;
-}
-
-impl<I: BotIdentity> ErasedPoster for Poster<I> {
-    fn enqueue<'a>(
-        &'a self,
-        conn: &'a mut sqlx::SqliteConnection,
-        message: OutgoingMessage,
-    ) -> futures::future::BoxFuture<'a, Result<OutboxId, EnqueueError>> {
-        Box::pin(Poster::enqueue(self, conn, message))
+    /// When a row written now is stamped (the poster's clock).
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }
 
@@ -166,7 +155,7 @@ mod tests {
 
     struct Names(Vec<&'static str>);
     impl IdentityVisitor for Names {
-        fn visit<I: crate::inbound::Behaviour>(&mut self) {
+        fn visit<I: BotIdentity>(&mut self) {
             self.0.push(I::NAME);
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod approvals;
+pub mod bots;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -778,7 +778,7 @@ fn shipped_jobs_load_and_render() {
     );
     let templates =
         herald::templates::Templates::load(&f.path("templates")).expect("templates load");
-    let findings = herald::jobs::check_jobs(&config, &templates);
+    let findings = herald::bots::check_jobs(&config, &templates);
     assert!(findings.is_empty(), "{findings:#?}");
 }
 

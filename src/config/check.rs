@@ -92,7 +92,7 @@ fn check_templates(dir: &Path) -> Vec<Finding> {
     };
     let config = super::load(dir).ok();
     let mut findings = match &config {
-        Some(config) => crate::jobs::check_jobs(config, &templates),
+        Some(config) => crate::bots::check_jobs(config, &templates),
         None => Vec::new(),
     };
     let job_templates: BTreeSet<String> = config

@@ -1,7 +1,7 @@
 //! The handler tree every identity shares: strangers are refused or ignored, commands are
 //! routed to the one bot they are for, `/help` lists the bot's own commands, a command used in
 //! the wrong place gets one reply saying where it works, and everything else is ignored.
-//! Identity-specific commands plug in through [`Behaviour::command_branches`].
+//! What one identity adds plugs in as [`OwnBranches`] (given by its file in `src/bots/`).
 
 use std::sync::Arc;
 
@@ -11,8 +11,8 @@ use teloxide::types::{CallbackQuery, Message, Update};
 use super::addressing::parse_command;
 use super::console::{console_command, operator, CONSOLE_COMMANDS};
 use super::outbox_decisions::{apply_outbox_decision, outbox_decision};
-use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
-use crate::identity::Poster;
+use super::{BotContext, Command, Decision, HandlerResult, OwnBranches, UnitOfWork, UpdateHandler};
+use crate::identity::{BotIdentity, Poster};
 use crate::outbox::{Lane, OutgoingMessage};
 use crate::text::{cut, escape_html, TELEGRAM_MESSAGE_LIMIT};
 
@@ -26,15 +26,18 @@ pub const INACTIVE_BUTTON: &str = "This button is no longer active.";
 /// forged tap may carry anything).
 const AUDITED_DATA_CHARS: usize = 64;
 
-/// The full handler tree of identity `I`.
+/// The full handler tree of identity `I`, with `own`, the branches only `I` has.
 // The fault-injection build wraps the tree before returning it.
 #[cfg_attr(not(feature = "fault-injection"), allow(clippy::let_and_return))]
-pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
+pub fn handler_tree<I: BotIdentity>(own: OwnBranches) -> UpdateHandler {
+    let members_messages = own
+        .messages
+        .unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me));
     let mut commands = dptree::filter_map(command_for_me)
         .branch(dptree::filter_map_async(over_rate_limit::<I>).endpoint(refuse_over_limit::<I>))
         .branch(dptree::filter(not_allowed_here).endpoint(where_to_use::<I>))
         .branch(dptree::filter(|c: Command| c.name == "help").endpoint(help::<I>));
-    if let Some(own) = I::command_branches() {
+    if let Some(own) = own.commands {
         commands = commands.branch(own);
     }
     let commands = commands.branch(dptree::endpoint(unknown_command::<I>));
@@ -56,7 +59,7 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
                 )
                 .branch(dptree::filter_map(operator_dm_for_console).endpoint(point_to_console::<I>))
                 .branch(commands)
-                .branch(members_messages::<I>())
+                .branch(members_messages.clone())
                 .branch(dptree::endpoint(not_for_me)),
         )
         .branch(
@@ -64,7 +67,7 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
                 .branch(dptree::filter_map(stranger).endpoint(|| async {
                     Ok(Decision::new(None, "ignored: edit by a non-member"))
                 }))
-                .branch(members_messages::<I>())
+                .branch(members_messages)
                 .branch(dptree::endpoint(|| async {
                     Ok(Decision::new(None, "ignored: edit"))
                 })),
@@ -73,7 +76,7 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
             Update::filter_callback_query()
                 .branch(dptree::filter_map(outbox_decision).endpoint(apply_outbox_decision::<I>))
                 .branch(
-                    I::callback_branches()
+                    own.callbacks
                         .unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me)),
                 )
                 .branch(dptree::endpoint(inactive_button::<I>)),
@@ -92,11 +95,6 @@ pub fn handler_tree<I: Behaviour>() -> UpdateHandler {
     tree
 }
 
-/// The identity's own handling of members' plain messages, or a branch that matches nothing.
-fn members_messages<I: Behaviour>() -> UpdateHandler {
-    I::message_branches().unwrap_or_else(|| dptree::filter(|| false).endpoint(not_for_me))
-}
-
 /// A command over its sender's per-minute limit for this bot.
 #[derive(Debug, Clone)]
 enum OverLimit {
@@ -108,7 +106,7 @@ enum OverLimit {
     Unknown(String),
 }
 
-async fn over_rate_limit<I: Behaviour>(
+async fn over_rate_limit<I: BotIdentity>(
     command: Command,
     context: Arc<BotContext>,
     work: UnitOfWork,
@@ -131,7 +129,7 @@ async fn over_rate_limit<I: Behaviour>(
     }
 }
 
-async fn refuse_over_limit<I: Behaviour>(
+async fn refuse_over_limit<I: BotIdentity>(
     over: OverLimit,
     context: Arc<BotContext>,
     poster: Poster<I>,
@@ -172,7 +170,7 @@ fn stranger(message: Message, context: Arc<BotContext>) -> Option<Stranger> {
     })
 }
 
-async fn refuse_stranger<I: Behaviour>(
+async fn refuse_stranger<I: BotIdentity>(
     who: Stranger,
     poster: Poster<I>,
     work: UnitOfWork,
@@ -207,7 +205,7 @@ fn console_dm(message: Message, context: Arc<BotContext>) -> Option<ConsoleDm> {
 
 /// A roster member who is not an operator DMs the console: the same fixed refusal as a
 /// stranger gets, audited.
-async fn refuse_non_operator<I: Behaviour>(
+async fn refuse_non_operator<I: BotIdentity>(
     dm: ConsoleDm,
     poster: Poster<I>,
     work: UnitOfWork,
@@ -220,7 +218,7 @@ async fn refuse_non_operator<I: Behaviour>(
 }
 
 /// An operator writes something that is not a command to the console.
-async fn console_chatter<I: Behaviour>(
+async fn console_chatter<I: BotIdentity>(
     dm: ConsoleDm,
     poster: Poster<I>,
     work: UnitOfWork,
@@ -247,7 +245,7 @@ fn console_command_in_group(message: Message, context: Arc<BotContext>) -> Optio
     is_console_command.then_some(command)
 }
 
-async fn console_in_group<I: Behaviour>(
+async fn console_in_group<I: BotIdentity>(
     command: Command,
     context: Arc<BotContext>,
     poster: Poster<I>,
@@ -282,7 +280,7 @@ fn operator_dm_for_console(message: Message, context: Arc<BotContext>) -> Option
     })
 }
 
-async fn point_to_console<I: Behaviour>(
+async fn point_to_console<I: BotIdentity>(
     dm: ConsoleDm,
     context: Arc<BotContext>,
     poster: Poster<I>,
@@ -388,7 +386,7 @@ fn places_for(context: &BotContext, name: &str) -> Option<Places> {
 }
 
 /// A private message to `chat_id`, in the update's transaction, cut to one message.
-pub(super) async fn direct<I: Behaviour>(
+pub(crate) async fn direct<I: BotIdentity>(
     poster: &Poster<I>,
     work: &UnitOfWork,
     chat_id: i64,
@@ -403,7 +401,7 @@ pub(super) async fn direct<I: Behaviour>(
 }
 
 /// A reply to `command`, in the update's transaction, cut to one message (with an ellipsis).
-pub(super) async fn reply<I: Behaviour>(
+pub(crate) async fn reply<I: BotIdentity>(
     poster: &Poster<I>,
     work: &UnitOfWork,
     command: &Command,
@@ -419,7 +417,7 @@ pub(super) async fn reply<I: Behaviour>(
     Ok(())
 }
 
-async fn where_to_use<I: Behaviour>(
+async fn where_to_use<I: BotIdentity>(
     command: Command,
     context: Arc<BotContext>,
     poster: Poster<I>,
@@ -435,7 +433,7 @@ async fn where_to_use<I: Behaviour>(
     ))
 }
 
-async fn help<I: Behaviour>(
+async fn help<I: BotIdentity>(
     command: Command,
     context: Arc<BotContext>,
     poster: Poster<I>,
@@ -461,7 +459,7 @@ async fn help<I: Behaviour>(
     Ok(Decision::new(Some("help"), "answered"))
 }
 
-async fn unknown_command<I: Behaviour>(
+async fn unknown_command<I: BotIdentity>(
     command: Command,
     poster: Poster<I>,
     work: UnitOfWork,
@@ -480,7 +478,7 @@ async fn unknown_command<I: Behaviour>(
 
 /// A tap no branch took (unknown, stale or malformed data, or none): answered, so the
 /// member's client stops spinning, and audited with the data cut short.
-async fn inactive_button<I: Behaviour>(
+async fn inactive_button<I: BotIdentity>(
     query: CallbackQuery,
     poster: Poster<I>,
     work: UnitOfWork,
@@ -504,7 +502,7 @@ async fn inactive_button<I: Behaviour>(
 /// is [`crate::faults::PANIC_TEXT`] writes a reply into the update's transaction and panics
 /// while holding it, so a test sees the panic contained and the write rolled back.
 #[cfg(feature = "fault-injection")]
-async fn panic_on_purpose<I: Behaviour>(
+async fn panic_on_purpose<I: BotIdentity>(
     message: Message,
     poster: Poster<I>,
     work: UnitOfWork,

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::SqliteConnection;
 
-use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork};
-use crate::identity::Poster;
+use super::{BotContext, Command, Decision, HandlerResult, UnitOfWork};
+use crate::identity::{BotIdentity, Poster};
 use crate::outbox::{Lane, OutboxRow, OutgoingMessage};
 use crate::roster::{Member, Role};
 use crate::store::audit::{self, AuditFilter, AuditRow};
@@ -88,7 +88,7 @@ pub fn operator(context: &BotContext, user_id: i64) -> Option<&Member> {
 
 /// A console answer: split into as many messages as it takes (`/log`, `/status`, a long
 /// list), or cut to one when it carries buttons, which go on its last message.
-async fn send<I: Behaviour>(
+async fn send<I: BotIdentity>(
     poster: &Poster<I>,
     conn: &mut SqliteConnection,
     chat_id: i64,
@@ -108,7 +108,7 @@ async fn send<I: Behaviour>(
 }
 
 /// Answers one console command from an operator.
-pub async fn console_command<I: Behaviour>(
+pub async fn console_command<I: BotIdentity>(
     command: Command,
     context: Arc<BotContext>,
     poster: Poster<I>,
@@ -551,7 +551,7 @@ async fn rows_in_state(
 }
 
 /// One message per row, each with its decision buttons.
-async fn list_rows<I: Behaviour>(
+async fn list_rows<I: BotIdentity>(
     poster: &Poster<I>,
     conn: &mut SqliteConnection,
     context: &BotContext,

@@ -1,10 +1,11 @@
 //! Inbound: one long-poll consumer per token, and one dptree handler tree per identity.
 //! Each update is handled inside one database transaction that also marks it handled,
 //! records its audit entry and writes any outbox rows, so it takes effect exactly once.
+//!
+//! This module holds what every bot shares (routing, `/help`, the console, refusals); what
+//! one identity adds ([`OwnBranches`]) comes from its file in `src/bots/`.
 
 pub mod addressing;
-pub mod claudia;
-pub mod clawrence;
 pub mod common;
 pub mod console;
 pub mod outbox_decisions;
@@ -19,7 +20,7 @@ use teloxide::dispatching::DpHandlerDescription;
 
 use crate::clock::Clock;
 use crate::config::model::BotFile;
-use crate::identity::{BotIdentity, Claims, GymBooker, Happy, Lawrence, PakguPei};
+use crate::identity::BotIdentity;
 use crate::roster::Roster;
 pub use addressing::{Command, CommandRouting};
 pub use work::UnitOfWork;
@@ -89,94 +90,25 @@ pub struct BotContext {
     pub commands_per_minute: u32,
 }
 
-/// What an identity does with updates, beyond the `/help` and routing every bot has.
-pub trait Behaviour: BotIdentity {
-    /// Branches handling this identity's own commands (besides `/help`); each receives
-    /// `Command`, `Poster<Self>`, `UnitOfWork` and `Arc<BotContext>`.
-    fn command_branches() -> Option<UpdateHandler> {
-        None
-    }
-
-    /// Branches for members' messages (new or edited) that are no command for this bot;
-    /// each receives `Message`, `Poster<Self>`, `UnitOfWork` and `Arc<BotContext>`.
-    fn message_branches() -> Option<UpdateHandler> {
-        None
-    }
-
-    /// Branches for button taps (callback queries) of this identity's own cards; each
-    /// receives `CallbackQuery`, `Poster<Self>`, `UnitOfWork` and `Arc<BotContext>`.
-    fn callback_branches() -> Option<UpdateHandler> {
-        None
-    }
-
-    /// The approval desk this identity runs, if it is the finance bot (`[approvals]` set).
-    fn approval_desk(
-        _poster: crate::identity::Poster<Self>,
-        _inputs: crate::approvals::DeskInputs,
-    ) -> Option<crate::approvals::ApprovalDesk>
-    where
-        Self: Sized,
-    {
-        None
-    }
-
-    /// Whether this identity must see every group message (privacy mode off); start-up
-    /// warns loudly when `getMe` says it doesn't.
-    fn reads_all_group_messages() -> bool {
-        false
-    }
-
-    /// The job of kind `kind` this identity runs, if any (the generic kinds by default).
-    fn job(kind: &str) -> Option<std::sync::Arc<dyn crate::jobs::Job<Bot = Self>>>
-    where
-        Self: Sized,
-    {
-        crate::jobs::generic::<Self>(kind)
-    }
-
-    /// Every job kind [`Behaviour::job`] knows.
-    fn job_kinds() -> Vec<&'static str> {
-        crate::jobs::GENERIC_KINDS.to_vec()
-    }
+/// The branches one identity adds to the handler tree every bot shares
+/// ([`common::handler_tree`]); each is given by the identity's `crate::bots::Bot` impl.
+#[derive(Default)]
+pub struct OwnBranches {
+    /// This identity's own commands (besides `/help`); each branch receives `Command`,
+    /// `Poster<I>`, `UnitOfWork` and `Arc<BotContext>`.
+    pub commands: Option<UpdateHandler>,
+    /// Members' messages (new or edited) that are no command for this bot; each branch
+    /// receives `Message`, `Poster<I>`, `UnitOfWork` and `Arc<BotContext>`.
+    pub messages: Option<UpdateHandler>,
+    /// Button taps (callback queries) of this identity's own cards; each branch receives
+    /// `CallbackQuery`, `Poster<I>`, `UnitOfWork` and `Arc<BotContext>`.
+    pub callbacks: Option<UpdateHandler>,
 }
 
-impl Behaviour for Lawrence {}
-impl Behaviour for Happy {}
-impl Behaviour for GymBooker {}
-impl Behaviour for Claims {}
-impl Behaviour for PakguPei {}
-
 /// Dependencies every update of bot `I` sees; the poller adds `Update` and `UnitOfWork`.
-pub fn base_dependencies<I: Behaviour>(
+pub fn base_dependencies<I: BotIdentity>(
     context: Arc<BotContext>,
     poster: crate::identity::Poster<I>,
 ) -> DependencyMap {
     dptree::deps![context, poster]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::identity::{visit_all, IdentityVisitor};
-
-    /// Every identity's handler tree asks only for dependencies the poller provides, so a
-    /// missing one fails here rather than panicking on the first update in production.
-    struct TypeCheck;
-    impl IdentityVisitor for TypeCheck {
-        fn visit<I: Behaviour>(&mut self) {
-            let tree = common::handler_tree::<I>();
-            let provided = [
-                dptree::Type::of::<teloxide::types::Update>(),
-                dptree::Type::of::<UnitOfWork>(),
-                dptree::Type::of::<Arc<BotContext>>(),
-                dptree::Type::of::<crate::identity::Poster<I>>(),
-            ];
-            dptree::type_check(tree.sig(), &DependencyMap::new(), &provided);
-        }
-    }
-
-    #[test]
-    fn all_seven_handler_trees_type_check() {
-        visit_all(&mut TypeCheck);
-    }
 }

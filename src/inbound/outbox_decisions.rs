@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 use teloxide::types::CallbackQuery;
 
-use super::{Behaviour, BotContext, Decision, HandlerResult, UnitOfWork};
-use crate::identity::Poster;
+use super::{BotContext, Decision, HandlerResult, UnitOfWork};
+use crate::identity::{BotIdentity, Poster};
 use crate::outbox::{ambiguous, audit_transition, set_state, OutboxRow, OutgoingMessage};
 use crate::roster::{Member, Role};
 use crate::text::escape_html;
@@ -92,7 +92,7 @@ pub fn outbox_decision(query: CallbackQuery, context: Arc<BotContext>) -> Option
     })
 }
 
-pub async fn apply_outbox_decision<I: Behaviour>(
+pub async fn apply_outbox_decision<I: BotIdentity>(
     decision: OutboxDecision,
     context: Arc<BotContext>,
     poster: Poster<I>,

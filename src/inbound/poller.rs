@@ -18,10 +18,10 @@ use super::raw::{self, RawIds};
 use super::{Decision, UnitOfWork, UpdateHandler};
 use crate::clock::Clock;
 use crate::config::secrets::Token;
-use crate::identity::{BotIdentity, ErasedPoster, Poster, VerifiedBot};
+use crate::identity::{BotIdentity, Poster, VerifiedBot};
 use crate::isolation::{self, catch_panic, cut};
 use crate::outbox::alerts::ConsoleChannel;
-use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
+use crate::outbox::{EnqueueError, ErasedPoster, Lane, OutgoingMessage};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::fault_counts::{self, FaultKind};
 use crate::store::updates::{self, Outcome};
@@ -419,9 +419,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::bots::{handler_tree, Bot};
     use crate::identity::{Claudia, Clawrence, Lawrence, Poster};
-    use crate::inbound::common::handler_tree;
-    use crate::inbound::{base_dependencies, Behaviour, BotContext, CommandRouting};
+    use crate::inbound::{base_dependencies, BotContext, CommandRouting};
     use crate::roster::Role;
 
     /// A DM `/help` from `user_id`, shaped as Telegram sends it.
@@ -473,7 +473,7 @@ mod tests {
         harness::<Lawrence>().await
     }
 
-    async fn harness<I: Behaviour>() -> Harness {
+    async fn harness<I: Bot>() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
@@ -523,7 +523,7 @@ mod tests {
             base_dependencies(context, Poster::new(&verified, clock.clone())),
             Arc::new(Notify::new()),
             1,
-            ConsoleChannel::new("lawrence", roster),
+            ConsoleChannel::lawrence_for_tests(roster),
         );
         Harness {
             _dir: dir,

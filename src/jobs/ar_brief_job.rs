@@ -12,7 +12,12 @@ use crate::roster::Roster;
 use crate::templates::Templates;
 
 /// The AR brief job.
+#[derive(Debug, Default)]
 pub struct ArBriefJob;
+
+impl super::JobKind for ArBriefJob {
+    const KIND: &'static str = "ar_brief";
+}
 
 impl Job for ArBriefJob {
     type Bot = Claudia;

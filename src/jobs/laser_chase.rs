@@ -20,7 +20,12 @@ use crate::templates::{TemplateError, Templates};
 pub const DEFAULT_TEMPLATE: &str = "laser_chase.html";
 
 /// The laser-chase job.
+#[derive(Debug, Default)]
 pub struct LaserChase;
+
+impl super::JobKind for LaserChase {
+    const KIND: &'static str = "laser_chase";
+}
 
 /// Someone to chase, as the template sees them.
 #[derive(Debug, Clone, Serialize)]

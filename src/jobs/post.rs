@@ -34,6 +34,10 @@ impl<I> Default for TemplatePost<I> {
     }
 }
 
+impl<I: BotIdentity> super::JobKind for TemplatePost<I> {
+    const KIND: &'static str = "post";
+}
+
 fn render(
     spec: &JobSpec,
     slot: DateTime<Utc>,

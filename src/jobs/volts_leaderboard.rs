@@ -17,7 +17,12 @@ use crate::templates::{TemplateError, Templates};
 pub const DEFAULT_TEMPLATE: &str = "volts_leaderboard.html";
 
 /// The leaderboard job.
+#[derive(Debug, Default)]
 pub struct VoltsLeaderboard;
+
+impl super::JobKind for VoltsLeaderboard {
+    const KIND: &'static str = "volts_leaderboard";
+}
 
 /// One line of the board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,22 +1,85 @@
 //! The console channel: operator DMs sent by the console identity (Lawrence by default,
-//! chosen in `bots/herald.toml`). It is the one place that enqueues as a bot picked by
-//! configuration, and it can only send direct messages to roster operators.
+//! chosen in `bots/herald.toml`). The configured name picks the identity once, at start
+//! (`crate::fleet`, through the identity visitor); the channel then holds that identity's
+//! [`Poster<I>`], so its rows are written as `I` like every other row, and it can only send
+//! direct messages to roster operators. Its texts are templates in `templates/console/`.
 
+use std::any::TypeId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::SqliteConnection;
 
-use super::{enqueue, EnqueueError, Lane, OutboxId, OutboxRow, OutgoingMessage};
+use super::{EnqueueError, Lane, OutboxId, OutboxRow, OutgoingMessage};
+use crate::identity::{BotIdentity, Poster};
 use crate::roster::{Role, Roster};
-use crate::text::{escape_html, fit_operator_message};
+use crate::text::fit_operator_message;
 
 /// Enqueues operator DMs as the console identity.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ConsoleChannel {
-    console_bot: String,
+    poster: Arc<dyn ConsolePoster>,
     roster: Arc<Roster>,
+}
+
+impl std::fmt::Debug for ConsoleChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleChannel")
+            .field("poster", &self.poster.identity_name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The console identity's [`Poster<I>`] with `I` kept inside. Crate-private and implemented
+/// only for `Poster<I>`: the channel can only be made from a poster.
+trait ConsolePoster: Send + Sync {
+    /// Writes `message` as the poster's identity, stamped `at` (the caller's instant, the
+    /// same as its audit entries').
+    fn enqueue_at<'a>(
+        &'a self,
+        conn: &'a mut SqliteConnection,
+        at: DateTime<Utc>,
+        message: OutgoingMessage,
+    ) -> BoxFuture<'a, Result<OutboxId, EnqueueError>>;
+
+    fn identity(&self) -> TypeId;
+
+    fn identity_name(&self) -> &'static str;
+}
+
+impl<I: BotIdentity> ConsolePoster for Poster<I> {
+    fn enqueue_at<'a>(
+        &'a self,
+        conn: &'a mut SqliteConnection,
+        at: DateTime<Utc>,
+        message: OutgoingMessage,
+    ) -> BoxFuture<'a, Result<OutboxId, EnqueueError>> {
+        Box::pin(Poster::enqueue_at(self, conn, at, message))
+    }
+
+    fn identity(&self) -> TypeId {
+        TypeId::of::<I>()
+    }
+
+    fn identity_name(&self) -> &'static str {
+        I::NAME
+    }
+}
+
+#[cfg(test)]
+impl ConsoleChannel {
+    /// Lawrence's console for unit tests, from a verification no `getMe` made (tests only).
+    pub(crate) fn lawrence_for_tests(roster: Arc<Roster>) -> Self {
+        let verified = crate::identity::VerifiedBot::<crate::identity::Lawrence>::new(
+            crate::config::secrets::Token::new("3:test".into()),
+            3,
+            false,
+        );
+        let clock = crate::clock::Clock::manual(chrono::DateTime::UNIX_EPOCH);
+        Self::new(Poster::new(&verified, clock), roster)
+    }
 }
 
 /// Longest excerpt of a message quoted in an alert, in UTF-16 units.
@@ -32,15 +95,18 @@ const GROUP_EXCERPT_CHARS: usize = 50;
 const GROUP_CAUSE_CHARS: usize = 60;
 
 impl ConsoleChannel {
-    pub fn new(console_bot: &str, roster: Arc<Roster>) -> Self {
+    /// The console, posting as `I` through `poster`: the identity the deployment names as its
+    /// console, picked at start.
+    pub fn new<I: BotIdentity>(poster: Poster<I>, roster: Arc<Roster>) -> Self {
         Self {
-            console_bot: console_bot.to_owned(),
+            poster: Arc::new(poster),
             roster,
         }
     }
 
-    pub fn console_bot(&self) -> &str {
-        &self.console_bot
+    /// Whether the console posts as `I`.
+    pub fn posts_as<I: BotIdentity>(&self) -> bool {
+        self.poster.identity() == TypeId::of::<I>()
     }
 
     /// Sends `html` to every operator: split into as many messages as it takes, or cut to one
@@ -66,7 +132,7 @@ impl ConsoleChannel {
                 if i + 1 == parts.len() {
                     message.reply_markup = markup.clone();
                 }
-                enqueue(conn, &self.console_bot, at, message).await?;
+                self.poster.enqueue_at(conn, at, message).await?;
                 sent += 1;
             }
         }
@@ -96,7 +162,7 @@ impl ConsoleChannel {
         }
         for part in fit_operator_message(html, false) {
             let message = OutgoingMessage::direct(operator, part).in_lane(Lane::Urgent);
-            enqueue(conn, &self.console_bot, at, message).await?;
+            self.poster.enqueue_at(conn, at, message).await?;
         }
         Ok(())
     }
@@ -126,11 +192,13 @@ impl ConsoleChannel {
         rows: &[OutboxRow],
     ) -> (String, serde_json::Value) {
         if let [row] = rows {
-            let html = format!(
-                "⚠️ <b>Unsure whether a message was delivered</b>\n{}\nCause: {}\n\n<blockquote>{}</blockquote>\nIt will not be resent unless you say so.",
-                self.where_line(row),
-                escape_html(row.error.as_deref().unwrap_or("unknown")),
-                escape_html(&excerpt(&row.text)),
+            let html = crate::console_texts::render(
+                "ambiguous_send.html",
+                minijinja::context! {
+                    row => self.row_context(row),
+                    cause => row.error.as_deref().unwrap_or("unknown"),
+                    excerpt => excerpt(&row.text),
+                },
             );
             let markup = json!({"inline_keyboard": [[
                 {"text": "Resend", "callback_data": format!("ob:resend:{}", row.id)},
@@ -141,51 +209,37 @@ impl ConsoleChannel {
                 markup,
             );
         }
-        let bot = rows.first().map_or("", |r| r.bot.as_str());
-        let header = format!(
-            "⚠️ <b>Unsure whether {} messages from {} were delivered</b>\n",
-            rows.len(),
-            escape_html(bot)
-        );
-        let footer = "\nNone of them will be resent unless you say so. <b>Resend all</b> sends again only those still undecided; /ambiguous decides them one by one.";
-        let more_room = 60; // "…and N more" line
-        let mut budget = GROUP_TEXT_UNITS
-            .saturating_sub(visible_units(&header) + visible_units(footer) + more_room);
-        let mut html = header;
-        let mut listed = 0;
-        for row in rows.iter().take(GROUP_LISTED) {
-            let place = self.roster.place(row.chat_id, row.thread_id);
-            let job = row
-                .job
-                .as_deref()
-                .map(|job| format!(" (job {job})"))
-                .unwrap_or_default();
-            let line = format!(
-                "• row {} → {}{}: “{}” ({})\n",
-                row.id,
-                escape_html(&place),
-                escape_html(&job),
-                escape_html(&cut(&excerpt(&row.text), GROUP_EXCERPT_CHARS)),
-                escape_html(&cut(
-                    row.error.as_deref().unwrap_or("unknown"),
-                    GROUP_CAUSE_CHARS
-                )),
-            );
-            let cost = visible_units(&line);
-            if cost > budget {
-                break;
-            }
-            budget -= cost;
-            html.push_str(&line);
-            listed += 1;
+        let lines: Vec<minijinja::Value> = rows
+            .iter()
+            .take(GROUP_LISTED)
+            .map(|row| {
+                minijinja::context! {
+                    id => row.id,
+                    place => self.roster.place(row.chat_id, row.thread_id),
+                    job => row.job,
+                    excerpt => cut(&excerpt(&row.text), GROUP_EXCERPT_CHARS),
+                    cause => cut(row.error.as_deref().unwrap_or("unknown"), GROUP_CAUSE_CHARS),
+                }
+            })
+            .collect();
+        let render = |listed: usize| {
+            crate::console_texts::render(
+                "ambiguous_group.html",
+                minijinja::context! {
+                    count => rows.len(),
+                    bot => rows.first().map_or("", |r| r.bot.as_str()),
+                    rows => &lines[..listed],
+                    more => rows.len() - listed,
+                },
+            )
+        };
+        // As many rows as fit, in order: fewer listed is never longer.
+        let mut listed = lines.len();
+        let mut html = render(listed);
+        while listed > 0 && visible_units(&html) > GROUP_TEXT_UNITS {
+            listed -= 1;
+            html = render(listed);
         }
-        if listed < rows.len() {
-            html.push_str(&format!(
-                "…and {} more (/ambiguous lists the latest).\n",
-                rows.len() - listed
-            ));
-        }
-        html.push_str(footer);
         let markup = json!({"inline_keyboard": [[
             {"text": "Resend all", "callback_data": format!("ob:resend-all:{group}")},
             {"text": "Mark all sent", "callback_data": format!("ob:sent-all:{group}")},
@@ -206,7 +260,7 @@ impl ConsoleChannel {
         for operator in self.operator_ids() {
             let mut message = OutgoingMessage::direct(operator, html).in_lane(Lane::Urgent);
             message.reply_markup = markup.clone();
-            ids.push(enqueue(conn, &self.console_bot, at, message).await?);
+            ids.push(self.poster.enqueue_at(conn, at, message).await?);
         }
         if ids.is_empty() {
             tracing::error!(
@@ -224,11 +278,13 @@ impl ConsoleChannel {
         description: &str,
         at: DateTime<Utc>,
     ) -> Result<usize, sqlx::Error> {
-        let html = format!(
-            "❌ <b>Telegram refused a message</b>\n{}\nTelegram said: {}\n\n<blockquote>{}</blockquote>",
-            self.where_line(row),
-            escape_html(description),
-            escape_html(&excerpt(&row.text)),
+        let html = crate::console_texts::render(
+            "failed_send.html",
+            minijinja::context! {
+                row => self.row_context(row),
+                description => description,
+                excerpt => excerpt(&row.text),
+            },
         );
         self.alert_unless_self(conn, row, &html, None, at).await
     }
@@ -243,7 +299,7 @@ impl ConsoleChannel {
 
     /// Whether `row` is the console identity's DM to an operator (an alert or a console reply).
     pub fn is_operator_dm(&self, row: &OutboxRow) -> bool {
-        row.bot == self.console_bot
+        row.bot == self.poster.identity_name()
             && row.thread_id.is_none()
             && self.roster.has_role(row.chat_id, Role::Operator)
     }
@@ -289,16 +345,16 @@ impl ConsoleChannel {
         true
     }
 
-    fn where_line(&self, row: &OutboxRow) -> String {
-        let place = self.roster.place(row.chat_id, row.thread_id);
-        let job = match (&row.job, &row.slot) {
-            (Some(job), Some(slot)) => format!(" (job {job}, slot {slot})"),
-            _ => String::new(),
-        };
-        escape_html(&format!(
-            "{} -> {place}{job}, outbox row {}",
-            row.bot, row.id
-        ))
+    /// What the console templates say about the row an alert is about (`row.bot`,
+    /// `row.place`, `row.job`, `row.slot`, `row.id`).
+    fn row_context(&self, row: &OutboxRow) -> minijinja::Value {
+        minijinja::context! {
+            id => row.id,
+            bot => row.bot,
+            place => self.roster.place(row.chat_id, row.thread_id),
+            job => row.job,
+            slot => row.slot,
+        }
     }
 }
 
@@ -324,7 +380,94 @@ fn visible_units(html: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::excerpt;
+    use std::path::Path;
+
+    use super::*;
+    use crate::identity::{Claudia, Lawrence};
+
+    fn roster() -> Arc<Roster> {
+        let config = crate::config::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Arc::new(config.roster)
+    }
+
+    fn row(id: i64, text: &str, error: &str) -> OutboxRow {
+        OutboxRow {
+            id,
+            bot: "clawrence".into(),
+            kind: "send".into(),
+            lane: 1,
+            chat_id: -42,
+            thread_id: None,
+            reply_to_message_id: None,
+            target_message_id: None,
+            callback_query_id: None,
+            text: text.into(),
+            reply_markup: None,
+            job: Some("team-pulse".into()),
+            slot: None,
+            part: 0,
+            state: "ambiguous".into(),
+            attempts: 1,
+            telegram_message_id: None,
+            error: Some(error.into()),
+            created_at: String::new(),
+            updated_at: String::new(),
+            not_before: None,
+        }
+    }
+
+    /// The channel knows its identity by type, not by a name: the one the poster it was
+    /// made from is for.
+    #[test]
+    fn the_console_posts_as_the_identity_of_its_poster() {
+        let console = ConsoleChannel::lawrence_for_tests(roster());
+        assert!(console.posts_as::<Lawrence>());
+        assert!(!console.posts_as::<Claudia>());
+        let operator = console.operator_ids()[0];
+        let mut dm = row(1, "hi", "x");
+        dm.bot = "lawrence".into();
+        dm.chat_id = operator;
+        assert!(console.is_operator_dm(&dm));
+        dm.bot = "claudia".into();
+        assert!(
+            !console.is_operator_dm(&dm),
+            "another bot's DM to an operator"
+        );
+    }
+
+    /// A grouped DM lists as many rows as fit its budget, in order, and counts the rest.
+    #[test]
+    fn a_grouped_dm_stays_within_its_budget_and_counts_what_it_leaves_out() {
+        let console = ConsoleChannel::lawrence_for_tests(roster());
+        let short: Vec<OutboxRow> = (1..=12).map(|i| row(i, "short", "timed out")).collect();
+        let (html, _) = console.ambiguous_dm(7, &short);
+        assert_eq!(html.matches("\n• row ").count(), GROUP_LISTED, "{html}");
+        assert!(html.contains("…and 2 more"), "{html}");
+        assert!(crate::text::check(crate::text::TextKind::Message, &html).is_ok());
+
+        // Rows whose excerpts and causes are as long as a DM line gets: fewer fit.
+        let long_text = "&lt;".repeat(400);
+        let long: Vec<OutboxRow> = (1..=40)
+            .map(|i| {
+                let mut r = row(i, &long_text, &"e".repeat(300));
+                r.job = Some("j".repeat(2000));
+                r
+            })
+            .collect();
+        let (html, markup) = console.ambiguous_dm(7, &long);
+        let listed = html.matches("\n• row ").count();
+        assert!(
+            visible_units(&html) <= GROUP_TEXT_UNITS,
+            "{}",
+            visible_units(&html)
+        );
+        assert!(listed < GROUP_LISTED, "{listed}");
+        assert!(
+            html.contains(&format!("…and {} more", long.len() - listed)),
+            "{html}"
+        );
+        assert!(markup.to_string().contains("ob:resend-all:7"));
+    }
 
     #[test]
     fn excerpt_strips_tags_and_decodes_entities() {

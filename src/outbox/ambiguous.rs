@@ -174,7 +174,7 @@ mod tests {
             .unwrap();
         let config = crate::config::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
         let chat = config.roster.chat_id();
-        let console = ConsoleChannel::new("lawrence", Arc::new(config.roster.clone()));
+        let console = ConsoleChannel::lawrence_for_tests(Arc::new(config.roster.clone()));
         Desk {
             _dir: dir,
             store,

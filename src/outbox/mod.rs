@@ -12,7 +12,10 @@
 pub mod alerts;
 pub mod ambiguous;
 pub mod pacing;
+pub mod post;
 pub mod sender;
+
+pub use post::ErasedPoster;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -114,7 +114,7 @@ impl Sender {
     ) -> Self {
         Self {
             bot: I::NAME,
-            is_console: console.console_bot() == I::NAME,
+            is_console: console.posts_as::<I>(),
             token: verified.token().clone(),
             client,
             store,

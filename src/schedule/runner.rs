@@ -1318,7 +1318,7 @@ mod tests {
             templates: Arc::new(
                 Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap(),
             ),
-            console: ConsoleChannel::new("lawrence", roster.clone()),
+            console: ConsoleChannel::lawrence_for_tests(roster.clone()),
             leave: Arc::new(RosterLeave::new(roster.clone())),
             xero: None,
         };
@@ -1393,7 +1393,7 @@ mod tests {
         let watchdog = Watchdog {
             store,
             clock: Clock::manual("2026-11-23T03:00:00Z".parse().unwrap()),
-            console: ConsoleChannel::new("lawrence", Arc::new(config.roster.clone())),
+            console: ConsoleChannel::lawrence_for_tests(Arc::new(config.roster.clone())),
             settings: SchedulerSettings::default(),
             heartbeat: heartbeat.clone(),
             specs,

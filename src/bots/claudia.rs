@@ -1,4 +1,5 @@
-//! Claudia's handler tree: decisions on invoice approval cards, by button (`ap:a:<id>`
+//! Claudia, the finance bot: she runs the approval desk and the AR brief, and her handler
+//! tree takes decisions on invoice approval cards, by button (`ap:a:<id>`
 //! approves; `ap:r:<id>` says how to reject with a reason) or by a reply to the card
 //! ("approve", "reject REASON"). Only roster approvers decide; the first decision wins; every
 //! tap is answered at once, in the update's transaction, long before Xero is called (the
@@ -10,16 +11,17 @@ use std::sync::{Arc, Mutex};
 
 use teloxide::types::{CallbackQuery, Message};
 
-use super::{Behaviour, BotContext, Decision, HandlerResult, UnitOfWork, UpdateHandler};
+use super::Bot;
 use crate::approvals::{self, CardContext, APPROVE_PREFIX, REJECT_PREFIX};
 use crate::identity::{Claudia, Poster};
-use crate::jobs::{self, ar_brief_job::ArBriefJob, Job};
+use crate::inbound::{BotContext, Decision, HandlerError, HandlerResult, UnitOfWork, UpdateHandler};
+use crate::jobs::{ar_brief_job::ArBriefJob, JobKinds};
 use crate::outbox::{Lane, OutgoingMessage};
 use crate::roster::{Member, Role};
 use crate::store::approvals::{self as store, Approval};
 use crate::text::{cut, cut_plain, escape_html, REASON_LIMIT, TELEGRAM_MESSAGE_LIMIT};
 
-impl Behaviour for Claudia {
+impl Bot for Claudia {
     fn callback_branches() -> Option<UpdateHandler> {
         Some(dptree::filter_map(card_tap).endpoint(decide_by_button))
     }
@@ -35,17 +37,8 @@ impl Behaviour for Claudia {
         Some(approvals::ApprovalDesk::new(inputs, poster))
     }
 
-    fn job(kind: &str) -> Option<Arc<dyn Job<Bot = Self>>> {
-        match kind {
-            "ar_brief" => Some(Arc::new(ArBriefJob)),
-            _ => jobs::generic::<Self>(kind),
-        }
-    }
-
-    fn job_kinds() -> Vec<&'static str> {
-        let mut kinds = jobs::GENERIC_KINDS.to_vec();
-        kinds.push("ar_brief");
-        kinds
+    fn job_kinds() -> JobKinds<Self> {
+        JobKinds::generic().with::<ArBriefJob>()
     }
 }
 
@@ -166,9 +159,9 @@ impl LookupFailure {
     }
 
     /// The error, as the update's failure.
-    fn into_error(self) -> super::HandlerError {
+    fn into_error(self) -> HandlerError {
         let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-        super::HandlerError::Db(taken.unwrap_or_else(|| {
+        HandlerError::Db(taken.unwrap_or_else(|| {
             sqlx::Error::Protocol("an approval card lookup failed (error already reported)".into())
         }))
     }
@@ -293,7 +286,7 @@ async fn decide(
     approval: &Approval,
     member: &Member,
     verdict: &Verdict,
-) -> Result<Outcome, super::HandlerError> {
+) -> Result<Outcome, HandlerError> {
     let cards = card_context(context);
     let now = context.clock.now();
     let (approve, reason) = match verdict {
@@ -387,12 +380,12 @@ fn already_decided(cards: &CardContext, approval: &Approval) -> Outcome {
     }
 }
 
-impl From<approvals::DeskError> for super::HandlerError {
+impl From<approvals::DeskError> for HandlerError {
     fn from(e: approvals::DeskError) -> Self {
         match e {
-            approvals::DeskError::Db(e) => super::HandlerError::Db(e),
-            approvals::DeskError::Enqueue(e) => super::HandlerError::Enqueue(e),
-            approvals::DeskError::Template(e) => super::HandlerError::Template(e),
+            approvals::DeskError::Db(e) => HandlerError::Db(e),
+            approvals::DeskError::Enqueue(e) => HandlerError::Enqueue(e),
+            approvals::DeskError::Template(e) => HandlerError::Template(e),
         }
     }
 }
@@ -408,7 +401,7 @@ mod tests {
     use crate::clock::Clock;
     use crate::config::secrets::Token;
     use crate::identity::VerifiedBot;
-    use crate::inbound::common::handler_tree;
+    use crate::bots::handler_tree;
     use crate::inbound::poller::Poller;
     use crate::inbound::{base_dependencies, CommandRouting};
     use crate::store::Store;
@@ -468,7 +461,7 @@ mod tests {
             base_dependencies(context, Poster::new(&verified, clock)),
             Arc::new(Notify::new()),
             1,
-            crate::outbox::alerts::ConsoleChannel::new("lawrence", Arc::new(config.roster.clone())),
+            crate::outbox::alerts::ConsoleChannel::lawrence_for_tests(Arc::new(config.roster.clone())),
         );
         // The card lookup's table is gone: every lookup fails.
         sqlx::query("ALTER TABLE approvals RENAME TO approvals_elsewhere")

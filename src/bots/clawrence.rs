@@ -1,4 +1,5 @@
-//! Clawrence's handler tree: daily updates (any message, edit or `/update` in the
+//! Clawrence, the team bot: the laser chase and the volts leaderboard, and a handler tree
+//! for daily updates (any message, edit or `/update` in the
 //! daily-updates thread files the member's update for that local day) and volts
 //! (`/volts @handle N reason`, or `/volts N reason` as a reply). Every refusal is one short,
 //! specific reply and changes nothing; a grant is stored and confirmed in one transaction.
@@ -8,12 +9,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use teloxide::types::Message;
 
-use super::addressing::parse_command;
-use super::common::reply;
-use super::{Behaviour, BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
+use super::Bot;
 use crate::config::model::VoltsFile;
 use crate::identity::{Clawrence, Poster};
-use crate::jobs::{self, laser_chase::LaserChase, volts_leaderboard::VoltsLeaderboard, Job};
+use crate::inbound::addressing::parse_command;
+use crate::inbound::common::reply;
+use crate::inbound::{BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
+use crate::jobs::{laser_chase::LaserChase, volts_leaderboard::VoltsLeaderboard, JobKinds};
 use crate::outbox::OutgoingMessage;
 use crate::roster::Member;
 use crate::store::{daily_updates, volts};
@@ -22,7 +24,7 @@ use crate::text::{cut_plain, escape_html, ECHO_LIMIT, REASON_LIMIT};
 /// The roster thread whose messages file daily updates.
 pub const DAILY_UPDATES_THREAD: &str = "daily-updates";
 
-impl Behaviour for Clawrence {
+impl Bot for Clawrence {
     fn command_branches() -> Option<UpdateHandler> {
         Some(
             dptree::entry()
@@ -39,18 +41,10 @@ impl Behaviour for Clawrence {
         true
     }
 
-    fn job(kind: &str) -> Option<Arc<dyn Job<Bot = Self>>> {
-        match kind {
-            "laser_chase" => Some(Arc::new(LaserChase)),
-            "volts_leaderboard" => Some(Arc::new(VoltsLeaderboard)),
-            _ => jobs::generic::<Self>(kind),
-        }
-    }
-
-    fn job_kinds() -> Vec<&'static str> {
-        let mut kinds = jobs::GENERIC_KINDS.to_vec();
-        kinds.extend(["laser_chase", "volts_leaderboard"]);
-        kinds
+    fn job_kinds() -> JobKinds<Self> {
+        JobKinds::generic()
+            .with::<LaserChase>()
+            .with::<VoltsLeaderboard>()
     }
 }
 
