@@ -3,6 +3,10 @@
 //! once and one grouped DM a minute later (not twenty); nothing is resent on its own; *Resend
 //! all* resends exactly the group's rows still undecided, each decision audited; a second tap
 //! changes nothing.
+//!
+//! Needs the `fault-injection` feature: the burst is written through Clawrence's poster from
+//! the running fleet (`herald::outbox::injected`).
+#![cfg(feature = "fault-injection")]
 
 mod common;
 
@@ -12,6 +16,9 @@ use std::time::Duration;
 use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
+use herald::identity::Clawrence;
+use herald::outbox::injected::OutboxWriter;
+use herald::outbox::{Lane, OutgoingMessage};
 use herald::sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -54,25 +61,20 @@ impl Burst {
 
     /// Posts `posts` (numbers) by Clawrence in #general, written as a job run would.
     async fn enqueue(&self, posts: std::ops::Range<usize>) {
-        let mut tx = self.fleet.store().begin_write().await.expect("tx");
+        let clawrence = self.fleet.poster::<Clawrence>().expect("Clawrence runs");
+        let mut rows = OutboxWriter::begin(self.fleet.store()).await.expect("tx");
         for i in posts {
-            sqlx::query(
-                "INSERT INTO outbox (bot, kind, lane, chat_id, text, created_at, updated_at)
-                 VALUES ('clawrence', 'send', 1, ?, ?, '2026-11-22T06:30:00Z',
-                         '2026-11-22T06:30:00Z')",
-            )
-            .bind(self.sim.group_chat_id())
-            .bind(format!("burst post {i}"))
-            .execute(&mut *tx)
-            .await
-            .expect("insert");
+            let message =
+                OutgoingMessage::new(self.sim.group_chat_id(), None, format!("burst post {i}"))
+                    .in_lane(Lane::Scheduled);
+            rows.enqueue(&clawrence, message).await.expect("enqueue");
         }
-        tx.commit().await.expect("commit");
+        rows.commit().await.expect("commit");
     }
 
     async fn scalar(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
-            .fetch_one(self.fleet.store().pool())
+            .fetch_one(self.fleet.store().reader())
             .await
             .expect("query")
     }
@@ -192,7 +194,7 @@ async fn twenty_lost_replies_in_a_burst_give_two_dms_and_resend_all_resends_only
         "SELECT state, not_before FROM outbox WHERE bot = 'lawrence' AND text LIKE '%Unsure whether%'
          ORDER BY id",
     )
-    .fetch_all(b.fleet.store().pool())
+    .fetch_all(b.fleet.store().reader())
     .await
     .expect("query");
     assert_eq!(
@@ -287,19 +289,19 @@ async fn twenty_lost_replies_in_a_burst_give_two_dms_and_resend_all_resends_only
          WHERE a.kind = 'outbox' AND a.decision LIKE 'ambiguous -> pending (resend by Wei Ming Tan, all of group %'
          ORDER BY o.id",
     )
-    .fetch_all(b.fleet.store().pool())
+    .fetch_all(b.fleet.store().reader())
     .await
     .expect("audit");
     assert_eq!(resent.len(), 18, "each resend audited: {resent:?}");
     let marked_text: String = sqlx::query_scalar("SELECT text FROM outbox WHERE id = ?")
         .bind(marked)
-        .fetch_one(b.fleet.store().pool())
+        .fetch_one(b.fleet.store().reader())
         .await
         .expect("row");
     let first_row_text: String = sqlx::query_scalar(
         "SELECT text FROM outbox WHERE bot = 'clawrence' AND state = 'ambiguous'",
     )
-    .fetch_one(b.fleet.store().pool())
+    .fetch_one(b.fleet.store().reader())
     .await
     .expect("the first DM's row is still undecided");
     let copies = b.copies();

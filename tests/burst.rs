@@ -9,6 +9,10 @@
 //! The kill switch: with a backlog of 200 posts going out, `pause all` stops every
 //! non-console send within one second, the operator still hears about it, and `resume`
 //! delivers the rest exactly once.
+//!
+//! Needs the `fault-injection` feature: the backlog is written through the running fleet's
+//! posters (`RunningFleet::poster`, `herald::outbox::injected`), as each bot would write it.
+#![cfg(feature = "fault-injection")]
 
 mod common;
 
@@ -17,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use common::Deployment;
 use herald::fleet::RunningFleet;
+use herald::identity::{visit_all, BotIdentity, IdentityVisitor};
+use herald::outbox::injected::OutboxWriter;
+use herald::outbox::{ErasedPoster, Lane, OutgoingMessage};
 use herald::sim::{SimUser, Simulator};
 
 const BOTS: [&str; 3] = ["clawrence", "happy", "gymbooker"];
@@ -85,23 +92,36 @@ fn plan(deployment: &Deployment, bots: &[&'static str], group: usize, dms: usize
     posts
 }
 
-/// Writes every post as a pending scheduled row in one transaction, as a job run would.
-async fn enqueue(fleet: &RunningFleet, posts: &[Post]) {
-    let mut tx = fleet.store().begin_write().await.expect("tx");
-    for post in posts {
-        sqlx::query(
-            "INSERT INTO outbox (bot, kind, lane, chat_id, thread_id, text, created_at, updated_at)
-             VALUES (?, 'send', 1, ?, ?, ?, '2026-11-21T00:00:00Z', '2026-11-21T00:00:00Z')",
-        )
-        .bind(post.bot)
-        .bind(post.chat_id)
-        .bind(post.thread_id)
-        .bind(&post.text)
-        .execute(&mut *tx)
-        .await
-        .expect("insert");
+/// Every identity's poster from the running fleet, under its name (the plan names bots).
+fn posters(fleet: &RunningFleet) -> BTreeMap<&'static str, Box<dyn ErasedPoster>> {
+    struct Collect<'a>(
+        &'a RunningFleet,
+        BTreeMap<&'static str, Box<dyn ErasedPoster>>,
+    );
+    impl IdentityVisitor for Collect<'_> {
+        fn visit<I: BotIdentity>(&mut self) {
+            let poster = self.0.poster::<I>().expect("every identity was launched");
+            self.1.insert(I::NAME, Box::new(poster));
+        }
     }
-    tx.commit().await.expect("commit");
+    let mut collect = Collect(fleet, BTreeMap::new());
+    visit_all(&mut collect);
+    collect.1
+}
+
+/// Writes every post as a pending scheduled row of its bot in one transaction, as a job run
+/// would.
+async fn enqueue(fleet: &RunningFleet, posts: &[Post]) {
+    let posters = posters(fleet);
+    let mut rows = OutboxWriter::begin(fleet.store()).await.expect("tx");
+    for post in posts {
+        let message = OutgoingMessage::new(post.chat_id, post.thread_id, post.text.as_str())
+            .in_lane(Lane::Scheduled);
+        rows.enqueue(&*posters[post.bot], message)
+            .await
+            .expect("enqueue");
+    }
+    rows.commit().await.expect("commit");
 }
 
 /// The least time Telegram's limits allow for one bot's posts: per chat one message a

@@ -172,7 +172,7 @@ impl Finance {
 
     async fn table(&self, sql: &str) -> Vec<String> {
         sqlx::query_scalar(sql)
-            .fetch_all(self.fleet.store().pool())
+            .fetch_all(self.fleet.store().reader())
             .await
             .expect("query")
     }

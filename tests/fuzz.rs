@@ -258,7 +258,7 @@ async fn twenty_thousand_random_updates_through_the_real_pollers() {
     options.sender.limits.bot_max = 1_000_000;
     let fleet = herald::fleet::start(&options).await.expect("fleet starts");
     let config = deployment.config();
-    let pool = fleet.store().pool().clone();
+    let pool = fleet.store().reader().clone();
     let usernames: Vec<String> = IDENTITY_NAMES
         .iter()
         .map(|b| config.bots[*b].username.clone())

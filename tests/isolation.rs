@@ -282,7 +282,7 @@ async fn an_invoice_whose_card_panics_costs_that_card_only() {
         .next()
         .expect("an approver")
         .telegram_id;
-    let pool = fleet.store().pool().clone();
+    let pool = fleet.store().reader().clone();
     let count = |sql: &'static str| {
         let pool = pool.clone();
         async move {

@@ -522,17 +522,20 @@ async fn after_taking_over_a_stale_lease_one_409_is_polled_through_and_a_second_
     let member = deployment.member();
     // A lease left by an instance on another host that stopped renewing long ago: it may be
     // paused, not dead, and wake to make one last getUpdates.
-    let store = herald::store::Store::open(&deployment.db_url())
+    herald::store::Store::open(&deployment.db_url())
         .await
-        .expect("database");
+        .expect("database")
+        .close()
+        .await;
+    let other = db(&deployment).await;
     sqlx::query(
         "INSERT INTO lease (id, epoch, host, pid, started_at, heartbeat_at)
          VALUES (1, 4, 'elsewhere.example', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
     )
-    .execute(store.pool())
+    .execute(&other)
     .await
     .expect("lease row");
-    store.close().await;
+    other.close().await;
     sim.inject_fault(
         &clawrence,
         "getUpdates",

@@ -80,13 +80,21 @@ fn seeded() -> Deployment {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let store = Store::open(&deployment.db_url()).await.expect("store");
-        let mut tx = store.begin_write().await.expect("begin");
+        Store::open(&deployment.db_url())
+            .await
+            .expect("store")
+            .close()
+            .await;
+        // The entries as an earlier run left them, written with a plain connection.
+        let db = sqlx::SqlitePool::connect(&deployment.db_url())
+            .await
+            .expect("db");
+        let mut tx = db.begin().await.expect("begin");
         for (at, entry) in entries() {
             audit::record(&mut tx, t(at), &entry).await.expect("record");
         }
         tx.commit().await.expect("commit");
-        store.close().await;
+        db.close().await;
     });
     deployment
 }

@@ -68,7 +68,7 @@ impl Running {
         for _ in 0..100 {
             states =
                 sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'claudia' ORDER BY id")
-                    .fetch_all(self.fleet.store().pool())
+                    .fetch_all(self.fleet.store().reader())
                     .await
                     .expect("outbox readable");
             if states.iter().all(|s| s != "pending" && s != "sending") {
@@ -182,7 +182,7 @@ async fn a_429_waits_retry_after_then_delivers_without_an_alert() {
     let waited: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit WHERE bot = 'claudia' AND decision = 'sending -> pending (429)'",
     )
-    .fetch_one(running.fleet.store().pool())
+    .fetch_one(running.fleet.store().reader())
     .await
     .expect("audit readable");
     assert_eq!(waited, 1);
@@ -328,7 +328,7 @@ async fn mark_sent_settles_an_ambiguous_send_once_and_edits_the_alert() {
     let decided: Vec<String> = sqlx::query_scalar(
         "SELECT decision FROM audit WHERE bot = 'claudia' AND decision LIKE 'ambiguous -> %'",
     )
-    .fetch_all(running.fleet.store().pool())
+    .fetch_all(running.fleet.store().reader())
     .await
     .expect("audit readable");
     assert_eq!(
@@ -414,7 +414,7 @@ async fn an_operator_alert_telegram_refuses_stays_queued_and_is_retried() {
     let retried: Vec<String> = sqlx::query_scalar(
         "SELECT decision FROM audit WHERE bot = 'lawrence' AND decision LIKE 'sending -> pending (operator alert%'",
     )
-    .fetch_all(running.fleet.store().pool())
+    .fetch_all(running.fleet.store().reader())
     .await
     .expect("audit readable");
     assert_eq!(

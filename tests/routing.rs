@@ -37,7 +37,7 @@ async fn audit_decisions(running: &Running) -> Vec<(String, Option<String>, Stri
     sqlx::query_as(
         "SELECT coalesce(bot, ''), command, decision FROM audit WHERE kind = 'inbound' ORDER BY seq",
     )
-    .fetch_all(running.fleet.store().pool())
+    .fetch_all(running.fleet.store().reader())
     .await
     .expect("audit readable")
 }

@@ -251,7 +251,7 @@ async fn sigint_stops_cleanly_and_audits_the_stop() {
         .unwrap();
     let stops: Vec<String> =
         sqlx::query_scalar("SELECT decision FROM audit WHERE kind = 'boot' ORDER BY seq")
-            .fetch_all(store.pool())
+            .fetch_all(store.reader())
             .await
             .unwrap();
     assert_eq!(stops, vec!["started", "stopped"]);

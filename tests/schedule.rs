@@ -139,7 +139,7 @@ impl Team {
             .await
             .expect("db opens");
         let rows = sqlx::query_scalar(sql)
-            .fetch_all(store.pool())
+            .fetch_all(store.reader())
             .await
             .unwrap_or_default();
         store.close().await;
@@ -155,26 +155,32 @@ impl Team {
             "SELECT slot, state, trigger FROM job_slots WHERE job = ? ORDER BY slot",
         )
         .bind(job)
-        .fetch_all(store.pool())
+        .fetch_all(store.reader())
         .await
         .expect("job_slots readable");
         store.close().await;
         rows
     }
 
-    /// A team-pulse run that never finished: its 09:00 Monday slot says running.
+    /// A team-pulse run that never finished: its 09:00 Monday slot says running, as the
+    /// killed process left it (written beside herald's store, with a plain connection).
     async fn insert_running_pulse_slot(&self) {
-        let store = herald::store::Store::open(&self.deployment.db_url())
+        herald::store::Store::open(&self.deployment.db_url())
+            .await
+            .expect("db")
+            .close()
+            .await;
+        let db = sqlx::SqlitePool::connect(&self.deployment.db_url())
             .await
             .expect("db");
         sqlx::query(
             "INSERT INTO job_slots (job, slot, bot, trigger, state, claimed_at)
              VALUES ('team-pulse', '2026-11-23T01:00:00Z', 'clawrence', 'schedule', 'running', '2026-11-23T01:00:00Z')",
         )
-        .execute(store.pool())
+        .execute(&db)
         .await
         .expect("insert");
-        store.close().await;
+        db.close().await;
     }
 
     async fn pause(&self, words: &[&str], pause: bool) {
@@ -605,10 +611,16 @@ async fn an_idle_scheduler_writes_nothing_until_a_slot_comes_due() {
 async fn audit_entries_older_than_the_retention_are_pruned_at_start_and_audited() {
     let mut team = Team::new("2026-11-23T00:30:00Z", |_| {}).await;
     // An entry from January, 90+ days before the clock.
-    let store = herald::store::Store::open(&team.deployment.db_url())
+    // Written as an earlier run left it, with a plain connection.
+    herald::store::Store::open(&team.deployment.db_url())
+        .await
+        .expect("db")
+        .close()
+        .await;
+    let db = sqlx::SqlitePool::connect(&team.deployment.db_url())
         .await
         .expect("db");
-    let mut tx = store.begin_write().await.expect("tx");
+    let mut tx = db.begin().await.expect("tx");
     herald::store::audit::record(
         &mut tx,
         t("2026-01-05T00:00:00Z"),
@@ -617,7 +629,7 @@ async fn audit_entries_older_than_the_retention_are_pruned_at_start_and_audited(
     .await
     .expect("record");
     tx.commit().await.expect("commit");
-    store.close().await;
+    db.close().await;
     team.start().await;
     tokio::time::sleep(SETTLE).await;
     let old = team

@@ -174,11 +174,11 @@ async fn a_hundred_thousand_updates_leave_database_size_and_memory_flat() {
         .await
         .expect("database opens");
     let pruned: i64 = sqlx::query_scalar("SELECT count(*) FROM audit WHERE kind = 'retention'")
-        .fetch_one(store.pool())
+        .fetch_one(store.reader())
         .await
         .expect("count");
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_updates")
-        .fetch_one(store.pool())
+        .fetch_one(store.reader())
         .await
         .expect("count");
     println!("soak: {pruned} prune entries; {kept} processed_updates rows kept");

@@ -85,7 +85,7 @@ impl Team {
 
     async fn table(&self, sql: &str) -> Vec<String> {
         sqlx::query_scalar(sql)
-            .fetch_all(self.fleet.store().pool())
+            .fetch_all(self.fleet.store().reader())
             .await
             .expect("query")
     }

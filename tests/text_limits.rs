@@ -73,7 +73,7 @@ impl Running {
 
     async fn rows(&self, sql: &str) -> Vec<(i64, String, i64, Option<String>)> {
         sqlx::query_as(sql)
-            .fetch_all(self.fleet.store().pool())
+            .fetch_all(self.fleet.store().reader())
             .await
             .expect("outbox readable")
     }
@@ -94,20 +94,24 @@ impl Running {
         }
     }
 
-    /// Writes a row straight into the outbox, as another process or an older herald would,
-    /// bypassing enqueue's check: what the sender does with a refusal is under test.
+    /// Writes a row as Clawrence, as an older herald could have left it, bypassing enqueue's
+    /// check: what the sender does with a refusal is under test. Through Clawrence's poster
+    /// from the fleet (fault-injection builds only).
+    #[cfg(feature = "fault-injection")]
     async fn insert_row(&self, chat_id: i64, thread_id: Option<i32>, text: &str) -> i64 {
-        sqlx::query_scalar(
-            "INSERT INTO outbox (bot, kind, lane, chat_id, thread_id, text, created_at, updated_at)
-             VALUES ('clawrence', 'send', 0, ?, ?, ?, '2026-11-21T00:00:00Z', '2026-11-21T00:00:00Z')
-             RETURNING id",
-        )
-        .bind(chat_id)
-        .bind(thread_id)
-        .bind(text)
-        .fetch_one(self.fleet.store().pool())
-        .await
-        .expect("insert")
+        use herald::outbox::injected::OutboxWriter;
+        let clawrence = self
+            .fleet
+            .poster::<herald::identity::Clawrence>()
+            .expect("Clawrence runs");
+        let mut rows = OutboxWriter::begin(self.fleet.store()).await.expect("tx");
+        let message = herald::outbox::OutgoingMessage::new(chat_id, thread_id, text);
+        let id = rows
+            .enqueue_unchecked(&clawrence, message)
+            .await
+            .expect("insert");
+        rows.commit().await.expect("commit");
+        id
     }
 }
 
@@ -225,7 +229,7 @@ async fn a_preview_over_4096_units_but_under_4000_characters_arrives_as_valid_pa
     // Nothing was refused on the way.
     let states: Vec<String> =
         sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'lawrence' ORDER BY id")
-            .fetch_all(running.fleet.store().pool())
+            .fetch_all(running.fleet.store().reader())
             .await
             .expect("outbox readable");
     assert!(
@@ -283,7 +287,7 @@ async fn a_job_whose_post_telegram_would_refuse_fails_its_run_with_a_clear_error
     );
     let detail: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT state, detail FROM job_slots WHERE job = 'tuesday-note'")
-            .fetch_all(running.fleet.store().pool())
+            .fetch_all(running.fleet.store().reader())
             .await
             .expect("slots readable");
     assert_eq!(detail.len(), 1, "{detail:?}");
@@ -301,13 +305,14 @@ async fn a_job_whose_post_telegram_would_refuse_fails_its_run_with_a_clear_error
         .clone();
     assert!(running.sim.sent_by(&pakgupei).is_empty());
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = 'pakgupei'")
-        .fetch_one(running.fleet.store().pool())
+        .fetch_one(running.fleet.store().reader())
         .await
         .expect("outbox readable");
     assert_eq!(rows, 0, "nothing Telegram would refuse was enqueued");
     running.fleet.stop().await.expect("clean stop");
 }
 
+#[cfg(feature = "fault-injection")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_permanent_refusal_fails_its_row_on_the_first_try_with_one_operator_dm() {
     let running = Running::start(Clock::system(), |_| {}).await;
@@ -382,6 +387,7 @@ async fn each_permanent_refusal_fails_its_row_on_the_first_try_with_one_operator
     running.fleet.stop().await.expect("clean stop");
 }
 
+#[cfg(feature = "fault-injection")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_alert_refused_for_good_fails_at_once_and_is_not_retried() {
     let running = Running::start(Clock::system(), |_| {}).await;
@@ -413,7 +419,7 @@ async fn an_operator_alert_refused_for_good_fails_at_once_and_is_not_retried() {
     let retried: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit WHERE bot = 'lawrence' AND decision LIKE 'sending -> pending%'",
     )
-    .fetch_one(running.fleet.store().pool())
+    .fetch_one(running.fleet.store().reader())
     .await
     .expect("audit readable");
     assert_eq!(retried, 0);

@@ -11,6 +11,8 @@
 
 pub mod alerts;
 pub mod ambiguous;
+#[cfg(feature = "fault-injection")]
+pub mod injected;
 pub mod pacing;
 pub mod post;
 pub mod sender;
@@ -174,6 +176,16 @@ pub(crate) async fn enqueue(
             problem,
         });
     }
+    insert(conn, bot, at, message).await
+}
+
+/// [`enqueue`] without its text check: the row and its audit entry.
+async fn insert(
+    conn: &mut SqliteConnection,
+    bot: &str,
+    at: DateTime<Utc>,
+    message: OutgoingMessage,
+) -> Result<OutboxId, EnqueueError> {
     let (kind, reply_to, target, callback) = match &message.kind {
         MessageKind::Send {
             reply_to_message_id,

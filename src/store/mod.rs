@@ -51,10 +51,14 @@ pub enum StoreError {
     Held { url: String, held: Box<Held> },
 }
 
-/// A handle to the database; cheap to clone.
+/// A handle to the database; cheap to clone. Writing is crate-private: outside the crate, a
+/// row is written only through what the crate offers (an outbox row only through a
+/// `Poster<I>`); reading goes through [`Store::reader`].
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The same database opened read-only (lazily: no connection until first used).
+    reader: SqlitePool,
     /// The lease of `herald run`: checked by every write transaction. None for the other
     /// commands (`herald pause`, `herald log`), which take no lease.
     fence: Option<Arc<Fence>>,
@@ -133,8 +137,13 @@ impl Store {
     }
 
     fn from_pool(pool: SqlitePool, policy: RetryPolicy) -> Self {
+        let read_only = (*pool.connect_options()).clone().read_only(true);
+        let reader = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_lazy_with(read_only);
         Self {
             pool,
+            reader,
             fence: None,
             retrying: Arc::new(Retrying::new(policy)),
         }
@@ -149,15 +158,22 @@ impl Store {
         Self::from_pool(pool, RetryPolicy::default())
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The database for reading only: its connections are opened read-only by SQLite, so
+    /// nothing written through them can succeed (tests and tools look at rows this way). A
+    /// file database only: an in-memory one would be another, empty database.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
     }
 
     /// Begins a write transaction that takes SQLite's write lock at once, so it never fails
     /// half-way with a busy snapshot when another writer committed in between. Under a lease,
     /// it first checks (under that lock) that the lease is still ours: a holder that lost it
     /// gets [`lease::LeaseLost`] and writes nothing.
-    pub async fn begin_write(
+    pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -169,5 +185,6 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.reader.close().await;
     }
 }
