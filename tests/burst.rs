@@ -23,7 +23,8 @@ use common::Deployment;
 use herald::fleet::RunningFleet;
 use herald::identity::{visit_all, BotIdentity, IdentityVisitor};
 use herald::outbox::injected::OutboxWriter;
-use herald::outbox::{ErasedPoster, Lane, OutgoingMessage};
+use herald::outbox::post::ErasedPoster;
+use herald::outbox::{Lane, OutgoingMessage};
 use herald::sim::{SimUser, Simulator};
 
 const BOTS: [&str; 3] = ["clawrence", "happy", "gymbooker"];

@@ -50,7 +50,7 @@ enum Target {
     Group(i64),
 }
 
-/// A tap on one of the buttons of [`crate::outbox::alerts::ConsoleChannel::ambiguous_send`]
+/// A tap on one of the buttons of [`crate::outbox::ambiguous::tell`]
 /// or of `/ambiguous` and `/failed`.
 #[derive(Debug, Clone)]
 pub struct OutboxDecision {

@@ -167,22 +167,6 @@ impl ConsoleChannel {
         Ok(())
     }
 
-    /// A send whose outcome is unknown. The operators hear about it in a DM grouping this
-    /// bot's uncertain sends, at most one a minute ([`super::ambiguous`]); they decide with
-    /// Resend / Mark sent (one row) or Resend all / Mark all sent (several). Returns how many
-    /// DMs were enqueued (0 when the row joined a DM already waiting).
-    pub async fn ambiguous_send(
-        &self,
-        conn: &mut SqliteConnection,
-        row: &OutboxRow,
-        at: DateTime<Utc>,
-    ) -> Result<usize, sqlx::Error> {
-        if !self.is_alertable(row) {
-            return Ok(0);
-        }
-        super::ambiguous::tell(conn, self, row, at).await
-    }
-
     /// The DM about the uncertain sends `rows` (of one bot) gathered in `group`, and its
     /// buttons. One row reads as it always did, with its own Resend / Mark sent buttons;
     /// several are listed (as many as fit) with Resend all / Mark all sent naming the group.
@@ -329,7 +313,7 @@ impl ConsoleChannel {
     }
 
     /// Whether a failed or uncertain `row` gets an alert (logging why not, if not).
-    fn is_alertable(&self, row: &OutboxRow) -> bool {
+    pub(crate) fn is_alertable(&self, row: &OutboxRow) -> bool {
         if row.kind == "answer_callback" {
             tracing::warn!(row = row.id, state = %row.state, "a button-tap answer was not delivered");
             return false;

@@ -30,14 +30,19 @@ use crate::store::{parse_time, time_key};
 pub const DM_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Tells the operators that `row` (already `ambiguous` in this transaction) may or may not
-/// have been delivered: it joins its bot's waiting DM, or starts a new one. Returns how many
-/// DMs were enqueued.
+/// have been delivered: it joins its bot's waiting DM, or starts a new one; they decide with
+/// Resend / Mark sent (one row) or Resend all / Mark all sent (several). Returns how many
+/// DMs were enqueued (0 when the row joined a DM already waiting, or gets no alert: a
+/// button-tap answer, an operator DM itself).
 pub(crate) async fn tell(
     conn: &mut SqliteConnection,
     console: &ConsoleChannel,
     row: &OutboxRow,
     at: DateTime<Utc>,
 ) -> Result<usize, sqlx::Error> {
+    if !console.is_alertable(row) {
+        return Ok(0);
+    }
     if let Some(group) = open_group(conn, &row.bot).await? {
         add_row(conn, group, row.id).await?;
         let rows = rows(conn, group).await?;

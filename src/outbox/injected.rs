@@ -6,7 +6,8 @@
 
 use sqlx::{Sqlite, Transaction};
 
-use super::{EnqueueError, ErasedPoster, OutboxId, OutgoingMessage};
+use super::post::ErasedPoster;
+use super::{EnqueueError, OutboxId, OutgoingMessage};
 use crate::identity::{BotIdentity, Poster};
 use crate::store::Store;
 

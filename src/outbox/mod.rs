@@ -17,8 +17,6 @@ pub mod pacing;
 pub mod post;
 pub mod sender;
 
-pub use post::ErasedPoster;
-
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::SqliteConnection;
@@ -267,7 +265,7 @@ pub async fn recover_interrupted_sends(
         )
         .await?;
         audit_transition(&mut tx, row, "sending -> ambiguous (interrupted)", at).await?;
-        console.ambiguous_send(&mut tx, row, at).await?;
+        ambiguous::tell(&mut tx, console, row, at).await?;
     }
     tx.commit().await?;
     Ok(stuck.len())

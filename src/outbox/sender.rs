@@ -398,7 +398,7 @@ impl Sender {
                 set_state(&mut tx, row.id, "ambiguous", row.error.as_deref(), at).await?;
                 audit_transition(&mut tx, &row, "sending -> ambiguous", at).await?;
                 tracing::error!(row = row.id, error = ?row.error, "send outcome unknown; asking the operator");
-                self.console.ambiguous_send(&mut tx, &row, at).await?;
+                super::ambiguous::tell(&mut tx, &self.console, &row, at).await?;
                 None
             }
         };
