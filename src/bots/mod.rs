@@ -7,8 +7,6 @@
 //! `src/identity.rs`): a new marker line there asks for `src/bots/<name>.rs`, and
 //! [`visit_all`] asks that file for its `impl Bot`.
 
-use std::sync::Arc;
-
 use crate::approvals::{ApprovalDesk, DeskInputs};
 use crate::config::{Config, Finding};
 use crate::identity::{BotIdentity, Poster};
@@ -115,13 +113,10 @@ pub fn check_jobs(config: &Config, templates: &Templates) -> Vec<Finding> {
     check.findings
 }
 
-/// The jobs of kind `kind` identity `I` runs, if it runs that kind.
-pub fn job<I: Bot>(kind: &str) -> Option<Arc<dyn crate::jobs::Job<Bot = I>>> {
-    I::job_kinds().job(kind)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::inbound::{BotContext, UnitOfWork};
 
@@ -172,7 +167,11 @@ mod tests {
             ["laser_chase", "post", "volts_leaderboard"]
         );
         assert_eq!(of("lawrence"), ["post"]);
-        assert!(job::<crate::identity::Claudia>("ar_brief").is_some());
-        assert!(job::<crate::identity::Clawrence>("ar_brief").is_none());
+        assert!(crate::identity::Claudia::job_kinds()
+            .job("ar_brief")
+            .is_some());
+        assert!(crate::identity::Clawrence::job_kinds()
+            .job("ar_brief")
+            .is_none());
     }
 }

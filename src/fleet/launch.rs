@@ -130,11 +130,11 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         );
     }
 
-    let last_words = Some(LastWords {
+    let last_words = LastWords {
         client: shared.client.clone(),
         token: console_token,
         operators: console.operator_ids(),
-    });
+    };
     let mut fleet = RunningFleet {
         store: store.clone(),
         clock: clock.clone(),

@@ -28,7 +28,7 @@ pub struct RunningFleet {
     /// The database lease, given back at a clean stop.
     pub(super) lease: crate::store::lease::Lease,
     /// How to reach the operators when the database itself has failed.
-    pub(super) last_words: Option<LastWords>,
+    pub(super) last_words: LastWords,
     /// Every identity's poster, for tests that write rows as a bot would (fault-injection
     /// builds only: production code gets a poster at launch, never from the fleet).
     #[cfg(feature = "fault-injection")]
@@ -167,8 +167,8 @@ impl RunningFleet {
             tx.commit().await
         };
         // The database failed: tell the operators first, then try to record the end anyway.
-        if let (Some(failure), Some(last_words)) = (&failure, &self.last_words) {
-            last_words.send(failure).await;
+        if let Some(failure) = &failure {
+            self.last_words.send(failure).await;
         }
         if let Err(e) = ended.await {
             tracing::error!(error = %e, "could not record how this boot ended, nor release the database lease");
