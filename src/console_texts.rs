@@ -13,10 +13,81 @@ use minijinja::{Environment, Value};
 
 /// Every console template: its name (the file name in `templates/console/`) and its source.
 /// Adding one: a file in `templates/console/`, a line here, and a sample in [`samples`].
-const SOURCES: &[(&str, &str)] = &[(
-    "herald_stopped.html",
-    include_str!("../templates/console/herald_stopped.html"),
-)];
+const SOURCES: &[(&str, &str)] = &[
+    (
+        "herald_stopped.html",
+        include_str!("../templates/console/herald_stopped.html"),
+    ),
+    // The console's answers to operator commands (src/inbound/console/).
+    (
+        "command_diagnose_mode.html",
+        include_str!("../templates/console/command_diagnose_mode.html"),
+    ),
+    (
+        "command_help.html",
+        include_str!("../templates/console/command_help.html"),
+    ),
+    (
+        "command_jobs.html",
+        include_str!("../templates/console/command_jobs.html"),
+    ),
+    (
+        "command_log.html",
+        include_str!("../templates/console/command_log.html"),
+    ),
+    (
+        "command_next.html",
+        include_str!("../templates/console/command_next.html"),
+    ),
+    (
+        "command_no_outbox_rows.html",
+        include_str!("../templates/console/command_no_outbox_rows.html"),
+    ),
+    (
+        "command_outbox_row.html",
+        include_str!("../templates/console/command_outbox_row.html"),
+    ),
+    (
+        "command_pause.html",
+        include_str!("../templates/console/command_pause.html"),
+    ),
+    (
+        "command_pending.html",
+        include_str!("../templates/console/command_pending.html"),
+    ),
+    (
+        "command_preview.html",
+        include_str!("../templates/console/command_preview.html"),
+    ),
+    (
+        "command_resume.html",
+        include_str!("../templates/console/command_resume.html"),
+    ),
+    (
+        "command_run.html",
+        include_str!("../templates/console/command_run.html"),
+    ),
+    (
+        "command_status.html",
+        include_str!("../templates/console/command_status.html"),
+    ),
+    (
+        "command_unknown.html",
+        include_str!("../templates/console/command_unknown.html"),
+    ),
+    (
+        "command_unknown_identity.html",
+        include_str!("../templates/console/command_unknown_identity.html"),
+    ),
+    (
+        "command_unknown_job.html",
+        include_str!("../templates/console/command_unknown_job.html"),
+    ),
+    (
+        "command_usage.html",
+        include_str!("../templates/console/command_usage.html"),
+    ),
+];
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -55,10 +126,164 @@ pub fn render(name: &str, context: Value) -> String {
 /// text that needs escaping. The golden tests render each one.
 pub fn samples() -> Vec<(&'static str, Vec<Value>)> {
     use minijinja::context;
-    vec![(
+    let mut samples = vec![(
         "herald_stopped.html",
         vec![context! { cause => "the database is corrupt: file is not a database <main.db>" }],
-    )]
+    )];
+    samples.extend(console_command_samples());
+    samples
+}
+
+/// Samples of the console's answers, shaped as `src/inbound/console/*.rs` builds them.
+fn console_command_samples() -> Vec<(&'static str, Vec<Value>)> {
+    use minijinja::context;
+    let jobs = ["team-pulse", "r&d <weekly>"];
+    vec![
+        (
+            "command_diagnose_mode.html",
+            vec![
+                context! { commands => ["/status", "/log", "/help"] },
+                context! { commands => ["/status", "/help"] },
+            ],
+        ),
+        (
+            "command_help.html",
+            vec![context! { commands => vec![
+                context! { usage => "/status", description => "uptime, bots, pauses, outbox, jobs, last failures" },
+                context! { usage => "/pause [all | bot NAME | job NAME]", description => "the kill switch" },
+                context! { usage => "/a<b>", description => "escaped & shown" },
+            ] }],
+        ),
+        (
+            "command_jobs.html",
+            vec![
+                context! { jobs => vec![
+                    context! { name => "team-pulse", paused => (), bot => "clawrence", thread => "pulse",
+                               cron => "0 9 * * MON-FRI", timezone => "Asia/Singapore", next => "Mon 02 Nov 09:00" },
+                    context! { name => "r&d <weekly>", paused => "bot claudia", bot => "claudia", thread => "ar-brief",
+                               cron => "30 8 * * MON", timezone => "Europe/London", next => "none" },
+                ] },
+                context! { jobs => Vec::<Value>::new() },
+            ],
+        ),
+        (
+            "command_log.html",
+            vec![
+                context! { entries => vec![
+                    context! { seq => 41, at => "Mon 02 Nov 09:00", kind => "boot", bot => (), job => (),
+                               user => (), command => (), decision => "started" },
+                    context! { seq => 42, at => "Mon 02 Nov 09:01", kind => "command", bot => "claudia",
+                               job => "ar-brief", user => 1001, command => "help",
+                               decision => "refused: <b>not</b> & \"quoted\"" },
+                ] },
+                context! { entries => Vec::<Value>::new() },
+            ],
+        ),
+        (
+            "command_next.html",
+            vec![
+                context! { timezone => "Asia/Singapore", slots => vec![
+                    context! { at => "Mon 02 Nov 09:00", job => "team-pulse" },
+                    context! { at => "Mon 02 Nov 09:30", job => "r&d <weekly>" },
+                ] },
+                context! { timezone => "Asia/Singapore", slots => Vec::<Value>::new() },
+            ],
+        ),
+        (
+            "command_no_outbox_rows.html",
+            vec![
+                context! { state => "ambiguous" },
+                context! { state => "failed" },
+            ],
+        ),
+        (
+            "command_outbox_row.html",
+            vec![context! {
+                id => 17, bot => "claudia", place => "#ar-brief", updated_at => "2026-11-02T01:00:00Z",
+                error => "Bad Request: can't parse entities: unexpected end tag <b>",
+                excerpt => "Invoices due: Tan & Sons <overdue>",
+            }],
+        ),
+        (
+            "command_pause.html",
+            vec![
+                context! { scope => "all", already => false },
+                context! { scope => "job r&d <weekly>", already => true },
+            ],
+        ),
+        (
+            "command_pending.html",
+            vec![
+                context! {
+                    open => vec![context! { number => "INV-0042", contact => "Tan & Sons <Pte>", total => "SGD 1,200.00",
+                                            posted => "Mon 2 Nov 09:00", expires => "Wed 4 Nov 09:00" }],
+                    not_in_xero => vec![
+                        context! { number => "INV-0040", contact => "Lim Ltd", decided_by => "Daniel Koh", attempts => 3,
+                                   given_up => true, last_error => "Xero said 400: <ValidationException>" },
+                        context! { number => "INV-0041", contact => "Ong", decided_by => "?", attempts => 0,
+                                   given_up => false, last_error => "not tried yet" },
+                    ],
+                },
+                context! { open => Vec::<Value>::new(), not_in_xero => Vec::<Value>::new() },
+            ],
+        ),
+        ("command_preview.html", vec![context! { job => jobs[1] }]),
+        (
+            "command_resume.html",
+            vec![
+                context! { scope => "bot happy", resumed => (), still_paused => Vec::<String>::new() },
+                context! {
+                    scope => "all",
+                    resumed => Value::from_safe_string("▶️ Resumed <b>all</b>. Held messages go out now. No scheduled slot was skipped while paused.".to_owned()),
+                    still_paused => ["job r&d <weekly>", "bot happy"],
+                },
+            ],
+        ),
+        ("command_run.html", vec![context! { job => jobs[1] }]),
+        (
+            "command_status.html",
+            vec![
+                context! {
+                    diagnose => false, uptime => "3h 04m", started => "Mon 02 Nov 06:00",
+                    paused => ["job r&d <weekly> (by Daniel Koh)"],
+                    bots => vec![context! { name => "claudia", username => "acme_claudia_bot", verified => "Mon 02 Nov 06:00",
+                                            queued => 2, ambiguous => 1, failed => 0 }],
+                    jobs => vec![context! { name => "team-pulse", last => "Mon 02 Nov 09:00 done", next => "Tue 03 Nov 09:00" }],
+                    failures => vec![context! { at => "Mon 02 Nov 08:00", what => "claudia row 17: Forbidden: bot is not a member <of> the chat" }],
+                },
+                context! {
+                    diagnose => true, uptime => "0h 00m", started => "Mon 02 Nov 06:00", paused => Vec::<String>::new(),
+                    bots => Vec::<Value>::new(), jobs => Vec::<Value>::new(), failures => Vec::<Value>::new(),
+                },
+            ],
+        ),
+        (
+            "command_unknown.html",
+            vec![context! { command => "frobnicate" }],
+        ),
+        (
+            "command_unknown_identity.html",
+            vec![
+                context! { name => "no<body>", identities => ["claudia", "clawrence", "lawrence"] },
+            ],
+        ),
+        (
+            "command_unknown_job.html",
+            vec![
+                context! { job => "no&pe", jobs },
+                context! { job => "nope", jobs => Vec::<String>::new() },
+            ],
+        ),
+        (
+            "command_usage.html",
+            vec![
+                context! { usage => "/run JOB", problem => (), jobs },
+                context! { usage => "/preview JOB", problem => (), jobs => Vec::<String>::new() },
+                context! { usage => "/log [bot NAME | job NAME | user ID]", problem => "unknown filter `<colour>`", jobs => () },
+                context! { usage => "/next [N]", problem => "N is a whole number from 1 to 50", jobs => () },
+            ],
+        ),
+    ]
 }
 
 #[cfg(test)]

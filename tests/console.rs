@@ -175,6 +175,40 @@ async fn malformed_commands_get_a_clear_reply_and_change_nothing() {
     c.stop().await;
 }
 
+/// A console command (but `/help`, which every bot answers) sent to the console in the group
+/// gets one reply there pointing to a private chat, and runs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_command_in_the_group_points_to_a_private_chat_and_runs_nothing() {
+    let mut c = Console::start().await;
+    let general = c
+        .deployment
+        .config()
+        .roster
+        .thread("general")
+        .unwrap()
+        .message_thread_id;
+    c.sim
+        .user_says_in_topic(c.operator, general, &format!("/pause@{} all", c.lawrence));
+    let pointer = format!("/pause works only in a private chat with @{}.", c.lawrence);
+    let sent = c
+        .sim
+        .wait_for(|s| s.iter().any(|r| r.text == pointer), WAIT)
+        .await
+        .expect("the group is pointed to a private chat");
+    let reply = sent.iter().find(|r| r.text == pointer).unwrap();
+    assert_eq!(
+        (reply.bot.as_str(), reply.thread_id),
+        (c.lawrence.as_str(), general)
+    );
+    assert_eq!(
+        c.scalar("SELECT count(*) FROM audit WHERE command = 'pause' AND decision = 'refused: console command in a group'")
+            .await,
+        1
+    );
+    assert_eq!(c.scalar("SELECT count(*) FROM pauses").await, 0);
+    c.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_posts_through_the_outbox_and_preview_shows_only_the_operator() {
     let mut c = Console::start().await;

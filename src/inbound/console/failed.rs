@@ -1,0 +1,15 @@
+//! `/failed`: recent sends Telegram refused, each with Retry / Dismiss.
+
+use super::outbox_rows::{self, Listing};
+use super::{Behaviour, HandlerError, Session};
+
+const LISTING: Listing = Listing {
+    state: "failed",
+    buttons: [("Retry", "retry"), ("Dismiss", "dismiss")],
+};
+
+pub(super) async fn answer<I: Behaviour>(
+    session: &mut Session<'_, I>,
+) -> Result<String, HandlerError> {
+    outbox_rows::answer(session, &LISTING).await
+}
