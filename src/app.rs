@@ -93,6 +93,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
                 }
             }
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => match crate::sandbox::play(&cli.global, &args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -100,6 +101,14 @@ pub async fn execute(cli: Cli) -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        #[cfg(not(feature = "sandbox"))]
+        Command::Sandbox(_) => {
+            eprintln!(
+                "herald sandbox: compiled out: this herald was built without the `sandbox` \
+                 feature (a production build); `cargo run -- sandbox` from the repository plays it"
+            );
+            ExitCode::from(2)
+        }
         Command::Log(args) => log_command(&cli.global, &args).await,
         Command::Xero(args) => match args.command {
             XeroCommand::Connect => xero_connect(&cli.global).await,

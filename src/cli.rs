@@ -89,6 +89,7 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Play a scripted session against the built-in Telegram simulator with sandbox tokens
     /// and a throwaway database; print every message the bots post.
+    #[cfg_attr(not(feature = "sandbox"), command(hide = true))]
     Sandbox(SandboxArgs),
     /// Print the audit log (what herald did and why), oldest first.
     ///

@@ -19,9 +19,9 @@ pub mod isolation;
 pub mod jobs;
 pub mod outbox;
 pub mod roster;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod schedule;
-pub mod sim;
 pub mod sources;
 pub mod store;
 pub mod telegram;

@@ -2,6 +2,9 @@
 //! deployment's bots with sandbox tokens (written to a throwaway secrets file), a throwaway
 //! database, plays a scripted session and prints every message a bot posts as one line.
 //! Needs no token and no network.
+//!
+//! Compiled only with the `sandbox` feature (on by default): it is the one part of herald that
+//! runs the loopback fakes of crate `herald-sim`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,6 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use herald_sim::{SentRecord, SimBot, SimClock, SimConfig, SimGroup, SimTopic, SimUser, Simulator};
 use serde_json::Value;
 
 use crate::cli::{GlobalOptions, SandboxArgs};
@@ -17,7 +21,6 @@ use crate::config::{self, Config};
 use crate::identity::IDENTITY_NAMES;
 use crate::outbox::sender::SenderSettings;
 use crate::roster::Role;
-use crate::sim::{SentRecord, SimBot, SimConfig, SimGroup, SimTopic, SimUser, Simulator};
 
 /// Why the sandbox could not play.
 #[derive(Debug, thiserror::Error)]
@@ -52,12 +55,12 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
     let config = config::load(&config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     write_secrets(&config, &tokens, &secrets_path)?;
     if finance.is_some() {
-        let first = crate::sim::xero::FakeXeroConfig::default().refresh_token;
-        crate::sim::xero::FakeXero::write_secrets(&secrets_path, Some(&first))?;
+        let first = herald_sim::xero::FakeXeroConfig::default().refresh_token;
+        herald_sim::xero::FakeXero::write_secrets(&secrets_path, Some(&first))?;
     }
 
     let mut simulated = sim_config(&config, &tokens);
-    simulated.clock = Some(clock.clone());
+    simulated.clock = Some(sim_clock(&clock));
     let sim = Simulator::start(simulated).await?;
     println!("sandbox: Telegram simulator at {}", sim.base_url());
     println!(
@@ -202,8 +205,8 @@ async fn finance_deployment(
     config: &Config,
     scratch: &Path,
     clock: &crate::clock::Clock,
-) -> Result<Option<(std::path::PathBuf, crate::sim::xero::FakeXero)>, SandboxError> {
-    use crate::sim::xero::{FakeXero, FakeXeroConfig};
+) -> Result<Option<(std::path::PathBuf, herald_sim::xero::FakeXero)>, SandboxError> {
+    use herald_sim::xero::{FakeXero, FakeXeroConfig};
     let has_approvals = config.bot("claudia").is_some_and(|b| b.approvals.is_some());
     if config.deployment.xero.is_some() || has_approvals {
         println!(
@@ -212,7 +215,7 @@ async fn finance_deployment(
         return Ok(None);
     }
     let fake = FakeXero::start(FakeXeroConfig {
-        clock: Some(clock.clone()),
+        clock: Some(sim_clock(clock)),
         ..FakeXeroConfig::default()
     })
     .await?;
@@ -225,7 +228,7 @@ async fn finance_deployment(
         invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-0000000000{n}");
         invoice.number = format!("INV-00{n}");
         invoice.contact_name = contact.to_owned();
-        invoice.status = crate::sources::xero::InvoiceStatus::Submitted;
+        invoice.status = herald_sim::xero::XeroStatus::Submitted;
         fake.insert_invoice(invoice);
     }
     let dir = scratch.join("deployment");
@@ -247,6 +250,13 @@ async fn finance_deployment(
         "\n[approvals]\nthread = \"approvals\"\n\n[[jobs]]\nname = \"ar-brief\"\nkind = \"ar_brief\"\ncron = \"35 10 * * FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"ar-brief\"\ntemplate = \"ar_brief.html\"\n",
     )?;
     Ok(Some((dir, fake)))
+}
+
+/// The fakes read herald's clock: the simulator's `date` fields and the fake Xero's token
+/// expiry follow the sandbox's accelerated time.
+fn sim_clock(clock: &crate::clock::Clock) -> SimClock {
+    let clock = clock.clone();
+    SimClock::from_fn(move || clock.now())
 }
 
 fn append(path: &Path, text: &str) -> Result<(), SandboxError> {
@@ -660,7 +670,7 @@ impl Script<'_> {
         sim.inject_fault(
             &claudia.username,
             "sendMessage",
-            crate::sim::Fault::ReplyLost,
+            herald_sim::Fault::ReplyLost,
         );
         let ar = roster.thread("ar-brief").and_then(|t| t.message_thread_id);
         println!(

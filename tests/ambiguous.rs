@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 const UNSURE: &str = "Unsure whether";

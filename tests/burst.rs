@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::Deployment;
 use herald::fleet::RunningFleet;
-use herald::sim::{SimUser, Simulator};
+use herald_sim::{SimUser, Simulator};
 
 const BOTS: [&str; 3] = ["clawrence", "happy", "gymbooker"];
 const DM_USERS: i64 = 30;

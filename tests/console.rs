@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::Deployment;
 use herald::fleet::RunningFleet;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(10);
 

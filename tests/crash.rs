@@ -28,7 +28,7 @@ use std::time::Duration;
 use common::{Deployment, Herald};
 use herald::faults::CrashPoint;
 use herald::roster::Role;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;

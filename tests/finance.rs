@@ -12,9 +12,8 @@ use std::time::Duration;
 use common::Deployment;
 use herald::approvals::DeskSettings;
 use herald::fleet::RunningFleet;
-use herald::sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroRoute};
-use herald::sim::{SentRecord, Simulator};
-use herald::sources::xero::{Invoice, InvoiceStatus};
+use herald_sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroInvoice, XeroRoute, XeroStatus};
+use herald_sim::{SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 const APPROVALS: i32 = 27;
@@ -36,28 +35,28 @@ struct Finance {
 }
 
 /// A SUBMITTED invoice, shaped like the fixtures, numbered `n`.
-fn submitted(n: u32) -> Invoice {
+fn submitted(n: u32) -> XeroInvoice {
     let mut invoice = FakeXero::fixture_invoices()
         .into_iter()
         .next()
         .expect("a fixture invoice");
     invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-{n:012}");
     invoice.number = format!("INV-{n:04}");
-    invoice.status = InvoiceStatus::Submitted;
+    invoice.status = XeroStatus::Submitted;
     invoice.contact_name = "Tan & Sons <Trading>".into();
     invoice
 }
 
 impl Finance {
     async fn start(
-        invoices: impl IntoIterator<Item = Invoice>,
+        invoices: impl IntoIterator<Item = XeroInvoice>,
         edit: impl FnOnce(&Deployment),
     ) -> Finance {
         Self::start_with(invoices, edit, |_| {}).await
     }
 
     async fn start_with(
-        invoices: impl IntoIterator<Item = Invoice>,
+        invoices: impl IntoIterator<Item = XeroInvoice>,
         edit: impl FnOnce(&Deployment),
         settings: impl FnOnce(&mut DeskSettings),
     ) -> Finance {
@@ -273,7 +272,7 @@ async fn one_card_per_invoice_and_approval_by_button_reaches_xero_once() {
             .invoice("5f1c2b9e-8d7a-4e6f-b5c4-000000000001")
             .expect("invoice")
             .status,
-        InvoiceStatus::Authorised
+        XeroStatus::Authorised
     );
     // Only Claudia posted in the approvals thread.
     let others: Vec<_> = f
@@ -456,7 +455,7 @@ async fn cards_expire_and_invoices_approved_in_xero_are_reported_not_reauthorise
     // INV-0004 is approved directly in Xero while its card is open.
     f.xero.set_status(
         "5f1c2b9e-8d7a-4e6f-b5c4-000000000004",
-        InvoiceStatus::Authorised,
+        XeroStatus::Authorised,
     );
     f.wait_until("the report", |s| {
         s.iter().any(|r| {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::Deployment;
 use herald::identity::IDENTITY_NAMES;
 use herald::roster::Role;
-use herald::sim::Simulator;
+use herald_sim::Simulator;
 use serde_json::{json, Value};
 
 /// Longest wait for the fleet to drain what was sent.

@@ -21,9 +21,8 @@ use common::{Deployment, Herald};
 use herald::approvals::DeskSettings;
 use herald::faults::PANIC_TEXT;
 use herald::roster::Role;
-use herald::sim::xero::{FakeXero, FakeXeroConfig};
-use herald::sim::SentRecord;
-use herald::sources::xero::{Invoice, InvoiceStatus};
+use herald_sim::xero::{FakeXero, FakeXeroConfig, XeroInvoice, XeroStatus};
+use herald_sim::SentRecord;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
@@ -236,14 +235,14 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
 }
 
 /// A SUBMITTED invoice numbered `n`, from `contact`.
-fn submitted(n: u32, contact: &str) -> Invoice {
+fn submitted(n: u32, contact: &str) -> XeroInvoice {
     let mut invoice = FakeXero::fixture_invoices()
         .into_iter()
         .next()
         .expect("a fixture invoice");
     invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-{n:012}");
     invoice.number = format!("INV-{n:04}");
-    invoice.status = InvoiceStatus::Submitted;
+    invoice.status = XeroStatus::Submitted;
     invoice.contact_name = contact.into();
     invoice
 }

@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use common::{Deployment, Herald};
-use herald::sim::{SentRecord, SimUser, Simulator};
+use herald_sim::{SentRecord, SimUser, Simulator};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Connection, Executor, SqliteConnection, SqlitePool};
 
@@ -536,7 +536,7 @@ async fn after_taking_over_a_stale_lease_one_409_is_polled_through_and_a_second_
     sim.inject_fault(
         &clawrence,
         "getUpdates",
-        herald::sim::Fault::api(409, CONFLICT),
+        herald_sim::Fault::api(409, CONFLICT),
     );
 
     let fleet = herald::fleet::start(&deployment.run_options(&sim))
@@ -558,7 +558,7 @@ async fn after_taking_over_a_stale_lease_one_409_is_polled_through_and_a_second_
     sim.inject_fault(
         &clawrence,
         "getUpdates",
-        herald::sim::Fault::api(409, CONFLICT),
+        herald_sim::Fault::api(409, CONFLICT),
     );
     let never = tokio_util::sync::CancellationToken::new();
     let stopped = tokio::time::timeout(WAIT, fleet.run_until(never))

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::Deployment;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(15);
 

@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 struct Running {
     deployment: Deployment,
-    sim: herald::sim::Simulator,
+    sim: herald_sim::Simulator,
     fleet: herald::fleet::RunningFleet,
     operator: i64,
 }

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::{assert_no_token, Deployment};
-use herald::sim::Fault;
+use herald_sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -82,7 +82,7 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
 }
 
 /// Runs a start that must be refused; returns its output after checking nothing was sent.
-async fn refused_start(deployment: &Deployment, sim: &herald::sim::Simulator) -> String {
+async fn refused_start(deployment: &Deployment, sim: &herald_sim::Simulator) -> String {
     let finished = deployment
         .spawn_herald(sim, &["run", "--poll-seconds", "1"])
         .wait(WAIT);

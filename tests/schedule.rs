@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Long enough for several scheduler ticks (50 ms in tests) and sender looks.

@@ -13,7 +13,7 @@ use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
 use herald::sandbox::STRANGER_ID;
-use herald::sim::{SentRecord, Simulator};
+use herald_sim::{SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(10);
 const SETTLE: Duration = Duration::from_millis(400);
@@ -52,7 +52,7 @@ impl Team {
     async fn start_with(
         start: &str,
         edit: impl FnOnce(&Deployment),
-        edit_sim: impl FnOnce(&mut herald::sim::SimConfig),
+        edit_sim: impl FnOnce(&mut herald_sim::SimConfig),
     ) -> Team {
         let deployment = Deployment::example();
         edit(&deployment);
@@ -60,7 +60,7 @@ impl Team {
         let sim_clock = clock.clone();
         let sim = deployment
             .simulator_with(|config| {
-                config.clock = Some(sim_clock);
+                config.clock = Some(herald_sim::SimClock::from_fn(move || sim_clock.now()));
                 edit_sim(config);
             })
             .await;

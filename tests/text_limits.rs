@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
-use herald::sim::{SentRecord, Simulator};
 use herald::telegram::html;
+use herald_sim::{SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -39,7 +39,9 @@ impl Running {
         edit(&deployment);
         let sim_clock = clock.clone();
         let sim = deployment
-            .simulator_with(|config| config.clock = Some(sim_clock))
+            .simulator_with(|config| {
+                config.clock = Some(herald_sim::SimClock::from_fn(move || sim_clock.now()))
+            })
             .await;
         let mut options = deployment.run_options(&sim);
         options.clock = clock;

@@ -13,7 +13,7 @@ use herald::config::{self, Config};
 use herald::fleet::RunOptions;
 use herald::outbox::sender::SenderSettings;
 use herald::schedule::runner::SchedulerSettings;
-use herald::sim::Simulator;
+use herald_sim::Simulator;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -100,22 +100,19 @@ impl Deployment {
     /// The example deployment with `[xero]` pointing at `fake` and its client credentials
     /// (and, if given, a refresh token) in the secrets file.
     pub fn with_xero(
-        fake: &herald::sim::xero::FakeXero,
+        fake: &herald_sim::xero::FakeXero,
         tenant_id: &str,
         refresh_token: Option<&str>,
     ) -> Deployment {
         let deployment = Deployment::example();
         deployment.append("herald.toml", &fake.deployment_toml(tenant_id));
-        herald::sim::xero::FakeXero::write_secrets(&deployment.secrets, refresh_token)
+        herald_sim::xero::FakeXero::write_secrets(&deployment.secrets, refresh_token)
             .expect("secrets writable");
         deployment
     }
 
     /// A simulator that knows this deployment, edited by `edit` (a clock, privacy mode...).
-    pub async fn simulator_with(
-        &self,
-        edit: impl FnOnce(&mut herald::sim::SimConfig),
-    ) -> Simulator {
+    pub async fn simulator_with(&self, edit: impl FnOnce(&mut herald_sim::SimConfig)) -> Simulator {
         let config = self.config();
         let mut sim_config = herald::sandbox::sim_config(&config, &self.tokens);
         edit(&mut sim_config);

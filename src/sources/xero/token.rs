@@ -337,7 +337,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroRoute};
+    use herald_sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroRoute};
 
     struct Memory(Mutex<Token>);
 

@@ -59,8 +59,37 @@ pub(crate) struct Chat {
     pub kind: &'static str,
 }
 
-/// A `MessageEntity`, as the Telegram HTML checker makes them.
-pub(crate) use crate::telegram::html::Entity;
+/// A `MessageEntity`. Offsets and lengths are in UTF-16 code units; field order as the Bot
+/// API server writes it (`offset`, `length`, `type`, then the type's own field).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct Entity {
+    pub offset: usize,
+    pub length: usize,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_emoji_id: Option<String>,
+}
+
+impl Entity {
+    pub fn new(kind: &'static str, offset: usize, length: usize) -> Self {
+        Entity {
+            offset,
+            length,
+            kind,
+            url: None,
+            user: None,
+            language: None,
+            custom_emoji_id: None,
+        }
+    }
+}
 
 /// `forum_topic_created` on a topic's creation message.
 #[derive(Debug, Clone, Serialize, PartialEq)]

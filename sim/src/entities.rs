@@ -9,7 +9,11 @@ use regex::Regex;
 
 use super::wire::Entity;
 
-pub(crate) use crate::telegram::html::utf16_len;
+/// Length of `s` in UTF-16 code units: Telegram's unit for entity offsets and text limits
+/// (a character outside the Basic Multilingual Plane counts 2).
+pub(crate) fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
 
 fn command_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();

@@ -1,21 +1,26 @@
-//! A Telegram Bot API simulator on loopback, for integration tests, benchmarks and
-//! `herald sandbox`. (The fake Xero, for the finance bot, is [`xero`].)
+//! Loopback fakes of the services herald talks to, for herald's tests, benchmarks and
+//! `herald sandbox`: a Telegram Bot API simulator (this module) and a fake Xero ([`xero`]).
 //!
-//! It is a real HTTP peer: herald (and teloxide) talk to it through a base URL exactly as they
-//! talk to `api.telegram.org`: `{base}/bot{token}/{method}`, method names in any case, JSON or
-//! form bodies (or a query string), and Telegram's envelopes and error wordings back
-//! (`tests/fixtures/telegram/`). Tests drive the humans (a message in a topic, a reply,
-//! an edit, a DM, a button tap) and inspect what the bots sent.
+//! A crate of its own so that the product never carries them: herald depends on it only
+//! through its `sandbox` feature and as a dev-dependency, and this crate depends on nothing of
+//! herald. The fakes are written from Telegram's and Xero's behaviour (`tests/fixtures/`),
+//! never from herald's code, so a mistake in herald cannot be mirrored by its own fake.
+//!
+//! The simulator is a real HTTP peer: herald (and teloxide) talk to it through a base URL
+//! exactly as they talk to `api.telegram.org`: `{base}/bot{token}/{method}`, method names in
+//! any case, JSON or form bodies (or a query string), and Telegram's envelopes and error
+//! wordings back (`tests/fixtures/telegram/`). Tests drive the humans (a message in a topic, a
+//! reply, an edit, a DM, a button tap) and inspect what the bots sent.
 //!
 //! What it models:
 //! - the team's forum supergroup with its topics (each with its creation message, whose id is
 //!   the thread id) and the General topic (no thread id); private chats with users;
 //! - per-bot update queues for `getUpdates` (offset confirms, long poll, 409 for the older of
 //!   two concurrent pollers) and privacy mode (see [`Simulator::user_says_in_topic`]);
-//! - `sendMessage`/`editMessageText` with Telegram's HTML checks (the product's own checker,
-//!   [`crate::telegram::html`]), the 4096 limit on visible UTF-16 text, 64-byte
-//!   `callback_data`, thread and chat checks, users who blocked a bot or deleted their
-//!   account; the 200-unit limit on a button-tap answer;
+//! - `sendMessage`/`editMessageText` with Telegram's HTML parsing (its own parser, after
+//!   tdlib's), the 4096 limit on visible UTF-16 text, 64-byte `callback_data`, thread and chat
+//!   checks, users who blocked a bot or deleted their account; the 200-unit limit on a
+//!   button-tap answer;
 //! - flood limits with 429 + `retry_after` when turned on (see [`SimConfig::rate_limits`]);
 //! - faults on demand ([`Fault`]).
 //!
@@ -28,16 +33,18 @@
 //! closed connection (reqwest: "connection closed before message completed") right away, with no
 //! need to wait for its timeout.
 //!
-//! Deviations from Telegram, on purpose: an `&` that starts no entity is rejected (Telegram
-//! keeps it literally; herald must escape); only `parse_mode=HTML` is implemented (others answer
-//! `Bad Request: unsupported parse_mode`); no auto-detected entities on bot messages; multipart
-//! uploads are not supported.
+//! Deviations from Telegram, on purpose: only `parse_mode=HTML` is implemented (others answer
+//! `Bad Request: unsupported parse_mode`); `<tg-time>` is not; no auto-detected entities on bot
+//! messages; a `tg://user?id=` link to a user the simulator does not know gets no entity;
+//! multipart uploads are not supported.
 //!
 //! Tokens are never logged: the token is in the request path, so the path is not logged either,
 //! and [`SimBot`]'s `Debug` hides it.
 
 mod api;
+mod clock;
 mod entities;
+mod html;
 mod ratelimit;
 mod server;
 mod state;
@@ -53,6 +60,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use self::clock::SimClock;
 use self::server::Shared;
 use self::state::State;
 
@@ -69,7 +77,7 @@ pub struct SimConfig {
     /// Enforce Telegram's flood limits with 429s (off by default).
     pub rate_limits: bool,
     /// Source of `date` fields; the system clock if `None`.
-    pub clock: Option<crate::clock::Clock>,
+    pub clock: Option<SimClock>,
 }
 
 impl Default for SimConfig {

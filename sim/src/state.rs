@@ -19,8 +19,8 @@ use super::wire::{
     Message, Queued, Update, User,
 };
 use super::{CallbackAnswer, Fault, Rejection, SentRecord, SimBot, SimConfig, SimGroup, SimUser};
-use crate::clock::Clock;
-use crate::telegram::html;
+use crate::clock::SimClock;
+use crate::html;
 
 /// Maximum visible message length, in UTF-16 units.
 pub(crate) const MAX_TEXT: usize = 4096;
@@ -82,7 +82,7 @@ pub(crate) struct State {
     group: SimGroup,
     users: HashMap<i64, SimUser>,
     strangers: HashMap<i64, SimUser>,
-    clock: Clock,
+    clock: SimClock,
     pub rate_limits: bool,
     watchers: Arc<[watch::Sender<u64>]>,
     messages: HashMap<(ChatKey, i64), Stored>,
@@ -110,7 +110,7 @@ fn lower_name(s: &str) -> String {
 
 impl State {
     pub fn new(config: SimConfig, watchers: Arc<[watch::Sender<u64>]>) -> State {
-        let clock = config.clock.clone().unwrap_or_else(Clock::system);
+        let clock = config.clock.clone().unwrap_or_else(SimClock::system);
         let mut state = State {
             bots: config
                 .bots
@@ -244,6 +244,25 @@ impl State {
             username: None,
         });
         human(u)
+    }
+
+    /// [`render`] with the humans and bots this simulator knows.
+    fn render(
+        &self,
+        raw: &str,
+        parse_mode: Option<&str>,
+    ) -> Result<(String, Vec<Entity>), ApiError> {
+        let known = |id: i64| {
+            self.users
+                .get(&id)
+                .or_else(|| self.strangers.get(&id))
+                .map(human)
+                .or_else(|| {
+                    let bot = self.bots.iter().position(|b| b.cfg.user_id == id)?;
+                    Some(self.bot_user(bot))
+                })
+        };
+        render(raw, parse_mode, &known)
     }
 
     fn group_chat(&self) -> Chat {
@@ -729,7 +748,7 @@ impl State {
         let (key, chat_id) = self.resolve_chat(bot, p)?;
         let raw_text = p.string("text").unwrap_or_default();
         let parse_mode = p.string("parse_mode").filter(|m| !m.is_empty());
-        let (text, entities) = render(&raw_text, parse_mode.as_deref())?;
+        let (text, entities) = self.render(&raw_text, parse_mode.as_deref())?;
         let (markup, raw_markup) = parse_markup(p)?;
 
         let mut thread = match p.int("message_thread_id") {
@@ -849,7 +868,7 @@ impl State {
         };
         let raw_text = p.string("text").unwrap_or_default();
         let parse_mode = p.string("parse_mode").filter(|m| !m.is_empty());
-        let (text, entities) = render(&raw_text, parse_mode.as_deref())?;
+        let (text, entities) = self.render(&raw_text, parse_mode.as_deref())?;
         // Without `reply_markup`, an edit removes the inline keyboard, as on Telegram.
         let (markup, raw_markup) = parse_markup(p)?;
         if current.text.as_deref() == Some(text.as_str())
@@ -1020,16 +1039,24 @@ fn chat_instance(chat_id: i64, bot_id: i64) -> String {
 }
 
 /// Visible text and entities of `raw` under `parse_mode`, with Telegram's checks on them.
+/// `known` finds the user of a `tg://user?id=` link (a `text_mention`); a link to a user the
+/// simulator does not know is left out, the text staying.
 pub(crate) fn render(
     raw: &str,
     parse_mode: Option<&str>,
+    known: &dyn Fn(i64) -> Option<User>,
 ) -> Result<(String, Vec<Entity>), ApiError> {
     let (text, entities) = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
         None => (raw.to_owned(), Vec::new()),
         Some("html") => {
             let parsed = html::parse(raw)
                 .map_err(|e| ApiError::bad(format!("can't parse entities: {e}")))?;
-            (parsed.text, parsed.entities)
+            let entities = parsed
+                .entities
+                .into_iter()
+                .filter_map(|span| wire_entity(span, known))
+                .collect();
+            (parsed.text, entities)
         }
         // The simulator implements HTML only (all herald sends).
         Some(_) => return Err(ApiError::bad("unsupported parse_mode")),
@@ -1041,6 +1068,42 @@ pub(crate) fn render(
         return Err(ApiError::bad("message is too long"));
     }
     Ok((text, entities))
+}
+
+/// A parsed entity as the Bot API writes it.
+fn wire_entity(span: html::Span, known: &dyn Fn(i64) -> Option<User>) -> Option<Entity> {
+    let entity = |kind| Entity::new(kind, span.offset, span.length);
+    Some(match span.kind {
+        html::Kind::Bold => entity("bold"),
+        html::Kind::Italic => entity("italic"),
+        html::Kind::Underline => entity("underline"),
+        html::Kind::Strikethrough => entity("strikethrough"),
+        html::Kind::Spoiler => entity("spoiler"),
+        html::Kind::Code => entity("code"),
+        html::Kind::Pre => entity("pre"),
+        html::Kind::PreCode(language) => Entity {
+            language: Some(language),
+            ..entity("pre")
+        },
+        html::Kind::TextUrl(url) => Entity {
+            url: Some(url),
+            ..entity("text_link")
+        },
+        html::Kind::MentionName(user_id) => {
+            let mut user = known(user_id)?;
+            user.language_code = None;
+            Entity {
+                user: Some(user),
+                ..entity("text_mention")
+            }
+        }
+        html::Kind::CustomEmoji(id) => Entity {
+            custom_emoji_id: Some(id.to_string()),
+            ..entity("custom_emoji")
+        },
+        html::Kind::BlockQuote => entity("blockquote"),
+        html::Kind::ExpandableBlockQuote => entity("expandable_blockquote"),
+    })
 }
 
 /// The button fields that make a button do something.
@@ -1131,17 +1194,22 @@ mod tests {
 
     #[test]
     fn length_is_counted_on_visible_utf16_text() {
+        let nobody = |_: i64| None;
         let ok = "a".repeat(MAX_TEXT);
-        assert!(render(&ok, None).is_ok());
-        assert!(render(&format!("<b>{ok}</b>"), Some("HTML")).is_ok());
+        assert!(render(&ok, None, &nobody).is_ok());
+        assert!(render(&format!("<b>{ok}</b>"), Some("HTML"), &nobody).is_ok());
         let emoji = "😀".repeat(MAX_TEXT / 2);
-        assert!(render(&emoji, None).is_ok());
+        assert!(render(&emoji, None, &nobody).is_ok());
         assert_eq!(
-            render(&format!("{emoji}x"), None).unwrap_err().description,
+            render(&format!("{emoji}x"), None, &nobody)
+                .unwrap_err()
+                .description,
             "Bad Request: message is too long"
         );
         assert_eq!(
-            render("<b> </b>", Some("html")).unwrap_err().description,
+            render("<b> </b>", Some("html"), &nobody)
+                .unwrap_err()
+                .description,
             "Bad Request: message text is empty"
         );
     }
