@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::finding::{tidy, Finding};
 use super::load::{
     load_parts, resolve_parts, resolve_xero_parts, scan_plaintext, scrub_tokens, ConfigError,
 };
 use super::model::DeploymentFile;
 use super::secrets::{SecretRef, SecretStore};
-use super::{tidy, Finding};
 
 /// How to run the check.
 #[derive(Debug, Clone, Default)]

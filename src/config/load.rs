@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use super::finding::{scrub, tidy, without_values, Finding, TOKEN_SHAPE};
+use super::model::{bot_file, DEPLOYMENT_FILE, ROSTER_FILE};
 use super::model::{BotFile, DeploymentFile, RosterFile, XeroFile};
 use super::secrets::{SecretError, SecretRef, SecretStore, Token};
-use super::{bot_file, scrub, tidy, without_values, Finding, DEPLOYMENT_FILE, ROSTER_FILE};
 use crate::identity::IDENTITY_NAMES;
 use crate::roster::Roster;
 
@@ -942,7 +943,7 @@ pub(crate) fn scan_plaintext(
                         "the bot token of {name} is written here in plain text; keep it only in \
                          the secrets file and refer to it with token = {{ source = ... }}"
                     ),
-                    None if super::TOKEN_SHAPE.is_match(line) => {
+                    None if TOKEN_SHAPE.is_match(line) => {
                         "what looks like a Telegram bot token is written here in plain text; keep \
                          tokens only in the secrets file and refer to them with \
                          token = { source = ... }"

@@ -9,6 +9,16 @@ use serde::Deserialize;
 
 use super::secrets::SecretRef;
 
+/// The deployment file, relative to the config folder.
+pub const DEPLOYMENT_FILE: &str = "bots/herald.toml";
+/// The roster file, relative to the config folder.
+pub const ROSTER_FILE: &str = "bots/roster.toml";
+
+/// The path of an identity's file, relative to the config folder: `bots/claudia.toml`.
+pub fn bot_file(identity: &str) -> String {
+    format!("bots/{identity}.toml")
+}
+
 /// `bots/herald.toml`: deployment-wide settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct DeploymentFile {
