@@ -7,10 +7,12 @@ pub mod check;
 pub mod finding;
 pub mod load;
 pub mod model;
+pub mod secret_ref;
 pub mod secrets;
 
 pub use check::{check, exit_code, CheckError, CheckOptions};
 pub use finding::Finding;
 pub use load::{load, resolve_tokens, Config, ConfigError};
 pub use model::{bot_file, DEPLOYMENT_FILE, ROSTER_FILE};
-pub use secrets::{SecretError, SecretRef, SecretStore, Token};
+pub use secret_ref::SecretRef;
+pub use secrets::{SecretError, SecretStore, Token};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::secrets::SecretRef;
+use super::secret_ref::SecretRef;
 
 /// The deployment file, relative to the config folder.
 pub const DEPLOYMENT_FILE: &str = "bots/herald.toml";
