@@ -7,10 +7,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::finding::{tidy, Finding};
-use super::load::{
-    load_parts, resolve_parts, resolve_xero_parts, scan_plaintext, scrub_tokens, ConfigError,
-};
+use super::load::{load_parts, ConfigError};
 use super::model::DeploymentFile;
+use super::secret_checks::{resolve_parts, resolve_xero_parts, scan_plaintext, scrub_tokens};
 use super::secrets::{SecretRef, SecretStore};
 
 /// How to run the check.

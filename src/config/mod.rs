@@ -1,14 +1,21 @@
-//! A deployment's configuration: the `bots/*.toml` files of the config folder, parsed
-//! ([`model`]), validated into a [`Config`] ([`load`]), with bot tokens resolved by reference
-//! ([`secrets`]). Every problem is a [`Finding`], so one run reports everything that is wrong
-//! rather than the first thing; the whole folder is audited by `herald check` ([`check`]).
+//! A deployment's configuration: the `bots/*.toml` files of the config folder ([`model`]),
+//! loaded into a [`Config`] ([`load`]) in three steps: each file read and parsed (`parse`),
+//! each validated on its own terms (`validate`), then the identity files checked against each
+//! other (`cross_checks`). Bot tokens are resolved by reference ([`secrets`], [`secret_ref`]),
+//! and the checks that need their values are in `secret_checks`. Every problem is a
+//! [`Finding`], so one run reports everything that is wrong rather than the first thing; the
+//! whole folder is audited by `herald check` ([`check`]).
 
 pub mod check;
+mod cross_checks;
 pub mod finding;
 pub mod load;
 pub mod model;
+mod parse;
+pub(crate) mod secret_checks;
 pub mod secret_ref;
 pub mod secrets;
+mod validate;
 
 pub use check::{check, exit_code, CheckError, CheckOptions};
 pub use finding::Finding;
