@@ -3,10 +3,10 @@
 //! each validated on its own terms (`validate`), then the identity files checked against each
 //! other (`cross_checks`). Bot tokens are resolved by reference ([`secrets`], [`secret_ref`]),
 //! and the checks that need their values are in `secret_checks`. Every problem is a
-//! [`Finding`], so one run reports everything that is wrong rather than the first thing; the
-//! whole folder is audited by `herald check` ([`check`]).
+//! [`Finding`], so one run reports everything that is wrong rather than the first thing.
+//! `herald check` (`crate::commands::check`) builds on these parts and adds the checks that
+//! need templates and jobs; this module imports neither.
 
-pub mod check;
 mod cross_checks;
 pub mod finding;
 pub mod load;
@@ -17,7 +17,6 @@ pub mod secret_ref;
 pub mod secrets;
 mod validate;
 
-pub use check::{check, exit_code, CheckError, CheckOptions};
 pub use finding::Finding;
 pub use load::{load, resolve_tokens, Config, ConfigError};
 pub use model::{bot_file, DEPLOYMENT_FILE, ROSTER_FILE};

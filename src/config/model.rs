@@ -1,6 +1,7 @@
 //! The on-disk shape of a deployment: `bots/herald.toml`, `bots/roster.toml` and one
 //! `bots/<identity>.toml` per bot. Pure data with serde; loading and validation live in
-//! `load.rs` and `check.rs`, lookups in `crate::roster`.
+//! the other files of `config` (and `herald check` in `crate::commands::check`), lookups in
+//! `crate::roster`.
 
 use std::collections::BTreeMap;
 
