@@ -1,5 +1,5 @@
 //! `herald check`: audits a config folder without starting anything. Runs the same loading and
-//! validation as `herald run` ([`crate::config::load`]), resolves every token through the one
+//! validation as `herald run` ([`crate::config::load()`]), resolves every token through the one
 //! secret path (unless told to skip it, for CI without secrets; the `[xero]` secrets too), and
 //! scans the folder for tokens written in plain text. Then the checks that need more than the
 //! config, which is why this lives in the command layer and not in `config`: every job's

@@ -1,10 +1,10 @@
 //! Loading a deployment: reads `bots/herald.toml`, `bots/roster.toml` and one
-//! `bots/<identity>.toml` per identity ([`super::parse`]), validates each file
-//! ([`super::validate`]) and the identity files against each other ([`super::cross_checks`]),
-//! and builds a [`Config`]. Every problem becomes a [`Finding`] (unknown keys included), so
-//! `herald run` and `herald check` refuse the same things and report all of them at once.
-//! Token resolution is separate ([`resolve_tokens`], through [`super::secret_checks`]) so the
-//! config can be checked without the secrets.
+//! `bots/<identity>.toml` per identity (`parse.rs`), validates each file (`validate.rs`) and
+//! the identity files against each other (`cross_checks.rs`), and builds a [`Config`]. Every
+//! problem becomes a [`Finding`] (unknown keys included), so `herald run` and `herald check`
+//! refuse the same things and report all of them at once. Token resolution is separate
+//! ([`resolve_tokens`], through `secret_checks.rs`) so the config can be checked without the
+//! secrets.
 
 use std::collections::BTreeMap;
 use std::fs;

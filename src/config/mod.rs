@@ -1,5 +1,5 @@
 //! A deployment's configuration: the `bots/*.toml` files of the config folder ([`model`]),
-//! loaded into a [`Config`] ([`load`]) in three steps: each file read and parsed (`parse`),
+//! loaded into a [`Config`] ([`load()`]) in three steps: each file read and parsed (`parse`),
 //! each validated on its own terms (`validate`), then the identity files checked against each
 //! other (`cross_checks`). Bot tokens are resolved by reference ([`secrets`], [`secret_ref`]),
 //! and the checks that need their values are in `secret_checks`. Every problem is a

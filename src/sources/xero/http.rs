@@ -1,6 +1,6 @@
 //! One HTTP request to Xero and what its answer means, shared by the API calls
 //! ([`super::client`]) and the OAuth2 token refresh ([`super::token`]): send once (a 429 comes
-//! back as [`Sent::RateLimited`] for the caller to wait out where it holds no lock), wait out
+//! back as `Sent::RateLimited` for the caller to wait out where it holds no lock), wait out
 //! `Retry-After` up to [`RETRY_AFTER_CAP`], and turn a failed status or transport error into a
 //! [`XeroError`]. It used to live in `client.rs`, which made `client.rs` and `token.rs` import
 //! each other.
