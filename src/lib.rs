@@ -4,13 +4,12 @@
 //! Data flows one way: Telegram -> inbound (handler tree per identity) -> store (state, audit
 //! and outbox rows in one transaction) -> sender per identity -> Telegram.
 
-pub mod app;
 pub mod approvals;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod console_texts;
-pub mod control;
 pub mod faults;
 pub mod fleet;
 pub mod identity;

@@ -15,7 +15,6 @@ use std::time::Duration;
 use herald_sim::{SentRecord, SimBot, SimClock, SimConfig, SimGroup, SimTopic, SimUser, Simulator};
 use serde_json::Value;
 
-use crate::cli::{GlobalOptions, SandboxArgs};
 use crate::config::secrets::SecretRef;
 use crate::config::{self, Config};
 use crate::identity::IDENTITY_NAMES;
@@ -40,18 +39,36 @@ pub enum SandboxError {
 /// A user id no roster member has: the stranger of the script.
 pub const STRANGER_ID: i64 = 999_000_111;
 
+/// What the sandbox is asked to play, in plain values (the command layer builds it from the
+/// command line).
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// The deployment folder whose bots play the session.
+    pub config_dir: std::path::PathBuf,
+    /// Start the clock here instead of the default Friday morning.
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// The clock's speed; 1.0 means "the sandbox's own" ([`SANDBOX_SPEED`]).
+    pub clock_speed: f64,
+    /// Give up waiting for the bots' answers after this many seconds (the whole session).
+    pub timeout_seconds: u64,
+    /// The fleet's options; the sandbox replaces the config folder, clock, URLs, secrets,
+    /// database and pacing with its own.
+    pub run: crate::fleet::RunOptions,
+}
+
 /// Plays the scripted session.
-pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), SandboxError> {
-    let original = config::load(&global.config).map_err(|e| SandboxError::Config(e.to_string()))?;
+pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
+    let original =
+        config::load(&settings.config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     let scratch = tempfile::tempdir()?;
     let tokens = sandbox_tokens();
     let secrets_path = scratch.path().join("secrets.json");
-    let clock = sandbox_clock(global, &original);
+    let clock = sandbox_clock(settings, &original);
     // Finance needs Xero: a copy of the deployment talks to the fake Xero on loopback.
     let finance = finance_deployment(&original, scratch.path(), &clock).await?;
     let config_dir = finance
         .as_ref()
-        .map_or_else(|| global.config.clone(), |(dir, _)| dir.clone());
+        .map_or_else(|| settings.config_dir.clone(), |(dir, _)| dir.clone());
     let config = config::load(&config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     write_secrets(&config, &tokens, &secrets_path)?;
     if finance.is_some() {
@@ -68,7 +85,7 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
         local_stamp(&clock, &config)
     );
 
-    let mut options = global.run_options(1, false);
+    let mut options = settings.run.clone();
     options.config_dir = config_dir.clone();
     options.clock = clock.clone();
     options.desk = Some(crate::approvals::DeskSettings {
@@ -97,8 +114,8 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
     let mut transcript = Transcript {
         printer: Printer::new(&config),
         printed: 0,
-        deadline: tokio::time::Instant::now() + Duration::from_secs(args.timeout_seconds),
-        timeout: args.timeout_seconds,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(settings.timeout_seconds),
+        timeout: settings.timeout_seconds,
     };
     let outcome = async {
         transcript
@@ -130,14 +147,14 @@ pub const SANDBOX_SPEED: f64 = 240.0;
 /// The sandbox's clock: `--clock-start` (and `--clock-speed`) if given, else Friday
 /// 20 November 2026, 10:30 in the team's zone, at [`SANDBOX_SPEED`]: the 11:00 laser-chase
 /// comes 7.5 s after the start, the noon leaderboard 15 s later.
-fn sandbox_clock(global: &GlobalOptions, config: &Config) -> crate::clock::Clock {
+fn sandbox_clock(settings: &SandboxSettings, config: &Config) -> crate::clock::Clock {
     use chrono::TimeZone;
-    let speed = if global.clock_speed == 1.0 {
+    let speed = if settings.clock_speed == 1.0 {
         SANDBOX_SPEED
     } else {
-        global.clock_speed
+        settings.clock_speed
     };
-    let start = global.clock_start.unwrap_or_else(|| {
+    let start = settings.clock_start.unwrap_or_else(|| {
         config
             .roster
             .timezone()

@@ -245,7 +245,7 @@ async fn pause_all_stops_a_backlog_of_200_within_a_second_and_resume_delivers_th
 
     let words = vec!["all".to_owned()];
     let requested = Instant::now();
-    herald::control::set_pause(
+    herald::commands::pause::set_pause(
         deployment.path(),
         &deployment.db_url(),
         &words,
@@ -292,7 +292,7 @@ async fn pause_all_stops_a_backlog_of_200_within_a_second_and_resume_delivers_th
     .await
     .expect("the operator is told, even while paused");
 
-    herald::control::set_pause(
+    herald::commands::pause::set_pause(
         deployment.path(),
         &deployment.db_url(),
         &words,

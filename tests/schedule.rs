@@ -179,7 +179,7 @@ impl Team {
 
     async fn pause(&self, words: &[&str], pause: bool) {
         let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        herald::control::set_pause(
+        herald::commands::pause::set_pause(
             self.deployment.path(),
             &self.deployment.db_url(),
             &words,

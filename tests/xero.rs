@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use herald::clock::Clock;
-use herald::config::check::{check, CheckOptions};
+use herald::commands::check::{check, CheckOptions};
 use herald::config::model::{DeploymentFile, SecretProvider};
 use herald::config::{SecretRef, SecretStore, Token};
 use herald::sources::xero::model::parse_invoices;

@@ -1,17 +1,39 @@
 //! `herald check`: audits a config folder without starting anything. Runs the same loading and
-//! validation as `herald run` ([`super::load`]), resolves every token through the one secret
-//! path (unless told to skip it, for CI without secrets; the `[xero]` secrets too), and scans
-//! the folder for tokens written in plain text. Reports every problem, sorted, one line each.
+//! validation as `herald run` ([`crate::config::load()`]), resolves every token through the one
+//! secret path (unless told to skip it, for CI without secrets; the `[xero]` secrets too), and
+//! scans the folder for tokens written in plain text. Then the checks that need more than the
+//! config, which is why this lives in the command layer and not in `config`: every job's
+//! spec against the templates ([`crate::jobs::check_jobs`]) and every template rendered
+//! against sample data. Reports every problem, sorted, one line each. Exit code 0 clean,
+//! 1 findings, 2 could not run.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use super::load::{
-    load_parts, resolve_parts, resolve_xero_parts, scan_plaintext, scrub_tokens, ConfigError,
+use crate::cli::{CheckArgs, GlobalOptions};
+use crate::config::finding::{tidy, Finding};
+use crate::config::load::{load_parts, ConfigError};
+use crate::config::model::DeploymentFile;
+use crate::config::secret_checks::{
+    resolve_parts, resolve_xero_parts, scan_plaintext, scrub_tokens,
 };
-use super::model::DeploymentFile;
-use super::secrets::{SecretRef, SecretStore};
-use super::{tidy, Finding};
+use crate::config::{SecretRef, SecretStore};
+
+/// Runs `herald check` and prints one line per finding (or `DIR: ok`).
+pub fn execute(global: &GlobalOptions, args: &CheckArgs) -> ExitCode {
+    let options = CheckOptions {
+        secrets_override: global.secrets.clone(),
+        skip_secrets: args.skip_secrets,
+    };
+    let result = check(&global.config, &options);
+    match &result {
+        Ok(findings) if findings.is_empty() => println!("{}: ok", global.config.display()),
+        Ok(findings) => findings.iter().for_each(|f| println!("{f}")),
+        Err(e) => eprintln!("herald check: {e}"),
+    }
+    ExitCode::from(exit_code(&result) as u8)
+}
 
 /// How to run the check.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +112,7 @@ fn check_templates(dir: &Path) -> Vec<Finding> {
         Ok(templates) => templates,
         Err(e) => return vec![Finding::new("templates/", "-", e.to_string())],
     };
-    let config = super::load(dir).ok();
+    let config = crate::config::load(dir).ok();
     let mut findings = match &config {
         Some(config) => crate::jobs::check_jobs(config, &templates),
         None => Vec::new(),
