@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::alerts::ConsoleChannel;
 use super::pacing::{Pacer, RateLimits};
-use super::{audit_transition, set_state, OutboxRow};
+use super::{audit_transition, set_state, OutboxKind, OutboxRow, OutboxState};
 use crate::clock::Clock;
 use crate::config::secrets::Token;
 use crate::faults::{crash_point, CrashPoint};
@@ -96,7 +96,7 @@ pub enum SenderError {
 #[derive(Debug, sqlx::FromRow)]
 struct Candidate {
     id: i64,
-    kind: String,
+    kind: OutboxKind,
     chat_id: i64,
 }
 
@@ -153,7 +153,7 @@ impl Sender {
             let mut earliest: Option<Instant> = None;
             let mut chosen = None;
             for candidate in &candidates {
-                if candidate.kind == "answer_callback" {
+                if candidate.kind == OutboxKind::AnswerCallback {
                     chosen = Some(candidate);
                     break;
                 }
@@ -186,7 +186,7 @@ impl Sender {
                 continue;
             };
             crash_point(CrashPoint::AfterClaim);
-            if row.kind != "answer_callback" {
+            if row.kind != OutboxKind::AnswerCallback {
                 self.pacer.record(row.chat_id, Instant::now());
             }
             let outcome = self.call(&row).await;
@@ -224,7 +224,7 @@ impl Sender {
             "SELECT id, kind, chat_id FROM (
                  SELECT *, ROW_NUMBER() OVER (PARTITION BY chat_id, IFNULL(thread_id, 0)
                                               ORDER BY id) AS position
-                 FROM outbox WHERE bot = ?1 AND state = 'pending') AS o
+                 FROM outbox WHERE bot = ?1 AND state = ?7) AS o
              WHERE position = 1 AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
                AND (o.not_before IS NULL OR o.not_before <= ?4)
              ORDER BY lane, id LIMIT ?2"
@@ -236,6 +236,7 @@ impl Sender {
             .bind(time_key(self.clock.now()))
             .bind(&self.operators)
             .bind(self.diagnose)
+            .bind(OutboxState::Pending)
             .fetch_all(self.store.pool())
             .await
     }
@@ -247,8 +248,8 @@ impl Sender {
         let now = self.clock.now();
         let mut tx = self.store.begin_write().await?;
         let sql = format!(
-            "UPDATE outbox AS o SET state = 'sending', attempts = attempts + 1, updated_at = ?1
-             WHERE o.id = ?2 AND o.state = 'pending' AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
+            "UPDATE outbox AS o SET state = ?8, attempts = attempts + 1, updated_at = ?1
+             WHERE o.id = ?2 AND o.state = ?7 AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
                AND (o.not_before IS NULL OR o.not_before <= ?4)
              RETURNING *"
         );
@@ -259,6 +260,8 @@ impl Sender {
             .bind(time_key(now))
             .bind(&self.operators)
             .bind(self.diagnose)
+            .bind(OutboxState::Pending)
+            .bind(OutboxState::Sending)
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = &row {
@@ -290,9 +293,10 @@ impl Sender {
                 *backoff = self.settings.backoff_min;
                 let message_id = result.get("message_id").and_then(Value::as_i64);
                 sqlx::query(
-                    "UPDATE outbox SET state = 'sent', telegram_message_id = ?, error = NULL,
+                    "UPDATE outbox SET state = ?, telegram_message_id = ?, error = NULL,
                      updated_at = ? WHERE id = ?",
                 )
+                .bind(OutboxState::Sent)
                 .bind(message_id)
                 .bind(at.to_rfc3339())
                 .bind(row.id)
@@ -303,7 +307,14 @@ impl Sender {
             }
             Err(CallError::NotSent(reason)) => {
                 row.error = Some(reason);
-                set_state(&mut tx, row.id, "pending", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Pending,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(
                     &mut tx,
                     &row,
@@ -318,13 +329,20 @@ impl Sender {
             }
             Err(CallError::RetryAfter(seconds)) => {
                 row.error = Some(format!("429: retry after {seconds} s"));
-                set_state(&mut tx, row.id, "pending", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Pending,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(&mut tx, &row, "sending -> pending (429)", at).await?;
                 tracing::warn!(row = row.id, seconds, "Telegram rate limit; waiting");
                 Some(Duration::from_secs(seconds))
             }
             Err(error @ CallError::Rejected { .. })
-                if row.kind == "send"
+                if row.kind == OutboxKind::Send
                     && self.console.is_operator_dm(&row)
                     && !error.is_permanent()
                     && row.attempts < ALERT_ATTEMPTS =>
@@ -339,9 +357,10 @@ impl Sender {
                 let retry_at = at + chrono::Duration::from_std(wait).unwrap_or_default();
                 row.error = Some(error.to_string());
                 sqlx::query(
-                    "UPDATE outbox SET state = 'pending', error = ?, not_before = ?, updated_at = ?
+                    "UPDATE outbox SET state = ?, error = ?, not_before = ?, updated_at = ?
                      WHERE id = ?",
                 )
+                .bind(OutboxState::Pending)
                 .bind(&row.error)
                 .bind(time_key(retry_at))
                 .bind(at.to_rfc3339())
@@ -364,7 +383,7 @@ impl Sender {
                 if is_harmless_rejection(&row, &description) =>
             {
                 row.error = Some(description);
-                set_state(&mut tx, row.id, "sent", row.error.as_deref(), at).await?;
+                set_state(&mut tx, row.id, OutboxState::Sent, row.error.as_deref(), at).await?;
                 audit_transition(&mut tx, &row, "sending -> sent (already in that state)", at)
                     .await?;
                 None
@@ -381,7 +400,14 @@ impl Sender {
                     None => description,
                 };
                 row.error = Some(format!("{code}: {description}"));
-                set_state(&mut tx, row.id, "failed", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Failed,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(&mut tx, &row, "sending -> failed", at).await?;
                 if let (Some(job), Some(slot)) = (&row.job, &row.slot) {
                     let detail = format!("Telegram refused part {}: {description}", row.part);
@@ -395,7 +421,14 @@ impl Sender {
             }
             Err(CallError::Ambiguous(reason)) => {
                 row.error = Some(reason);
-                set_state(&mut tx, row.id, "ambiguous", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Ambiguous,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(&mut tx, &row, "sending -> ambiguous", at).await?;
                 tracing::error!(row = row.id, error = ?row.error, "send outcome unknown; asking the operator");
                 self.console.ambiguous_send(&mut tx, &row, at).await?;
@@ -417,7 +450,7 @@ fn alert_retry_wait(first: Duration, attempts: i64) -> Duration {
 
 /// Rejections that mean the desired state already holds.
 fn is_harmless_rejection(row: &OutboxRow, description: &str) -> bool {
-    row.kind == "edit" && description.contains("message is not modified")
+    row.kind == OutboxKind::Edit && description.contains("message is not modified")
 }
 
 /// The Bot API method and body for a row.
@@ -426,8 +459,8 @@ fn request_for(row: &OutboxRow) -> (&'static str, Value) {
         .reply_markup
         .as_deref()
         .and_then(|m| serde_json::from_str(m).ok());
-    match row.kind.as_str() {
-        "edit" => {
+    match row.kind {
+        OutboxKind::Edit => {
             let mut body = json!({
                 "chat_id": row.chat_id,
                 "message_id": row.target_message_id,
@@ -440,14 +473,14 @@ fn request_for(row: &OutboxRow) -> (&'static str, Value) {
             }
             ("editMessageText", body)
         }
-        "answer_callback" => {
+        OutboxKind::AnswerCallback => {
             let mut body = json!({ "callback_query_id": row.callback_query_id });
             if !row.text.is_empty() {
                 body["text"] = Value::String(row.text.clone());
             }
             ("answerCallbackQuery", body)
         }
-        _ => {
+        OutboxKind::Send => {
             let mut body = json!({
                 "chat_id": row.chat_id,
                 "text": row.text,
