@@ -23,7 +23,7 @@ use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, MessageKind, OutgoingMessage};
 use crate::roster::Roster;
 use crate::sources::xero::{Invoice, InvoiceKind, InvoiceStatus, XeroClient, XeroError};
-use crate::store::approvals::{self, Approval, NewApproval};
+use crate::store::approvals::{self, Approval, ApprovalState, Closing, NewApproval, XeroState};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::fault_counts::FaultKind;
 use crate::store::Store;
@@ -414,7 +414,7 @@ impl ApprovalDesk {
             total: total.clone(),
             due_date: due_date.clone(),
             link: link.clone(),
-            state: "open".into(),
+            state: ApprovalState::Open,
             card_outbox_id: 0,
             chat_id: self.parts.chat_id,
             thread_id: self.parts.thread_id.map(i64::from),
@@ -423,7 +423,7 @@ impl ApprovalDesk {
             decided_by: None,
             decided_at: None,
             reason: None,
-            xero: "none".into(),
+            xero: XeroState::NothingToWrite,
             xero_attempts: 0,
             next_attempt_at: None,
             last_error: None,
@@ -481,7 +481,7 @@ impl ApprovalDesk {
                 other.as_str()
             ),
         };
-        if !approvals::close(tx, &approval.invoice_id, "closed", Some(&note)).await? {
+        if !approvals::close(tx, &approval.invoice_id, Closing::EndedInXero, Some(&note)).await? {
             return Ok(()); // Decided here meanwhile: the decision stands.
         }
         let status_line =
@@ -522,7 +522,7 @@ impl ApprovalDesk {
         }
         let mut tx = self.parts.store.begin_write().await?;
         for approval in expired {
-            if !approvals::close(&mut tx, &approval.invoice_id, "expired", None).await? {
+            if !approvals::close(&mut tx, &approval.invoice_id, Closing::Expired, None).await? {
                 continue;
             }
             let line = format!(
@@ -630,7 +630,8 @@ impl ApprovalDesk {
         match outcome {
             XeroOutcome::Done | XeroOutcome::AlreadyInXero => {
                 let already = matches!(outcome, XeroOutcome::AlreadyInXero);
-                approvals::set_xero(&mut tx, &approval.invoice_id, "done", None, None).await?;
+                approvals::set_xero(&mut tx, &approval.invoice_id, XeroState::Done, None, None)
+                    .await?;
                 let status = if already {
                     format!("✅ Approved by {by} at {when}; it was already authorised directly in Xero, so herald did not authorise it again.")
                 } else {
@@ -683,7 +684,7 @@ impl ApprovalDesk {
                 approvals::set_xero(
                     &mut tx,
                     &approval.invoice_id,
-                    "pending",
+                    XeroState::Pending,
                     Some(&error),
                     Some(next),
                 )
@@ -707,8 +708,14 @@ impl ApprovalDesk {
                 }
             }
             XeroOutcome::Retry(error) | XeroOutcome::GiveUp(error) => {
-                approvals::set_xero(&mut tx, &approval.invoice_id, "failed", Some(&error), None)
-                    .await?;
+                approvals::set_xero(
+                    &mut tx,
+                    &approval.invoice_id,
+                    XeroState::Failed,
+                    Some(&error),
+                    None,
+                )
+                .await?;
                 let entry = AuditEntry::new("approvals", "xero: given up")
                     .bot("claudia")
                     .detail(format!(

@@ -686,7 +686,11 @@ async fn pending(
                 escape_html(&a.contact),
                 escape_html(a.decided_by.as_deref().unwrap_or("?")),
                 a.xero_attempts,
-                if a.xero == "failed" { ", given up" } else { "" },
+                if a.xero == approvals::XeroState::Failed {
+                    ", given up"
+                } else {
+                    ""
+                },
                 escape_html(a.last_error.as_deref().unwrap_or("not tried yet"))
             ));
         }
