@@ -273,8 +273,21 @@ impl Sender {
 
     async fn call(&self, row: &OutboxRow) -> Result<Value, CallError> {
         let (method, body) = request_for(row);
+        // A message written to Telegram, its answer not yet read: where a kill leaves a row
+        // `sending` that Telegram did take.
+        let answered = || {
+            if row.kind == OutboxKind::Send {
+                crash_point(CrashPoint::AfterWrite);
+            }
+        };
         self.client
-            .call(&self.token, method, &body, self.settings.call_timeout)
+            .call_observed(
+                &self.token,
+                method,
+                &body,
+                self.settings.call_timeout,
+                answered,
+            )
             .await
     }
 
