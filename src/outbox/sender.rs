@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use serde_json::{json, Value};
+use sqlx::SqliteConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -55,6 +57,30 @@ impl Default for SenderSettings {
     }
 }
 
+/// A part of a scheduled post that Telegram refused for good.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedPart<'a> {
+    pub job: &'a str,
+    /// The slot key the run wrote the post for.
+    pub slot: &'a str,
+    pub part: i64,
+    /// Telegram's description (naming the new chat when a group was upgraded).
+    pub description: &'a str,
+}
+
+/// The owner of scheduled posts' slots (the scheduler), told by a sender what became of a
+/// post it delivered, in the transaction that records the send's outcome. The sender knows
+/// nothing of the scheduler's tables; the fleet hands it the scheduler's own reporter
+/// ([`crate::schedule::delivery::SlotDeliveries`]).
+pub trait SlotReports: Send + Sync {
+    /// Telegram refused part `refused.part` of the post for `refused.slot`.
+    fn part_refused<'a>(
+        &'a self,
+        conn: &'a mut SqliteConnection,
+        refused: RefusedPart<'a>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
 /// How many times an operator alert Telegram refuses for a reason that may pass is tried
 /// (about half an hour in all with the default 30 s first wait) before it is left `failed`.
 const ALERT_ATTEMPTS: i64 = 6;
@@ -72,6 +98,8 @@ pub struct Sender {
     store: Store,
     clock: Clock,
     console: ConsoleChannel,
+    /// Where a refused part of a scheduled post is reported.
+    slots: Arc<dyn SlotReports>,
     wake: Arc<Notify>,
     settings: SenderSettings,
     pacer: Pacer,
@@ -101,7 +129,8 @@ struct Candidate {
 }
 
 impl Sender {
-    /// A sender for `I`, holding `I`'s own token.
+    /// A sender for `I`, holding `I`'s own token, reporting refused parts of scheduled
+    /// posts to `slots`.
     #[allow(clippy::too_many_arguments)]
     pub fn new<I: BotIdentity>(
         verified: &VerifiedBot<I>,
@@ -109,6 +138,7 @@ impl Sender {
         store: Store,
         clock: Clock,
         console: ConsoleChannel,
+        slots: Arc<dyn SlotReports>,
         wake: Arc<Notify>,
         settings: SenderSettings,
     ) -> Self {
@@ -123,6 +153,7 @@ impl Sender {
             pacer: Pacer::new(settings.limits.clone()),
             operators: serde_json::to_string(&console.operator_ids()).unwrap_or_default(),
             console,
+            slots,
             settings,
             diagnose: false,
         }
@@ -423,8 +454,13 @@ impl Sender {
                 .await?;
                 audit_transition(&mut tx, &row, "sending -> failed", at).await?;
                 if let (Some(job), Some(slot)) = (&row.job, &row.slot) {
-                    let detail = format!("Telegram refused part {}: {description}", row.part);
-                    crate::store::slots::fail_done(&mut tx, job, slot, &detail).await?;
+                    let refused = RefusedPart {
+                        job,
+                        slot,
+                        part: row.part,
+                        description: &description,
+                    };
+                    self.slots.part_refused(&mut tx, refused).await?;
                 }
                 tracing::error!(row = row.id, code, %description, "Telegram rejected a message");
                 self.console
