@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use minijinja::context;
 use serde_json::json;
 use sqlx::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::model::ApprovalsFile;
+use crate::console_texts;
 use crate::identity::{Claudia, Poster};
 use crate::isolation::{self, catch_panic, Panicked};
 use crate::jobs::ar_brief::format_money;
@@ -274,10 +276,9 @@ impl ApprovalDesk {
             .bot("claudia")
             .detail(format!("{step}: {}", isolation::cut(&panic.message, 1000)));
         audit::record(&mut tx, at, &entry).await?;
-        let html = format!(
-            "🔴 <b>Approval desk: a step panicked</b>\nStep: {}\nPanic: {}\nIts changes were rolled back; the desk carries on and tries the step again later.",
-            escape_html(step),
-            escape_html(&isolation::cut(&panic.message, 300)),
+        let html = console_texts::render(
+            "desk_step_panicked.html",
+            context! { step, panic => isolation::cut(&panic.message, 300) },
         );
         isolation::count_and_tell(
             &mut tx,
@@ -303,10 +304,12 @@ impl ApprovalDesk {
             Some(_) if *failing => {}
             Some(error) => {
                 *failing = true;
-                let html = format!(
-                    "🔴 <b>Approval cards: could not read Xero</b>\nCause: {}\nNo card was posted or changed; I try again every {} s and tell you nothing more until it works.",
-                    escape_html(&error.to_string()),
-                    self.parts.settings.poll_every.as_secs().max(1)
+                let html = console_texts::render(
+                    "approvals_xero_unreadable.html",
+                    context! {
+                        cause => error.to_string(),
+                        seconds => self.parts.settings.poll_every.as_secs().max(1),
+                    },
                 );
                 self.alert(
                     "failed: reading invoices awaiting approval",
@@ -699,10 +702,16 @@ impl ApprovalDesk {
                     ));
                 audit::record(&mut tx, now, &entry).await?;
                 if approval.xero_attempts == 0 {
-                    let html = format!(
-                        "🟠 <b>Approved, not yet in Xero</b>: invoice {} ({}), approved by {} at {}.\nCause: {}\nI retry with backoff (next in {} s) and post in the thread once Xero has it. /pending lists it.",
-                        escape_html(&approval.number), escape_html(&approval.contact), escape_html(&by), escape_html(&when),
-                        escape_html(&error), wait.as_secs().max(1)
+                    let html = console_texts::render(
+                        "approval_not_yet_in_xero.html",
+                        context! {
+                            number => approval.number,
+                            contact => approval.contact,
+                            by,
+                            when,
+                            cause => error,
+                            seconds => wait.as_secs().max(1),
+                        },
                     );
                     self.parts.console.alert(&mut tx, &html, None, now).await?;
                 }
@@ -723,9 +732,15 @@ impl ApprovalDesk {
                         approval.invoice_id, approval.number
                     ));
                 audit::record(&mut tx, now, &entry).await?;
-                let html = format!(
-                    "🔴 <b>Approved, but not written to Xero</b>: invoice {} ({}), approved by {} at {}.\nCause: {}\nI stopped trying. Authorise it in Xero by hand, or look into the cause.",
-                    escape_html(&approval.number), escape_html(&approval.contact), escape_html(&by), escape_html(&when), escape_html(&error)
+                let html = console_texts::render(
+                    "approval_not_written_to_xero.html",
+                    context! {
+                        number => approval.number,
+                        contact => approval.contact,
+                        by,
+                        when,
+                        cause => error,
+                    },
                 );
                 self.parts.console.alert(&mut tx, &html, None, now).await?;
                 let status = format!(

@@ -26,10 +26,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use minijinja::context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::console_texts;
 use crate::jobs::JobSpec;
 use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::EnqueueError;
@@ -37,7 +39,6 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::pauses::{self, PauseState};
 use crate::store::slots::{self, SlotRow};
 use crate::store::Store;
-use crate::text::escape_html;
 
 pub use run_slot::{BoundJob, JobRunner, RunContext};
 pub(crate) use tick::resumed_line;
@@ -324,10 +325,9 @@ impl Scheduler {
                 .detail(format!("slot {}", row.slot))
                 .job(&row.job);
             audit::record(&mut tx, at, &entry).await?;
-            let html = format!(
-                "🔴 <b>Job failed: {}</b>\nSlot {} was running when herald stopped.\nPosted: nothing (a run posts all its messages or none). Run it again by hand if it still matters.",
-                escape_html(&row.job),
-                escape_html(&self.slot_text(row)),
+            let html = console_texts::render(
+                "job_interrupted.html",
+                context! { job => row.job, slot => self.slot_text(row) },
             );
             alert(&self.console, &mut tx, &html, at).await?;
         }

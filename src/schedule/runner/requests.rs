@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use minijinja::context;
 
 use super::{tell, BoundJob, Scheduler};
+use crate::console_texts;
 use crate::faults::{crash_point, CrashPoint};
 use crate::outbox::alerts::ConsoleChannel;
 use crate::store::audit::{self, AuditEntry};
@@ -17,7 +19,6 @@ use crate::store::pauses::PauseState;
 use crate::store::requests::{self, JobRequest};
 use crate::store::slots::{self, slot_key, SlotState, Trigger};
 use crate::store::Store;
-use crate::text::escape_html;
 
 impl Scheduler {
     /// The preview requests this process is rendering.
@@ -50,9 +51,9 @@ impl Scheduler {
                 Some(job) => previews.push((job.clone(), request)),
                 None => {
                     requests::settle(conn, request.id).await?;
-                    let html = format!(
-                        "No job {} any more; nothing to preview.",
-                        escape_html(&request.job)
+                    let html = console_texts::render(
+                        "job_gone.html",
+                        context! { job => request.job, preview => true },
                     );
                     tell(&self.console, conn, request.chat_id, &html, now).await?;
                 }
@@ -64,9 +65,9 @@ impl Scheduler {
                     &self.console,
                     conn,
                     request.chat_id,
-                    &format!(
-                        "No job {} any more; nothing was run.",
-                        escape_html(&request.job)
+                    &console_texts::render(
+                        "job_gone.html",
+                        context! { job => request.job, preview => false },
                     ),
                     now,
                 )
@@ -83,10 +84,9 @@ impl Scheduler {
             if let Some(pause) = pauses.holding_job(spec.bot, &spec.name) {
                 entry.decision = format!("manual run refused: paused ({})", pause.scope);
                 audit::record(conn, now, &entry).await?;
-                let html = format!(
-                    "⏸ <b>{}</b> was not run: it is paused ({}). /resume first.",
-                    escape_html(&spec.name),
-                    escape_html(&pause.scope.to_string())
+                let html = console_texts::render(
+                    "run_paused.html",
+                    context! { job => spec.name, scope => pause.scope.to_string() },
                 );
                 tell(&self.console, conn, request.chat_id, &html, now).await?;
                 continue;
@@ -108,10 +108,9 @@ impl Scheduler {
                 audit::record(conn, now, &entry).await?;
                 claimed.push((job.clone(), now, Trigger::Manual));
             } else {
-                let html = format!(
-                    "<b>{}</b> already has a slot at {}; try again in a second.",
-                    escape_html(&spec.name),
-                    escape_html(&slot_key(now))
+                let html = console_texts::render(
+                    "run_slot_taken.html",
+                    context! { job => spec.name, slot => slot_key(now) },
                 );
                 tell(&self.console, conn, request.chat_id, &html, now).await?;
             }
@@ -167,48 +166,36 @@ pub(super) async fn preview(
         Ok(rendered) => rendered,
         Err(panic) => Err(format!("the job panicked: {}", panic_message(&*panic))),
     };
-    let (html, outcome) = match rendered {
+    // What the operator reads, and what the audit log keeps.
+    let (shown, outcome) = match rendered {
         Ok(texts) if texts.is_empty() => (
-            format!(
-                "🔍 Preview of <b>{}</b>: it would post nothing now.",
-                escape_html(&spec.name)
-            ),
+            context! { failed => (), refused => (), posts => texts },
             "shown: nothing to post".to_owned(),
         ),
         // A post Telegram would refuse fails its run at enqueue; the preview says so too.
         Ok(texts) if refused(&texts).is_some() => {
             let problem = refused(&texts).map(|p| p.to_string()).unwrap_or_default();
             (
-                format!(
-                    "🔍 Preview of <b>{}</b> failed: Telegram would refuse it: {}",
-                    escape_html(&spec.name),
-                    escape_html(&problem)
-                ),
+                context! { failed => (), refused => problem, posts => () },
                 format!("failed: Telegram would refuse it: {problem}"),
             )
         }
         Ok(texts) => {
-            let mut html = format!(
-                "🔍 Preview of <b>{}</b> ({} message(s) to #{}; nothing was posted):",
-                escape_html(&spec.name),
-                texts.len(),
-                escape_html(&spec.thread)
-            );
-            for text in &texts {
-                html.push_str("\n\n");
-                html.push_str(text);
-            }
-            (html, format!("shown: {} message(s)", texts.len()))
+            let outcome = format!("shown: {} message(s)", texts.len());
+            (
+                context! { failed => (), refused => (), posts => texts },
+                outcome,
+            )
         }
         Err(cause) => (
-            format!(
-                "🔍 Preview of <b>{}</b> failed: {}",
-                escape_html(&spec.name),
-                escape_html(&cause)
-            ),
+            context! { failed => cause, refused => (), posts => () },
             format!("failed: {cause}"),
         ),
     };
+    let html = console_texts::render(
+        "job_preview.html",
+        context! { job => spec.name, thread => spec.thread, ..shown },
+    );
     let result = async {
         let mut tx = store.begin_write().await?;
         if !requests::settle(&mut tx, request.id).await? {

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use minijinja::context;
 
 use super::{alert, local_and_utc};
 use crate::clock::Clock;
+use crate::console_texts;
 use crate::identity::{BotIdentity, Poster};
 use crate::isolation::{catch_panic, cut};
 use crate::jobs::{Job, JobInput, JobSpec};
@@ -20,7 +22,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::slots::{self, slot_key, SlotState, Trigger};
 use crate::store::Store;
 use crate::templates::Templates;
-use crate::text::{escape_html, split_message, TELEGRAM_MESSAGE_LIMIT};
+use crate::text::{split_message, TELEGRAM_MESSAGE_LIMIT};
 
 /// What every job run needs besides its own job and poster.
 #[derive(Clone)]
@@ -238,11 +240,13 @@ async fn run_slot<I: BotIdentity>(
                         .job(&spec.name);
                     audit::record(&mut tx, at, &entry).await?;
                     if trigger == Trigger::Manual {
-                        let html = format!(
-                            "✅ <b>{}</b> ran by hand: {} message(s) queued for #{}.",
-                            escape_html(&spec.name),
-                            texts.len(),
-                            escape_html(&spec.thread)
+                        let html = console_texts::render(
+                            "job_ran_by_hand.html",
+                            context! {
+                                job => spec.name,
+                                messages => texts.len(),
+                                thread => spec.thread,
+                            },
                         );
                         alert(&context.console, &mut tx, &html, at).await?;
                     }
@@ -297,29 +301,19 @@ async fn record_failed_run(
         .detail(format!("slot {key}: {cause}"))
         .job(&spec.name);
     audit::record(&mut *tx, at, &entry).await?;
-    let html = format!(
-        "🔴 <b>Job failed: {}</b>\n{}\nCause: {}\nPosted: nothing.",
-        escape_html(&spec.name),
-        escape_html(&describe_slot(spec, slot, trigger)),
-        escape_html(cause),
+    let html = console_texts::render(
+        "job_failed.html",
+        context! {
+            job => spec.name,
+            bot => spec.bot,
+            thread => spec.thread,
+            slot => local_and_utc(spec, slot),
+            trigger => trigger.as_str(),
+            cause,
+        },
     );
     alert(console, &mut *tx, &html, at).await?;
     Ok(true)
-}
-
-/// `clawrence -> #daily-updates, slot Mon 2026-11-23 11:00 +08 (03:00 UTC), on schedule`.
-fn describe_slot(spec: &JobSpec, slot: DateTime<Utc>, trigger: Trigger) -> String {
-    let how = match trigger {
-        Trigger::Schedule => "on schedule",
-        Trigger::CatchUp => "catch-up after downtime",
-        Trigger::Manual => "run by hand",
-    };
-    format!(
-        "{} -> #{}, slot {}, {how}",
-        spec.bot,
-        spec.thread,
-        local_and_utc(spec, slot)
-    )
 }
 
 #[cfg(test)]

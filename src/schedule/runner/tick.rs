@@ -6,16 +6,17 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use minijinja::{context, Value};
 
 use super::requests::{preview, InFlight};
 use super::{alert, local_and_utc, tell, BoundJob, Scheduler};
+use crate::console_texts;
 use crate::jobs::JobSpec;
 use crate::schedule::{decide, SlotDecision};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::pauses::{self, Pause, PauseChange, PauseNotice, PauseScope, PauseState};
 use crate::store::requests;
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
-use crate::text::escape_html;
 
 impl Scheduler {
     /// Whether a look has anything to do: a pause changed, a request waits, or a slot came
@@ -160,33 +161,36 @@ impl Scheduler {
         at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         let told: HashSet<PauseNotice> = pauses::take_notices(conn).await?.into_iter().collect();
-        // Each line, and the change it tells (none for a start while paused).
-        let mut lines: Vec<(String, Option<(&Pause, PauseChange)>)> = Vec::new();
+        // Each line (a change for `pause_changes.html`), and the change it tells (none for a
+        // start while paused).
+        let mut lines: Vec<(Value, Option<(&Pause, PauseChange)>)> = Vec::new();
         match before {
             None => {
                 for p in &now_state.pauses {
-                    lines.push((format!(
-                        "⏸ herald started while paused: <b>{}</b> (since {} by {}). Resume with <code>herald resume {}</code> or /resume.",
-                        escape_html(&p.scope.to_string()),
-                        escape_html(&p.paused_at),
-                        escape_html(&p.paused_by),
-                        escape_html(&p.scope.to_string()),
-                    ), None));
+                    let line = context! {
+                        kind => "started_paused",
+                        scope => p.scope.to_string(),
+                        since => p.paused_at,
+                        by => p.paused_by,
+                    };
+                    lines.push((line, None));
                 }
             }
             Some(before) => {
                 for p in &now_state.pauses {
                     if !before.has(&p.scope) {
-                        lines.push((format!(
-                            "⏸ Paused <b>{}</b> by {}. Scheduled slots are skipped and held messages wait; operator DMs still go out.",
-                            escape_html(&p.scope.to_string()),
-                            escape_html(&p.paused_by),
-                        ), Some((p, PauseChange::Pause))));
+                        let line = context! {
+                            kind => "paused",
+                            scope => p.scope.to_string(),
+                            by => p.paused_by,
+                        };
+                        lines.push((line, Some((p, PauseChange::Pause))));
                     }
                 }
                 for p in &before.pauses {
                     if !now_state.has(&p.scope) {
-                        lines.push((resumed_line(conn, p).await?, Some((p, PauseChange::Resume))));
+                        let line = resumed_change(conn, p).await?;
+                        lines.push((line, Some((p, PauseChange::Resume))));
                     }
                 }
             }
@@ -197,17 +201,18 @@ impl Scheduler {
         let operators = self.console.operator_ids();
         if operators.is_empty() {
             // Nobody to tell: the console channel logs that at ERROR.
-            let all: Vec<&str> = lines.iter().map(|(line, _)| line.as_str()).collect();
-            return alert(&self.console, conn, &all.join("\n"), at).await;
+            let all: Vec<Value> = lines.into_iter().map(|(line, _)| line).collect();
+            let html = console_texts::render(
+                "pause_changes.html",
+                context! { changes => all, still => () },
+            );
+            return alert(&self.console, conn, &html, at).await;
         }
-        let still = (!now_state.is_empty()).then(|| {
-            let scopes: Vec<String> = now_state
-                .pauses
-                .iter()
-                .map(|p| p.scope.to_string())
-                .collect();
-            format!("Still paused: {}.", escape_html(&scopes.join(", ")))
-        });
+        let still: Vec<String> = now_state
+            .pauses
+            .iter()
+            .map(|p| p.scope.to_string())
+            .collect();
         for operator in operators {
             let knows = |change: &Option<(&Pause, PauseChange)>| {
                 change.is_some_and(|(p, change)| {
@@ -219,19 +224,19 @@ impl Scheduler {
                     })
                 })
             };
-            let mine: Vec<&(String, Option<(&Pause, PauseChange)>)> =
+            let mine: Vec<&(Value, Option<(&Pause, PauseChange)>)> =
                 lines.iter().filter(|(_, change)| !knows(change)).collect();
             if mine.is_empty() {
                 continue;
             }
-            let mut text: Vec<&str> = mine.iter().map(|(line, _)| line.as_str()).collect();
+            let changes: Vec<Value> = mine.iter().map(|(line, _)| line.clone()).collect();
             let resumed = mine
                 .iter()
                 .any(|(_, change)| matches!(change, Some((_, PauseChange::Resume))));
-            if let (true, Some(still)) = (resumed, &still) {
-                text.push(still);
-            }
-            tell(&self.console, conn, operator, &text.join("\n"), at).await?;
+            // Which pauses still hold, told after a resume.
+            let still = (resumed && !still.is_empty()).then_some(&still);
+            let html = console_texts::render("pause_changes.html", context! { changes, still });
+            tell(&self.console, conn, operator, &html, at).await?;
         }
         Ok(())
     }
@@ -242,6 +247,21 @@ pub(crate) async fn resumed_line(
     conn: &mut sqlx::SqliteConnection,
     pause: &Pause,
 ) -> Result<String, sqlx::Error> {
+    let change = resumed_change(conn, pause).await?;
+    Ok(console_texts::render(
+        "pause_changes.html",
+        context! { changes => vec![change], still => () },
+    ))
+}
+
+/// How many skipped slots (or missed slots of one job) a DM names; the rest are counted.
+const SLOTS_SHOWN: usize = 10;
+
+/// The lifting of `pause`, with the slots it made skip, as a change of `pause_changes.html`.
+async fn resumed_change(
+    conn: &mut sqlx::SqliteConnection,
+    pause: &Pause,
+) -> Result<Value, sqlx::Error> {
     let skipped: Vec<SlotRow> = slots::paused_since(conn, &pause.paused_at)
         .await?
         .into_iter()
@@ -251,32 +271,17 @@ pub(crate) async fn resumed_line(
             PauseScope::Job(job) => &row.job == job,
         })
         .collect();
-    let mut line = format!(
-        "▶️ Resumed <b>{}</b>. Held messages go out now.",
-        escape_html(&pause.scope.to_string())
-    );
-    if skipped.is_empty() {
-        line.push_str(" No scheduled slot was skipped while paused.");
-    } else {
-        line.push_str(&format!(
-            " Skipped while paused (not run now): {}.",
-            escape_html(&list_slots(&skipped))
-        ));
-    }
-    Ok(line)
-}
-
-fn list_slots(rows: &[SlotRow]) -> String {
-    const SHOWN: usize = 10;
-    let mut items: Vec<String> = rows
+    let shown: Vec<Value> = skipped
         .iter()
-        .take(SHOWN)
-        .map(|r| format!("{} at {}", r.job, r.slot))
+        .take(SLOTS_SHOWN)
+        .map(|row| context! { job => row.job, slot => row.slot })
         .collect();
-    if rows.len() > SHOWN {
-        items.push(format!("and {} more", rows.len() - SHOWN));
-    }
-    items.join(", ")
+    Ok(context! {
+        kind => "resumed",
+        scope => pause.scope.to_string(),
+        skipped => shown,
+        more => skipped.len().saturating_sub(SLOTS_SHOWN),
+    })
 }
 
 /// One DM for every slot missed in one look.
@@ -288,21 +293,18 @@ fn missed_report(missed: &[(Arc<JobSpec>, DateTime<Utc>)]) -> String {
             .or_default()
             .push(local_and_utc(spec, *slot));
     }
-    let mut html = format!(
-        "⏭ <b>{} scheduled slot(s) were missed</b> (herald was not running, or too late to catch up). They were not posted:",
-        missed.len()
-    );
-    for (job, slots) in by_job {
-        const SHOWN: usize = 10;
-        let mut shown: Vec<String> = slots.iter().take(SHOWN).cloned().collect();
-        if slots.len() > SHOWN {
-            shown.push(format!("and {} more", slots.len() - SHOWN));
-        }
-        html.push_str(&format!(
-            "\n• {}: {}",
-            escape_html(job),
-            escape_html(&shown.join("; "))
-        ));
-    }
-    html
+    let jobs: Vec<Value> = by_job
+        .into_iter()
+        .map(|(name, slots)| {
+            context! {
+                name,
+                more => slots.len().saturating_sub(SLOTS_SHOWN),
+                slots => slots.into_iter().take(SLOTS_SHOWN).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    console_texts::render(
+        "slots_missed.html",
+        context! { count => missed.len(), jobs },
+    )
 }

@@ -4,16 +4,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use minijinja::context;
 use tokio_util::sync::CancellationToken;
 
 use super::{alert, local_and_utc, SchedulerError, SchedulerSettings};
 use crate::clock::Clock;
+use crate::console_texts;
 use crate::jobs::JobSpec;
 use crate::outbox::alerts::ConsoleChannel;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::slots;
 use crate::store::Store;
-use crate::text::escape_html;
 
 /// Absence detection: slots that overran, and a scheduler that stopped looking.
 pub struct Watchdog {
@@ -63,11 +64,13 @@ impl Watchdog {
                 (Some(spec), Some(slot)) => local_and_utc(spec, slot),
                 _ => row.slot.clone(),
             };
-            let html = format!(
-                "🔴 <b>Job overdue: {}</b>\nSlot {} has not finished {} minutes after its time. Nothing it would post has been posted yet.",
-                escape_html(&row.job),
-                escape_html(&when),
-                self.settings.absence_after.num_minutes()
+            let html = console_texts::render(
+                "job_overdue.html",
+                context! {
+                    job => row.job,
+                    slot => when,
+                    minutes => self.settings.absence_after.num_minutes(),
+                },
             );
             alert(&self.console, &mut tx, &html, now).await?;
         }
@@ -93,9 +96,9 @@ impl Watchdog {
                     .detail(format!("no look for {} s", since_beat.as_secs())),
             )
             .await?;
-            let html = format!(
-                "🔴 <b>The scheduler has stopped</b>: it has not looked at the schedule for {} s, so due slots are not running. Check the logs and restart herald.",
-                since_beat.as_secs()
+            let html = console_texts::render(
+                "scheduler_stopped.html",
+                context! { seconds => since_beat.as_secs() },
             );
             alert(&self.console, &mut tx, &html, now).await?;
         } else if since_beat <= limit {
