@@ -424,3 +424,53 @@ async fn an_operator_alert_telegram_refuses_stays_queued_and_is_retried() {
     );
     running.fleet.stop().await.expect("clean stop");
 }
+
+/// A scheduled post Telegram refuses fails its slot: the sender reports the refused part to
+/// the scheduler, which marks the slot (done until then) failed with Telegram's reason, in the
+/// transaction that tells the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_scheduled_post_fails_its_slot() {
+    let running = start().await;
+    let clawrence = running.deployment.config().bots["clawrence"]
+        .username
+        .clone();
+    running.sim.inject_fault(
+        &clawrence,
+        "sendMessage",
+        Fault::api(400, "Bad Request: message thread not found"),
+    );
+    running
+        .sim
+        .user_dms(running.operator, &running.lawrence, "/run team-pulse");
+    let sent = running
+        .sim
+        .wait_for(
+            |s| {
+                s.iter()
+                    .any(|r| r.chat_id == running.operator && r.text.contains("Telegram refused"))
+            },
+            WAIT,
+        )
+        .await
+        .expect("the operator is told the post was refused");
+    let refused = running
+        .operator_dms(&sent)
+        .into_iter()
+        .find(|r| r.text.contains("Telegram refused"))
+        .expect("the refusal DM");
+    assert!(refused.text.contains("job team-pulse"), "{}", refused.text);
+    // The DM was written in the transaction that failed the slot: it is failed by now.
+    let slots: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT state, detail FROM job_slots WHERE job = 'team-pulse'")
+            .fetch_all(running.fleet.store().pool())
+            .await
+            .expect("slots readable");
+    assert_eq!(
+        slots,
+        vec![(
+            "failed".to_owned(),
+            Some("Telegram refused part 0: Bad Request: message thread not found".to_owned())
+        )]
+    );
+    running.fleet.stop().await.expect("clean stop");
+}

@@ -276,8 +276,9 @@ async fn a_job_whose_post_telegram_would_refuse_fails_its_run_with_a_clear_error
         .into_iter()
         .find(|r| r.text.contains("Job failed"))
         .expect("alert");
+    // What the operator reads (the alert's HTML escapes the quotes).
     assert!(
-        alert.text.contains(
+        herald::text::html_to_plain(&alert.text).contains(
             "Telegram would refuse it: can't parse entities: Unsupported start tag \"br\" at byte offset 16"
         ),
         "{}",

@@ -774,6 +774,7 @@ impl Launch<'_> {
             self.store.clone(),
             clock,
             self.console.clone(),
+            Arc::new(crate::schedule::delivery::SlotDeliveries),
             self.wake.clone(),
             options.sender.clone(),
         )

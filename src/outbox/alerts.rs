@@ -274,7 +274,7 @@ impl ConsoleChannel {
 
     /// Whether a failed or uncertain `row` gets an alert (logging why not, if not).
     fn is_alertable(&self, row: &OutboxRow) -> bool {
-        if row.kind == "answer_callback" {
+        if row.kind == super::OutboxKind::AnswerCallback {
             tracing::warn!(row = row.id, state = %row.state, "a button-tap answer was not delivered");
             return false;
         }

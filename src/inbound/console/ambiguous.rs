@@ -2,9 +2,10 @@
 
 use super::outbox_rows::{self, Listing};
 use super::{Behaviour, HandlerError, Session};
+use crate::outbox::OutboxState;
 
 const LISTING: Listing = Listing {
-    state: "ambiguous",
+    state: OutboxState::Ambiguous,
     buttons: [("Resend", "resend"), ("Mark sent", "sent")],
 };
 

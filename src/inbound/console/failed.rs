@@ -2,9 +2,10 @@
 
 use super::outbox_rows::{self, Listing};
 use super::{Behaviour, HandlerError, Session};
+use crate::outbox::OutboxState;
 
 const LISTING: Listing = Listing {
-    state: "failed",
+    state: OutboxState::Failed,
     buttons: [("Retry", "retry"), ("Dismiss", "dismiss")],
 };
 

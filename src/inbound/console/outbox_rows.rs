@@ -5,7 +5,7 @@ use minijinja::context;
 use serde_json::json;
 
 use super::{render, Behaviour, HandlerError, Session};
-use crate::outbox::OutboxRow;
+use crate::outbox::{OutboxRow, OutboxState};
 use crate::text::{cut_plain, html_to_plain};
 
 /// How many rows one listing shows (the newest).
@@ -17,7 +17,7 @@ const EXCERPT_LIMIT: usize = 300;
 /// Rows in one undecided state, and the buttons that decide them.
 pub(super) struct Listing {
     /// The outbox state listed.
-    pub state: &'static str,
+    pub state: OutboxState,
     /// The two buttons: (label, action in the `ob:ACTION:ID` callback data).
     pub buttons: [(&'static str, &'static str); 2],
 }
@@ -36,7 +36,7 @@ pub(super) async fn answer<I: Behaviour>(
     if rows.is_empty() {
         let html = render(
             "command_no_outbox_rows.html",
-            context! { state => listing.state },
+            context! { state => listing.state.as_str() },
         );
         session.reply(html).await?;
     }

@@ -49,7 +49,7 @@ pub(super) async fn answer<I: Behaviour>(
         .await?
         .into_iter()
         .map(|a| NotInXero {
-            given_up: a.xero == "failed",
+            given_up: a.xero == crate::store::approvals::XeroState::Failed,
             number: a.number,
             contact: a.contact,
             decided_by: a.decided_by.unwrap_or_else(|| "?".to_owned()),

@@ -7,6 +7,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::{render, Behaviour, HandlerError, Session};
+use crate::outbox::OutboxState;
 use crate::store::{parse_time, pauses, slots};
 
 /// How many failures `/status` shows.
@@ -52,28 +53,28 @@ pub(super) async fn answer<I: Behaviour>(
         sqlx::query_as("SELECT bot, username, verified_at FROM bot_status ORDER BY bot")
             .fetch_all(&mut *session.conn)
             .await?;
-    let counts: Vec<(String, String, i64)> = sqlx::query_as(
+    let counts: Vec<(String, OutboxState, i64)> = sqlx::query_as(
         "SELECT bot, state, count(*) FROM outbox
          WHERE state IN ('pending', 'sending', 'ambiguous', 'failed') GROUP BY bot, state",
     )
     .fetch_all(&mut *session.conn)
     .await?;
-    let mut per_bot: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
+    let mut per_bot: BTreeMap<&str, BTreeMap<OutboxState, i64>> = BTreeMap::new();
     for (bot, state, n) in &counts {
-        per_bot.entry(bot).or_default().insert(state, *n);
+        per_bot.entry(bot).or_default().insert(*state, *n);
     }
     let bots: Vec<BotLine> = verified
         .iter()
         .map(|(bot, username, at)| {
             let c = per_bot.get(bot.as_str());
-            let n = |s: &str| c.and_then(|c| c.get(s)).copied().unwrap_or(0);
+            let n = |s: OutboxState| c.and_then(|c| c.get(&s)).copied().unwrap_or(0);
             BotLine {
                 name: bot.clone(),
                 username: username.clone(),
                 verified: parse_time(at).map_or_else(|| at.clone(), |t| session.local(t)),
-                queued: n("pending") + n("sending"),
-                ambiguous: n("ambiguous"),
-                failed: n("failed"),
+                queued: n(OutboxState::Pending) + n(OutboxState::Sending),
+                ambiguous: n(OutboxState::Ambiguous),
+                failed: n(OutboxState::Failed),
             }
         })
         .collect();
