@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::alerts::ConsoleChannel;
 use super::pacing::{Pacer, RateLimits};
 use super::{audit_transition, set_state, OutboxRow};
+use crate::activity::{Activity, Reporter};
 use crate::clock::Clock;
 use crate::config::secrets::Token;
 use crate::faults::{crash_point, CrashPoint};
@@ -79,6 +80,8 @@ pub struct Sender {
     operators: String,
     /// Diagnose mode: only DMs to operators go out.
     diagnose: bool,
+    /// Where this sender reports its looks at the outbox ([`crate::activity`]).
+    reporter: Reporter,
 }
 
 /// Why a sender stopped on its own.
@@ -125,7 +128,14 @@ impl Sender {
             console,
             settings,
             diagnose: false,
+            reporter: Reporter::detached(),
         }
+    }
+
+    /// Reports every look at the outbox to `activity` (an idle look: nothing sendable).
+    pub fn reporting_to(mut self, activity: &Activity) -> Self {
+        self.reporter = activity.register(format!("sender {}", self.bot));
+        self
     }
 
     /// In diagnose mode only DMs to operators (and button answers) go out.
@@ -145,6 +155,7 @@ impl Sender {
         // was taken over cannot claim or record anything.
         let store = self.store.clone();
         while !shutdown.is_cancelled() {
+            let look = self.reporter.look();
             let candidates = store
                 .retry("reading the outbox", || self.candidates())
                 .await
@@ -166,6 +177,9 @@ impl Sender {
             }
             let Some(candidate) = chosen else {
                 // Nothing to send, or every thread head must wait for its chat's limit.
+                if candidates.is_empty() {
+                    self.reporter.idle(look);
+                }
                 let wait = earliest
                     .map(|e| e.saturating_duration_since(now))
                     .unwrap_or(self.settings.idle_poll)
@@ -205,6 +219,7 @@ impl Sender {
                 })
                 .await
                 .map_err(db)?;
+            self.reporter.worked();
             backoff = next_backoff;
             if let Some(pause) = pause {
                 tokio::select! {

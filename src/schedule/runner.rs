@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{decide, SlotDecision};
+use crate::activity::{Activity, Reporter};
 use crate::clock::Clock;
 use crate::faults::{crash_point, CrashPoint};
 use crate::identity::{BotIdentity, Poster};
@@ -410,6 +411,8 @@ pub struct Scheduler {
     start_pauses: Mutex<Option<PauseState>>,
     /// Preview requests being rendered by this process (not to be started twice).
     previews_in_flight: Arc<Mutex<HashSet<i64>>>,
+    /// Where the looks at the schedule are reported ([`crate::activity`]).
+    reporter: Reporter,
 }
 
 impl Scheduler {
@@ -436,7 +439,15 @@ impl Scheduler {
             audit_retention_days: None,
             start_pauses: Mutex::new(None),
             previews_in_flight: Arc::new(Mutex::new(HashSet::new())),
+            reporter: Reporter::detached(),
         }
+    }
+
+    /// Reports every look at the schedule to `activity`: idle when it changed nothing and no
+    /// run or preview is under way.
+    pub fn reporting_to(mut self, activity: &Activity) -> Self {
+        self.reporter = activity.register("scheduler");
+        self
     }
 
     /// The watchdog that watches this scheduler.
@@ -448,6 +459,7 @@ impl Scheduler {
             settings: self.settings.clone(),
             heartbeat: self.heartbeat.clone(),
             specs: self.jobs.iter().map(|j| j.spec().clone()).collect(),
+            reporter: Reporter::detached(),
         }
     }
 
@@ -502,7 +514,10 @@ impl Scheduler {
             .and_then(|mut start| start.take());
         let mut runs: JoinSet<(String, Result<(), sqlx::Error>)> = JoinSet::new();
         let mut pruned_at: Option<DateTime<Utc>> = None;
+        // Whether the last look left a run or a preview under way.
+        let mut busy = false;
         let result = loop {
+            let look = self.reporter.look();
             if let Some(days) = self.audit_retention_days {
                 let now = self.clock.now();
                 if pruned_at.is_none_or(|at| now - at >= chrono::Duration::days(1)) {
@@ -547,6 +562,16 @@ impl Scheduler {
             }
             while let Some(done) = runs.try_join_next() {
                 log_run(done);
+            }
+            // A run or preview that ended since the last look wrote its outcome: work done.
+            let quiet = runs.is_empty() && self.in_flight().is_empty();
+            match (quiet, busy) {
+                (false, _) => busy = true,
+                (true, true) => {
+                    busy = false;
+                    self.reporter.worked();
+                }
+                (true, false) => self.reporter.idle(look),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
@@ -738,6 +763,7 @@ impl Scheduler {
             alert(&self.console, &mut tx, &html, now).await?;
         }
         tx.commit().await?;
+        self.reporter.worked();
         for (job, request) in previews {
             let rendering = InFlight::start(&self.previews_in_flight, request.id);
             tokio::spawn(preview(
@@ -1181,9 +1207,17 @@ pub struct Watchdog {
     settings: SchedulerSettings,
     heartbeat: Arc<Mutex<Instant>>,
     specs: Vec<Arc<JobSpec>>,
+    /// Where the watchdog's checks are reported ([`crate::activity`]).
+    reporter: Reporter,
 }
 
 impl Watchdog {
+    /// Reports every check to `activity`: idle when it found nothing to tell.
+    pub fn reporting_to(mut self, activity: &Activity) -> Self {
+        self.reporter = activity.register("watchdog");
+        self
+    }
+
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
         let mut stalled_told = false;
         loop {
@@ -1192,24 +1226,33 @@ impl Watchdog {
                 _ = tokio::time::sleep(self.settings.watchdog_every) => {}
             }
             // One unit of work; `stalled_told` changes only once its DM committed.
+            let look = self.reporter.look();
             let this = &self;
-            stalled_told = self
+            let alerted;
+            (stalled_told, alerted) = self
                 .store
                 .retry("checking for overdue slots", || {
                     let mut told = stalled_told;
                     async move {
-                        this.check(&mut told).await?;
-                        Ok::<_, sqlx::Error>(told)
+                        let alerted = this.check(&mut told).await?;
+                        Ok::<_, sqlx::Error>((told, alerted))
                     }
                 })
                 .await?;
+            if alerted {
+                self.reporter.worked();
+            } else {
+                self.reporter.idle(look);
+            }
         }
     }
 
-    async fn check(&self, stalled_told: &mut bool) -> Result<(), sqlx::Error> {
+    /// One look for absences; whether it told the operator anything.
+    async fn check(&self, stalled_told: &mut bool) -> Result<bool, sqlx::Error> {
         let now = self.clock.now();
         let mut tx = self.store.begin_write().await?;
         let overdue = slots::take_overdue(&mut tx, now - self.settings.absence_after).await?;
+        let mut alerted = !overdue.is_empty();
         for row in &overdue {
             let entry = AuditEntry::new("job", "overdue")
                 .bot(&row.bot)
@@ -1239,6 +1282,7 @@ impl Watchdog {
             .max(self.settings.tick * 10);
         if since_beat > limit && !*stalled_told && !self.specs.is_empty() {
             *stalled_told = true;
+            alerted = true;
             tracing::error!(
                 ?since_beat,
                 "the scheduler has stopped looking at the schedule"
@@ -1258,7 +1302,8 @@ impl Watchdog {
         } else if since_beat <= limit {
             *stalled_told = false;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(alerted)
     }
 
     fn spec(&self, job: &str) -> Option<&JobSpec> {
@@ -1397,6 +1442,7 @@ mod tests {
             settings: SchedulerSettings::default(),
             heartbeat: heartbeat.clone(),
             specs,
+            reporter: Reporter::detached(),
         };
         (watchdog, heartbeat)
     }
