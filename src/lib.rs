@@ -4,6 +4,7 @@
 //! Data flows one way: Telegram -> inbound (handler tree per identity) -> store (state, audit
 //! and outbox rows in one transaction) -> sender per identity -> Telegram.
 
+pub mod activity;
 pub mod approvals;
 pub mod cli;
 pub mod clock;

@@ -79,18 +79,13 @@ impl Burst {
 
     /// Waits until `sql` (a count) reaches `want`, by looking at the database.
     async fn wait_for_count(&self, sql: &str, want: i64) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let got = self.scalar(sql).await;
-            if got == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{sql}: {got}, expected {want}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let reached =
+            common::try_wait_until(WAIT, || async { self.scalar(sql).await == want }).await;
+        assert!(
+            reached,
+            "{sql}: {}, expected {want}",
+            self.scalar(sql).await
+        );
     }
 
     fn unsure_dms(&self, sent: &[SentRecord]) -> Vec<SentRecord> {

@@ -202,6 +202,33 @@ impl Finance {
         .await;
     }
 
+    /// Waits until the desk and herald have finished with everything so far: every update
+    /// handled and sent ([`common::settled`]); then the desk has polled Xero twice more (its
+    /// second poll began after the first had written its cards) and no approval awaits its
+    /// Xero write; then whatever that queued has been sent.
+    async fn settled(&self) {
+        common::settled(&self.sim, &self.fleet).await;
+        let polls = || {
+            self.xero
+                .requests()
+                .iter()
+                .filter(|r| r.route == Some(XeroRoute::Invoices))
+                .count()
+        };
+        let before = polls();
+        common::wait_until("two more polls of Xero by the desk", || {
+            std::future::ready(polls() >= before + 2)
+        })
+        .await;
+        common::wait_until("every approval written to Xero", || async {
+            self.table("SELECT count(*) || '' FROM approvals WHERE xero = 'pending'")
+                .await
+                == ["0"]
+        })
+        .await;
+        common::settled(&self.sim, &self.fleet).await;
+    }
+
     fn confirmations(&self, number: &str) -> usize {
         self.claudia_in(APPROVALS)
             .iter()
@@ -230,7 +257,7 @@ async fn one_card_per_invoice_and_approval_by_button_reaches_xero_once() {
         card.text
     );
     // Several more polls: still one card.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    f.settled().await;
     let cards = f
         .claudia_in(APPROVALS)
         .iter()
@@ -307,7 +334,7 @@ async fn two_approvers_tapping_at_once_100_times_give_one_update_and_one_confirm
             >= 100
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    f.settled().await;
     assert_eq!(f.xero.authorisations(), 100);
     for n in 1..=100 {
         let number = format!("INV-{n:04}");
@@ -535,7 +562,15 @@ async fn the_ar_brief_posts_from_xero_and_a_xero_failure_posts_nothing_and_tells
     assert!(brief.contains("Tan &amp; Sons Trading Pte Ltd"), "{brief}");
 
     // A manual run's slot is its second: the next one must be in another second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let slot = f
+        .table("SELECT slot FROM job_slots WHERE job = 'ar-brief'")
+        .await;
+    let slot = herald::store::parse_time(&slot[0]).expect("the slot's time");
+    let clock = herald::clock::Clock::system();
+    common::wait_until("the next second on the wall clock", || {
+        std::future::ready(clock.now() >= slot + chrono::Duration::seconds(1))
+    })
+    .await;
     f.xero
         .fail_next(XeroRoute::Invoices, XeroFault::ServerError, 100);
     f.sim.user_dms(WEI_MING, &console, "/run ar-brief");
@@ -573,7 +608,7 @@ async fn an_approval_not_yet_in_xero_survives_a_restart_and_completes_once() {
         f.confirmations("INV-0011") == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    f.settled().await;
     assert_eq!(f.confirmations("INV-0011"), 1);
     assert_eq!(f.xero.authorisations(), 1);
     let cards = f

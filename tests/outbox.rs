@@ -61,22 +61,19 @@ impl Running {
             .collect()
     }
 
-    /// Claudia's outbox states, once they have settled (no row `pending` or `sending`): the
-    /// simulator records a message a moment before herald commits its outcome.
+    /// Claudia's outbox states once herald has settled: the simulator records a message a
+    /// moment before herald commits its outcome.
     async fn claudia_states(&self) -> Vec<String> {
-        let mut states: Vec<String> = Vec::new();
-        for _ in 0..100 {
-            states =
-                sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'claudia' ORDER BY id")
-                    .fetch_all(self.fleet.store().pool())
-                    .await
-                    .expect("outbox readable");
-            if states.iter().all(|s| s != "pending" && s != "sending") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        states
+        self.settled().await;
+        sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'claudia' ORDER BY id")
+            .fetch_all(self.fleet.store().pool())
+            .await
+            .expect("outbox readable")
+    }
+
+    /// Waits until herald has finished reacting to everything so far ([`common::settled`]).
+    async fn settled(&self) {
+        common::settled(&self.sim, &self.fleet).await;
     }
 }
 
@@ -128,8 +125,8 @@ async fn a_lost_reply_is_ambiguous_surfaced_once_and_never_resent() {
         .wait_for(|s| s.iter().any(|r| r.chat_id == running.operator), WAIT)
         .await
         .expect("an operator DM");
-    // Give a wrong implementation time to resend or alert twice.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Whatever a wrong implementation would resend or alert twice has been sent by now.
+    running.settled().await;
     let sent = running.sim.sent();
     assert_eq!(
         running.sim.sent_by(&running.claudia).len(),
@@ -319,7 +316,7 @@ async fn mark_sent_settles_an_ambiguous_send_once_and_edits_the_alert() {
         running.answer_to(&again).await.as_deref(),
         Some("Already decided: that message is sent.")
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     assert_eq!(
         running.sim.sent_by(&running.claudia).len(),
         1,
@@ -362,7 +359,7 @@ async fn resend_delivers_the_message_again_exactly_once() {
         .answer_to(&again)
         .await
         .is_some_and(|a| a.starts_with("Already decided")));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    running.settled().await;
     assert_eq!(running.sim.sent_by(&running.claudia).len(), 2);
     assert_eq!(running.claudia_states().await, vec!["sent"]);
     running.fleet.stop().await.expect("clean stop");
@@ -378,7 +375,7 @@ async fn only_an_operator_can_decide_an_ambiguous_send() {
         running.answer_to(&query).await.as_deref(),
         Some("Only an operator can decide this.")
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     assert_eq!(running.claudia_states().await, vec!["ambiguous"]);
     assert_eq!(running.sim.sent_by(&running.claudia).len(), 1);
     running.fleet.stop().await.expect("clean stop");

@@ -185,7 +185,7 @@ async fn sustained_traffic_leaves_database_size_and_memory_flat() {
     );
 
     herald.terminate();
-    let finished = herald.wait(Duration::from_secs(60));
+    let finished = herald.wait().await;
     assert_eq!(finished.code, Some(0), "{}", finished.output);
 
     let store = herald::store::Store::open(&db_url)

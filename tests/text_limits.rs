@@ -85,15 +85,12 @@ impl Running {
         let sql = format!(
             "SELECT id, state, attempts, error FROM outbox WHERE bot = '{bot}' ORDER BY id"
         );
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
+        common::try_wait_until(WAIT, || async {
             let rows = self.rows(&sql).await;
-            let busy = rows.iter().any(|r| r.1 == "pending" || r.1 == "sending");
-            if !busy || tokio::time::Instant::now() > deadline {
-                return rows;
-            }
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+            !rows.iter().any(|r| r.1 == "pending" || r.1 == "sending")
+        })
+        .await;
+        self.rows(&sql).await
     }
 
     /// Writes a row straight into the outbox, as another process or an older herald would,
@@ -394,16 +391,11 @@ async fn an_operator_alert_refused_for_good_fails_at_once_and_is_not_retried() {
     assert_eq!(rows[0].0, id);
     assert_eq!(rows[0].1, "failed");
     // The alert about it is refused: failed on its first try, never queued again.
-    let alerts = {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let alerts = running.settled_rows("lawrence").await;
-            if !alerts.is_empty() || tokio::time::Instant::now() > deadline {
-                break alerts;
-            }
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-    };
+    common::try_wait_until(WAIT, || async {
+        !running.settled_rows("lawrence").await.is_empty()
+    })
+    .await;
+    let alerts = running.settled_rows("lawrence").await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(
         (alerts[0].1.as_str(), alerts[0].2, alerts[0].3.as_deref()),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald::clock::Clock;
 use herald::commands::check::{check, CheckOptions};
@@ -548,10 +548,10 @@ async fn a_slow_xero_times_out_and_a_retry_with_the_same_key_changes_nothing_twi
         .await
         .expect_err("timeout");
     assert!(matches!(err, XeroError::Timeout { .. }), "{err}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fake.authorisations() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::try_wait_until(common::PATIENCE, || {
+        std::future::ready(fake.authorisations() > 0)
+    })
+    .await;
     assert_eq!(
         fake.authorisations(),
         1,

@@ -518,6 +518,13 @@ impl Simulator {
             .map_or(0, |b| st.pending(b))
     }
 
+    /// How many `getUpdates` a bot has made (a long poll counts once it has begun); 0 for an
+    /// unknown bot.
+    pub fn polls(&self, bot_username: &str) -> u64 {
+        let st = self.shared.lock();
+        st.bot_by_username(bot_username).map_or(0, |b| st.polls(b))
+    }
+
     /// The group's chat id.
     pub fn group_chat_id(&self) -> i64 {
         self.shared.lock().group_chat_id()
@@ -542,5 +549,22 @@ impl Simulator {
     /// Turns flood limits on or off.
     pub fn set_rate_limits(&self, on: bool) {
         self.shared.lock().rate_limits = on;
+    }
+
+    /// For tests of the flood limits themselves: from now on the limits take time as standing
+    /// still, until [`Simulator::advance_rate_limit_clock`] moves it (herald's own pacing runs
+    /// on real time, so a fleet under test needs the limits on real time too).
+    pub fn freeze_rate_limit_clock(&self) {
+        let mut st = self.shared.lock();
+        if st.limits_frozen_at.is_none() {
+            st.limits_frozen_at = Some(Instant::now());
+        }
+    }
+
+    /// Moves the frozen flood-limit clock forward by `by` (freezing it first if needed).
+    pub fn advance_rate_limit_clock(&self, by: Duration) {
+        let mut st = self.shared.lock();
+        let at = st.limits_frozen_at.unwrap_or_else(Instant::now);
+        st.limits_frozen_at = Some(at + by);
     }
 }

@@ -6,7 +6,9 @@
 //! - per (bot, group chat): at most 20 in any 60 s window;
 //! - per bot: at most 30 in any 1 s window.
 //!
-//! Windows use real monotonic time, never the injectable clock.
+//! Windows use real monotonic time, never the injectable clock (herald's pacing runs on real
+//! time); only tests of the limits themselves freeze it
+//! ([`super::Simulator::freeze_rate_limit_clock`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

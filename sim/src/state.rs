@@ -101,6 +101,8 @@ pub(crate) struct State {
     pub too_many: usize,
     faults: Vec<(usize, String, Fault)>,
     limiter: RateLimiter,
+    /// When set, the instant the flood limits take as "now" (moved only by tests).
+    pub limits_frozen_at: Option<Instant>,
     pub shutdown: bool,
 }
 
@@ -147,6 +149,7 @@ impl State {
             too_many: 0,
             faults: Vec::new(),
             limiter: RateLimiter::default(),
+            limits_frozen_at: None,
             shutdown: false,
         };
         state.create_topics();
@@ -423,6 +426,11 @@ impl State {
 
     pub fn pending(&self, bot: usize) -> usize {
         self.bots[bot].queue.len()
+    }
+
+    /// How many `getUpdates` the bot has made.
+    pub fn polls(&self, bot: usize) -> u64 {
+        self.bots[bot].poll_gen
     }
 
     /// Starts a `getUpdates`: confirms updates below `offset` and takes over from any older
@@ -728,6 +736,7 @@ impl State {
             return Ok(());
         }
         let is_group = chat_id == self.group.chat_id;
+        let now = self.limits_frozen_at.unwrap_or(now);
         self.limiter
             .check(bot, chat_id, is_group, now)
             .map_err(|secs| {
@@ -915,7 +924,8 @@ impl State {
         reply_markup: Option<Value>,
         now: Instant,
     ) {
-        self.limiter.record(bot, msg.chat.id, now);
+        self.limiter
+            .record(bot, msg.chat.id, self.limits_frozen_at.unwrap_or(now));
         self.sent.push(SentRecord {
             bot: self.bots[bot].cfg.username.clone(),
             method: method.to_owned(),

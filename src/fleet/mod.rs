@@ -130,6 +130,8 @@ pub struct RunningFleet {
     lease: crate::store::lease::Lease,
     /// How to reach the operators when the database itself has failed.
     last_words: Option<LastWords>,
+    /// How far the senders, the scheduler and its watchdog have got.
+    activity: crate::activity::Activity,
 }
 
 /// A direct DM to the operators through the console bot, for the one case the outbox
@@ -290,6 +292,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         boot_id,
         lease,
         last_words,
+        activity: crate::activity::Activity::new(),
     };
     let mut specs = Vec::new();
     for (&bot, file) in &shared.config.bots {
@@ -339,9 +342,10 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let retention_days = shared.config.deployment.audit_retention_days;
     let jobs = launch.jobs.into_inner().unwrap_or_default();
     let scheduler = Scheduler::new(jobs, store, clock, console, options.scheduler.clone())
-        .with_audit_retention(retention_days);
+        .with_audit_retention(retention_days)
+        .reporting_to(&fleet.activity);
     scheduler.prepare().await?;
-    let watchdog = scheduler.watchdog();
+    let watchdog = scheduler.watchdog().reporting_to(&fleet.activity);
     let stop = fleet.shutdown.clone();
     fleet
         .tasks
@@ -418,6 +422,12 @@ impl RunningFleet {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How far the senders, the scheduler and its watchdog have got: lets a caller wait until
+    /// herald has finished reacting ([`crate::activity::Activity::settled`]).
+    pub fn activity(&self) -> &crate::activity::Activity {
+        &self.activity
     }
 
     /// Waits until `stop` is cancelled (then shuts down cleanly) or a task fails (then
@@ -787,6 +797,7 @@ impl Launch<'_> {
         fleet
             .tasks
             .spawn(async move { poller.run(stop).await.map_err(RunError::from) });
+        let sender = sender.reporting_to(&fleet.activity);
         let stop = fleet.shutdown.clone();
         fleet
             .tasks

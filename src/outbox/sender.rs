@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::alerts::ConsoleChannel;
 use super::pacing::{Pacer, RateLimits};
 use super::{audit_transition, set_state, OutboxKind, OutboxRow, OutboxState};
+use crate::activity::{Activity, Reporter};
 use crate::clock::Clock;
 use crate::config::secrets::Token;
 use crate::faults::{crash_point, CrashPoint};
@@ -107,6 +108,8 @@ pub struct Sender {
     operators: String,
     /// Diagnose mode: only DMs to operators go out.
     diagnose: bool,
+    /// Where this sender reports its looks at the outbox ([`crate::activity`]).
+    reporter: Reporter,
 }
 
 /// Why a sender stopped on its own.
@@ -156,7 +159,14 @@ impl Sender {
             slots,
             settings,
             diagnose: false,
+            reporter: Reporter::detached(),
         }
+    }
+
+    /// Reports every look at the outbox to `activity` (an idle look: nothing sendable).
+    pub fn reporting_to(mut self, activity: &Activity) -> Self {
+        self.reporter = activity.register(format!("sender {}", self.bot));
+        self
     }
 
     /// In diagnose mode only DMs to operators (and button answers) go out.
@@ -176,6 +186,7 @@ impl Sender {
         // was taken over cannot claim or record anything.
         let store = self.store.clone();
         while !shutdown.is_cancelled() {
+            let look = self.reporter.look();
             let candidates = store
                 .retry("reading the outbox", || self.candidates())
                 .await
@@ -197,6 +208,9 @@ impl Sender {
             }
             let Some(candidate) = chosen else {
                 // Nothing to send, or every thread head must wait for its chat's limit.
+                if candidates.is_empty() {
+                    self.reporter.idle(look);
+                }
                 let wait = earliest
                     .map(|e| e.saturating_duration_since(now))
                     .unwrap_or(self.settings.idle_poll)
@@ -236,6 +250,7 @@ impl Sender {
                 })
                 .await
                 .map_err(db)?;
+            self.reporter.worked();
             backoff = next_backoff;
             if let Some(pause) = pause {
                 tokio::select! {

@@ -30,6 +30,7 @@ use minijinja::context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::{Activity, Reporter};
 use crate::clock::Clock;
 use crate::console_texts;
 use crate::jobs::JobSpec;
@@ -132,6 +133,8 @@ pub struct Scheduler {
     start_pauses: Mutex<Option<PauseState>>,
     /// Preview requests being rendered by this process (not to be started twice).
     previews_in_flight: Arc<Mutex<HashSet<i64>>>,
+    /// Where the looks at the schedule are reported ([`crate::activity`]).
+    pub(super) reporter: Reporter,
 }
 
 impl Scheduler {
@@ -158,7 +161,15 @@ impl Scheduler {
             audit_retention_days: None,
             start_pauses: Mutex::new(None),
             previews_in_flight: Arc::new(Mutex::new(HashSet::new())),
+            reporter: Reporter::detached(),
         }
+    }
+
+    /// Reports every look at the schedule to `activity`: idle when it changed nothing and no
+    /// run or preview is under way.
+    pub fn reporting_to(mut self, activity: &Activity) -> Self {
+        self.reporter = activity.register("scheduler");
+        self
     }
 
     /// The watchdog that watches this scheduler.
@@ -170,6 +181,7 @@ impl Scheduler {
             settings: self.settings.clone(),
             heartbeat: self.heartbeat.clone(),
             specs: self.jobs.iter().map(|j| j.spec().clone()).collect(),
+            reporter: Reporter::detached(),
         }
     }
 
@@ -224,7 +236,10 @@ impl Scheduler {
             .and_then(|mut start| start.take());
         let mut runs: JoinSet<(String, Result<(), sqlx::Error>)> = JoinSet::new();
         let mut pruned_at: Option<DateTime<Utc>> = None;
+        // Whether the last look left a run or a preview under way.
+        let mut busy = false;
         let result = loop {
+            let look = self.reporter.look();
             if let Some(days) = self.audit_retention_days {
                 let now = self.clock.now();
                 if pruned_at.is_none_or(|at| now - at >= chrono::Duration::days(1)) {
@@ -269,6 +284,16 @@ impl Scheduler {
             }
             while let Some(done) = runs.try_join_next() {
                 log_run(done);
+            }
+            // A run or preview that ended since the last look wrote its outcome: work done.
+            let quiet = runs.is_empty() && self.in_flight().is_empty();
+            match (quiet, busy) {
+                (false, _) => busy = true,
+                (true, true) => {
+                    busy = false;
+                    self.reporter.worked();
+                }
+                (true, false) => self.reporter.idle(look),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),

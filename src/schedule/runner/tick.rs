@@ -136,6 +136,7 @@ impl Scheduler {
             alert(&self.console, &mut tx, &html, now).await?;
         }
         tx.commit().await?;
+        self.reporter.worked();
         for (job, request) in previews {
             let rendering = InFlight::start(&self.previews_in_flight, request.id);
             tokio::spawn(preview(

@@ -1,6 +1,7 @@
 //! Absence detection beside the scheduler: a slot still running five minutes after its time
 //! (or its start, for a catch-up) is a failure, and so is a scheduler that stopped looking.
 
+use crate::activity::{Activity, Reporter};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -25,9 +26,17 @@ pub struct Watchdog {
     /// Real instant of the scheduler's last completed look.
     pub(super) heartbeat: Arc<Mutex<Instant>>,
     pub(super) specs: Vec<Arc<JobSpec>>,
+    /// Where the watchdog's checks are reported ([`crate::activity`]).
+    pub(super) reporter: Reporter,
 }
 
 impl Watchdog {
+    /// Reports every check to `activity`: idle when it found nothing to tell.
+    pub fn reporting_to(mut self, activity: &Activity) -> Self {
+        self.reporter = activity.register("watchdog");
+        self
+    }
+
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
         let mut stalled_told = false;
         loop {
@@ -36,24 +45,33 @@ impl Watchdog {
                 _ = tokio::time::sleep(self.settings.watchdog_every) => {}
             }
             // One unit of work; `stalled_told` changes only once its DM committed.
+            let look = self.reporter.look();
             let this = &self;
-            stalled_told = self
+            let alerted;
+            (stalled_told, alerted) = self
                 .store
                 .retry("checking for overdue slots", || {
                     let mut told = stalled_told;
                     async move {
-                        this.check(&mut told).await?;
-                        Ok::<_, sqlx::Error>(told)
+                        let alerted = this.check(&mut told).await?;
+                        Ok::<_, sqlx::Error>((told, alerted))
                     }
                 })
                 .await?;
+            if alerted {
+                self.reporter.worked();
+            } else {
+                self.reporter.idle(look);
+            }
         }
     }
 
-    async fn check(&self, stalled_told: &mut bool) -> Result<(), sqlx::Error> {
+    /// One look for absences; whether it told the operator anything.
+    async fn check(&self, stalled_told: &mut bool) -> Result<bool, sqlx::Error> {
         let now = self.clock.now();
         let mut tx = self.store.begin_write().await?;
         let overdue = slots::take_overdue(&mut tx, now - self.settings.absence_after).await?;
+        let mut alerted = !overdue.is_empty();
         for row in &overdue {
             let entry = AuditEntry::new("job", "overdue")
                 .bot(&row.bot)
@@ -85,6 +103,7 @@ impl Watchdog {
             .max(self.settings.tick * 10);
         if since_beat > limit && !*stalled_told && !self.specs.is_empty() {
             *stalled_told = true;
+            alerted = true;
             tracing::error!(
                 ?since_beat,
                 "the scheduler has stopped looking at the schedule"
@@ -104,7 +123,8 @@ impl Watchdog {
         } else if since_beat <= limit {
             *stalled_told = false;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(alerted)
     }
 
     fn spec(&self, job: &str) -> Option<&JobSpec> {
@@ -150,6 +170,7 @@ pub(super) mod tests {
             settings: SchedulerSettings::default(),
             heartbeat: heartbeat.clone(),
             specs,
+            reporter: Reporter::detached(),
         };
         (watchdog, heartbeat)
     }
