@@ -46,6 +46,10 @@ impl Fixture {
         let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         for entry in fs::read_dir(&templates).expect("read shipped templates/") {
             let entry = entry.expect("entry");
+            // templates/console/ is compiled into the binary, not read from a deployment.
+            if entry.file_type().expect("file type").is_dir() {
+                continue;
+            }
             fs::copy(entry.path(), dir.join("templates").join(entry.file_name())).expect("copy");
         }
         let secrets = tmp.path().join("secrets.json");
