@@ -1,18 +1,11 @@
 //! The command line: global options shared by every subcommand, and one subcommand per thing
-//! an operator does. Parsing only; the work happens in the library modules.
+//! an operator does. Arguments only; each subcommand runs in its own file under
+//! `crate::commands`, which also says what the global options mean (clock, database).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-
-use crate::clock::Clock;
-use crate::fleet::RunOptions;
-use crate::outbox::sender::SenderSettings;
-use crate::schedule::runner::SchedulerSettings;
-use crate::store::lease::LeaseSettings;
-use crate::store::retry::RetryPolicy;
 
 /// herald hosts a team's Telegram bots: typed identities, one roster, a durable outbox.
 #[derive(Debug, Parser)]
@@ -89,6 +82,7 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Play a scripted session against the built-in Telegram simulator with sandbox tokens
     /// and a throwaway database; print every message the bots post.
+    #[cfg_attr(not(feature = "sandbox"), command(hide = true))]
     Sandbox(SandboxArgs),
     /// Print the audit log (what herald did and why), oldest first.
     ///
@@ -249,76 +243,9 @@ fn parse_since(value: &str) -> Result<Since, String> {
         .ok_or_else(|| format!("{value} is too long ago"))
 }
 
-impl GlobalOptions {
-    /// The clock these options ask for.
-    pub fn clock(&self) -> Clock {
-        match self.clock_start {
-            Some(start) => Clock::accelerated(start, self.clock_speed),
-            None if self.clock_speed != 1.0 => {
-                let now = Clock::system().now();
-                Clock::accelerated(now, self.clock_speed)
-            }
-            None => Clock::system(),
-        }
-    }
-
-    pub fn db_url(&self) -> String {
-        self.db
-            .clone()
-            .unwrap_or_else(|| crate::store::default_url(&self.config))
-    }
-
-    /// Options for starting the fleet.
-    pub fn run_options(&self, poll_seconds: u64, force: bool) -> RunOptions {
-        RunOptions {
-            config_dir: self.config.clone(),
-            db_url: self.db_url(),
-            api_url: self.telegram_api_url.clone(),
-            secrets_override: self.secrets.clone(),
-            clock: self.clock(),
-            poll_seconds,
-            verify_timeout: Duration::from_secs(5),
-            sender: if crate::faults::rate_limits_off() {
-                SenderSettings {
-                    limits: crate::outbox::pacing::RateLimits::unlimited(),
-                    ..SenderSettings::default()
-                }
-            } else {
-                SenderSettings::default()
-            },
-            scheduler: SchedulerSettings::default(),
-            force,
-            healthy_after: Duration::from_secs(60),
-            desk: None,
-            lease: LeaseSettings::default(),
-            store_retry: RetryPolicy::default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clock_options_start_an_accelerated_clock() {
-        let cli = Cli::try_parse_from([
-            "herald",
-            "--clock-start",
-            "2026-11-23T03:00:00Z",
-            "--clock-speed",
-            "60",
-            "check",
-        ])
-        .expect("parses");
-        let start: DateTime<Utc> = "2026-11-23T03:00:00Z".parse().unwrap();
-        let now = cli.global.clock().now();
-        // Even a slow machine takes well under a minute of real time here (= an hour at 60x).
-        assert!(
-            now >= start && now < start + chrono::Duration::hours(1),
-            "{now}"
-        );
-    }
 
     #[test]
     fn log_since_takes_an_instant_or_an_age() {
@@ -379,12 +306,5 @@ mod tests {
         assert_eq!((args.since, args.limit, args.json), (None, 50, false));
         assert!(parse(&["--limit", "0"]).is_err());
         assert_eq!(parse(&["--user", "-100123"]).unwrap().user, Some(-100123));
-    }
-
-    #[test]
-    fn without_clock_options_the_clock_is_the_system_clock() {
-        let cli = Cli::try_parse_from(["herald", "check"]).expect("parses");
-        assert!(format!("{:?}", cli.global.clock()).starts_with("Clock(system"));
-        assert!(cli.global.db_url().ends_with("state/herald.db"));
     }
 }

@@ -4,14 +4,14 @@
 //! Data flows one way: Telegram -> inbound (handler tree per identity) -> store (state, audit
 //! and outbox rows in one transaction) -> sender per identity -> Telegram.
 
-pub mod app;
+pub mod activity;
 pub mod approvals;
 pub mod bots;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod console_texts;
-pub mod control;
 pub mod faults;
 pub mod fleet;
 pub mod identity;
@@ -20,9 +20,9 @@ pub mod isolation;
 pub mod jobs;
 pub mod outbox;
 pub mod roster;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod schedule;
-pub mod sim;
 pub mod sources;
 pub mod store;
 pub mod telegram;

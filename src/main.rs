@@ -1,4 +1,5 @@
-//! The herald binary: parse the command line, set up logging, run the chosen command.
+//! The herald binary: parse the command line, set up logging, hand the command to
+//! `herald::commands`.
 
 use std::process::ExitCode;
 
@@ -6,7 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = herald::cli::Cli::parse();
-    herald::app::init_logging(&cli);
+    herald::commands::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -17,5 +18,5 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(herald::app::execute(cli))
+    runtime.block_on(herald::commands::execute(cli))
 }

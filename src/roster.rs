@@ -9,8 +9,8 @@ use std::fmt;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-use crate::config::model::RosterFile;
-use crate::config::{Finding, ROSTER_FILE};
+use crate::config::finding::Finding;
+use crate::config::model::{RosterFile, ROSTER_FILE};
 
 /// What a member may do. TOML strings: `operator`, `approver`, `files_updates`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

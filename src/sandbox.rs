@@ -2,6 +2,9 @@
 //! deployment's bots with sandbox tokens (written to a throwaway secrets file), a throwaway
 //! database, plays a scripted session and prints every message a bot posts as one line.
 //! Needs no token and no network.
+//!
+//! Compiled only with the `sandbox` feature (on by default): it is the one part of herald that
+//! runs the loopback fakes of crate `herald-sim`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,15 +12,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use herald_sim::{SentRecord, SimBot, SimClock, SimConfig, SimGroup, SimTopic, SimUser, Simulator};
 use serde_json::Value;
 
-use crate::cli::{GlobalOptions, SandboxArgs};
 use crate::config::secrets::SecretRef;
 use crate::config::{self, Config};
 use crate::identity::IDENTITY_NAMES;
 use crate::outbox::sender::SenderSettings;
 use crate::roster::Role;
-use crate::sim::{SentRecord, SimBot, SimConfig, SimGroup, SimTopic, SimUser, Simulator};
 
 /// Why the sandbox could not play.
 #[derive(Debug, thiserror::Error)]
@@ -37,27 +39,45 @@ pub enum SandboxError {
 /// A user id no roster member has: the stranger of the script.
 pub const STRANGER_ID: i64 = 999_000_111;
 
+/// What the sandbox is asked to play, in plain values (the command layer builds it from the
+/// command line).
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// The deployment folder whose bots play the session.
+    pub config_dir: std::path::PathBuf,
+    /// Start the clock here instead of the default Friday morning.
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// The clock's speed; 1.0 means "the sandbox's own" ([`SANDBOX_SPEED`]).
+    pub clock_speed: f64,
+    /// Give up waiting for the bots' answers after this many seconds (the whole session).
+    pub timeout_seconds: u64,
+    /// The fleet's options; the sandbox replaces the config folder, clock, URLs, secrets,
+    /// database and pacing with its own.
+    pub run: crate::fleet::RunOptions,
+}
+
 /// Plays the scripted session.
-pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), SandboxError> {
-    let original = config::load(&global.config).map_err(|e| SandboxError::Config(e.to_string()))?;
+pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
+    let original =
+        config::load(&settings.config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     let scratch = tempfile::tempdir()?;
     let tokens = sandbox_tokens();
     let secrets_path = scratch.path().join("secrets.json");
-    let clock = sandbox_clock(global, &original);
+    let clock = sandbox_clock(settings, &original);
     // Finance needs Xero: a copy of the deployment talks to the fake Xero on loopback.
     let finance = finance_deployment(&original, scratch.path(), &clock).await?;
     let config_dir = finance
         .as_ref()
-        .map_or_else(|| global.config.clone(), |(dir, _)| dir.clone());
+        .map_or_else(|| settings.config_dir.clone(), |(dir, _)| dir.clone());
     let config = config::load(&config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     write_secrets(&config, &tokens, &secrets_path)?;
     if finance.is_some() {
-        let first = crate::sim::xero::FakeXeroConfig::default().refresh_token;
-        crate::sim::xero::FakeXero::write_secrets(&secrets_path, Some(&first))?;
+        let first = herald_sim::xero::FakeXeroConfig::default().refresh_token;
+        herald_sim::xero::FakeXero::write_secrets(&secrets_path, Some(&first))?;
     }
 
     let mut simulated = sim_config(&config, &tokens);
-    simulated.clock = Some(clock.clone());
+    simulated.clock = Some(sim_clock(&clock));
     let sim = Simulator::start(simulated).await?;
     println!("sandbox: Telegram simulator at {}", sim.base_url());
     println!(
@@ -65,7 +85,7 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
         local_stamp(&clock, &config)
     );
 
-    let mut options = global.run_options(1, false);
+    let mut options = settings.run.clone();
     options.config_dir = config_dir.clone();
     options.clock = clock.clone();
     options.desk = Some(crate::approvals::DeskSettings {
@@ -94,8 +114,8 @@ pub async fn play(global: &GlobalOptions, args: &SandboxArgs) -> Result<(), Sand
     let mut transcript = Transcript {
         printer: Printer::new(&config),
         printed: 0,
-        deadline: tokio::time::Instant::now() + Duration::from_secs(args.timeout_seconds),
-        timeout: args.timeout_seconds,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(settings.timeout_seconds),
+        timeout: settings.timeout_seconds,
     };
     let outcome = async {
         transcript
@@ -127,14 +147,14 @@ pub const SANDBOX_SPEED: f64 = 240.0;
 /// The sandbox's clock: `--clock-start` (and `--clock-speed`) if given, else Friday
 /// 20 November 2026, 10:30 in the team's zone, at [`SANDBOX_SPEED`]: the 11:00 laser-chase
 /// comes 7.5 s after the start, the noon leaderboard 15 s later.
-fn sandbox_clock(global: &GlobalOptions, config: &Config) -> crate::clock::Clock {
+fn sandbox_clock(settings: &SandboxSettings, config: &Config) -> crate::clock::Clock {
     use chrono::TimeZone;
-    let speed = if global.clock_speed == 1.0 {
+    let speed = if settings.clock_speed == 1.0 {
         SANDBOX_SPEED
     } else {
-        global.clock_speed
+        settings.clock_speed
     };
-    let start = global.clock_start.unwrap_or_else(|| {
+    let start = settings.clock_start.unwrap_or_else(|| {
         config
             .roster
             .timezone()
@@ -202,8 +222,8 @@ async fn finance_deployment(
     config: &Config,
     scratch: &Path,
     clock: &crate::clock::Clock,
-) -> Result<Option<(std::path::PathBuf, crate::sim::xero::FakeXero)>, SandboxError> {
-    use crate::sim::xero::{FakeXero, FakeXeroConfig};
+) -> Result<Option<(std::path::PathBuf, herald_sim::xero::FakeXero)>, SandboxError> {
+    use herald_sim::xero::{FakeXero, FakeXeroConfig};
     let has_approvals = config.bot("claudia").is_some_and(|b| b.approvals.is_some());
     if config.deployment.xero.is_some() || has_approvals {
         println!(
@@ -212,7 +232,7 @@ async fn finance_deployment(
         return Ok(None);
     }
     let fake = FakeXero::start(FakeXeroConfig {
-        clock: Some(clock.clone()),
+        clock: Some(sim_clock(clock)),
         ..FakeXeroConfig::default()
     })
     .await?;
@@ -225,7 +245,7 @@ async fn finance_deployment(
         invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-0000000000{n}");
         invoice.number = format!("INV-00{n}");
         invoice.contact_name = contact.to_owned();
-        invoice.status = crate::sources::xero::InvoiceStatus::Submitted;
+        invoice.status = herald_sim::xero::XeroStatus::Submitted;
         fake.insert_invoice(invoice);
     }
     let dir = scratch.join("deployment");
@@ -247,6 +267,13 @@ async fn finance_deployment(
         "\n[approvals]\nthread = \"approvals\"\n\n[[jobs]]\nname = \"ar-brief\"\nkind = \"ar_brief\"\ncron = \"35 10 * * FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"ar-brief\"\ntemplate = \"ar_brief.html\"\n",
     )?;
     Ok(Some((dir, fake)))
+}
+
+/// The fakes read herald's clock: the simulator's `date` fields and the fake Xero's token
+/// expiry follow the sandbox's accelerated time.
+fn sim_clock(clock: &crate::clock::Clock) -> SimClock {
+    let clock = clock.clone();
+    SimClock::from_fn(move || clock.now())
 }
 
 fn append(path: &Path, text: &str) -> Result<(), SandboxError> {
@@ -660,7 +687,7 @@ impl Script<'_> {
         sim.inject_fault(
             &claudia.username,
             "sendMessage",
-            crate::sim::Fault::ReplyLost,
+            herald_sim::Fault::ReplyLost,
         );
         let ar = roster.thread("ar-brief").and_then(|t| t.message_thread_id);
         println!(

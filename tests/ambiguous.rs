@@ -19,7 +19,7 @@ use herald::fleet::RunningFleet;
 use herald::identity::Clawrence;
 use herald::outbox::injected::OutboxWriter;
 use herald::outbox::{Lane, OutgoingMessage};
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 const UNSURE: &str = "Unsure whether";
@@ -81,18 +81,13 @@ impl Burst {
 
     /// Waits until `sql` (a count) reaches `want`, by looking at the database.
     async fn wait_for_count(&self, sql: &str, want: i64) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let got = self.scalar(sql).await;
-            if got == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{sql}: {got}, expected {want}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let reached =
+            common::try_wait_until(WAIT, || async { self.scalar(sql).await == want }).await;
+        assert!(
+            reached,
+            "{sql}: {}, expected {want}",
+            self.scalar(sql).await
+        );
     }
 
     fn unsure_dms(&self, sent: &[SentRecord]) -> Vec<SentRecord> {

@@ -6,7 +6,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use herald::config::{self, check, exit_code, CheckOptions, SecretStore};
+use herald::commands::check::{check, exit_code, CheckOptions};
+use herald::config::{self, SecretStore};
 use herald::identity::IDENTITY_NAMES;
 
 /// A copy of the shipped `bots/` in a temp config folder, plus a private secrets file with

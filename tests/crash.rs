@@ -21,24 +21,24 @@
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
 use std::str::FromStr;
 use std::time::Duration;
 
 use common::{Deployment, Herald};
 use herald::faults::CrashPoint;
 use herald::roster::Role;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
 /// Longest wait for anything that should happen.
 const WAIT: Duration = Duration::from_secs(20);
-/// Time given to a wrong implementation to resend or alert twice.
-const SETTLE: Duration = Duration::from_millis(1500);
 /// The headline of the operator's DM about an ambiguous send.
 const UNSURE: &str = "Unsure whether a message was delivered";
+/// What the member sends Clawrence to probe its queue, and the start of Clawrence's answer.
+const PROBE: &str = "/probe";
+const PROBE_ANSWER: &str = "I don't know /probe.";
 
 /// One deployment, its simulator, and who is who.
 struct Team {
@@ -50,46 +50,6 @@ struct Team {
     member_name: String,
     clawrence: String,
     lawrence: String,
-}
-
-/// A running `herald` child, killed if the test fails before it stopped.
-struct Running(Herald);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if !self.0.exited() {
-            let _ = self.0.child.kill();
-            let _ = self.0.child.wait();
-        }
-    }
-}
-
-impl Running {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.0.log).unwrap_or_default()
-    }
-
-    /// Waits (without blocking the runtime) for the child to exit; its status and output.
-    async fn exit(&mut self) -> (ExitStatus, String) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.0.child.try_wait().expect("try_wait") {
-                return (status, self.log());
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "herald did not exit within {WAIT:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGTERM, then the exit status and output.
-    async fn stop(&mut self) -> (ExitStatus, String) {
-        self.0.terminate();
-        self.exit().await
-    }
 }
 
 impl Team {
@@ -116,7 +76,7 @@ impl Team {
     }
 
     /// Starts `herald run --poll-seconds 1`, crashing at `crash` if given.
-    fn run(&self, crash: Option<CrashPoint>) -> Running {
+    fn run(&self, crash: Option<CrashPoint>) -> Herald {
         let mut command = self
             .deployment
             .herald(&self.sim, &["run", "--poll-seconds", "1"]);
@@ -124,7 +84,7 @@ impl Team {
             Some(point) => command.env("HERALD_CRASH_AT", point.name()),
             None => command.env_remove("HERALD_CRASH_AT"),
         };
-        Running(self.deployment.spawn_command(command))
+        self.deployment.spawn_command(command)
     }
 
     /// The member DMs Clawrence `/help`: exactly one outbox send (Clawrence's answer).
@@ -132,13 +92,59 @@ impl Team {
         self.sim.user_dms(self.member, &self.clawrence, "/help");
     }
 
-    /// Clawrence's messages that reached the member's private chat.
+    /// Clawrence's answers to the member's /help that reached the member's private chat.
     fn answers(&self) -> Vec<SentRecord> {
         self.sim
             .sent_by(&self.clawrence)
             .into_iter()
-            .filter(|r| r.chat_id == self.member)
+            .filter(|r| r.chat_id == self.member && !r.text.starts_with(PROBE_ANSWER))
             .collect()
+    }
+
+    /// Shows that the running herald has dealt with everything it had queued for the member
+    /// and for the operator: the member sends Clawrence an unknown command and the operator
+    /// asks Lawrence for /status, and both answers arrive. Within a chat rows go out in the
+    /// order they were queued, so a resend of the member's answer, or a second alert, queued
+    /// before the probes would have arrived first.
+    async fn probe(&self, herald: &Herald) {
+        let answers = |sent: &[SentRecord]| {
+            let probes = sent
+                .iter()
+                .filter(|r| {
+                    r.bot.eq_ignore_ascii_case(&self.clawrence)
+                        && r.chat_id == self.member
+                        && r.text.starts_with(PROBE_ANSWER)
+                })
+                .count();
+            let statuses = sent
+                .iter()
+                .filter(|r| {
+                    r.bot.eq_ignore_ascii_case(&self.lawrence)
+                        && r.chat_id == self.operator
+                        && r.text.contains("herald status")
+                })
+                .count();
+            (probes, statuses)
+        };
+        let (probes, statuses) = answers(&self.sim.sent());
+        self.sim.user_dms(self.member, &self.clawrence, PROBE);
+        self.sim.user_dms(self.operator, &self.lawrence, "/status");
+        if let Err(sent) = self
+            .sim
+            .wait_for(
+                |s| {
+                    let (p, st) = answers(s);
+                    p > probes && st > statuses
+                },
+                WAIT,
+            )
+            .await
+        {
+            panic!(
+                "the probes were not answered: {sent:#?}\n{}",
+                herald.output()
+            );
+        }
     }
 
     fn unsure_dms_in(&self, sent: &[SentRecord]) -> Vec<SentRecord> {
@@ -157,7 +163,7 @@ impl Team {
         self.unsure_dms_in(&self.sim.sent())
     }
 
-    async fn wait_for_unsure_dm(&self, herald: &Running) {
+    async fn wait_for_unsure_dm(&self, herald: &Herald) {
         if let Err(sent) = self
             .sim
             .wait_for(|s| !self.unsure_dms_in(s).is_empty(), WAIT)
@@ -165,22 +171,8 @@ impl Team {
         {
             panic!(
                 "no operator DM about an ambiguous send: {sent:#?}\n{}",
-                herald.log()
+                herald.output()
             );
-        }
-    }
-
-    /// Waits until all seven pollers of a freshly started herald are polling: by then start-up
-    /// (including the recovery of interrupted sends) is over.
-    async fn wait_until_polling(&self, polls_before: usize, herald: &Running) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while self.sim.calls("getUpdates") < polls_before + 7 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the restarted herald is not polling:\n{}",
-                herald.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -209,12 +201,25 @@ impl Team {
         rows
     }
 
-    /// The audited outbox decisions about Clawrence's rows, in order.
-    async fn clawrence_decisions(&self) -> Vec<String> {
+    /// The state of Clawrence's outbox row `id`.
+    async fn clawrence_row(&self, id: i64) -> Option<String> {
+        self.clawrence_rows()
+            .await
+            .into_iter()
+            .find(|(row, _)| *row == id)
+            .map(|(_, state)| state)
+    }
+
+    /// The audited outbox decisions about Clawrence's row `id`, in order.
+    async fn clawrence_decisions(&self, id: i64) -> Vec<String> {
         let db = self.db().await;
         let decisions = sqlx::query_scalar(
-            "SELECT decision FROM audit WHERE kind = 'outbox' AND bot = 'clawrence' ORDER BY seq",
+            "SELECT decision FROM audit WHERE kind = 'outbox' AND bot = 'clawrence'
+             AND (detail = 'row ' || ?1 OR detail LIKE 'row ' || ?1 || ' %'
+                  OR detail LIKE 'row ' || ?1 || ':%')
+             ORDER BY seq",
         )
+        .bind(id)
         .fetch_all(&db)
         .await
         .expect("audit readable");
@@ -293,7 +298,7 @@ async fn crash_and_restart(point: CrashPoint, reached: usize) {
     // 2. Restart without the crash point: the interrupted send surfaces once.
     let mut restarted = team.run(None);
     team.wait_for_unsure_dm(&restarted).await;
-    tokio::time::sleep(SETTLE).await;
+    team.probe(&restarted).await;
     team.assert_one_unsure_dm_for(id);
     assert_eq!(
         team.answers().len(),
@@ -301,12 +306,9 @@ async fn crash_and_restart(point: CrashPoint, reached: usize) {
         "never a second copy: {:#?}",
         team.sim.sent()
     );
+    assert_eq!(team.clawrence_row(id).await.as_deref(), Some("ambiguous"));
     assert_eq!(
-        team.clawrence_rows().await,
-        vec![(id, "ambiguous".to_owned())]
-    );
-    assert_eq!(
-        team.clawrence_decisions().await,
+        team.clawrence_decisions(id).await,
         vec![
             "enqueued",
             "pending -> sending",
@@ -347,12 +349,12 @@ async fn a_lost_reply_stays_one_copy_and_one_alert_across_a_restart() {
     let mut first = team.run(None);
     team.ask_for_help();
     team.wait_for_unsure_dm(&first).await;
-    tokio::time::sleep(SETTLE).await;
-    assert_eq!(team.answers().len(), 1, "{:#?}", team.sim.sent());
     let rows = team.clawrence_rows().await;
     assert_eq!(rows.len(), 1, "one outbox row: {rows:?}");
     let id = rows[0].0;
-    assert_eq!(rows[0].1, "ambiguous");
+    team.probe(&first).await;
+    assert_eq!(team.answers().len(), 1, "{:#?}", team.sim.sent());
+    assert_eq!(team.clawrence_row(id).await.as_deref(), Some("ambiguous"));
     team.assert_one_unsure_dm_for(id);
     let (status, log) = first.stop().await;
     assert_eq!(status.code(), Some(0), "clean exit on SIGTERM:\n{log}");
@@ -360,8 +362,8 @@ async fn a_lost_reply_stays_one_copy_and_one_alert_across_a_restart() {
     // The row was already ambiguous: a restart neither resends it nor alerts again.
     let polls = team.sim.calls("getUpdates");
     let mut second = team.run(None);
-    team.wait_until_polling(polls, &second).await;
-    tokio::time::sleep(SETTLE).await;
+    common::wait_until_polling(&team.sim, polls, &second.log).await;
+    team.probe(&second).await;
     assert_eq!(
         team.answers().len(),
         1,
@@ -369,12 +371,9 @@ async fn a_lost_reply_stays_one_copy_and_one_alert_across_a_restart() {
         team.sim.sent()
     );
     team.assert_one_unsure_dm_for(id);
+    assert_eq!(team.clawrence_row(id).await.as_deref(), Some("ambiguous"));
     assert_eq!(
-        team.clawrence_rows().await,
-        vec![(id, "ambiguous".to_owned())]
-    );
-    assert_eq!(
-        team.clawrence_decisions().await,
+        team.clawrence_decisions(id).await,
         vec!["enqueued", "pending -> sending", "sending -> ambiguous"],
         "one ambiguous decision, no recovery at the restart"
     );
@@ -422,7 +421,7 @@ async fn a_preview_interrupted_before_rendering_arrives_once_after_a_restart() {
     if let Err(sent) = team.sim.wait_for(|s| previews(s) > 0, WAIT).await {
         panic!(
             "no preview after the restart: {sent:#?}\n{}",
-            restarted.log()
+            restarted.output()
         );
     }
     assert_eq!(team.queued_requests().await, 0, "settled with the preview");
@@ -436,7 +435,7 @@ async fn a_preview_interrupted_before_rendering_arrives_once_after_a_restart() {
         })
     };
     if let Err(sent) = team.sim.wait_for(status_answer, WAIT).await {
-        panic!("no /status answer: {sent:#?}\n{}", restarted.log());
+        panic!("no /status answer: {sent:#?}\n{}", restarted.output());
     }
     assert_eq!(previews(&team.sim.sent()), 1, "the preview arrived once");
     let (status, log) = restarted.stop().await;

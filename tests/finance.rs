@@ -12,9 +12,8 @@ use std::time::Duration;
 use common::Deployment;
 use herald::approvals::DeskSettings;
 use herald::fleet::RunningFleet;
-use herald::sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroRoute};
-use herald::sim::{SentRecord, Simulator};
-use herald::sources::xero::{Invoice, InvoiceStatus};
+use herald_sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroInvoice, XeroRoute, XeroStatus};
+use herald_sim::{SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 const APPROVALS: i32 = 27;
@@ -36,28 +35,28 @@ struct Finance {
 }
 
 /// A SUBMITTED invoice, shaped like the fixtures, numbered `n`.
-fn submitted(n: u32) -> Invoice {
+fn submitted(n: u32) -> XeroInvoice {
     let mut invoice = FakeXero::fixture_invoices()
         .into_iter()
         .next()
         .expect("a fixture invoice");
     invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-{n:012}");
     invoice.number = format!("INV-{n:04}");
-    invoice.status = InvoiceStatus::Submitted;
+    invoice.status = XeroStatus::Submitted;
     invoice.contact_name = "Tan & Sons <Trading>".into();
     invoice
 }
 
 impl Finance {
     async fn start(
-        invoices: impl IntoIterator<Item = Invoice>,
+        invoices: impl IntoIterator<Item = XeroInvoice>,
         edit: impl FnOnce(&Deployment),
     ) -> Finance {
         Self::start_with(invoices, edit, |_| {}).await
     }
 
     async fn start_with(
-        invoices: impl IntoIterator<Item = Invoice>,
+        invoices: impl IntoIterator<Item = XeroInvoice>,
         edit: impl FnOnce(&Deployment),
         settings: impl FnOnce(&mut DeskSettings),
     ) -> Finance {
@@ -203,6 +202,33 @@ impl Finance {
         .await;
     }
 
+    /// Waits until the desk and herald have finished with everything so far: every update
+    /// handled and sent ([`common::settled`]); then the desk has polled Xero twice more (its
+    /// second poll began after the first had written its cards) and no approval awaits its
+    /// Xero write; then whatever that queued has been sent.
+    async fn settled(&self) {
+        common::settled(&self.sim, &self.fleet).await;
+        let polls = || {
+            self.xero
+                .requests()
+                .iter()
+                .filter(|r| r.route == Some(XeroRoute::Invoices))
+                .count()
+        };
+        let before = polls();
+        common::wait_until("two more polls of Xero by the desk", || {
+            std::future::ready(polls() >= before + 2)
+        })
+        .await;
+        common::wait_until("every approval written to Xero", || async {
+            self.table("SELECT count(*) || '' FROM approvals WHERE xero = 'pending'")
+                .await
+                == ["0"]
+        })
+        .await;
+        common::settled(&self.sim, &self.fleet).await;
+    }
+
     fn confirmations(&self, number: &str) -> usize {
         self.claudia_in(APPROVALS)
             .iter()
@@ -231,7 +257,7 @@ async fn one_card_per_invoice_and_approval_by_button_reaches_xero_once() {
         card.text
     );
     // Several more polls: still one card.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    f.settled().await;
     let cards = f
         .claudia_in(APPROVALS)
         .iter()
@@ -273,7 +299,7 @@ async fn one_card_per_invoice_and_approval_by_button_reaches_xero_once() {
             .invoice("5f1c2b9e-8d7a-4e6f-b5c4-000000000001")
             .expect("invoice")
             .status,
-        InvoiceStatus::Authorised
+        XeroStatus::Authorised
     );
     // Only Claudia posted in the approvals thread.
     let others: Vec<_> = f
@@ -308,7 +334,7 @@ async fn two_approvers_tapping_at_once_100_times_give_one_update_and_one_confirm
             >= 100
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    f.settled().await;
     assert_eq!(f.xero.authorisations(), 100);
     for n in 1..=100 {
         let number = format!("INV-{n:04}");
@@ -456,7 +482,7 @@ async fn cards_expire_and_invoices_approved_in_xero_are_reported_not_reauthorise
     // INV-0004 is approved directly in Xero while its card is open.
     f.xero.set_status(
         "5f1c2b9e-8d7a-4e6f-b5c4-000000000004",
-        InvoiceStatus::Authorised,
+        XeroStatus::Authorised,
     );
     f.wait_until("the report", |s| {
         s.iter().any(|r| {
@@ -536,7 +562,15 @@ async fn the_ar_brief_posts_from_xero_and_a_xero_failure_posts_nothing_and_tells
     assert!(brief.contains("Tan &amp; Sons Trading Pte Ltd"), "{brief}");
 
     // A manual run's slot is its second: the next one must be in another second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let slot = f
+        .table("SELECT slot FROM job_slots WHERE job = 'ar-brief'")
+        .await;
+    let slot = herald::store::parse_time(&slot[0]).expect("the slot's time");
+    let clock = herald::clock::Clock::system();
+    common::wait_until("the next second on the wall clock", || {
+        std::future::ready(clock.now() >= slot + chrono::Duration::seconds(1))
+    })
+    .await;
     f.xero
         .fail_next(XeroRoute::Invoices, XeroFault::ServerError, 100);
     f.sim.user_dms(WEI_MING, &console, "/run ar-brief");
@@ -574,7 +608,7 @@ async fn an_approval_not_yet_in_xero_survives_a_restart_and_completes_once() {
         f.confirmations("INV-0011") == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    f.settled().await;
     assert_eq!(f.confirmations("INV-0011"), 1);
     assert_eq!(f.xero.authorisations(), 1);
     let cards = f

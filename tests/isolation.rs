@@ -17,13 +17,12 @@ mod common;
 use std::str::FromStr;
 use std::time::Duration;
 
-use common::{Deployment, Herald};
+use common::Deployment;
 use herald::approvals::DeskSettings;
 use herald::faults::PANIC_TEXT;
 use herald::roster::Role;
-use herald::sim::xero::{FakeXero, FakeXeroConfig};
-use herald::sim::SentRecord;
-use herald::sources::xero::{Invoice, InvoiceStatus};
+use herald_sim::xero::{FakeXero, FakeXeroConfig, XeroInvoice, XeroStatus};
+use herald_sim::SentRecord;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
@@ -31,41 +30,6 @@ use sqlx::SqlitePool;
 const WAIT: Duration = Duration::from_secs(30);
 /// The headline of the operator DM about a failed update.
 const FAULT_DM: &str = "could not handle an update";
-
-/// A running `herald` child, killed if the test fails before it stopped.
-struct Running(Herald);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if !self.0.exited() {
-            let _ = self.0.child.kill();
-            let _ = self.0.child.wait();
-        }
-    }
-}
-
-impl Running {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.0.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then waits (without blocking the runtime) for the exit code.
-    async fn stop(&mut self) -> Option<i32> {
-        self.0.terminate();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.0.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "herald did not stop:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
 
 /// A plain reader of the deployment's database (WAL lets it read beside herald).
 async fn db(deployment: &Deployment) -> SqlitePool {
@@ -99,8 +63,8 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
     let member = deployment.member();
     let username = |bot: &str| config.bots[bot].username.clone();
     let (clawrence, lawrence) = (username("clawrence"), username("lawrence"));
-    let mut herald = Running(deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]));
-    common::wait_until_polling(&sim, 0, &herald.0.log).await;
+    let mut herald = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
+    common::wait_until_polling(&sim, 0, &herald.log).await;
 
     sim.user_dms(member, &clawrence, PANIC_TEXT);
     sim.user_dms(member, &clawrence, "/help");
@@ -137,11 +101,11 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
         )
         .await;
     let sent = everyone
-        .unwrap_or_else(|sent| panic!("not every bot answered: {sent:#?}\n{}", herald.log()));
+        .unwrap_or_else(|sent| panic!("not every bot answered: {sent:#?}\n{}", herald.output()));
     assert!(
-        !herald.0.exited(),
+        !herald.exited(),
         "herald exited after a panic:\n{}",
-        herald.log()
+        herald.output()
     );
     let clawrence_to_member: Vec<&SentRecord> = sent
         .iter()
@@ -192,12 +156,13 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
     assert_eq!(running, None, "this boot has not ended");
     pool.close().await;
 
-    assert_eq!(herald.stop().await, Some(0), "{}", herald.log());
+    let (status, output) = herald.stop().await;
+    assert_eq!(status.code(), Some(0), "{output}");
 
     // The next start is normal, and the poison update is not replayed.
     let polls = sim.calls("getUpdates");
-    let mut again = Running(deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]));
-    common::wait_until_polling(&sim, polls, &again.0.log).await;
+    let mut again = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
+    common::wait_until_polling(&sim, polls, &again.log).await;
     sim.user_dms(member, &clawrence, "/help");
     let sent = sim
         .wait_for(
@@ -210,7 +175,9 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
             WAIT,
         )
         .await
-        .unwrap_or_else(|sent| panic!("no answer after the restart: {sent:#?}\n{}", again.log()));
+        .unwrap_or_else(|sent| {
+            panic!("no answer after the restart: {sent:#?}\n{}", again.output())
+        });
     for operator in &operators {
         assert_eq!(
             fault_dms_to(&sent, &lawrence, *operator),
@@ -232,18 +199,19 @@ async fn a_panicking_handler_costs_its_update_only_and_the_operator_hears_once()
     .expect("fault count");
     assert_eq!(panics, 1, "handled once, never replayed");
     pool.close().await;
-    assert_eq!(again.stop().await, Some(0), "{}", again.log());
+    let (status, output) = again.stop().await;
+    assert_eq!(status.code(), Some(0), "{output}");
 }
 
 /// A SUBMITTED invoice numbered `n`, from `contact`.
-fn submitted(n: u32, contact: &str) -> Invoice {
+fn submitted(n: u32, contact: &str) -> XeroInvoice {
     let mut invoice = FakeXero::fixture_invoices()
         .into_iter()
         .next()
         .expect("a fixture invoice");
     invoice.invoice_id = format!("5f1c2b9e-8d7a-4e6f-b5c4-{n:012}");
     invoice.number = format!("INV-{n:04}");
-    invoice.status = InvoiceStatus::Submitted;
+    invoice.status = XeroStatus::Submitted;
     invoice.contact_name = contact.into();
     invoice
 }
@@ -325,14 +293,11 @@ async fn an_invoice_whose_card_panics_costs_that_card_only() {
     )
     .await
     .expect("the approval reaches Xero and is confirmed");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while count("SELECT count(*) FROM audit WHERE decision = 'failed: step panicked'").await < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the poison card panicked once at most"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let panicked_twice = common::try_wait_until(WAIT, || async {
+        count("SELECT count(*) FROM audit WHERE decision = 'failed: step panicked'").await >= 2
+    })
+    .await;
+    assert!(panicked_twice, "the poison card panicked once at most");
 
     assert!(
         sim.sent_by(&claudia)
@@ -351,12 +316,10 @@ async fn an_invoice_whose_card_panics_costs_that_card_only() {
         operators,
         "one DM per operator, however often it panics within the hour"
     );
-    while count("SELECT count(*) FROM boots WHERE healthy_at IS NOT NULL").await == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the boot never became healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let healthy = common::try_wait_until(WAIT, || async {
+        count("SELECT count(*) FROM boots WHERE healthy_at IS NOT NULL").await > 0
+    })
+    .await;
+    assert!(healthy, "the boot never became healthy");
     fleet.stop().await.expect("clean stop");
 }

@@ -1,9 +1,9 @@
 //! One database, one `herald run`, and a database that is busy for a while: the real binary
 //! against the Telegram simulator.
 //!
-//! - Another connection holds SQLite's write lock for 15 s (longer than herald's 10 s busy
-//!   timeout) in the middle of a 200-post burst: herald waits it out. Nothing is lost,
-//!   nothing is sent twice, the process does not exit.
+//! - Another connection holds SQLite's write lock in the middle of a 200-post burst until
+//!   herald reports that it met it (past herald's 10 s busy timeout): herald waits it out.
+//!   Nothing is lost, nothing is sent twice, the process does not exit.
 //! - A lock held past the (shortened) give-up time is a persistent failure: herald stops
 //!   with exit 1, one clear line, and a last DM to the operator.
 //! - Two binaries on one database: the second is refused (exit 2, naming the holder) with
@@ -22,30 +22,19 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use common::{Deployment, Herald};
-use herald::sim::{SentRecord, SimUser, Simulator};
+use herald_sim::{SentRecord, SimUser, Simulator};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Connection, Executor, SqliteConnection, SqlitePool};
 
 /// Longest wait for anything that should happen.
 const WAIT: Duration = Duration::from_secs(60);
-/// How long the other connection holds the write lock during the burst.
-const LOCK_HELD: Duration = Duration::from_secs(15);
+/// What herald logs when a transaction met a lock past its busy timeout and it waits it out.
+const MET_THE_LOCK: &str = "transient database failure; waiting it out";
 const DM_USERS: i64 = 40;
 const FIRST_DM_USER: i64 = 9_200_000_001;
 
-/// A running `herald` child, killed (and continued first) if the test fails before it ended.
+/// A running `herald` child (killed, continued first, if the test fails before it ended).
 struct Running(Herald);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if !self.0.exited() {
-            // SAFETY: kill(2) on our own child's pid; a stopped child must run to die.
-            unsafe { libc::kill(self.pid() as i32, libc::SIGCONT) };
-            let _ = self.0.child.kill();
-            let _ = self.0.child.wait();
-        }
-    }
-}
 
 impl Running {
     fn pid(&self) -> u32 {
@@ -53,7 +42,7 @@ impl Running {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.0.log).unwrap_or_default()
+        self.0.output()
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -68,18 +57,7 @@ impl Running {
 
     /// Waits (without blocking the runtime) for the child to exit; its status and output.
     async fn exit(&mut self) -> (ExitStatus, String) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.0.child.try_wait().expect("try_wait") {
-                return (status, self.log());
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "herald did not exit within {WAIT:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.0.exit().await
     }
 }
 
@@ -121,22 +99,15 @@ async fn wait_until_started(
         .values()
         .map(|bot| bot.jobs.len())
         .sum();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let started = common::try_wait_until(WAIT, || async {
         let cursors: i64 = sqlx::query_scalar("SELECT count(*) FROM job_cursors")
             .fetch_one(db)
             .await
             .expect("job_cursors readable");
-        if cursors as usize == jobs {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "herald did not finish starting:\n{}",
-            herald.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        cursors as usize == jobs
+    })
+    .await;
+    assert!(started, "herald did not finish starting:\n{}", herald.log());
 }
 
 /// A plain reader and writer of the deployment's database, beside herald (WAL mode).
@@ -192,7 +163,8 @@ async fn rows(db: &SqlitePool, prefix: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_lock_held_15_s_during_a_200_post_burst_loses_nothing_and_sends_nothing_twice() {
+async fn a_write_lock_held_past_the_busy_timeout_during_a_200_post_burst_loses_nothing_and_sends_nothing_twice(
+) {
     let deployment = Deployment::example();
     let sim = simulator(&deployment).await;
     let mut herald = spawn(&deployment, &sim, &[]);
@@ -205,14 +177,19 @@ async fn a_write_lock_held_15_s_during_a_200_post_burst_loses_nothing_and_sends_
         .await
         .unwrap_or_else(|s| panic!("the burst did not start: {}\n{}", s.len(), herald.log()));
 
-    // Another program takes the write lock in the middle of the burst and holds it 15 s,
-    // longer than herald's busy timeout: herald's transactions fail with SQLITE_BUSY.
+    // Another program takes the write lock in the middle of the burst and holds it until
+    // herald met it: a transaction waited out its busy timeout and failed with SQLITE_BUSY.
     let mut holder = SqliteConnection::connect(&deployment.db_url())
         .await
         .expect("connects");
     holder.execute("BEGIN IMMEDIATE").await.expect("write lock");
     let sent_when_locked = copies(&sim.sent(), "lock burst ").len();
-    tokio::time::sleep(LOCK_HELD).await;
+    let met_before = herald.log().matches(MET_THE_LOCK).count();
+    let met = common::try_wait_until(WAIT, || {
+        std::future::ready(herald.log().matches(MET_THE_LOCK).count() > met_before)
+    })
+    .await;
+    assert!(met, "herald never met the lock:\n{}", herald.log());
     let sent_while_locked = copies(&sim.sent(), "lock burst ").len() - sent_when_locked;
     assert!(
         herald.running(),
@@ -241,21 +218,16 @@ async fn a_write_lock_held_15_s_during_a_200_post_burst_loses_nothing_and_sends_
     let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
     assert!(twice.is_empty(), "sent twice: {twice:?}");
     // Every row ends `sent`: none lost, none left in doubt.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let all_sent = common::try_wait_until(WAIT, || async {
         let states = rows(&db, "lock burst ").await;
-        if states.iter().all(|(_, state)| state == "sent") {
-            assert_eq!(states.len(), 200);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{states:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        states.iter().all(|(_, state)| state == "sent")
+    })
+    .await;
+    let states = rows(&db, "lock burst ").await;
+    assert!(all_sent, "{states:?}");
+    assert_eq!(states.len(), 200);
     let log = herald.log();
-    assert!(
-        log.contains("transient database failure; waiting it out"),
-        "the lock was met and waited out:\n{log}"
-    );
+    assert!(log.contains(MET_THE_LOCK), "the lock was met:\n{log}");
     assert!(log.contains("database available again"), "{log}");
     assert!(herald.running(), "{log}");
 
@@ -263,7 +235,7 @@ async fn a_write_lock_held_15_s_during_a_200_post_burst_loses_nothing_and_sends_
     let (status, output) = herald.exit().await;
     assert_eq!(status.code(), Some(0), "{output}");
     eprintln!(
-        "lock: 200 posts, write lock held {LOCK_HELD:?} after {sent_when_locked} were sent; {sent_while_locked} sent while locked; all 200 once"
+        "lock: 200 posts, write lock held until herald met it, after {sent_when_locked} were sent; {sent_while_locked} sent while locked; all 200 once"
     );
 }
 
@@ -420,20 +392,15 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
     stop_between_writes(&first, &deployment).await;
     let (first_epoch, first_pid, _) = lease(&db).await;
     assert_eq!(first_pid, i64::from(first.pid()));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    // The lease ages on the wall clock: wait until its heartbeat is older than the TTL.
+    let aged = common::try_wait_until(WAIT, || async {
         let (_, _, beat) = lease(&db).await;
         let beat = chrono::DateTime::parse_from_rfc3339(&beat).expect("heartbeat time");
         let age = herald::clock::Clock::system().now() - beat.with_timezone(&chrono::Utc);
-        if age > chrono::Duration::milliseconds(TTL_MS as i64 + 200) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the lease never aged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        age > chrono::Duration::milliseconds(TTL_MS as i64 + 200)
+    })
+    .await;
+    assert!(aged, "the lease never aged");
 
     // A new instance takes the database over and delivers the rest.
     let polls = sim.calls("getUpdates");
@@ -446,22 +413,19 @@ async fn two_binaries_on_one_database_the_second_is_refused_then_a_paused_holder
         "taken over:\n{}",
         second.log()
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let states = loop {
-        let states = rows(&db, "fence burst ").await;
-        if states
+    let decided = |states: &[(String, String)]| {
+        states
             .iter()
             .all(|(_, s)| s == "sent" || s == "ambiguous" || s == "failed")
-        {
-            break states;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new holder did not settle the burst: {states:?}\n{}",
-            second.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let settled =
+        common::try_wait_until(WAIT, || async { decided(&rows(&db, "fence burst ").await) }).await;
+    let states = rows(&db, "fence burst ").await;
+    assert!(
+        settled,
+        "the new holder did not settle the burst: {states:?}\n{}",
+        second.log()
+    );
 
     // The paused one wakes up: it finds it lost the lease and stops itself.
     first.signal(libc::SIGCONT);
@@ -539,7 +503,7 @@ async fn after_taking_over_a_stale_lease_one_409_is_polled_through_and_a_second_
     sim.inject_fault(
         &clawrence,
         "getUpdates",
-        herald::sim::Fault::api(409, CONFLICT),
+        herald_sim::Fault::api(409, CONFLICT),
     );
 
     let fleet = herald::fleet::start(&deployment.run_options(&sim))
@@ -561,7 +525,7 @@ async fn after_taking_over_a_stale_lease_one_409_is_polled_through_and_a_second_
     sim.inject_fault(
         &clawrence,
         "getUpdates",
-        herald::sim::Fault::api(409, CONFLICT),
+        herald_sim::Fault::api(409, CONFLICT),
     );
     let never = tokio_util::sync::CancellationToken::new();
     let stopped = tokio::time::timeout(WAIT, fleet.run_until(never))

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::Deployment;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -61,22 +61,19 @@ impl Running {
             .collect()
     }
 
-    /// Claudia's outbox states, once they have settled (no row `pending` or `sending`): the
-    /// simulator records a message a moment before herald commits its outcome.
+    /// Claudia's outbox states once herald has settled: the simulator records a message a
+    /// moment before herald commits its outcome.
     async fn claudia_states(&self) -> Vec<String> {
-        let mut states: Vec<String> = Vec::new();
-        for _ in 0..100 {
-            states =
-                sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'claudia' ORDER BY id")
-                    .fetch_all(self.fleet.store().reader())
-                    .await
-                    .expect("outbox readable");
-            if states.iter().all(|s| s != "pending" && s != "sending") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        states
+        self.settled().await;
+        sqlx::query_scalar("SELECT state FROM outbox WHERE bot = 'claudia' ORDER BY id")
+            .fetch_all(self.fleet.store().reader())
+            .await
+            .expect("outbox readable")
+    }
+
+    /// Waits until herald has finished reacting to everything so far ([`common::settled`]).
+    async fn settled(&self) {
+        common::settled(&self.sim, &self.fleet).await;
     }
 }
 
@@ -128,8 +125,8 @@ async fn a_lost_reply_is_ambiguous_surfaced_once_and_never_resent() {
         .wait_for(|s| s.iter().any(|r| r.chat_id == running.operator), WAIT)
         .await
         .expect("an operator DM");
-    // Give a wrong implementation time to resend or alert twice.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Whatever a wrong implementation would resend or alert twice has been sent by now.
+    running.settled().await;
     let sent = running.sim.sent();
     assert_eq!(
         running.sim.sent_by(&running.claudia).len(),
@@ -319,7 +316,7 @@ async fn mark_sent_settles_an_ambiguous_send_once_and_edits_the_alert() {
         running.answer_to(&again).await.as_deref(),
         Some("Already decided: that message is sent.")
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     assert_eq!(
         running.sim.sent_by(&running.claudia).len(),
         1,
@@ -362,7 +359,7 @@ async fn resend_delivers_the_message_again_exactly_once() {
         .answer_to(&again)
         .await
         .is_some_and(|a| a.starts_with("Already decided")));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    running.settled().await;
     assert_eq!(running.sim.sent_by(&running.claudia).len(), 2);
     assert_eq!(running.claudia_states().await, vec!["sent"]);
     running.fleet.stop().await.expect("clean stop");
@@ -378,7 +375,7 @@ async fn only_an_operator_can_decide_an_ambiguous_send() {
         running.answer_to(&query).await.as_deref(),
         Some("Only an operator can decide this.")
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     assert_eq!(running.claudia_states().await, vec!["ambiguous"]);
     assert_eq!(running.sim.sent_by(&running.claudia).len(), 1);
     running.fleet.stop().await.expect("clean stop");
@@ -421,6 +418,56 @@ async fn an_operator_alert_telegram_refuses_stays_queued_and_is_retried() {
         retried,
         vec!["sending -> pending (operator alert not delivered, retry in 300ms)"],
         "refused once, then retried"
+    );
+    running.fleet.stop().await.expect("clean stop");
+}
+
+/// A scheduled post Telegram refuses fails its slot: the sender reports the refused part to
+/// the scheduler, which marks the slot (done until then) failed with Telegram's reason, in the
+/// transaction that tells the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_scheduled_post_fails_its_slot() {
+    let running = start().await;
+    let clawrence = running.deployment.config().bots["clawrence"]
+        .username
+        .clone();
+    running.sim.inject_fault(
+        &clawrence,
+        "sendMessage",
+        Fault::api(400, "Bad Request: message thread not found"),
+    );
+    running
+        .sim
+        .user_dms(running.operator, &running.lawrence, "/run team-pulse");
+    let sent = running
+        .sim
+        .wait_for(
+            |s| {
+                s.iter()
+                    .any(|r| r.chat_id == running.operator && r.text.contains("Telegram refused"))
+            },
+            WAIT,
+        )
+        .await
+        .expect("the operator is told the post was refused");
+    let refused = running
+        .operator_dms(&sent)
+        .into_iter()
+        .find(|r| r.text.contains("Telegram refused"))
+        .expect("the refusal DM");
+    assert!(refused.text.contains("job team-pulse"), "{}", refused.text);
+    // The DM was written in the transaction that failed the slot: it is failed by now.
+    let slots: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT state, detail FROM job_slots WHERE job = 'team-pulse'")
+            .fetch_all(running.fleet.store().reader())
+            .await
+            .expect("slots readable");
+    assert_eq!(
+        slots,
+        vec![(
+            "failed".to_owned(),
+            Some("Telegram refused part 0: Bad Request: message thread not found".to_owned())
+        )]
     );
     running.fleet.stop().await.expect("clean stop");
 }

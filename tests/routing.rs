@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 struct Running {
     deployment: Deployment,
-    sim: herald::sim::Simulator,
+    sim: herald_sim::Simulator,
     fleet: herald::fleet::RunningFleet,
     operator: i64,
 }
@@ -44,14 +44,8 @@ async fn audit_decisions(running: &Running) -> Vec<(String, Option<String>, Stri
 
 /// Waits until the bots have handled `n` inbound updates in total.
 async fn wait_for_inbound(running: &Running, n: usize) -> Vec<(String, Option<String>, String)> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let decisions = audit_decisions(running).await;
-        if decisions.len() >= n || tokio::time::Instant::now() > deadline {
-            return decisions;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::try_wait_until(WAIT, || async { audit_decisions(running).await.len() >= n }).await;
+    audit_decisions(running).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,9 +59,9 @@ async fn a_bare_help_in_general_is_answered_by_exactly_one_bot() {
         .wait_for(|s| !s.is_empty(), WAIT)
         .await
         .expect("an answer");
-    // Every privacy-mode bot saw the command; give the others time to (wrongly) answer.
+    // Every privacy-mode bot saw the command; every reply any of them queued has been sent.
     wait_for_inbound(&running, 7).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::settled(&running.sim, &running.fleet).await;
     let sent = running.sim.sent();
     let answerers: std::collections::BTreeSet<_> = sent.iter().map(|r| r.bot.clone()).collect();
     assert_eq!(answerers.len(), 1, "one bot answered: {sent:#?}");
@@ -128,7 +122,7 @@ async fn strangers_are_refused_in_dms_ignored_in_the_group_and_audited() {
         .await
         .expect("a refusal");
     let decisions = wait_for_inbound(&running, 8).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::settled(&running.sim, &running.fleet).await;
     let sent = running.sim.sent();
     assert_eq!(sent.len(), 1, "only the DM refusal: {sent:#?}");
     assert_eq!(sent[0].chat_id, STRANGER_ID);

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::{assert_no_token, Deployment};
-use herald::sim::Fault;
+use herald_sim::Fault;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -33,10 +33,7 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
     let config = deployment.config();
     let operator = deployment.operator();
     // Wait until all seven are polling, then ask each for /help in its first thread.
-    let started = tokio::time::Instant::now();
-    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_until_polling(&sim, 0, &herald.log).await;
     assert_eq!(sim.calls("getMe"), 7, "every identity verified once");
     let mut expected = Vec::new();
     for (name, bot) in &config.bots {
@@ -70,7 +67,7 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
     }
 
     herald.terminate();
-    let finished = herald.wait(WAIT);
+    let finished = herald.wait().await;
     assert_eq!(
         finished.code,
         Some(0),
@@ -78,14 +75,20 @@ async fn seven_bots_start_verified_answer_help_and_stop_on_sigterm() {
         finished.output
     );
     assert_no_token(&finished.output, &deployment.tokens);
-    assert_eq!(sent.len(), 7, "nothing but the seven answers was sent");
+    // It has exited: what it sent is final.
+    assert_eq!(
+        sim.sent().len(),
+        7,
+        "nothing but the seven answers was sent"
+    );
 }
 
 /// Runs a start that must be refused; returns its output after checking nothing was sent.
-async fn refused_start(deployment: &Deployment, sim: &herald::sim::Simulator) -> String {
+async fn refused_start(deployment: &Deployment, sim: &herald_sim::Simulator) -> String {
     let finished = deployment
         .spawn_herald(sim, &["run", "--poll-seconds", "1"])
-        .wait(WAIT);
+        .wait()
+        .await;
     assert_eq!(
         finished.code,
         Some(2),
@@ -187,10 +190,7 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
     let deployment = Deployment::example();
     let sim = deployment.simulator().await;
     let first = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "2"]);
-    let started = tokio::time::Instant::now();
-    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_until_polling(&sim, 0, &first.log).await;
     // The second instance uses its own database, as a copy on another machine would.
     let mut second = deployment.herald(&sim, &["run", "--poll-seconds", "2"]);
     second.arg("--db").arg(format!(
@@ -198,19 +198,18 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
         deployment.path().join("other.db").display()
     ));
     let second = deployment.spawn_command(second);
-    let deadline = std::time::Instant::now() + WAIT;
     let mut children = vec![first, second];
-    let stopped = loop {
-        if let Some(i) = children.iter_mut().position(|c| c.exited()) {
-            break children.remove(i);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "neither instance stopped"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let finished = stopped.wait(WAIT);
+    let one_stopped = common::try_wait_until(common::PATIENCE, || {
+        std::future::ready(children.iter_mut().any(|c| c.exited()))
+    })
+    .await;
+    assert!(one_stopped, "neither instance stopped");
+    let i = children
+        .iter_mut()
+        .position(|c| c.exited())
+        .expect("one exited");
+    let stopped = children.remove(i);
+    let finished = stopped.wait().await;
     assert_eq!(finished.code, Some(1), "{}", finished.output);
     assert!(
         finished.output.contains("409 Conflict"),
@@ -224,7 +223,7 @@ async fn a_second_instance_makes_one_stop_on_409_without_restarting() {
     );
     let survivor = children.remove(0);
     survivor.terminate();
-    let survivor = survivor.wait(WAIT);
+    let survivor = survivor.wait().await;
     assert_no_token(&finished.output, &deployment.tokens);
     assert_no_token(&survivor.output, &deployment.tokens);
 }
@@ -234,12 +233,9 @@ async fn sigint_stops_cleanly_and_audits_the_stop() {
     let deployment = Deployment::example();
     let sim = deployment.simulator().await;
     let herald = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
-    let started = tokio::time::Instant::now();
-    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_until_polling(&sim, 0, &herald.log).await;
     herald.interrupt();
-    let finished = herald.wait(WAIT);
+    let finished = herald.wait().await;
     assert_eq!(finished.code, Some(0), "{}", finished.output);
     assert!(
         finished.output.contains("stopped cleanly"),
@@ -265,13 +261,9 @@ async fn output_of_a_short_run(args: &[&str]) -> String {
     let mut all = args.to_vec();
     all.extend(["run", "--poll-seconds", "1"]);
     let herald = deployment.spawn_herald(&sim, &all);
-    let started = tokio::time::Instant::now();
-    while sim.calls("getUpdates") < 7 && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(sim.calls("getUpdates") >= 7, "all seven bots poll");
+    common::wait_until_polling(&sim, 0, &herald.log).await;
     herald.terminate();
-    let finished = herald.wait(WAIT);
+    let finished = herald.wait().await;
     assert_eq!(finished.code, Some(0), "{}", finished.output);
     finished.output
 }

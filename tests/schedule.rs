@@ -12,11 +12,9 @@ use chrono::{DateTime, Utc};
 use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
-use herald::sim::{Fault, SentRecord, Simulator};
+use herald_sim::{Fault, SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(10);
-/// Long enough for several scheduler ticks (50 ms in tests) and sender looks.
-const SETTLE: Duration = Duration::from_millis(400);
 const PULSE: i32 = 39;
 
 fn t(text: &str) -> DateTime<Utc> {
@@ -68,9 +66,16 @@ impl Team {
         }
     }
 
+    /// Moves the clock to `at` and waits until herald has acted on it: the scheduler has
+    /// looked at the schedule at `at` (or later) and everything that look did has been sent.
     async fn set_clock(&self, at: &str) {
         self.clock.set(t(at));
-        tokio::time::sleep(SETTLE).await;
+        self.settled().await;
+    }
+
+    /// Waits until herald has finished reacting to everything so far ([`common::settled`]).
+    async fn settled(&self) {
+        common::settled(&self.sim, self.fleet.as_ref().expect("running")).await;
     }
 
     fn posts_in(&self, thread: i32) -> Vec<SentRecord> {
@@ -185,7 +190,7 @@ impl Team {
 
     async fn pause(&self, words: &[&str], pause: bool) {
         let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        herald::control::set_pause(
+        herald::commands::pause::set_pause(
             self.deployment.path(),
             &self.deployment.db_url(),
             &words,
@@ -212,7 +217,7 @@ async fn a_slot_posts_once_at_its_time_and_never_again_after_a_restart() {
     // Monday 23 November 2026, 08:59:30 in Singapore.
     let mut team = Team::new("2026-11-23T00:59:30Z", |_| {}).await;
     team.start().await;
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert!(team.posts_in(PULSE).is_empty(), "nothing before 09:00");
 
     team.set_clock("2026-11-23T01:00:00Z").await;
@@ -230,7 +235,7 @@ async fn a_slot_posts_once_at_its_time_and_never_again_after_a_restart() {
     team.set_clock("2026-11-23T01:00:40Z").await;
     team.stop().await;
     team.start().await;
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert_eq!(
         team.posts_in(PULSE).len(),
         1,
@@ -266,7 +271,7 @@ async fn after_downtime_one_catch_up_within_grace_and_one_dm_for_what_was_missed
     team.clock.set(t("2026-11-26T01:10:00Z"));
     team.start().await;
     let posts = team.wait_for_posts(PULSE, 2).await;
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     let posts_now = team.posts_in(PULSE);
     assert_eq!(posts_now.len(), 2, "exactly one catch-up: {posts:#?}");
     assert!(
@@ -342,10 +347,9 @@ async fn walk(team: &Team, from: &str, to: &str) {
     let mut at = t(from);
     while at <= t(to) {
         team.clock.set(at);
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        team.settled().await;
         at += chrono::Duration::minutes(10);
     }
-    tokio::time::sleep(SETTLE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,7 +427,7 @@ async fn a_paused_job_skips_its_slot_and_resume_reports_it_without_bursting() {
     let dm = team.wait_for_dm("Resumed").await;
     assert!(dm.contains("Resumed <b>job team-pulse</b>"), "{dm}");
     assert!(dm.contains("team-pulse at 2026-11-23T01:00:00Z"), "{dm}");
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert!(
         team.posts_in(PULSE).is_empty(),
         "a resume never bursts out skipped slots"
@@ -458,7 +462,7 @@ async fn a_pause_survives_a_restart_holds_sends_and_resume_releases_them() {
     team.sim.user_dms(member, &team.clawrence, "/help");
     // The 09:00 slot passes while paused.
     team.set_clock("2026-11-23T01:00:00Z").await;
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert!(
         team.sim.sent_by(&team.clawrence).is_empty(),
         "nothing but operator DMs while paused"
@@ -475,7 +479,7 @@ async fn a_pause_survives_a_restart_holds_sends_and_resume_releases_them() {
         )
         .await
         .expect("the held reply goes out after resume");
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert!(
         team.posts_in(PULSE).is_empty(),
         "the skipped slot is not burst out"
@@ -510,7 +514,7 @@ async fn a_job_that_fails_tells_the_operator_and_posts_nothing() {
     assert!(team.posts_in(PULSE).is_empty());
     let slots = team.slots("team-pulse").await;
     assert_eq!(slots[0].1, "failed");
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert_eq!(
         team.operator_dms()
             .iter()
@@ -538,7 +542,7 @@ async fn a_job_post_telegram_refuses_fails_the_slot_and_names_the_job() {
         dm.contains("job team-pulse, slot 2026-11-23T01:00:00Z"),
         "{dm}"
     );
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert_eq!(team.slots("team-pulse").await[0].1, "failed");
     team.stop().await;
 }
@@ -552,7 +556,7 @@ async fn a_slot_still_running_five_minutes_after_its_time_is_reported_once() {
     let dm = team.wait_for_dm("Job overdue").await;
     assert!(dm.contains("<b>Job overdue: team-pulse</b>"), "{dm}");
     assert!(dm.contains("Mon 2026-11-23 09:00 +08 (01:00 UTC)"), "{dm}");
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     assert_eq!(
         team.operator_dms()
             .iter()
@@ -631,7 +635,7 @@ async fn audit_entries_older_than_the_retention_are_pruned_at_start_and_audited(
     tx.commit().await.expect("commit");
     db.close().await;
     team.start().await;
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     let old = team
         .table("SELECT count(*) || '' FROM audit WHERE at < '2026-02-01'")
         .await;

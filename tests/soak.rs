@@ -1,9 +1,13 @@
-//! Bounded storage under sustained traffic: 100,000 updates through the real binary (poller,
+//! Bounded storage under sustained traffic: 40,000 updates (100,000 with
+//! `HERALD_SOAK_UPDATES=100000`) through the real binary (poller,
 //! store, outbox, sender) against the simulator, with Telegram's limits off on both sides and
 //! the clock running fast enough that the daily prune runs many times. After the first 20,000
 //! updates the database (file + WAL) and the process's resident memory must stay flat.
 //!
-//! It prints both figures at 20,000 and at 100,000 updates. The bounds are loose on purpose
+//! It prints both figures at 20,000 updates and at the end. The suite's default is 40,000, so
+//! that the README's test command stays well inside CI's 30 minutes on two cores (100,000
+//! take about nine minutes there); unbounded growth after the warm-up would still double the
+//! figures, four times the margin. The bounds are loose on purpose
 //! (freed pages are reused, not returned; the allocator keeps some slack): what they catch is
 //! growth with traffic, which would be many times the margin at 100,000 updates.
 //!
@@ -18,14 +22,27 @@ use std::time::Duration;
 
 use common::Deployment;
 
-/// Updates in all, and the point after which size and memory must stay flat.
-const TOTAL: usize = 100_000;
+/// Updates in all unless `HERALD_SOAK_UPDATES` says otherwise, and the point after which size
+/// and memory must stay flat.
+const DEFAULT_TOTAL: usize = 40_000;
 const WARM: usize = 20_000;
 /// Updates pushed before waiting for their replies (the simulator queues them like Telegram).
 const CHUNK: usize = 2_000;
 /// Clock-seconds per real second: a clock day passes every 8.6 s, so the daily prune runs
 /// many times before the warm-up point and the kept rows reach their steady size early.
 const CLOCK_SPEED: &str = "10000";
+
+/// How many updates this run pushes: `HERALD_SOAK_UPDATES` rounded up to whole chunks, at
+/// least twice the warm-up.
+fn total_updates() -> usize {
+    let asked = match std::env::var("HERALD_SOAK_UPDATES") {
+        Ok(text) => text
+            .parse::<usize>()
+            .unwrap_or_else(|_| panic!("HERALD_SOAK_UPDATES={text}: not a number")),
+        Err(_) => DEFAULT_TOTAL,
+    };
+    asked.max(2 * WARM).div_ceil(CHUNK) * CHUNK
+}
 
 /// Drops the example's scheduled jobs (the last blocks of their files): at this clock speed
 /// every slot would be overdue, and the soak is about traffic, not the scheduler.
@@ -59,7 +76,8 @@ fn db_bytes(db: &Path) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_thousand_updates_leave_database_size_and_memory_flat() {
+async fn sustained_traffic_leaves_database_size_and_memory_flat() {
+    let total = total_updates();
     let deployment = Deployment::example();
     // One day of retention, so the prune keeps about one clock day of rows; members may send
     // as many commands as the soak needs.
@@ -127,7 +145,7 @@ async fn a_hundred_thousand_updates_leave_database_size_and_memory_flat() {
     let mut pushed = 0;
     let mut warm = None;
     let started = std::time::Instant::now();
-    while pushed < TOTAL {
+    while pushed < total {
         let base = sim.calls("sendMessage");
         for i in 0..CHUNK {
             let n = pushed + i;
@@ -158,7 +176,7 @@ async fn a_hundred_thousand_updates_leave_database_size_and_memory_flat() {
     let (warm_db, warm_rss) = warm.expect("the warm-up point was reached");
     let (end_db, end_rss) = (db_bytes(&db), rss_kib(pid));
     println!(
-        "soak: {TOTAL} updates in {:.0} s; database {:.1} MiB at {WARM}, {:.1} MiB at {TOTAL}; RSS {:.1} MiB at {WARM}, {:.1} MiB at {TOTAL}",
+        "soak: {total} updates in {:.0} s; database {:.1} MiB at {WARM}, {:.1} MiB at {total}; RSS {:.1} MiB at {WARM}, {:.1} MiB at {total}",
         started.elapsed().as_secs_f64(),
         warm_db as f64 / 1_048_576.0,
         end_db as f64 / 1_048_576.0,
@@ -167,7 +185,7 @@ async fn a_hundred_thousand_updates_leave_database_size_and_memory_flat() {
     );
 
     herald.terminate();
-    let finished = herald.wait(Duration::from_secs(60));
+    let finished = herald.wait().await;
     assert_eq!(finished.code, Some(0), "{}", finished.output);
 
     let store = herald::store::Store::open(&db_url)
@@ -184,11 +202,11 @@ async fn a_hundred_thousand_updates_leave_database_size_and_memory_flat() {
     println!("soak: {pruned} prune entries; {kept} processed_updates rows kept");
     assert!(pruned > 0, "the daily prune ran during the soak");
     assert!(
-        (kept as usize) < TOTAL - WARM,
+        (kept as usize) < total - WARM,
         "processed_updates was pruned: {kept} rows kept"
     );
     // Flat: at most 25% above the warm figure (plus 4 MiB for the database's WAL, which can be
-    // caught mid-checkpoint); growth with traffic would be about five times the warm figure.
+    // caught mid-checkpoint); growth with traffic would be `total / WARM` times the warm figure.
     assert!(
         end_db <= warm_db + warm_db / 4 + 4 * 1_048_576,
         "database grew from {warm_db} to {end_db} bytes"

@@ -13,10 +13,9 @@ use common::Deployment;
 use herald::clock::Clock;
 use herald::fleet::RunningFleet;
 use herald::sandbox::STRANGER_ID;
-use herald::sim::{SentRecord, Simulator};
+use herald_sim::{SentRecord, Simulator};
 
 const WAIT: Duration = Duration::from_secs(10);
-const SETTLE: Duration = Duration::from_millis(400);
 const DAILY_UPDATES: i32 = 12;
 const VOLTS: i32 = 14;
 const PULSE: i32 = 39;
@@ -52,7 +51,7 @@ impl Team {
     async fn start_with(
         start: &str,
         edit: impl FnOnce(&Deployment),
-        edit_sim: impl FnOnce(&mut herald::sim::SimConfig),
+        edit_sim: impl FnOnce(&mut herald_sim::SimConfig),
     ) -> Team {
         let deployment = Deployment::example();
         edit(&deployment);
@@ -60,7 +59,7 @@ impl Team {
         let sim_clock = clock.clone();
         let sim = deployment
             .simulator_with(|config| {
-                config.clock = Some(sim_clock);
+                config.clock = Some(herald_sim::SimClock::from_fn(move || sim_clock.now()));
                 edit_sim(config);
             })
             .await;
@@ -78,9 +77,16 @@ impl Team {
         }
     }
 
+    /// Moves the clock to `at` and waits until herald has acted on it: the scheduler has
+    /// looked at the schedule at `at` (or later) and everything that look did has been sent.
     async fn set_clock(&self, at: &str) {
         self.clock.set(t(at));
-        tokio::time::sleep(SETTLE).await;
+        self.settled().await;
+    }
+
+    /// Waits until herald has finished reacting to everything so far ([`common::settled`]).
+    async fn settled(&self) {
+        common::settled(&self.sim, &self.fleet).await;
     }
 
     async fn table(&self, sql: &str) -> Vec<String> {
@@ -100,14 +106,8 @@ impl Team {
 
     /// Waits until Clawrence has decided on `n` updates in all.
     async fn wait_for_decisions(&self, n: usize) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let decisions = self.decisions().await;
-            if decisions.len() >= n || tokio::time::Instant::now() > deadline {
-                return decisions;
-            }
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+        common::try_wait_until(WAIT, || async { self.decisions().await.len() >= n }).await;
+        self.decisions().await
     }
 
     /// A member says `text` in `thread` and Clawrence decides on it; returns the decision.
@@ -546,7 +546,7 @@ async fn commands_over_the_per_user_limit_get_one_reply_then_silence() {
         .wait_for(|sent| in_general(sent).len() >= 4, WAIT)
         .await
         .unwrap_or_else(|sent| panic!("fewer than 4 answers in General: {sent:#?}"));
-    tokio::time::sleep(SETTLE).await;
+    team.settled().await;
     let general = in_general(&team.sim.sent());
     assert_eq!(general.len(), 4, "{general:#?}");
     assert!(general[3].text.contains("more than 3 commands a minute"));

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use minijinja::context;
 use serde_json::json;
 use sqlx::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::model::ApprovalsFile;
+use crate::console_texts;
 use crate::identity::{Claudia, Poster};
 use crate::isolation::{self, catch_panic, Panicked};
 use crate::jobs::ar_brief::format_money;
@@ -23,7 +25,7 @@ use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, MessageKind, OutgoingMessage};
 use crate::roster::Roster;
 use crate::sources::xero::{Invoice, InvoiceKind, InvoiceStatus, XeroClient, XeroError};
-use crate::store::approvals::{self, Approval, NewApproval};
+use crate::store::approvals::{self, Approval, ApprovalState, Closing, NewApproval, XeroState};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::fault_counts::FaultKind;
 use crate::store::Store;
@@ -274,10 +276,9 @@ impl ApprovalDesk {
             .bot("claudia")
             .detail(format!("{step}: {}", isolation::cut(&panic.message, 1000)));
         audit::record(&mut tx, at, &entry).await?;
-        let html = format!(
-            "🔴 <b>Approval desk: a step panicked</b>\nStep: {}\nPanic: {}\nIts changes were rolled back; the desk carries on and tries the step again later.",
-            escape_html(step),
-            escape_html(&isolation::cut(&panic.message, 300)),
+        let html = console_texts::render(
+            "desk_step_panicked.html",
+            context! { step, panic => isolation::cut(&panic.message, 300) },
         );
         isolation::count_and_tell(
             &mut tx,
@@ -303,10 +304,12 @@ impl ApprovalDesk {
             Some(_) if *failing => {}
             Some(error) => {
                 *failing = true;
-                let html = format!(
-                    "🔴 <b>Approval cards: could not read Xero</b>\nCause: {}\nNo card was posted or changed; I try again every {} s and tell you nothing more until it works.",
-                    escape_html(&error.to_string()),
-                    self.parts.settings.poll_every.as_secs().max(1)
+                let html = console_texts::render(
+                    "approvals_xero_unreadable.html",
+                    context! {
+                        cause => error.to_string(),
+                        seconds => self.parts.settings.poll_every.as_secs().max(1),
+                    },
                 );
                 self.alert(
                     "failed: reading invoices awaiting approval",
@@ -414,7 +417,7 @@ impl ApprovalDesk {
             total: total.clone(),
             due_date: due_date.clone(),
             link: link.clone(),
-            state: "open".into(),
+            state: ApprovalState::Open,
             card_outbox_id: 0,
             chat_id: self.parts.chat_id,
             thread_id: self.parts.thread_id.map(i64::from),
@@ -423,7 +426,7 @@ impl ApprovalDesk {
             decided_by: None,
             decided_at: None,
             reason: None,
-            xero: "none".into(),
+            xero: XeroState::NothingToWrite,
             xero_attempts: 0,
             next_attempt_at: None,
             last_error: None,
@@ -481,7 +484,7 @@ impl ApprovalDesk {
                 other.as_str()
             ),
         };
-        if !approvals::close(tx, &approval.invoice_id, "closed", Some(&note)).await? {
+        if !approvals::close(tx, &approval.invoice_id, Closing::EndedInXero, Some(&note)).await? {
             return Ok(()); // Decided here meanwhile: the decision stands.
         }
         let status_line =
@@ -522,7 +525,7 @@ impl ApprovalDesk {
         }
         let mut tx = self.parts.store.begin_write().await?;
         for approval in expired {
-            if !approvals::close(&mut tx, &approval.invoice_id, "expired", None).await? {
+            if !approvals::close(&mut tx, &approval.invoice_id, Closing::Expired, None).await? {
                 continue;
             }
             let line = format!(
@@ -630,7 +633,8 @@ impl ApprovalDesk {
         match outcome {
             XeroOutcome::Done | XeroOutcome::AlreadyInXero => {
                 let already = matches!(outcome, XeroOutcome::AlreadyInXero);
-                approvals::set_xero(&mut tx, &approval.invoice_id, "done", None, None).await?;
+                approvals::set_xero(&mut tx, &approval.invoice_id, XeroState::Done, None, None)
+                    .await?;
                 let status = if already {
                     format!("✅ Approved by {by} at {when}; it was already authorised directly in Xero, so herald did not authorise it again.")
                 } else {
@@ -683,7 +687,7 @@ impl ApprovalDesk {
                 approvals::set_xero(
                     &mut tx,
                     &approval.invoice_id,
-                    "pending",
+                    XeroState::Pending,
                     Some(&error),
                     Some(next),
                 )
@@ -698,17 +702,29 @@ impl ApprovalDesk {
                     ));
                 audit::record(&mut tx, now, &entry).await?;
                 if approval.xero_attempts == 0 {
-                    let html = format!(
-                        "🟠 <b>Approved, not yet in Xero</b>: invoice {} ({}), approved by {} at {}.\nCause: {}\nI retry with backoff (next in {} s) and post in the thread once Xero has it. /pending lists it.",
-                        escape_html(&approval.number), escape_html(&approval.contact), escape_html(&by), escape_html(&when),
-                        escape_html(&error), wait.as_secs().max(1)
+                    let html = console_texts::render(
+                        "approval_not_yet_in_xero.html",
+                        context! {
+                            number => approval.number,
+                            contact => approval.contact,
+                            by,
+                            when,
+                            cause => error,
+                            seconds => wait.as_secs().max(1),
+                        },
                     );
                     self.parts.console.alert(&mut tx, &html, None, now).await?;
                 }
             }
             XeroOutcome::Retry(error) | XeroOutcome::GiveUp(error) => {
-                approvals::set_xero(&mut tx, &approval.invoice_id, "failed", Some(&error), None)
-                    .await?;
+                approvals::set_xero(
+                    &mut tx,
+                    &approval.invoice_id,
+                    XeroState::Failed,
+                    Some(&error),
+                    None,
+                )
+                .await?;
                 let entry = AuditEntry::new("approvals", "xero: given up")
                     .bot("claudia")
                     .detail(format!(
@@ -716,9 +732,15 @@ impl ApprovalDesk {
                         approval.invoice_id, approval.number
                     ));
                 audit::record(&mut tx, now, &entry).await?;
-                let html = format!(
-                    "🔴 <b>Approved, but not written to Xero</b>: invoice {} ({}), approved by {} at {}.\nCause: {}\nI stopped trying. Authorise it in Xero by hand, or look into the cause.",
-                    escape_html(&approval.number), escape_html(&approval.contact), escape_html(&by), escape_html(&when), escape_html(&error)
+                let html = console_texts::render(
+                    "approval_not_written_to_xero.html",
+                    context! {
+                        number => approval.number,
+                        contact => approval.contact,
+                        by,
+                        when,
+                        cause => error,
+                    },
                 );
                 self.parts.console.alert(&mut tx, &html, None, now).await?;
                 let status = format!(

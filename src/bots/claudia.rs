@@ -107,7 +107,7 @@ async fn decide_by_button(
             .await?;
         return Ok(Decision::new(command, "refused: unknown invoice"));
     };
-    if approval.state != "open" {
+    if approval.state != store::ApprovalState::Open {
         let outcome = already_decided(&card_context(&context), &approval);
         poster.enqueue(&mut tx, answer(&outcome.toast)).await?;
         return Ok(Decision::new(command, outcome.decision));

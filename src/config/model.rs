@@ -1,13 +1,24 @@
 //! The on-disk shape of a deployment: `bots/herald.toml`, `bots/roster.toml` and one
 //! `bots/<identity>.toml` per bot. Pure data with serde; loading and validation live in
-//! `load.rs` and `check.rs`, lookups in `crate::roster`.
+//! the other files of `config` (and `herald check` in `crate::commands::check`), lookups in
+//! `crate::roster`.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::secrets::SecretRef;
+use super::secret_ref::SecretRef;
+
+/// The deployment file, relative to the config folder.
+pub const DEPLOYMENT_FILE: &str = "bots/herald.toml";
+/// The roster file, relative to the config folder.
+pub const ROSTER_FILE: &str = "bots/roster.toml";
+
+/// The path of an identity's file, relative to the config folder: `bots/claudia.toml`.
+pub fn bot_file(identity: &str) -> String {
+    format!("bots/{identity}.toml")
+}
 
 /// `bots/herald.toml`: deployment-wide settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
-
 use super::model::{DeploymentFile, SecretProvider};
+pub use super::secret_ref::SecretRef;
 
 /// A secret value: a bot token, or another credential (an OAuth2 client secret or refresh
 /// token). Deliberately has no `Display` and no `Serialize`; `Debug` is redacted.
@@ -40,26 +39,6 @@ impl Token {
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token(<redacted>)")
-    }
-}
-
-/// Where a secret lives, as written in config:
-/// `token = { source = "file", provider = "local", id = "/telegram/claudia" }` (`id` is a JSON
-/// pointer into the provider's JSON file) or `token = { source = "env", id = "HERALD_CLAUDIA_TOKEN" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(tag = "source", rename_all = "lowercase", deny_unknown_fields)]
-pub enum SecretRef {
-    File { provider: String, id: String },
-    Env { id: String },
-}
-
-/// Shows the reference, never a value: `file:local:/telegram/claudia`, `env:HERALD_CLAUDIA_TOKEN`.
-impl fmt::Display for SecretRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretRef::File { provider, id } => write!(f, "file:{provider}:{id}"),
-            SecretRef::Env { id } => write!(f, "env:{id}"),
-        }
     }
 }
 
@@ -651,34 +630,6 @@ mod tests {
         assert_clean(&shown);
         assert!(shown.contains("Token(<redacted>)"));
         assert_eq!(token.expose(), SECRET);
-    }
-
-    #[test]
-    fn secret_ref_display_shows_the_reference() {
-        assert_eq!(
-            file_ref("/telegram/claudia").to_string(),
-            "file:local:/telegram/claudia"
-        );
-        let env = SecretRef::Env {
-            id: "HERALD_CLAUDIA_TOKEN".to_owned(),
-        };
-        assert_eq!(env.to_string(), "env:HERALD_CLAUDIA_TOKEN");
-    }
-
-    #[test]
-    fn secret_ref_parses_from_toml() {
-        #[derive(Deserialize)]
-        struct W {
-            token: SecretRef,
-        }
-        let w: W = toml::from_str(
-            r#"token = { source = "file", provider = "local", id = "/telegram/claudia" }"#,
-        )
-        .expect("file ref");
-        assert_eq!(w.token, file_ref("/telegram/claudia"));
-        let w: W = toml::from_str(r#"token = { source = "env", id = "X" }"#).expect("env ref");
-        assert_eq!(w.token, SecretRef::Env { id: "X".to_owned() });
-        assert!(toml::from_str::<W>(r#"token = { source = "env", id = "X", extra = 1 }"#).is_err());
     }
 
     #[test]

@@ -17,9 +17,9 @@ pub fn menu(bot: &BotFile, is_console: bool) -> Vec<(String, String)> {
         .map(|c| (c.name.clone(), c.description.clone()))
         .collect();
     if is_console {
-        for (name, _, description) in crate::inbound::console::CONSOLE_COMMANDS {
+        for (name, description) in crate::inbound::console::menu() {
             if !listed.iter().any(|(n, _)| n == name) {
-                listed.push(((*name).to_owned(), (*description).to_owned()));
+                listed.push((name.to_owned(), description.to_owned()));
             }
         }
     }

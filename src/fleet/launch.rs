@@ -144,6 +144,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         boot_id,
         lease,
         last_words,
+        activity: crate::activity::Activity::new(),
         #[cfg(feature = "fault-injection")]
         posters: Default::default(),
     };
@@ -195,9 +196,10 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let retention_days = shared.config.deployment.audit_retention_days;
     let jobs = launch.jobs.into_inner().unwrap_or_default();
     let scheduler = Scheduler::new(jobs, store, clock, console, options.scheduler.clone())
-        .with_audit_retention(retention_days);
+        .with_audit_retention(retention_days)
+        .reporting_to(&fleet.activity);
     scheduler.prepare().await?;
-    let watchdog = scheduler.watchdog();
+    let watchdog = scheduler.watchdog().reporting_to(&fleet.activity);
     let stop = fleet.shutdown.clone();
     fleet
         .tasks
@@ -490,6 +492,7 @@ impl Launch<'_> {
             self.store.clone(),
             clock,
             self.console.clone(),
+            Arc::new(crate::schedule::delivery::SlotDeliveries),
             self.wake.clone(),
             options.sender.clone(),
         )
@@ -506,6 +509,7 @@ impl Launch<'_> {
         fleet
             .tasks
             .spawn(async move { poller.run(stop).await.map_err(RunError::from) });
+        let sender = sender.reporting_to(&fleet.activity);
         let stop = fleet.shutdown.clone();
         fleet
             .tasks

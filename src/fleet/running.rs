@@ -29,6 +29,8 @@ pub struct RunningFleet {
     pub(super) lease: crate::store::lease::Lease,
     /// How to reach the operators when the database itself has failed.
     pub(super) last_words: LastWords,
+    /// How far the senders, the scheduler and its watchdog have got.
+    pub(super) activity: crate::activity::Activity,
     /// Every identity's poster, for tests that write rows as a bot would (fault-injection
     /// builds only: production code gets a poster at launch, never from the fleet).
     #[cfg(feature = "fault-injection")]
@@ -80,6 +82,12 @@ pub struct VerifiedSummary {
 }
 
 impl RunningFleet {
+    /// How far the senders, the scheduler and its watchdog have got: lets a caller wait until
+    /// herald has finished reacting ([`crate::activity::Activity::settled`]).
+    pub fn activity(&self) -> &crate::activity::Activity {
+        &self.activity
+    }
+
     pub fn verified(&self) -> &[VerifiedSummary] {
         &self.verified
     }

@@ -9,7 +9,7 @@ use teloxide::dispatching::UpdateFilterExt;
 use teloxide::types::{CallbackQuery, Message, Update};
 
 use super::addressing::parse_command;
-use super::console::{console_command, operator, CONSOLE_COMMANDS};
+use super::console::{console_command, operator, CommandName};
 use super::outbox_decisions::{apply_outbox_decision, outbox_decision};
 use super::{BotContext, Command, Decision, HandlerResult, OwnBranches, UnitOfWork, UpdateHandler};
 use crate::identity::{BotIdentity, Poster};
@@ -239,9 +239,8 @@ fn console_command_in_group(message: Message, context: Arc<BotContext>) -> Optio
         return None;
     }
     let command = command_for_me(message, context)?;
-    let is_console_command = CONSOLE_COMMANDS
-        .iter()
-        .any(|(name, _, _)| *name == command.name && *name != "help");
+    let is_console_command =
+        CommandName::from_word(&command.name).is_some_and(|c| c != CommandName::Help);
     is_console_command.then_some(command)
 }
 

@@ -14,7 +14,9 @@ use teloxide::types::CallbackQuery;
 
 use super::{BotContext, Decision, HandlerResult, UnitOfWork};
 use crate::identity::{BotIdentity, Poster};
-use crate::outbox::{ambiguous, audit_transition, set_state, OutboxRow, OutgoingMessage};
+use crate::outbox::{
+    ambiguous, audit_transition, set_state, OutboxRow, OutboxState, OutgoingMessage,
+};
 use crate::roster::{Member, Role};
 use crate::text::escape_html;
 
@@ -33,12 +35,13 @@ pub enum Choice {
 
 impl Choice {
     /// The state a row must be in for this choice, and the state it moves to.
-    fn transition(self) -> (&'static str, &'static str) {
+    fn transition(self) -> (OutboxState, OutboxState) {
+        use OutboxState::{Ambiguous, Cancelled, Failed, Pending, Sent};
         match self {
-            Choice::Resend => ("ambiguous", "pending"),
-            Choice::MarkSent => ("ambiguous", "sent"),
-            Choice::Retry => ("failed", "pending"),
-            Choice::Dismiss => ("failed", "cancelled"),
+            Choice::Resend => (Ambiguous, Pending),
+            Choice::MarkSent => (Ambiguous, Sent),
+            Choice::Retry => (Failed, Pending),
+            Choice::Dismiss => (Failed, Cancelled),
         }
     }
 }

@@ -388,7 +388,7 @@ pub fn render(templates: &Templates, brief: &ArBrief) -> Result<String, Template
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::xero::FakeXero;
+    use crate::sources::xero::model::parse_invoices;
     use chrono::{TimeZone, Utc};
     use std::path::Path;
 
@@ -590,8 +590,14 @@ mod tests {
 
     #[test]
     fn golden_fixtures_on_a_friday() {
-        // The fixture invoices as the fake Xero serves them: three authorised, one draft.
-        let mut invoices = FakeXero::fixture_invoices();
+        // The recorded invoices (`tests/fixtures/xero/`): three authorised, one draft.
+        let mut invoices: Vec<Invoice> = [
+            include_str!("../../tests/fixtures/xero/xero_invoices_page1.json"),
+            include_str!("../../tests/fixtures/xero/xero_invoice_draft_get.json"),
+        ]
+        .into_iter()
+        .flat_map(|body| parse_invoices(body.as_bytes()).expect("a fixture").invoices)
+        .collect();
         // The draft, approved since.
         if let Some(draft) = invoices.iter_mut().find(|i| i.number == "INV-0060") {
             draft.status = InvoiceStatus::Authorised;

@@ -314,7 +314,7 @@ impl ConsoleChannel {
 
     /// Whether a failed or uncertain `row` gets an alert (logging why not, if not).
     pub(crate) fn is_alertable(&self, row: &OutboxRow) -> bool {
-        if row.kind == "answer_callback" {
+        if row.kind == super::OutboxKind::AnswerCallback {
             tracing::warn!(row = row.id, state = %row.state, "a button-tap answer was not delivered");
             return false;
         }
@@ -378,8 +378,8 @@ mod tests {
         OutboxRow {
             id,
             bot: "clawrence".into(),
-            kind: "send".into(),
-            lane: 1,
+            kind: crate::outbox::OutboxKind::Send,
+            lane: crate::outbox::Lane::Scheduled,
             chat_id: -42,
             thread_id: None,
             reply_to_message_id: None,
@@ -390,7 +390,7 @@ mod tests {
             job: Some("team-pulse".into()),
             slot: None,
             part: 0,
-            state: "ambiguous".into(),
+            state: crate::outbox::OutboxState::Ambiguous,
             attempts: 1,
             telegram_message_id: None,
             error: Some(error.into()),

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::alerts::ConsoleChannel;
-use super::{EnqueueError, OutboxRow};
+use super::{EnqueueError, OutboxRow, OutboxState};
 use crate::store::{parse_time, time_key};
 
 /// At most one DM about a bot's uncertain sends this often.
@@ -50,11 +50,12 @@ pub(crate) async fn tell(
         sqlx::query(
             "UPDATE outbox SET text = ?, reply_markup = ?
              WHERE id IN (SELECT outbox_id FROM ambiguous_group_alerts WHERE group_id = ?)
-               AND state = 'pending' AND attempts = 0",
+               AND state = ? AND attempts = 0",
         )
         .bind(&html)
         .bind(markup.to_string())
         .bind(group)
+        .bind(OutboxState::Pending)
         .execute(&mut *conn)
         .await?;
         tracing::info!(
@@ -123,9 +124,10 @@ async fn open_group(conn: &mut SqliteConnection, bot: &str) -> Result<Option<i64
            AND EXISTS (SELECT 1 FROM ambiguous_group_alerts a WHERE a.group_id = g.id)
            AND NOT EXISTS (SELECT 1 FROM ambiguous_group_alerts a
                            JOIN outbox o ON o.id = a.outbox_id
-                           WHERE a.group_id = g.id AND (o.state <> 'pending' OR o.attempts > 0))",
+                           WHERE a.group_id = g.id AND (o.state <> ?2 OR o.attempts > 0))",
     )
     .bind(bot)
+    .bind(OutboxState::Pending)
     .fetch_optional(conn)
     .await
 }

@@ -27,8 +27,9 @@ use crate::text::{self, TextKind, TextProblem, CALLBACK_ANSWER_LIMIT};
 /// Row id in the outbox.
 pub type OutboxId = i64;
 
-/// Delivery priority within one bot: lower goes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Delivery priority within one bot: lower goes first (`outbox.lane`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, sqlx::Type)]
+#[repr(i64)]
 pub enum Lane {
     /// Operator alerts, approval traffic, replies to people waiting on the bot.
     Urgent = 0,
@@ -36,6 +37,71 @@ pub enum Lane {
     Scheduled = 1,
     /// Everything that can wait.
     Bulk = 2,
+}
+
+/// Where a row is in the protocol above (`outbox.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting to be sent (again).
+    Pending,
+    /// Claimed by its sender; the call may be under way.
+    Sending,
+    /// Telegram took it (or it was marked sent by an operator).
+    Sent,
+    /// Telegram refused it; the operator was told.
+    Failed,
+    /// It may or may not have arrived; only an operator resends it.
+    Ambiguous,
+    /// An operator gave up on it.
+    Cancelled,
+}
+
+impl OutboxState {
+    /// The stored name, as the operator reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+            OutboxState::Ambiguous => "ambiguous",
+            OutboxState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for OutboxState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which Telegram call a stored row makes (`outbox.kind`); [`MessageKind`] carries the
+/// call's own fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
+pub enum OutboxKind {
+    Send,
+    Edit,
+    AnswerCallback,
+}
+
+impl OutboxKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Send => "send",
+            OutboxKind::Edit => "edit",
+            OutboxKind::AnswerCallback => "answer_callback",
+        }
+    }
+}
+
+impl std::fmt::Display for OutboxKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What Telegram call a row makes.
@@ -58,6 +124,17 @@ pub struct OutgoingMessage {
     /// `(job, slot)` for scheduled posts: unique together with `part`.
     pub job_slot: Option<(String, String)>,
     pub part: i64,
+}
+
+impl MessageKind {
+    /// The stored kind of this call.
+    pub fn stored(&self) -> OutboxKind {
+        match self {
+            MessageKind::Send { .. } => OutboxKind::Send,
+            MessageKind::Edit { .. } => OutboxKind::Edit,
+            MessageKind::AnswerCallback { .. } => OutboxKind::AnswerCallback,
+        }
+    }
 }
 
 impl OutgoingMessage {
@@ -184,17 +261,15 @@ async fn insert(
     at: DateTime<Utc>,
     message: OutgoingMessage,
 ) -> Result<OutboxId, EnqueueError> {
-    let (kind, reply_to, target, callback) = match &message.kind {
+    let kind = message.kind.stored();
+    let (reply_to, target, callback) = match &message.kind {
         MessageKind::Send {
             reply_to_message_id,
-        } => ("send", *reply_to_message_id, None, None),
-        MessageKind::Edit { message_id } => ("edit", None, Some(*message_id), None),
-        MessageKind::AnswerCallback { callback_query_id } => (
-            "answer_callback",
-            None,
-            None,
-            Some(callback_query_id.clone()),
-        ),
+        } => (*reply_to_message_id, None, None),
+        MessageKind::Edit { message_id } => (None, Some(*message_id), None),
+        MessageKind::AnswerCallback { callback_query_id } => {
+            (None, None, Some(callback_query_id.clone()))
+        }
     };
     let (job, slot) = match &message.job_slot {
         Some((job, slot)) => (Some(job.clone()), Some(slot.clone())),
@@ -211,7 +286,7 @@ async fn insert(
     )
     .bind(bot)
     .bind(kind)
-    .bind(message.lane as i64)
+    .bind(message.lane)
     .bind(message.chat_id)
     .bind(message.thread_id)
     .bind(reply_to)
@@ -251,15 +326,15 @@ pub async fn recover_interrupted_sends(
     console: &alerts::ConsoleChannel,
 ) -> Result<usize, sqlx::Error> {
     let mut tx = store.begin_write().await?;
-    let stuck: Vec<OutboxRow> =
-        sqlx::query_as("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?;
+    let stuck: Vec<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE state = ? ORDER BY id")
+        .bind(OutboxState::Sending)
+        .fetch_all(&mut *tx)
+        .await?;
     for row in &stuck {
         set_state(
             &mut tx,
             row.id,
-            "ambiguous",
+            OutboxState::Ambiguous,
             Some("herald stopped while this message was being sent"),
             at,
         )
@@ -276,8 +351,8 @@ pub async fn recover_interrupted_sends(
 pub struct OutboxRow {
     pub id: i64,
     pub bot: String,
-    pub kind: String,
-    pub lane: i64,
+    pub kind: OutboxKind,
+    pub lane: Lane,
     pub chat_id: i64,
     pub thread_id: Option<i64>,
     pub reply_to_message_id: Option<i64>,
@@ -288,7 +363,7 @@ pub struct OutboxRow {
     pub job: Option<String>,
     pub slot: Option<String>,
     pub part: i64,
-    pub state: String,
+    pub state: OutboxState,
     pub attempts: i64,
     pub telegram_message_id: Option<i64>,
     pub error: Option<String>,
@@ -300,7 +375,7 @@ pub struct OutboxRow {
 pub(crate) async fn set_state(
     conn: &mut SqliteConnection,
     id: OutboxId,
-    state: &str,
+    state: OutboxState,
     error: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -330,4 +405,86 @@ pub(crate) async fn audit_transition(
     });
     audit::record(conn, at, &entry).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Every state, kind and lane is stored under the name (or number) the migration's
+    /// CHECK allows and the operator reads, and reads back as itself.
+    #[tokio::test]
+    async fn states_kinds_and_lanes_are_stored_as_the_schema_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let states = [
+            (OutboxState::Pending, "pending"),
+            (OutboxState::Sending, "sending"),
+            (OutboxState::Sent, "sent"),
+            (OutboxState::Failed, "failed"),
+            (OutboxState::Ambiguous, "ambiguous"),
+            (OutboxState::Cancelled, "cancelled"),
+        ];
+        let kinds = [
+            (OutboxKind::Send, "send"),
+            (OutboxKind::Edit, "edit"),
+            (OutboxKind::AnswerCallback, "answer_callback"),
+        ];
+        let lanes = [(Lane::Urgent, 0), (Lane::Scheduled, 1), (Lane::Bulk, 2)];
+        for (i, (state, state_name)) in states.into_iter().enumerate() {
+            let (kind, kind_name) = kinds[i % kinds.len()];
+            let (lane, lane_number) = lanes[i % lanes.len()];
+            assert_eq!(state.as_str(), state_name);
+            assert_eq!(state.to_string(), state_name);
+            assert_eq!(kind.as_str(), kind_name);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO outbox (bot, kind, lane, chat_id, text, state, created_at, updated_at)
+                 VALUES ('clawrence', ?, ?, 1, 'x', ?, '', '') RETURNING id",
+            )
+            .bind(kind)
+            .bind(lane)
+            .bind(state)
+            .fetch_one(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{state_name}/{kind_name}: {e}"));
+            let raw: (String, String, i64) =
+                sqlx::query_as("SELECT state, kind, lane FROM outbox WHERE id = ?")
+                    .bind(id)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(raw, (state_name.into(), kind_name.into(), lane_number));
+            let row: OutboxRow = sqlx::query_as("SELECT * FROM outbox WHERE id = ?")
+                .bind(id)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!((row.state, row.kind, row.lane), (state, kind, lane));
+        }
+    }
+
+    #[test]
+    fn every_message_kind_has_its_stored_kind() {
+        assert_eq!(
+            MessageKind::Send {
+                reply_to_message_id: None
+            }
+            .stored(),
+            OutboxKind::Send
+        );
+        assert_eq!(
+            MessageKind::Edit { message_id: 1 }.stored(),
+            OutboxKind::Edit
+        );
+        assert_eq!(
+            MessageKind::AnswerCallback {
+                callback_query_id: "q".into()
+            }
+            .stored(),
+            OutboxKind::AnswerCallback
+        );
+    }
 }

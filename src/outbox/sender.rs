@@ -10,13 +10,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use serde_json::{json, Value};
+use sqlx::SqliteConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::ConsoleChannel;
 use super::pacing::{Pacer, RateLimits};
-use super::{audit_transition, set_state, OutboxRow};
+use super::{audit_transition, set_state, OutboxKind, OutboxRow, OutboxState};
+use crate::activity::{Activity, Reporter};
 use crate::clock::Clock;
 use crate::config::secrets::Token;
 use crate::faults::{crash_point, CrashPoint};
@@ -55,6 +58,30 @@ impl Default for SenderSettings {
     }
 }
 
+/// A part of a scheduled post that Telegram refused for good.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedPart<'a> {
+    pub job: &'a str,
+    /// The slot key the run wrote the post for.
+    pub slot: &'a str,
+    pub part: i64,
+    /// Telegram's description (naming the new chat when a group was upgraded).
+    pub description: &'a str,
+}
+
+/// The owner of scheduled posts' slots (the scheduler), told by a sender what became of a
+/// post it delivered, in the transaction that records the send's outcome. The sender knows
+/// nothing of the scheduler's tables; the fleet hands it the scheduler's own reporter
+/// ([`crate::schedule::delivery::SlotDeliveries`]).
+pub trait SlotReports: Send + Sync {
+    /// Telegram refused part `refused.part` of the post for `refused.slot`.
+    fn part_refused<'a>(
+        &'a self,
+        conn: &'a mut SqliteConnection,
+        refused: RefusedPart<'a>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
 /// How many times an operator alert Telegram refuses for a reason that may pass is tried
 /// (about half an hour in all with the default 30 s first wait) before it is left `failed`.
 const ALERT_ATTEMPTS: i64 = 6;
@@ -72,6 +99,8 @@ pub struct Sender {
     store: Store,
     clock: Clock,
     console: ConsoleChannel,
+    /// Where a refused part of a scheduled post is reported.
+    slots: Arc<dyn SlotReports>,
     wake: Arc<Notify>,
     settings: SenderSettings,
     pacer: Pacer,
@@ -79,6 +108,8 @@ pub struct Sender {
     operators: String,
     /// Diagnose mode: only DMs to operators go out.
     diagnose: bool,
+    /// Where this sender reports its looks at the outbox ([`crate::activity`]).
+    reporter: Reporter,
 }
 
 /// Why a sender stopped on its own.
@@ -96,12 +127,13 @@ pub enum SenderError {
 #[derive(Debug, sqlx::FromRow)]
 struct Candidate {
     id: i64,
-    kind: String,
+    kind: OutboxKind,
     chat_id: i64,
 }
 
 impl Sender {
-    /// A sender for `I`, holding `I`'s own token.
+    /// A sender for `I`, holding `I`'s own token, reporting refused parts of scheduled
+    /// posts to `slots`.
     #[allow(clippy::too_many_arguments)]
     pub fn new<I: BotIdentity>(
         verified: &VerifiedBot<I>,
@@ -109,6 +141,7 @@ impl Sender {
         store: Store,
         clock: Clock,
         console: ConsoleChannel,
+        slots: Arc<dyn SlotReports>,
         wake: Arc<Notify>,
         settings: SenderSettings,
     ) -> Self {
@@ -123,9 +156,17 @@ impl Sender {
             pacer: Pacer::new(settings.limits.clone()),
             operators: serde_json::to_string(&console.operator_ids()).unwrap_or_default(),
             console,
+            slots,
             settings,
             diagnose: false,
+            reporter: Reporter::detached(),
         }
+    }
+
+    /// Reports every look at the outbox to `activity` (an idle look: nothing sendable).
+    pub fn reporting_to(mut self, activity: &Activity) -> Self {
+        self.reporter = activity.register(format!("sender {}", self.bot));
+        self
     }
 
     /// In diagnose mode only DMs to operators (and button answers) go out.
@@ -145,6 +186,7 @@ impl Sender {
         // was taken over cannot claim or record anything.
         let store = self.store.clone();
         while !shutdown.is_cancelled() {
+            let look = self.reporter.look();
             let candidates = store
                 .retry("reading the outbox", || self.candidates())
                 .await
@@ -153,7 +195,7 @@ impl Sender {
             let mut earliest: Option<Instant> = None;
             let mut chosen = None;
             for candidate in &candidates {
-                if candidate.kind == "answer_callback" {
+                if candidate.kind == OutboxKind::AnswerCallback {
                     chosen = Some(candidate);
                     break;
                 }
@@ -166,6 +208,9 @@ impl Sender {
             }
             let Some(candidate) = chosen else {
                 // Nothing to send, or every thread head must wait for its chat's limit.
+                if candidates.is_empty() {
+                    self.reporter.idle(look);
+                }
                 let wait = earliest
                     .map(|e| e.saturating_duration_since(now))
                     .unwrap_or(self.settings.idle_poll)
@@ -186,7 +231,7 @@ impl Sender {
                 continue;
             };
             crash_point(CrashPoint::AfterClaim);
-            if row.kind != "answer_callback" {
+            if row.kind != OutboxKind::AnswerCallback {
                 self.pacer.record(row.chat_id, Instant::now());
             }
             let outcome = self.call(&row).await;
@@ -205,6 +250,7 @@ impl Sender {
                 })
                 .await
                 .map_err(db)?;
+            self.reporter.worked();
             backoff = next_backoff;
             if let Some(pause) = pause {
                 tokio::select! {
@@ -224,7 +270,7 @@ impl Sender {
             "SELECT id, kind, chat_id FROM (
                  SELECT *, ROW_NUMBER() OVER (PARTITION BY chat_id, IFNULL(thread_id, 0)
                                               ORDER BY id) AS position
-                 FROM outbox WHERE bot = ?1 AND state = 'pending') AS o
+                 FROM outbox WHERE bot = ?1 AND state = ?7) AS o
              WHERE position = 1 AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
                AND (o.not_before IS NULL OR o.not_before <= ?4)
              ORDER BY lane, id LIMIT ?2"
@@ -236,6 +282,7 @@ impl Sender {
             .bind(time_key(self.clock.now()))
             .bind(&self.operators)
             .bind(self.diagnose)
+            .bind(OutboxState::Pending)
             .fetch_all(self.store.pool())
             .await
     }
@@ -247,8 +294,8 @@ impl Sender {
         let now = self.clock.now();
         let mut tx = self.store.begin_write().await?;
         let sql = format!(
-            "UPDATE outbox AS o SET state = 'sending', attempts = attempts + 1, updated_at = ?1
-             WHERE o.id = ?2 AND o.state = 'pending' AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
+            "UPDATE outbox AS o SET state = ?8, attempts = attempts + 1, updated_at = ?1
+             WHERE o.id = ?2 AND o.state = ?7 AND {UNPAUSED_ROW} AND {ALLOWED_IN_MODE}
                AND (o.not_before IS NULL OR o.not_before <= ?4)
              RETURNING *"
         );
@@ -259,6 +306,8 @@ impl Sender {
             .bind(time_key(now))
             .bind(&self.operators)
             .bind(self.diagnose)
+            .bind(OutboxState::Pending)
+            .bind(OutboxState::Sending)
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = &row {
@@ -270,8 +319,21 @@ impl Sender {
 
     async fn call(&self, row: &OutboxRow) -> Result<Value, CallError> {
         let (method, body) = request_for(row);
+        // A message written to Telegram, its answer not yet read: where a kill leaves a row
+        // `sending` that Telegram did take.
+        let answered = || {
+            if row.kind == OutboxKind::Send {
+                crash_point(CrashPoint::AfterWrite);
+            }
+        };
         self.client
-            .call(&self.token, method, &body, self.settings.call_timeout)
+            .call_observed(
+                &self.token,
+                method,
+                &body,
+                self.settings.call_timeout,
+                answered,
+            )
             .await
     }
 
@@ -290,9 +352,10 @@ impl Sender {
                 *backoff = self.settings.backoff_min;
                 let message_id = result.get("message_id").and_then(Value::as_i64);
                 sqlx::query(
-                    "UPDATE outbox SET state = 'sent', telegram_message_id = ?, error = NULL,
+                    "UPDATE outbox SET state = ?, telegram_message_id = ?, error = NULL,
                      updated_at = ? WHERE id = ?",
                 )
+                .bind(OutboxState::Sent)
                 .bind(message_id)
                 .bind(at.to_rfc3339())
                 .bind(row.id)
@@ -303,7 +366,14 @@ impl Sender {
             }
             Err(CallError::NotSent(reason)) => {
                 row.error = Some(reason);
-                set_state(&mut tx, row.id, "pending", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Pending,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(
                     &mut tx,
                     &row,
@@ -318,13 +388,20 @@ impl Sender {
             }
             Err(CallError::RetryAfter(seconds)) => {
                 row.error = Some(format!("429: retry after {seconds} s"));
-                set_state(&mut tx, row.id, "pending", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Pending,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(&mut tx, &row, "sending -> pending (429)", at).await?;
                 tracing::warn!(row = row.id, seconds, "Telegram rate limit; waiting");
                 Some(Duration::from_secs(seconds))
             }
             Err(error @ CallError::Rejected { .. })
-                if row.kind == "send"
+                if row.kind == OutboxKind::Send
                     && self.console.is_operator_dm(&row)
                     && !error.is_permanent()
                     && row.attempts < ALERT_ATTEMPTS =>
@@ -339,9 +416,10 @@ impl Sender {
                 let retry_at = at + chrono::Duration::from_std(wait).unwrap_or_default();
                 row.error = Some(error.to_string());
                 sqlx::query(
-                    "UPDATE outbox SET state = 'pending', error = ?, not_before = ?, updated_at = ?
+                    "UPDATE outbox SET state = ?, error = ?, not_before = ?, updated_at = ?
                      WHERE id = ?",
                 )
+                .bind(OutboxState::Pending)
                 .bind(&row.error)
                 .bind(time_key(retry_at))
                 .bind(at.to_rfc3339())
@@ -364,7 +442,7 @@ impl Sender {
                 if is_harmless_rejection(&row, &description) =>
             {
                 row.error = Some(description);
-                set_state(&mut tx, row.id, "sent", row.error.as_deref(), at).await?;
+                set_state(&mut tx, row.id, OutboxState::Sent, row.error.as_deref(), at).await?;
                 audit_transition(&mut tx, &row, "sending -> sent (already in that state)", at)
                     .await?;
                 None
@@ -381,11 +459,23 @@ impl Sender {
                     None => description,
                 };
                 row.error = Some(format!("{code}: {description}"));
-                set_state(&mut tx, row.id, "failed", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Failed,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(&mut tx, &row, "sending -> failed", at).await?;
                 if let (Some(job), Some(slot)) = (&row.job, &row.slot) {
-                    let detail = format!("Telegram refused part {}: {description}", row.part);
-                    crate::store::slots::fail_done(&mut tx, job, slot, &detail).await?;
+                    let refused = RefusedPart {
+                        job,
+                        slot,
+                        part: row.part,
+                        description: &description,
+                    };
+                    self.slots.part_refused(&mut tx, refused).await?;
                 }
                 tracing::error!(row = row.id, code, %description, "Telegram rejected a message");
                 self.console
@@ -395,7 +485,14 @@ impl Sender {
             }
             Err(CallError::Ambiguous(reason)) => {
                 row.error = Some(reason);
-                set_state(&mut tx, row.id, "ambiguous", row.error.as_deref(), at).await?;
+                set_state(
+                    &mut tx,
+                    row.id,
+                    OutboxState::Ambiguous,
+                    row.error.as_deref(),
+                    at,
+                )
+                .await?;
                 audit_transition(&mut tx, &row, "sending -> ambiguous", at).await?;
                 tracing::error!(row = row.id, error = ?row.error, "send outcome unknown; asking the operator");
                 super::ambiguous::tell(&mut tx, &self.console, &row, at).await?;
@@ -417,7 +514,7 @@ fn alert_retry_wait(first: Duration, attempts: i64) -> Duration {
 
 /// Rejections that mean the desired state already holds.
 fn is_harmless_rejection(row: &OutboxRow, description: &str) -> bool {
-    row.kind == "edit" && description.contains("message is not modified")
+    row.kind == OutboxKind::Edit && description.contains("message is not modified")
 }
 
 /// The Bot API method and body for a row.
@@ -426,8 +523,8 @@ fn request_for(row: &OutboxRow) -> (&'static str, Value) {
         .reply_markup
         .as_deref()
         .and_then(|m| serde_json::from_str(m).ok());
-    match row.kind.as_str() {
-        "edit" => {
+    match row.kind {
+        OutboxKind::Edit => {
             let mut body = json!({
                 "chat_id": row.chat_id,
                 "message_id": row.target_message_id,
@@ -440,14 +537,14 @@ fn request_for(row: &OutboxRow) -> (&'static str, Value) {
             }
             ("editMessageText", body)
         }
-        "answer_callback" => {
+        OutboxKind::AnswerCallback => {
             let mut body = json!({ "callback_query_id": row.callback_query_id });
             if !row.text.is_empty() {
                 body["text"] = Value::String(row.text.clone());
             }
             ("answerCallbackQuery", body)
         }
-        _ => {
+        OutboxKind::Send => {
             let mut body = json!({
                 "chat_id": row.chat_id,
                 "text": row.text,

@@ -558,7 +558,6 @@ impl FusedIterator for Slots {}
 mod tests {
     use super::*;
     use chrono::Weekday;
-    use std::time::Instant;
 
     fn cron(s: &str) -> CronSchedule {
         s.parse().unwrap()
@@ -1240,9 +1239,10 @@ mod tests {
         }
     }
 
+    /// An expression that never matches ends its search (the search is bounded, not a
+    /// walk to the end of time) and finds nothing.
     #[test]
-    fn never_matching_ends_quickly() {
-        let start = Instant::now();
+    fn never_matching_ends() {
         for expr in [
             "0 0 30 2 *",
             "0 0 31 4 *",
@@ -1259,7 +1259,6 @@ mod tests {
                 .slots_between(chrono_tz::UTC, utc(2026, 1, 1, 0, 0), utc(2100, 1, 1, 0, 0))
                 .is_empty());
         }
-        assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The scheduler: which slots of which jobs run, are reported missed, or are skipped while
 //! paused. [`cron`] turns an expression and a zone into slot instants (with the DST rule);
 //! [`decide`] is the pure misfire policy; [`runner`] is the task that claims slots in the
-//! database, runs jobs, and tells the operator about every failure and absence.
+//! database, runs jobs, and tells the operator about every failure and absence; [`delivery`]
+//! is how the senders report what became of a slot's posts.
 
 pub mod cron;
+pub mod delivery;
 pub mod runner;
 
 use chrono::{DateTime, Duration, Utc};

@@ -189,20 +189,12 @@ pub async fn resume(
     Ok(removed)
 }
 
-/// A change of the pauses, as told to operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A change of the pauses, as told to operators (`pause_notices.change`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
 pub enum PauseChange {
     Pause,
     Resume,
-}
-
-impl PauseChange {
-    fn as_str(self) -> &'static str {
-        match self {
-            PauseChange::Pause => "pause",
-            PauseChange::Resume => "resume",
-        }
-    }
 }
 
 /// One operator already told about one change (see the `pause_notices` migration).
@@ -230,7 +222,7 @@ pub async fn told(
          ON CONFLICT DO NOTHING",
     )
     .bind(scope.key())
-    .bind(change.as_str())
+    .bind(change)
     .bind(paused_at)
     .bind(operator)
     .execute(conn)
@@ -240,7 +232,7 @@ pub async fn told(
 
 /// Every notice recorded since the last call, removed.
 pub async fn take_notices(conn: &mut SqliteConnection) -> Result<Vec<PauseNotice>, sqlx::Error> {
-    let rows: Vec<(String, String, String, i64)> =
+    let rows: Vec<(String, PauseChange, String, i64)> =
         sqlx::query_as("DELETE FROM pause_notices RETURNING scope, change, paused_at, operator")
             .fetch_all(conn)
             .await?;
@@ -248,11 +240,7 @@ pub async fn take_notices(conn: &mut SqliteConnection) -> Result<Vec<PauseNotice
         .into_iter()
         .map(|(scope, change, paused_at, operator)| PauseNotice {
             scope,
-            change: if change == "pause" {
-                PauseChange::Pause
-            } else {
-                PauseChange::Resume
-            },
+            change,
             paused_at,
             operator,
         })

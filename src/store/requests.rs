@@ -9,19 +9,26 @@ use sqlx::SqliteConnection;
 
 use super::time_key;
 
-/// What the operator asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the operator asked for (`job_requests.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
 pub enum RequestKind {
     Run,
     Preview,
 }
 
 impl RequestKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RequestKind::Run => "run",
             RequestKind::Preview => "preview",
         }
+    }
+}
+
+impl std::fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -30,20 +37,10 @@ impl RequestKind {
 pub struct JobRequest {
     pub id: i64,
     pub job: String,
-    pub kind: String,
+    pub kind: RequestKind,
     pub requested_by: String,
     pub chat_id: i64,
     pub requested_at: String,
-}
-
-impl JobRequest {
-    pub fn kind(&self) -> RequestKind {
-        if self.kind == "preview" {
-            RequestKind::Preview
-        } else {
-            RequestKind::Run
-        }
-    }
 }
 
 pub async fn add(
@@ -59,7 +56,7 @@ pub async fn add(
          VALUES (?, ?, ?, ?, ?)",
     )
     .bind(job)
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(by)
     .bind(chat_id)
     .bind(time_key(at))
@@ -83,7 +80,8 @@ pub async fn any_waiting(pool: &sqlx::SqlitePool, in_flight: &[i64]) -> Result<b
 /// Removes and returns every queued run request, oldest first.
 pub async fn take_runs(conn: &mut SqliteConnection) -> Result<Vec<JobRequest>, sqlx::Error> {
     let mut taken: Vec<JobRequest> =
-        sqlx::query_as("DELETE FROM job_requests WHERE kind = 'run' RETURNING *")
+        sqlx::query_as("DELETE FROM job_requests WHERE kind = ? RETURNING *")
+            .bind(RequestKind::Run)
             .fetch_all(conn)
             .await?;
     taken.sort_by_key(|r| r.id);
@@ -92,7 +90,8 @@ pub async fn take_runs(conn: &mut SqliteConnection) -> Result<Vec<JobRequest>, s
 
 /// Every queued preview request, oldest first; they stay queued until [`settle`]d.
 pub async fn previews(conn: &mut SqliteConnection) -> Result<Vec<JobRequest>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM job_requests WHERE kind = 'preview' ORDER BY id")
+    sqlx::query_as("SELECT * FROM job_requests WHERE kind = ? ORDER BY id")
+        .bind(RequestKind::Preview)
         .fetch_all(conn)
         .await
 }
@@ -106,4 +105,48 @@ pub async fn settle(conn: &mut SqliteConnection, id: i64) -> Result<bool, sqlx::
         .await?
         .rows_affected();
     Ok(removed == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Run and preview requests are stored as `run` and `preview` and read back typed: runs
+    /// are taken, previews stay until settled.
+    #[tokio::test]
+    async fn kinds_are_stored_by_name_and_read_back_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let at = crate::store::parse_time("2026-11-23T03:00:00Z").unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        add(&mut conn, "a", RequestKind::Run, "Wei Ming", 1, at)
+            .await
+            .unwrap();
+        add(&mut conn, "b", RequestKind::Preview, "Wei Ming", 1, at)
+            .await
+            .unwrap();
+        let raw: Vec<String> = sqlx::query_scalar("SELECT kind FROM job_requests ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(raw, vec!["run", "preview"]);
+        let previews = previews(&mut conn).await.unwrap();
+        assert_eq!(previews.len(), 1);
+        assert_eq!(
+            (previews[0].job.as_str(), previews[0].kind),
+            ("b", RequestKind::Preview)
+        );
+        let runs = take_runs(&mut conn).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            (runs[0].job.as_str(), runs[0].kind),
+            ("a", RequestKind::Run)
+        );
+        assert_eq!(RequestKind::Preview.to_string(), "preview");
+        assert!(any_waiting(store.pool(), &[]).await.unwrap());
+        assert!(!any_waiting(store.pool(), &[previews[0].id]).await.unwrap());
+    }
 }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::audit::{self, AuditEntry};
+use super::slots::SlotState;
 use super::time_key;
 
 /// How many rows one prune removed, per table.
@@ -56,13 +57,16 @@ pub async fn prune(
         .execute(&mut *conn)
         .await?
         .rows_affected();
-    pruned.job_slots = sqlx::query(
-        "DELETE FROM job_slots WHERE slot < ? AND state IN ('done', 'failed', 'missed', 'paused')",
-    )
-    .bind(&key)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    pruned.job_slots =
+        sqlx::query("DELETE FROM job_slots WHERE slot < ? AND state IN (?, ?, ?, ?)")
+            .bind(&key)
+            .bind(SlotState::Done)
+            .bind(SlotState::Failed)
+            .bind(SlotState::Missed)
+            .bind(SlotState::Paused)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     pruned.outbox =
         sqlx::query("DELETE FROM outbox WHERE updated_at < ? AND state IN ('sent', 'cancelled')")
             .bind(&rfc3339)
@@ -113,7 +117,7 @@ mod tests {
         .expect("outbox row");
     }
 
-    async fn slot_row(conn: &mut SqliteConnection, job: &str, state: &str, at: DateTime<Utc>) {
+    async fn slot_row(conn: &mut SqliteConnection, job: &str, state: SlotState, at: DateTime<Utc>) {
         sqlx::query(
             "INSERT INTO job_slots (job, slot, bot, trigger, state, claimed_at)
              VALUES (?, ?, 'clawrence', 'schedule', ?, ?)",
@@ -153,15 +157,15 @@ mod tests {
             outbox_row(&mut tx, state, young).await;
         }
         for (job, state) in [
-            ("a", "done"),
-            ("b", "failed"),
-            ("c", "missed"),
-            ("d", "paused"),
+            ("a", SlotState::Done),
+            ("b", SlotState::Failed),
+            ("c", SlotState::Missed),
+            ("d", SlotState::Paused),
         ] {
             slot_row(&mut tx, job, state, old).await;
             slot_row(&mut tx, job, state, young).await;
         }
-        slot_row(&mut tx, "e", "running", old).await;
+        slot_row(&mut tx, "e", SlotState::Running, old).await;
         for (id, at) in [(1, old), (2, young)] {
             crate::store::updates::mark_handled(&mut tx, "claudia", id, at)
                 .await

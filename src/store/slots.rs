@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use super::{parse_time, time_key};
 use sqlx::SqliteConnection;
 
-/// How a slot came to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a slot came to run (`job_slots.trigger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
 pub enum Trigger {
     /// On time.
     Schedule,
@@ -28,8 +29,9 @@ impl Trigger {
     }
 }
 
-/// A slot's state (see the migration for the meaning of each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A slot's state (`job_slots.state`; see the migration for the meaning of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
 pub enum SlotState {
     Running,
     Done,
@@ -47,6 +49,12 @@ impl SlotState {
             SlotState::Missed => "missed",
             SlotState::Paused => "paused",
         }
+    }
+}
+
+impl std::fmt::Display for SlotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -126,8 +134,8 @@ pub async fn claim(
     .bind(job)
     .bind(slot_key(slot))
     .bind(bot)
-    .bind(trigger.as_str())
-    .bind(state.as_str())
+    .bind(trigger)
+    .bind(state)
     .bind(detail)
     .bind(time_key(at))
     .bind(finished)
@@ -150,14 +158,15 @@ pub async fn finish(
 ) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
         "UPDATE job_slots SET state = ?, messages = ?, detail = ?, finished_at = ?
-         WHERE job = ? AND slot = ? AND state = 'running'",
+         WHERE job = ? AND slot = ? AND state = ?",
     )
-    .bind(state.as_str())
+    .bind(state)
     .bind(i64::try_from(messages).unwrap_or(i64::MAX))
     .bind(detail)
     .bind(time_key(at))
     .bind(job)
     .bind(slot)
+    .bind(SlotState::Running)
     .execute(conn)
     .await?
     .rows_affected();
@@ -172,11 +181,13 @@ pub async fn fail_done(
     detail: &str,
 ) -> Result<bool, sqlx::Error> {
     let changed = sqlx::query(
-        "UPDATE job_slots SET state = 'failed', detail = ? WHERE job = ? AND slot = ? AND state = 'done'",
+        "UPDATE job_slots SET state = ?, detail = ? WHERE job = ? AND slot = ? AND state = ?",
     )
+    .bind(SlotState::Failed)
     .bind(detail)
     .bind(job)
     .bind(slot)
+    .bind(SlotState::Done)
     .execute(conn)
     .await?
     .rows_affected();
@@ -189,8 +200,8 @@ pub struct SlotRow {
     pub job: String,
     pub slot: String,
     pub bot: String,
-    pub trigger: String,
-    pub state: String,
+    pub trigger: Trigger,
+    pub state: SlotState,
     pub messages: i64,
     pub detail: Option<String>,
     pub claimed_at: String,
@@ -210,12 +221,14 @@ pub async fn fail_interrupted(
     at: DateTime<Utc>,
 ) -> Result<Vec<SlotRow>, sqlx::Error> {
     let rows: Vec<SlotRow> = sqlx::query_as(
-        "UPDATE job_slots SET state = 'failed', finished_at = ?,
+        "UPDATE job_slots SET state = ?, finished_at = ?,
              detail = 'herald stopped while the job was running'
-         WHERE state = 'running' RETURNING job, slot, bot, trigger, state, messages, detail,
+         WHERE state = ? RETURNING job, slot, bot, trigger, state, messages, detail,
              claimed_at, finished_at",
     )
+    .bind(SlotState::Failed)
     .bind(time_key(at))
+    .bind(SlotState::Running)
     .fetch_all(conn)
     .await?;
     Ok(rows)
@@ -229,9 +242,10 @@ pub async fn take_overdue(
 ) -> Result<Vec<SlotRow>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE job_slots SET overdue_told = 1
-         WHERE state = 'running' AND overdue_told = 0 AND MAX(slot, claimed_at) < ?
+         WHERE state = ? AND overdue_told = 0 AND MAX(slot, claimed_at) < ?
          RETURNING job, slot, bot, trigger, state, messages, detail, claimed_at, finished_at",
     )
+    .bind(SlotState::Running)
     .bind(slot_key(before))
     .fetch_all(conn)
     .await
@@ -244,8 +258,9 @@ pub async fn paused_since(
 ) -> Result<Vec<SlotRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT job, slot, bot, trigger, state, messages, detail, claimed_at, finished_at
-         FROM job_slots WHERE state = 'paused' AND claimed_at >= ? ORDER BY slot, job",
+         FROM job_slots WHERE state = ? AND claimed_at >= ? ORDER BY slot, job",
     )
+    .bind(SlotState::Paused)
     .bind(since)
     .fetch_all(conn)
     .await
@@ -265,4 +280,97 @@ pub async fn recent(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Every slot state and trigger is stored under the name the migration's CHECK allows,
+    /// and reads back as itself.
+    #[tokio::test]
+    async fn states_and_triggers_are_stored_as_the_schema_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let states = [
+            (SlotState::Running, "running"),
+            (SlotState::Done, "done"),
+            (SlotState::Failed, "failed"),
+            (SlotState::Missed, "missed"),
+            (SlotState::Paused, "paused"),
+        ];
+        let triggers = [
+            (Trigger::Schedule, "schedule"),
+            (Trigger::CatchUp, "catch_up"),
+            (Trigger::Manual, "manual"),
+        ];
+        let at = parse_time("2026-11-23T03:00:00Z").unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        for (i, (state, state_name)) in states.into_iter().enumerate() {
+            let (trigger, trigger_name) = triggers[i % triggers.len()];
+            assert_eq!(
+                (state.as_str(), state.to_string()),
+                (state_name, state_name.to_owned())
+            );
+            assert_eq!(trigger.as_str(), trigger_name);
+            let job = format!("job-{i}");
+            assert!(
+                claim(&mut conn, &job, at, "clawrence", trigger, state, None, at)
+                    .await
+                    .unwrap()
+            );
+            let raw: (String, String) =
+                sqlx::query_as("SELECT state, trigger FROM job_slots WHERE job = ?")
+                    .bind(&job)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+            assert_eq!(raw, (state_name.into(), trigger_name.into()));
+            let row = recent(&mut conn, &job, 1).await.unwrap().remove(0);
+            assert_eq!((row.state, row.trigger), (state, trigger));
+        }
+    }
+
+    /// A done slot becomes failed when Telegram refuses one of its parts; any other slot
+    /// stays as it is.
+    #[tokio::test]
+    async fn only_a_done_slot_fails_after_a_refused_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let at = parse_time("2026-11-23T03:00:00Z").unwrap();
+        let key = slot_key(at);
+        let mut conn = store.pool().acquire().await.unwrap();
+        for (job, state) in [("a", SlotState::Running), ("b", SlotState::Missed)] {
+            claim(
+                &mut conn,
+                job,
+                at,
+                "clawrence",
+                Trigger::Schedule,
+                state,
+                None,
+                at,
+            )
+            .await
+            .unwrap();
+        }
+        assert!(finish(&mut conn, "a", &key, SlotState::Done, 2, None, at)
+            .await
+            .unwrap());
+        assert!(fail_done(&mut conn, "a", &key, "refused").await.unwrap());
+        assert!(!fail_done(&mut conn, "a", &key, "again").await.unwrap());
+        assert!(!fail_done(&mut conn, "b", &key, "refused").await.unwrap());
+        let a = recent(&mut conn, "a", 1).await.unwrap().remove(0);
+        assert_eq!(
+            (a.state, a.detail.as_deref()),
+            (SlotState::Failed, Some("refused"))
+        );
+        let b = recent(&mut conn, "b", 1).await.unwrap().remove(0);
+        assert_eq!(b.state, SlotState::Missed);
+    }
 }

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 /// How a handled update ended (`processed_updates.outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
 pub enum Outcome {
     /// Its handler decided (answered, refused, ignored...).
     Handled,
@@ -51,7 +52,7 @@ pub async fn mark_handled_as(
     .bind(bot)
     .bind(update_id)
     .bind(at.to_rfc3339())
-    .bind(outcome.as_str())
+    .bind(outcome)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -65,7 +66,7 @@ pub async fn set_outcome(
     outcome: Outcome,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE processed_updates SET outcome = ? WHERE bot = ? AND update_id = ?")
-        .bind(outcome.as_str())
+        .bind(outcome)
         .bind(bot)
         .bind(update_id)
         .execute(conn)

@@ -3,9 +3,9 @@
 //! Product code, not only a test aid: `outbox::enqueue` runs every message through it, so a
 //! template producing `<br>`, an unclosed tag or a bare `&` fails where it is made (a job
 //! run, a handler) with tdlib's wording, instead of costing a 400 `Bad Request: can't parse
-//! entities: ...` at send time. The simulator answers with the same checker, and the 4096
-//! limit is measured on what it returns: the visible text, after tags and entities are
-//! stripped, in UTF-16 code units.
+//! entities: ...` at send time. The 4096 limit is measured on what it returns: the visible
+//! text, after tags and entities are stripped, in UTF-16 code units. The simulator (crate
+//! `herald-sim`) parses with its own code, after tdlib's, not with this checker.
 //!
 //! Wording of errors follows tdlib's parser where known (`Unsupported start tag "br" at byte
 //! offset 35`, `Can't find end tag corresponding to start tag "b"`, ...). One deliberate

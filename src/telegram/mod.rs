@@ -155,6 +155,22 @@ impl TelegramClient {
         body: &Value,
         timeout: Duration,
     ) -> Result<Value, CallError> {
+        self.call_observed(token, method, body, timeout, || {})
+            .await
+    }
+
+    /// As [`TelegramClient::call`], and `answered` runs once Telegram's answer has begun
+    /// (status and headers in, body not yet read): from then on the request has certainly
+    /// reached Telegram. The caller decides what that moment means to it (the sender's
+    /// crash point); the transport only reports it.
+    pub async fn call_observed(
+        &self,
+        token: &Token,
+        method: &str,
+        body: &Value,
+        timeout: Duration,
+        answered: impl FnOnce(),
+    ) -> Result<Value, CallError> {
         let url = format!("{}/bot{}/{}", self.base, token.expose(), method);
         let response = self
             .http
@@ -164,9 +180,7 @@ impl TelegramClient {
             .send()
             .await
             .map_err(classify_transport_error)?;
-        if method == "sendMessage" {
-            crate::faults::crash_point(crate::faults::CrashPoint::AfterWrite);
-        }
+        answered();
         let status = response.status();
         let retry_after_header = response
             .headers()
@@ -301,6 +315,68 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `answered` runs once Telegram's answer began, and never for a request that did not
+    /// leave: the caller's crash point sits exactly where a request certainly arrived.
+    #[tokio::test]
+    async fn the_caller_hears_when_an_answer_began_and_only_then() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then the JSON body (it ends with `}`).
+            while !request.ends_with(b"}") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client hung up early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"ok":true,"result":{"message_id":7}}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(reply.as_bytes()).await.unwrap();
+        });
+        let client = TelegramClient::new(&base).unwrap();
+        let token = Token::new("1:test".into());
+        let heard = AtomicUsize::new(0);
+        let result = client
+            .call_observed(
+                &token,
+                "sendMessage",
+                &serde_json::json!({"chat_id": 1, "text": "x"}),
+                Duration::from_secs(10),
+                || {
+                    heard.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(result["message_id"], 7);
+        assert_eq!(heard.load(Ordering::SeqCst), 1);
+        server.await.unwrap();
+
+        // Nobody listens any more: the request never leaves, and nothing is heard.
+        let refused = client
+            .call_observed(
+                &token,
+                "sendMessage",
+                &serde_json::json!({}),
+                Duration::from_secs(10),
+                || {
+                    heard.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, CallError::NotSent(_)), "{refused:?}");
+        assert_eq!(heard.load(Ordering::SeqCst), 1);
     }
 
     #[test]

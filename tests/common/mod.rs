@@ -3,19 +3,28 @@
 //! against it (in-process or as the real binary).
 #![allow(dead_code)]
 
+#[cfg(feature = "fault-injection")]
+pub mod burst;
+
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use herald::clock::Clock;
 use herald::config::{self, Config};
-use herald::fleet::RunOptions;
+use herald::fleet::{RunOptions, RunningFleet};
 use herald::outbox::sender::SenderSettings;
 use herald::schedule::runner::SchedulerSettings;
-use herald::sim::Simulator;
+use herald_sim::Simulator;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// How long a harness wait may go on before it fails the test: a guard against a test that
+/// would otherwise hang, generous enough for a loaded two-core machine, never a measure of
+/// speed.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A deployment folder (copy of the shipped example) with its secrets and database paths.
 pub struct Deployment {
@@ -100,22 +109,19 @@ impl Deployment {
     /// The example deployment with `[xero]` pointing at `fake` and its client credentials
     /// (and, if given, a refresh token) in the secrets file.
     pub fn with_xero(
-        fake: &herald::sim::xero::FakeXero,
+        fake: &herald_sim::xero::FakeXero,
         tenant_id: &str,
         refresh_token: Option<&str>,
     ) -> Deployment {
         let deployment = Deployment::example();
         deployment.append("herald.toml", &fake.deployment_toml(tenant_id));
-        herald::sim::xero::FakeXero::write_secrets(&deployment.secrets, refresh_token)
+        herald_sim::xero::FakeXero::write_secrets(&deployment.secrets, refresh_token)
             .expect("secrets writable");
         deployment
     }
 
     /// A simulator that knows this deployment, edited by `edit` (a clock, privacy mode...).
-    pub async fn simulator_with(
-        &self,
-        edit: impl FnOnce(&mut herald::sim::SimConfig),
-    ) -> Simulator {
+    pub async fn simulator_with(&self, edit: impl FnOnce(&mut herald_sim::SimConfig)) -> Simulator {
         let config = self.config();
         let mut sim_config = herald::sandbox::sim_config(&config, &self.tokens);
         edit(&mut sim_config);
@@ -240,10 +246,22 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 static LOGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// A running `herald` child and the file its stdout and stderr go to.
+/// A running `herald` child and the file its stdout and stderr go to. Killed when dropped
+/// still running (a test that failed half-way leaves no herald behind).
 pub struct Herald {
     pub child: Child,
     pub log: PathBuf,
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        if !self.exited() {
+            // SAFETY: kill(2) on our own child's pid; a stopped child must run to die.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// Output of a finished child: exit code and all of stdout + stderr.
@@ -256,6 +274,35 @@ impl Herald {
     /// Has it exited?
     pub fn exited(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_some()
+    }
+
+    /// Everything it has written so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (without blocking the runtime) for the exit; its status and all its output.
+    /// Fails, showing the output, if it has not exited within [`PATIENCE`].
+    pub async fn exit(&mut self) -> (ExitStatus, String) {
+        let mut status = None;
+        let exited = try_wait_until(PATIENCE, || {
+            status = self.child.try_wait().expect("try_wait");
+            std::future::ready(status.is_some())
+        })
+        .await;
+        match status {
+            Some(status) if exited => (status, self.output()),
+            _ => panic!(
+                "herald did not exit within {PATIENCE:?}:\n{}",
+                self.output()
+            ),
+        }
+    }
+
+    /// SIGTERM, then [`Herald::exit`].
+    pub async fn stop(&mut self) -> (ExitStatus, String) {
+        self.terminate();
+        self.exit().await
     }
 
     /// Sends SIGTERM.
@@ -274,25 +321,13 @@ impl Herald {
         assert_eq!(rc, 0, "signal {signal} failed");
     }
 
-    /// Waits for the exit within `timeout`, killing it (and failing) otherwise.
-    pub fn wait(mut self, timeout: Duration) -> Finished {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Finished {
-                    code: status.code(),
-                    output: std::fs::read_to_string(&self.log).unwrap_or_default(),
-                };
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "herald did not exit within {timeout:?}:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    /// Waits (without blocking the runtime) for the exit: its code and output. Fails (and
+    /// kills it) if it has not exited within [`PATIENCE`].
+    pub async fn wait(mut self) -> Finished {
+        let (status, output) = self.exit().await;
+        Finished {
+            code: status.code(),
+            output,
         }
     }
 }
@@ -313,16 +348,94 @@ pub fn assert_no_token(text: &str, tokens: &BTreeMap<&'static str, String>) {
 }
 
 /// Waits until the simulator has seen seven `getUpdates` more than `before` (all seven bots
-/// polling: start-up is over), checking after each short poll interval; fails, showing the
-/// log at `log`, if that does not happen within 20 s.
+/// polling: start-up is over); fails, showing the log at `log`, if that does not happen
+/// within [`PATIENCE`].
 pub async fn wait_until_polling(sim: &Simulator, before: usize, log: &Path) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while sim.calls("getUpdates") < before + 7 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
+    if !try_wait_until(PATIENCE, || {
+        std::future::ready(sim.calls("getUpdates") >= before + 7)
+    })
+    .await
+    {
+        panic!(
             "herald is not polling:\n{}",
             std::fs::read_to_string(log).unwrap_or_default()
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Checks `done` every few milliseconds until it holds; false if it still does not after
+/// `patience`. For conditions herald gives no signal for (a row's state in another
+/// process's database, a child's exit): the limit is a guard against hanging, never a measure
+/// of speed.
+pub async fn try_wait_until<F, Fut>(patience: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        if done().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`try_wait_until`] with [`PATIENCE`], failing the test with `what` if `done` never holds.
+pub async fn wait_until<F, Fut>(what: &str, done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    if !try_wait_until(PATIENCE, done).await {
+        panic!("waited {PATIENCE:?} in vain for {what}");
+    }
+}
+
+/// Waits until the in-process `fleet` has finished reacting to everything that happened so
+/// far, so that a test may then assert that something did *not* happen:
+/// 1. every update the simulator holds for its bots has been handled: a poller confirms an
+///    update (the offset of its next `getUpdates`) only after committing its handling;
+/// 2. then every sender, the scheduler and its watchdog have looked at the database and found
+///    nothing to do, with no work done by any of them since ([`herald::activity`]).
+///
+/// Fails, naming what is still busy, after [`PATIENCE`].
+pub async fn settled(sim: &Simulator, fleet: &RunningFleet) {
+    settled_within(sim, fleet, PATIENCE).await;
+}
+
+/// [`settled`] with a limit of its own (a drain of many thousand updates).
+pub async fn settled_within(sim: &Simulator, fleet: &RunningFleet, patience: Duration) {
+    let started = tokio::time::Instant::now();
+    let handled = try_wait_until(patience, || {
+        std::future::ready(
+            fleet
+                .verified()
+                .iter()
+                .all(|bot| sim.pending_updates(&bot.username) == 0),
+        )
+    })
+    .await;
+    if !handled {
+        let waiting: Vec<(String, usize)> = fleet
+            .verified()
+            .iter()
+            .map(|bot| (bot.username.clone(), sim.pending_updates(&bot.username)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        panic!("updates not handled within {patience:?}: {waiting:?}");
+    }
+    let rest = patience.saturating_sub(started.elapsed());
+    if tokio::time::timeout(rest, fleet.activity().settled())
+        .await
+        .is_err()
+    {
+        panic!(
+            "herald did not settle within {patience:?}; still busy: {:?}",
+            fleet.activity().busy()
+        );
     }
 }

@@ -5,9 +5,10 @@
 //! - 401 (`TokenExpired` and the like): the access token is renewed once and the request sent
 //!   once more; a second 401 is an error.
 //! - 429: waits `Retry-After` seconds (60 when absent) on the [`Clock`], then sends again. A
-//!   wait longer than [`RETRY_AFTER_CAP`] (a daily limit says hours) is not waited out: the
-//!   call fails with [`XeroError::RetryAfterTooLong`], naming the wait. No wait ever happens
-//!   while holding the token lock, so one caller's 429 never blocks another caller.
+//!   wait longer than [`RETRY_AFTER_CAP`](super::http::RETRY_AFTER_CAP) (a daily limit says
+//!   hours) is not waited out: the call fails with [`XeroError::RetryAfterTooLong`], naming
+//!   the wait. No wait ever happens while holding the token lock, so one caller's 429 never
+//!   blocks another caller.
 //! - An HTML body (a proxy or maintenance page): "Xero returned an HTML error page".
 //! - 400: Xero's validation messages. 5xx: the status and Xero's message. Transport failures
 //!   and timeouts are named.
@@ -18,22 +19,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::ACCEPT;
 use reqwest::{RequestBuilder, StatusCode};
 
-use super::model::{self, parse_connections, parse_invoices, Connection, ErrorBody, Invoice};
+use super::error::XeroError;
+use super::http::{send_once, status_error, wait_out, Sent};
+use super::model::{parse_connections, parse_invoices, Connection, ErrorBody, Invoice};
 use super::token::{RefreshTokenStore, SecretFileRefreshToken, TokenManager, XeroCredentials};
-use super::XeroError;
 use crate::clock::Clock;
 use crate::config::model::XeroFile;
 use crate::config::{SecretStore, Token};
 
 /// Stop paging after this many pages (100,000 invoices at Xero's 100 a page).
 const MAX_PAGES: u32 = 1000;
-/// Wait this long on a 429 without a readable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// The longest `Retry-After` herald waits out; a longer one fails the call (and the run).
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// Where Xero is and which organisation to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,186 +325,4 @@ fn one_invoice(body: &[u8], invoice_id: &str, what: &str) -> Result<Invoice, Xer
             what: what.into(),
             reason: format!("invoice {invoice_id} is not in the answer"),
         })
-}
-
-/// A response that is not a 429: its status, whether it is an HTML page, its body.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub html: bool,
-    pub body: Vec<u8>,
-}
-
-/// A 429: how long Xero asked herald to wait, and which limit was hit.
-pub(crate) struct RateLimit {
-    pub wait: Duration,
-    /// `X-Rate-Limit-Problem` (`minute`, `day`, `concurrent`...).
-    pub problem: String,
-}
-
-/// What one request got back.
-pub(crate) enum Sent {
-    Answer(Answer),
-    RateLimited(RateLimit),
-}
-
-/// Sends `request` once. A 429 is returned as [`Sent::RateLimited`] for the caller to wait
-/// out (with [`wait_out`]) wherever it holds no lock.
-pub(crate) async fn send_once(
-    what: &str,
-    timeout: Duration,
-    request: RequestBuilder,
-) -> Result<Sent, XeroError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(what, &e, timeout))?;
-    let status = response.status();
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let limit = RateLimit {
-            wait: retry_after(response.headers()),
-            problem: response
-                .headers()
-                .get("X-Rate-Limit-Problem")
-                .and_then(|v| v.to_str().ok())
-                .map(model::one_line)
-                .unwrap_or_else(|| "unknown".to_owned()),
-        };
-        // Xero's 429 body is undocumented: never read.
-        return Ok(Sent::RateLimited(limit));
-    }
-    let html_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(what, &e, timeout))?
-        .to_vec();
-    let html = html_type || body.trim_ascii_start().starts_with(b"<");
-    Ok(Sent::Answer(Answer { status, html, body }))
-}
-
-/// Waits out a 429 on `clock`, or fails at once when Xero asks for more than
-/// [`RETRY_AFTER_CAP`]. Callers must not hold the token lock while calling this.
-pub(crate) async fn wait_out(
-    clock: &Clock,
-    what: &str,
-    limit: &RateLimit,
-) -> Result<(), XeroError> {
-    if limit.wait > RETRY_AFTER_CAP {
-        tracing::error!(
-            what,
-            problem = %limit.problem,
-            wait_seconds = limit.wait.as_secs(),
-            cap_seconds = RETRY_AFTER_CAP.as_secs(),
-            "Xero rate limit (429) asks for a wait over the cap; giving up on this call"
-        );
-        return Err(XeroError::RetryAfterTooLong {
-            seconds: limit.wait.as_secs(),
-            cap: RETRY_AFTER_CAP.as_secs(),
-            what: what.to_owned(),
-            problem: limit.problem.clone(),
-        });
-    }
-    tracing::warn!(
-        what,
-        problem = %limit.problem,
-        wait_seconds = limit.wait.as_secs(),
-        "Xero rate limit (429); waiting Retry-After before sending again"
-    );
-    clock.sleep(limit.wait).await;
-    Ok(())
-}
-
-/// `Retry-After` in seconds; [`DEFAULT_RETRY_AFTER`] when absent or not a number.
-fn retry_after(headers: &HeaderMap) -> Duration {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_RETRY_AFTER)
-}
-
-/// The error a non-2xx JSON (or empty) answer means.
-pub(crate) fn status_error(
-    status: StatusCode,
-    body: &[u8],
-    what: &str,
-    tenant_id: &str,
-) -> XeroError {
-    let parsed = ErrorBody::parse(body);
-    let summary = parsed.as_ref().and_then(ErrorBody::summary);
-    let message = || {
-        summary.clone().unwrap_or_else(|| {
-            let text = model::one_line(&String::from_utf8_lossy(body));
-            if text.is_empty() {
-                "no details".to_owned()
-            } else {
-                text
-            }
-        })
-    };
-    match status.as_u16() {
-        400 => {
-            let mut messages = parsed
-                .as_ref()
-                .map(ErrorBody::validation_messages)
-                .unwrap_or_default();
-            if messages.is_empty() {
-                messages.push(message());
-            }
-            XeroError::Validation { messages }
-        }
-        401 => XeroError::Unauthorized { detail: message() },
-        403 => XeroError::Forbidden {
-            detail: message(),
-            tenant_id: tenant_id.to_owned(),
-        },
-        404 => XeroError::NotFound { what: what.into() },
-        500..=599 => XeroError::Server {
-            status: status.as_u16(),
-            message: message(),
-        },
-        _ => XeroError::Status {
-            status: status.as_u16(),
-            what: what.into(),
-            message: message(),
-        },
-    }
-}
-
-/// A reqwest failure as a [`XeroError`]: a timeout, or the chain of causes (no URL: the
-/// operator knows which call from `what`).
-pub(crate) fn transport_error(what: &str, e: &reqwest::Error, timeout: Duration) -> XeroError {
-    if e.is_timeout() {
-        return XeroError::Timeout {
-            what: what.into(),
-            seconds: timeout.as_secs(),
-        };
-    }
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    let reason = if causes.is_empty() {
-        if e.is_connect() {
-            "connection failed".to_owned()
-        } else {
-            "request failed".to_owned()
-        }
-    } else {
-        causes.join(": ")
-    };
-    XeroError::Transport {
-        what: what.into(),
-        reason: model::one_line(&reason),
-    }
 }

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Connection, XeroClient, XeroError};
+use super::client::XeroClient;
+use super::error::XeroError;
+use super::model::Connection;
 use crate::clock::Clock;
 use crate::config::{SecretStore, Token};
 

@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use super::client::{self, Answer, RateLimit, Sent};
+use super::error::XeroError;
+use super::http::{self, Answer, RateLimit, Sent};
 use super::model::ErrorBody;
-use super::XeroError;
 use crate::clock::Clock;
 use crate::config::{SecretRef, SecretStore, Token};
 
@@ -194,7 +194,7 @@ impl TokenManager {
                     Refreshed::RateLimited(limit) => limit,
                 }
             };
-            client::wait_out(&self.clock, REFRESH, &limit).await?;
+            http::wait_out(&self.clock, REFRESH, &limit).await?;
         }
     }
 
@@ -217,7 +217,7 @@ impl TokenManager {
                     Refreshed::RateLimited(limit) => limit,
                 }
             };
-            client::wait_out(&self.clock, REFRESH, &limit).await?;
+            http::wait_out(&self.clock, REFRESH, &limit).await?;
         }
     }
 
@@ -231,7 +231,7 @@ impl TokenManager {
                     Refreshed::RateLimited(limit) => limit,
                 }
             };
-            client::wait_out(&self.clock, REFRESH, &limit).await?;
+            http::wait_out(&self.clock, REFRESH, &limit).await?;
         }
     }
 
@@ -303,7 +303,7 @@ impl TokenManager {
                 ("refresh_token", refresh_token.expose()),
             ]);
         let Answer { status, html, body } =
-            match client::send_once(what, self.timeout, request).await? {
+            match http::send_once(what, self.timeout, request).await? {
                 Sent::Answer(answer) => answer,
                 Sent::RateLimited(limit) => return Ok(Requested::RateLimited(limit)),
             };
@@ -328,7 +328,7 @@ impl TokenManager {
                 });
             }
         }
-        Err(client::status_error(status, &body, what, ""))
+        Err(http::status_error(status, &body, what, ""))
     }
 }
 
@@ -337,7 +337,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroRoute};
+    use herald_sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroRoute};
 
     struct Memory(Mutex<Token>);
 
