@@ -1,6 +1,6 @@
-//! The database: one SQLite file (by default) opened in WAL mode with `synchronous=FULL`,
-//! migrations applied at open. Table families live in their own files. `herald run` opens
-//! it under a lease ([`lease`]) that fences every write; transient errors are waited out by
+//! The database: one SQLite file (by default) opened in WAL mode with `synchronous=FULL` (the
+//! log cut back to [`WAL_SIZE_LIMIT`] after checkpoints), migrations applied at open. Table
+//! families live in their own files. `herald run` opens it under a lease ([`lease`]) that fences every write; transient errors are waited out by
 //! [`Store::retry`] ([`retry`]).
 
 pub mod approvals;
@@ -86,6 +86,10 @@ pub fn default_url(config_dir: &Path) -> String {
     )
 }
 
+/// The size in bytes the write-ahead log is cut back to after a checkpoint: about SQLite's
+/// automatic checkpoint (1,000 pages of 4 KiB).
+pub const WAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// Connects to (creating if missing) the database at `url`, without migrating.
 async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
@@ -97,7 +101,10 @@ async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
+        .busy_timeout(Duration::from_secs(10))
+        // A checkpoint that resets the write-ahead log truncates it to this size, so one large
+        // transaction (the daily prune) does not leave the log at its high-water mark forever.
+        .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
     let file = options.get_filename();
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         if file.as_os_str() != ":memory:" {
@@ -186,5 +193,34 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.reader.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_durable_with_a_bounded_write_ahead_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("h.db").display()))
+            .await
+            .expect("opens");
+        let mut conn = store.pool().acquire().await.expect("connection");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("journal_mode");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("synchronous");
+        let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("journal_size_limit");
+        assert_eq!(mode, "wal");
+        assert_eq!(synchronous, 2, "synchronous=FULL");
+        assert_eq!(u64::try_from(limit).ok(), Some(WAL_SIZE_LIMIT));
     }
 }
