@@ -13,6 +13,12 @@
 //! idle look that began in the current generation. A look reads the database after it began,
 //! so at that moment nothing committed before the call still waits for any of these loops.
 //! Updates Telegram has not yet handed over are outside this: the caller checks those first.
+//!
+//! The loops sleep until an event gives them work, so while someone waits in
+//! [`Activity::settled`], a loop whose last idle look is older than the current generation is
+//! asked to look again ([`Reporter::asked`]). Nobody waits in production: there the question
+//! never comes, and no report wakes anybody (a report tells the watchers only while someone
+//! waits).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +43,10 @@ struct State {
     generation: u64,
     /// Each registered loop: its name and the generation its last idle look began in.
     loops: BTreeMap<u64, (String, Option<u64>)>,
+    /// How many looks each loop has taken, by name (a loop's wake-ups: see [`Activity::looks`]).
+    looks: BTreeMap<String, u64>,
+    /// How many [`Activity::settled`] calls are waiting.
+    waiting: usize,
 }
 
 impl State {
@@ -80,11 +90,20 @@ impl Activity {
     /// and found nothing to do, with no work done by any of them since. Never returns while a
     /// loop keeps working (a backlog, a long retry wait): callers bound it with a timeout.
     pub async fn settled(&self) {
-        self.inner.state.send_modify(|s| s.generation += 1);
+        self.inner.state.send_modify(|s| {
+            s.generation += 1;
+            s.waiting += 1;
+        });
+        let _waiting = Waiting(self);
         let mut changes = self.inner.state.subscribe();
         // The sender lives in `self`: the wait ends only when the condition holds.
         let reached = changes.wait_for(State::settled).await;
         debug_assert!(reached.is_ok(), "an activity register outlived its sender");
+    }
+
+    /// How many looks at the database each loop has taken so far, by name: how often it woke.
+    pub fn looks(&self) -> BTreeMap<String, u64> {
+        self.inner.state.borrow().looks.clone()
     }
 
     /// The loops that have not yet had an idle look in the current generation (for failure
@@ -97,6 +116,15 @@ impl Activity {
             .filter(|(_, idle)| !idle.is_some_and(|g| g >= state.generation))
             .map(|(name, _)| name.clone())
             .collect()
+    }
+}
+
+/// One [`Activity::settled`] call waiting; counted off when it ends or is dropped.
+struct Waiting<'a>(&'a Activity);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.inner.state.send_modify(|s| s.waiting -= 1);
     }
 }
 
@@ -126,11 +154,19 @@ impl Reporter {
 
     /// Marks the start of a look at the database; call it before reading anything.
     pub fn look(&self) -> Look {
-        Look(
-            self.registered
-                .as_ref()
-                .map_or(0, |(activity, _)| activity.inner.state.borrow().generation),
-        )
+        let Some((activity, id)) = &self.registered else {
+            return Look(0);
+        };
+        let mut generation = 0;
+        // Counted without telling the watchers: nobody waits on a count.
+        activity.inner.state.send_if_modified(|s| {
+            generation = s.generation;
+            if let Some((name, _)) = s.loops.get(id) {
+                *s.looks.entry(name.clone()).or_default() += 1;
+            }
+            false
+        });
+        Look(generation)
     }
 
     /// The look begun at `look` found nothing to do.
@@ -142,17 +178,44 @@ impl Reporter {
                 .send_if_modified(|s| match s.loops.get_mut(id) {
                     Some((_, idle)) if idle.is_none_or(|g| g < look.0) => {
                         *idle = Some(look.0);
-                        true
+                        s.waiting > 0
                     }
                     _ => false,
                 });
         }
     }
 
+    /// Resolves when someone waits in [`Activity::settled`] for a look this loop has not
+    /// taken yet (its last idle look began before the current generation). Never resolves
+    /// for a detached reporter, nor while nobody waits: a loop selects on it beside its
+    /// real events.
+    pub async fn asked(&self) {
+        let Some((activity, id)) = &self.registered else {
+            return std::future::pending().await;
+        };
+        let mut changes = activity.inner.state.subscribe();
+        let asked = changes
+            .wait_for(|s| {
+                s.waiting > 0
+                    && s.loops
+                        .get(id)
+                        .is_some_and(|(_, idle)| !idle.is_some_and(|g| g >= s.generation))
+            })
+            .await
+            .is_ok();
+        if !asked {
+            // The register is gone (its sender with it): nobody will ever ask.
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Some work was done and committed: every loop must look again before herald is settled.
     pub fn worked(&self) {
         if let Some((activity, _)) = &self.registered {
-            activity.inner.state.send_modify(|s| s.generation += 1);
+            activity.inner.state.send_if_modified(|s| {
+                s.generation += 1;
+                s.waiting > 0
+            });
         }
     }
 }
@@ -207,6 +270,26 @@ mod tests {
         );
         sender.idle(sender.look());
         assert!(futures::poll!(&mut settled).is_ready());
+    }
+
+    #[tokio::test]
+    async fn a_loop_is_asked_to_look_only_while_someone_waits_for_a_look_it_has_not_taken() {
+        let activity = Activity::new();
+        let sender = activity.register("sender");
+        sender.idle(sender.look());
+        assert!(
+            futures::poll!(std::pin::pin!(sender.asked())).is_pending(),
+            "nobody waits"
+        );
+        {
+            let mut settled = std::pin::pin!(activity.settled());
+            assert!(futures::poll!(&mut settled).is_pending());
+            assert!(futures::poll!(std::pin::pin!(sender.asked())).is_ready());
+            sender.idle(sender.look());
+            assert!(futures::poll!(&mut settled).is_ready());
+        }
+        assert!(futures::poll!(std::pin::pin!(sender.asked())).is_pending());
+        assert!(futures::poll!(std::pin::pin!(Reporter::detached().asked())).is_pending());
     }
 
     #[tokio::test]

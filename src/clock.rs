@@ -148,6 +148,15 @@ impl Clock {
             ClockKind::Manual(_) => clock_time.min(Duration::from_millis(20)),
         }
     }
+
+    /// The real instant at which this clock will have moved by `clock_time` from now; None on
+    /// a manual clock, which moves only when a test moves it.
+    pub fn real_deadline(&self, clock_time: chrono::Duration) -> Option<std::time::Instant> {
+        match &*self.inner {
+            ClockKind::Manual(_) => None,
+            _ => std::time::Instant::now().checked_add(self.real_duration(clock_time)),
+        }
+    }
 }
 
 /// One task sleeping on a manual clock; counted off when its wait ends or is dropped.

@@ -18,7 +18,6 @@ use serde_json::Value;
 use crate::config::secrets::SecretRef;
 use crate::config::{self, Config};
 use crate::identity::IDENTITY_NAMES;
-use crate::outbox::sender::SenderSettings;
 use crate::roster::Role;
 
 /// Why the sandbox could not play.
@@ -95,15 +94,9 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
         max_attempts: 5,
         expire_after: chrono::Duration::days(7),
     });
-    // Ticks in real time: at the sandbox's speed 50 ms is 12 s of clock time.
-    options.scheduler.tick = Duration::from_millis(50);
     options.api_url = sim.base_url();
     options.secrets_override = Some(secrets_path);
     options.db_url = format!("sqlite://{}", scratch.path().join("herald.db").display());
-    options.sender = SenderSettings {
-        idle_poll: Duration::from_millis(100),
-        ..SenderSettings::default()
-    };
     let fleet = crate::fleet::start(&options).await?;
     for bot in fleet.verified() {
         println!("sandbox: {} verified as @{}", bot.identity, bot.username);

@@ -649,3 +649,62 @@ async fn audit_entries_older_than_the_retention_are_pruned_at_start_and_audited(
     );
     team.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_sleeps_on_the_clock_and_claims_a_slot_at_its_instant() {
+    // 08:59:00 in Singapore; team-pulse is due at 09:00:00.
+    let mut team = Team::new("2026-11-23T00:59:00Z", |_| {}).await;
+    team.start().await;
+    team.settled().await;
+    // Nothing polls: the scheduler waits on the clock itself (a manual clock here, which
+    // moves only when the test moves it), the only task that does.
+    tokio::time::timeout(common::PATIENCE, team.clock.until_sleeping(1))
+        .await
+        .expect("the scheduler sleeps on the clock until the slot");
+    team.clock.set(t("2026-11-23T01:00:00Z"));
+    assert_eq!(team.wait_for_posts(PULSE, 1).await.len(), 1);
+    team.settled().await;
+    assert_eq!(
+        team.table("SELECT slot || ' ' || trigger || ' ' || state || ' claimed ' || claimed_at FROM job_slots WHERE job = 'team-pulse'")
+            .await,
+        ["2026-11-23T01:00:00Z schedule done claimed 2026-11-23T01:00:00Z"]
+    );
+    team.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_at_240x_runs_every_slot_on_schedule_and_misses_none() {
+    let mut team = Team::new("2026-11-23T02:00:30Z", |d| {
+        add_clawrence_job(
+            d,
+            "name = \"minutely\"\nkind = \"post\"\ncron = \"* * * * *\"\ntimezone = \"Asia/Singapore\"\nmisfire = \"skip\"\nthread = \"pulse\"\ntemplate = \"team_pulse.html\"\n",
+        )
+    })
+    .await;
+    // A clock minute every quarter of a second, as `herald sandbox` runs.
+    team.clock = Clock::accelerated(t("2026-11-23T02:00:30Z"), 240.0);
+    team.start().await;
+    let store = herald::store::Store::open(&team.deployment.db_url())
+        .await
+        .expect("db opens");
+    let decided = common::try_wait_until(common::PATIENCE, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM job_slots WHERE job = 'minutely' AND state != 'running'",
+        )
+        .fetch_one(store.reader())
+        .await
+        .unwrap_or(0)
+            >= 6
+    })
+    .await;
+    store.close().await;
+    assert!(decided, "six slots decided");
+    team.stop().await;
+    let slots = team.slots("minutely").await;
+    assert!(
+        slots
+            .iter()
+            .all(|(_, state, trigger)| state == "done" && trigger == "schedule"),
+        "every slot ran on schedule: {slots:#?}"
+    );
+}

@@ -395,7 +395,6 @@ mod tests {
     use std::path::Path;
 
     use serde_json::json;
-    use tokio::sync::Notify;
 
     use super::*;
     use crate::clock::Clock;
@@ -459,7 +458,6 @@ mod tests {
             clock.clone(),
             handler_tree::<Claudia>(),
             base_dependencies(context, Poster::new(&verified, clock)),
-            Arc::new(Notify::new()),
             1,
             crate::outbox::alerts::ConsoleChannel::lawrence_for_tests(Arc::new(config.roster.clone())),
         );

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -160,7 +159,6 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         shared: &shared,
         store: store.clone(),
         console: console.clone(),
-        wake: Arc::new(Notify::new()),
         jobs: std::sync::Mutex::new(Vec::new()),
         specs: Arc::new(specs),
         started_at,
@@ -335,7 +333,6 @@ struct Launch<'a> {
     diagnose: bool,
     store: Store,
     console: ConsoleChannel,
-    wake: Arc<Notify>,
     /// Every identity's jobs, bound to its poster, for the one scheduler.
     jobs: std::sync::Mutex<Vec<Arc<dyn BoundJob>>>,
 }
@@ -480,7 +477,6 @@ impl Launch<'_> {
             clock.clone(),
             crate::bots::handler_tree::<I>(),
             base_dependencies::<I>(context, poster.clone()),
-            self.wake.clone(),
             options.poll_seconds,
             self.console.clone(),
         );
@@ -493,7 +489,6 @@ impl Launch<'_> {
             clock,
             self.console.clone(),
             Arc::new(crate::schedule::delivery::SlotDeliveries),
-            self.wake.clone(),
             options.sender.clone(),
         )
         .diagnose(self.diagnose);

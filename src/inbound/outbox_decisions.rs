@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, Transaction};
 use teloxide::types::CallbackQuery;
 
 use super::{BotContext, Decision, HandlerResult, UnitOfWork};
@@ -18,6 +17,7 @@ use crate::outbox::{
     ambiguous, audit_transition, set_state, OutboxRow, OutboxState, OutgoingMessage,
 };
 use crate::roster::{Member, Role};
+use crate::store::Write;
 use crate::text::escape_html;
 
 /// What the operator chose.
@@ -179,7 +179,7 @@ async fn decide_row(
     id: i64,
     operator: &Member,
     context: &BotContext,
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Write,
 ) -> Result<Decided, super::HandlerError> {
     let row: Option<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE id = ?")
         .bind(id)
@@ -235,7 +235,7 @@ async fn decide_group(
     group: i64,
     operator: &Member,
     context: &BotContext,
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Write,
 ) -> Result<Decided, super::HandlerError> {
     let rows = ambiguous::rows(tx, group).await?;
     if rows.is_empty() {

@@ -3,14 +3,12 @@
 //! Each update is one unit of work: a handler that fails or panics, and an update that does
 //! not parse, are recorded and skipped, so one poison update never stops the bot or replays.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use dptree::prelude::DependencyMap;
 use serde_json::Value;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::SqliteConnection;
 use teloxide::types::{Update, UpdateKind};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::common::INACTIVE_BUTTON;
@@ -27,6 +25,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::fault_counts::{self, FaultKind};
 use crate::store::updates::{self, Outcome};
 use crate::store::Store;
+use crate::store::Write;
 use crate::telegram::{CallError, TelegramClient};
 use crate::text::escape_html;
 
@@ -53,7 +52,6 @@ pub struct Poller {
     clock: Clock,
     handler: UpdateHandler,
     dependencies: DependencyMap,
-    wake_senders: Arc<Notify>,
     poll_seconds: u64,
     /// Where faults are reported (throttled, see [`isolation::count_and_tell`]).
     console: ConsoleChannel,
@@ -70,7 +68,6 @@ impl Poller {
         clock: Clock,
         handler: UpdateHandler,
         dependencies: DependencyMap,
-        wake_senders: Arc<Notify>,
         poll_seconds: u64,
         console: ConsoleChannel,
     ) -> Self {
@@ -84,7 +81,6 @@ impl Poller {
             clock,
             handler,
             dependencies,
-            wake_senders,
             poll_seconds,
         }
     }
@@ -243,7 +239,6 @@ impl Poller {
         audit::record(&mut tx, at, &entry).await?;
         updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
         tx.commit().await?;
-        self.wake_senders.notify_waiters();
         Ok(())
     }
 
@@ -252,7 +247,7 @@ impl Poller {
     /// them is answered, so the member's client stops spinning.
     async fn record_unreadable(
         &self,
-        mut tx: Transaction<'static, Sqlite>,
+        mut tx: Write,
         update_id: i64,
         raw: &Value,
         reason: &str,
@@ -281,7 +276,6 @@ impl Poller {
         }
         updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
         tx.commit().await?;
-        self.wake_senders.notify_waiters();
         Ok(())
     }
 
@@ -345,7 +339,6 @@ impl Poller {
         isolation::count_and_tell(&mut tx, &self.console, self.bot, kind, &html, at).await?;
         updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
         tx.commit().await?;
-        self.wake_senders.notify_waiters();
         Ok(())
     }
 
@@ -416,6 +409,7 @@ fn inbound_entry(bot: &str, update: &Update) -> AuditEntry {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::sync::Arc;
 
     use serde_json::json;
 
@@ -522,7 +516,6 @@ mod tests {
             clock.clone(),
             handler_tree::<I>(),
             base_dependencies(context, Poster::new(&verified, clock.clone())),
-            Arc::new(Notify::new()),
             1,
             ConsoleChannel::lawrence_for_tests(roster),
         );

@@ -4,17 +4,15 @@
 //! with a [`Poster<I>`] the running fleet hands out (`RunningFleet::poster`): the row is `I`'s,
 //! by type, like every other. There is no way to name the bot by a string.
 
-use sqlx::{Sqlite, Transaction};
-
 use super::post::ErasedPoster;
 use super::{EnqueueError, OutboxId, OutgoingMessage};
 use crate::identity::{BotIdentity, Poster};
-use crate::store::Store;
+use crate::store::{Store, Write};
 
 /// One write transaction of outbox rows: they appear together at [`OutboxWriter::commit`],
 /// as the rows of one job run or one handled update do.
 pub struct OutboxWriter {
-    tx: Transaction<'static, Sqlite>,
+    tx: Write,
 }
 
 impl OutboxWriter {

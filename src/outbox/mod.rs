@@ -22,6 +22,7 @@ use serde_json::Value;
 use sqlx::SqliteConnection;
 
 use crate::store::audit::{self, AuditEntry};
+use crate::store::signals::{self, Wake};
 use crate::text::{self, TextKind, TextProblem, CALLBACK_ANSWER_LIMIT};
 
 /// Row id in the outbox.
@@ -240,7 +241,7 @@ impl crate::store::retry::DbFailure for EnqueueError {
 /// Telegram HTML, something visible, and within the limit of its kind.
 pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
-    bot: &str,
+    bot: &'static str,
     at: DateTime<Utc>,
     message: OutgoingMessage,
 ) -> Result<OutboxId, EnqueueError> {
@@ -254,13 +255,15 @@ pub(crate) async fn enqueue(
     insert(conn, bot, at, message).await
 }
 
-/// [`enqueue`] without its text check: the row and its audit entry.
+/// [`enqueue`] without its text check: the row and its audit entry, and the mark that wakes
+/// `bot`'s sender once the transaction commits ([`crate::store::signals`]).
 async fn insert(
     conn: &mut SqliteConnection,
-    bot: &str,
+    bot: &'static str,
     at: DateTime<Utc>,
     message: OutgoingMessage,
 ) -> Result<OutboxId, EnqueueError> {
+    signals::mark(conn, Wake::Sender(bot));
     let kind = message.kind.stored();
     let (reply_to, target, callback) = match &message.kind {
         MessageKind::Send {
@@ -372,6 +375,8 @@ pub struct OutboxRow {
     pub not_before: Option<String>,
 }
 
+/// Moves row `id` to `state`. A row made `pending` again (an operator's *Resend* or *Retry*)
+/// wakes its bot's sender once the transaction commits.
 pub(crate) async fn set_state(
     conn: &mut SqliteConnection,
     id: OutboxId,
@@ -379,13 +384,18 @@ pub(crate) async fn set_state(
     error: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox SET state = ?, error = ?, updated_at = ? WHERE id = ?")
-        .bind(state)
-        .bind(error)
-        .bind(at.to_rfc3339())
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let bot: Option<String> = sqlx::query_scalar(
+        "UPDATE outbox SET state = ?, error = ?, updated_at = ? WHERE id = ? RETURNING bot",
+    )
+    .bind(state)
+    .bind(error)
+    .bind(at.to_rfc3339())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let (OutboxState::Pending, Some(bot)) = (state, bot) {
+        signals::mark(conn, Wake::sender_of(&bot));
+    }
     Ok(())
 }
 

@@ -33,9 +33,6 @@ use crate::telegram::{CallError, TelegramClient};
 pub struct SenderSettings {
     /// How long one Telegram call may take before its outcome counts as unknown.
     pub call_timeout: Duration,
-    /// How often an idle sender looks for rows written by another process (`herald` CLI)
-    /// and for a lifted pause.
-    pub idle_poll: Duration,
     /// First and largest wait after a connection failure.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -49,7 +46,6 @@ impl Default for SenderSettings {
     fn default() -> Self {
         Self {
             call_timeout: Duration::from_secs(10),
-            idle_poll: Duration::from_millis(250),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             limits: RateLimits::default(),
@@ -101,6 +97,8 @@ pub struct Sender {
     console: ConsoleChannel,
     /// Where a refused part of a scheduled post is reported.
     slots: Arc<dyn SlotReports>,
+    /// Raised when a committed transaction wrote a row for this bot, a pause changed, or
+    /// another process wrote ([`crate::store::signals`]).
     wake: Arc<Notify>,
     settings: SenderSettings,
     pacer: Pacer,
@@ -142,7 +140,6 @@ impl Sender {
         clock: Clock,
         console: ConsoleChannel,
         slots: Arc<dyn SlotReports>,
-        wake: Arc<Notify>,
         settings: SenderSettings,
     ) -> Self {
         Self {
@@ -150,9 +147,9 @@ impl Sender {
             is_console: console.posts_as::<I>(),
             token: verified.token().clone(),
             client,
+            wake: store.signals().sender(I::NAME),
             store,
             clock,
-            wake,
             pacer: Pacer::new(settings.limits.clone()),
             operators: serde_json::to_string(&console.operator_ids()).unwrap_or_default(),
             console,
@@ -207,18 +204,37 @@ impl Sender {
                 earliest = Some(earliest.map_or(ready, |e: Instant| e.min(ready)));
             }
             let Some(candidate) = chosen else {
-                // Nothing to send, or every thread head must wait for its chat's limit.
+                // Nothing to send now: sleep until a commit gives this bot work, or until the
+                // first instant something waiting becomes sendable (a chat's flood limit
+                // comes round, a retry's `not_before` arrives). Nothing else wakes it.
                 if candidates.is_empty() {
                     self.reporter.idle(look);
                 }
-                let wait = earliest
-                    .map(|e| e.saturating_duration_since(now))
-                    .unwrap_or(self.settings.idle_poll)
-                    .min(self.settings.idle_poll);
+                let retry_at = store
+                    .retry("reading the outbox", || self.next_retry())
+                    .await
+                    .map_err(db)?;
+                let retry = async {
+                    match retry_at {
+                        Some(at) => {
+                            let wait = (at - self.clock.now()).to_std().unwrap_or_default();
+                            self.clock.sleep(wait).await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                let pacing = async {
+                    match earliest {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
+                    _ = retry => {}
+                    _ = pacing => {}
+                    _ = self.reporter.asked() => {}
                 }
                 continue;
             };
@@ -285,6 +301,20 @@ impl Sender {
             .bind(OutboxState::Pending)
             .fetch_all(self.store.pool())
             .await
+    }
+
+    /// The clock instant at which this bot's first row held by its `not_before` (a retry)
+    /// becomes sendable.
+    async fn next_retry(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT min(not_before) FROM outbox WHERE bot = ? AND state = ? AND not_before > ?",
+        )
+        .bind(self.bot)
+        .bind(OutboxState::Pending)
+        .bind(time_key(self.clock.now()))
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(next.as_deref().and_then(crate::store::parse_time))
     }
 
     /// `pending -> sending` for row `id`, committed before anything is sent. None if the row
@@ -500,7 +530,6 @@ impl Sender {
             }
         };
         tx.commit().await?;
-        self.wake.notify_waiters();
         Ok(pause)
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::error::{DatabaseError, ErrorKind};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
 use super::audit::{self, AuditEntry};
@@ -481,7 +481,19 @@ impl Lease {
     /// the renewals: [`LeaseLost`] (as a database error) when another instance took the
     /// lease, which it also notices when any fenced write found it first; or a persistent
     /// database failure.
+    ///
+    /// The renewals go through a connection of their own, which also tells whether any
+    /// other connection committed since the last renewal (SQLite's `data_version`, read in
+    /// the same breath): another process's writes (`herald pause` and `resume`, a request,
+    /// a row for the outbox) raise [`super::signals::Signals::raise_all`], so they are seen
+    /// within one renewal. This process's own commits wake their tasks directly; they also
+    /// move the version, which costs a spare look by each task at most once a renewal.
     pub async fn keep(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
+        let options = (*self.store.pool().connect_options()).clone();
+        let watcher = Arc::new(tokio::sync::Mutex::new(
+            SqliteConnection::connect_with(&options).await?,
+        ));
+        let mut seen = data_version(&mut *watcher.lock().await).await?;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -491,16 +503,26 @@ impl Lease {
                 }
                 _ = tokio::time::sleep(self.settings.renew_every) => {}
             }
-            self.store
-                .retry("renewing the database lease", || self.renew())
+            let version = self
+                .store
+                .retry("renewing the database lease", || async {
+                    let mut conn = watcher.lock().await;
+                    self.renew(&mut conn).await?;
+                    data_version(&mut conn).await
+                })
                 .await?;
+            if version != seen {
+                seen = version;
+                self.store.signals().raise_all();
+            }
         }
     }
 
-    async fn renew(&self) -> Result<(), sqlx::Error> {
+    async fn renew(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
         let now = self.settings.clock.now();
-        // begin_write checks the fence: a lease taken over fails here.
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        // As in `Store::begin_write`: a lease taken over fails here.
+        self.fence.check(&mut tx).await?;
         sqlx::query("UPDATE lease SET heartbeat_at = ? WHERE id = 1 AND epoch = ?")
             .bind(stamp(now))
             .bind(self.fence.epoch)
@@ -519,6 +541,13 @@ impl Lease {
             .await?;
         Ok(())
     }
+}
+
+/// SQLite's count of commits by other connections, as seen by `conn`.
+async fn data_version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(conn)
+        .await
 }
 
 /// Whether process `pid` exists on this host (a zombie does not count).
@@ -752,7 +781,10 @@ mod tests {
 
         // The new one writes, renews and releases.
         new.check_lease().await.unwrap();
-        new_lease.renew().await.unwrap();
+        new_lease
+            .renew(&mut new.pool().acquire().await.unwrap())
+            .await
+            .unwrap();
         let mut tx = new.begin_write().await.unwrap();
         new_lease.release(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
@@ -807,7 +839,10 @@ mod tests {
                 .await
                 .unwrap();
         clock.advance(chrono::Duration::seconds(7));
-        lease.renew().await.unwrap();
+        lease
+            .renew(&mut store.pool().acquire().await.unwrap())
+            .await
+            .unwrap();
         let beat: String = sqlx::query_scalar("SELECT heartbeat_at FROM lease")
             .fetch_one(store.pool())
             .await

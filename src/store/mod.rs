@@ -15,9 +15,13 @@ pub mod pauses;
 pub mod requests;
 pub mod retention;
 pub mod retry;
+pub mod signals;
 pub mod slots;
 pub mod updates;
 pub mod volts;
+mod write;
+
+pub use write::Write;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -29,6 +33,7 @@ use sqlx::SqlitePool;
 
 use lease::{Fence, Held};
 use retry::{RetryPolicy, Retrying};
+use signals::Signals;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +68,12 @@ pub struct Store {
     /// commands (`herald pause`, `herald log`), which take no lease.
     fence: Option<Arc<Fence>>,
     retrying: Arc<Retrying>,
+    /// What this store's commits wake ([`signals`]).
+    signals: Arc<Signals>,
+    /// The turn to write, handed out first come, first served to this process's writers (the
+    /// poller reading in a backlog, the senders, the scheduler), so that none waits in
+    /// SQLite's busy handler, which sleeps and retries and favours whoever retries last.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How times are stored in the scheduler and pause tables: RFC 3339, UTC, whole seconds
@@ -153,6 +164,8 @@ impl Store {
             reader,
             fence: None,
             retrying: Arc::new(Retrying::new(policy)),
+            signals: Arc::default(),
+            writer: Arc::default(),
         }
     }
 
@@ -179,15 +192,23 @@ impl Store {
     /// Begins a write transaction that takes SQLite's write lock at once, so it never fails
     /// half-way with a busy snapshot when another writer committed in between. Under a lease,
     /// it first checks (under that lock) that the lease is still ours: a holder that lost it
-    /// gets [`lease::LeaseLost`] and writes nothing.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    /// gets [`lease::LeaseLost`] and writes nothing. Its commit raises the wake-ups its writes
+    /// marked ([`signals`]).
+    ///
+    /// Within the process, writers queue for their turn (first come, first served) before
+    /// they ask SQLite for the lock; the turn is held until the transaction ends.
+    pub(crate) async fn begin_write(&self) -> Result<Write, sqlx::Error> {
+        let turn = self.writer.clone().lock_owned().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(fence) = &self.fence {
             fence.check(&mut tx).await?;
         }
-        Ok(tx)
+        Ok(Write::new(tx, turn, self.signals.clone()))
+    }
+
+    /// The wake-ups raised by this store's commits, for the tasks that wait on them.
+    pub fn signals(&self) -> &Arc<Signals> {
+        &self.signals
     }
 
     pub async fn close(&self) {

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use crate::store::audit::{self, AuditEntry};
+use crate::store::signals::Wake;
 
 /// What a pause covers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -158,6 +159,10 @@ pub async fn pause(
     .await?
     .rows_affected()
         == 1;
+    if inserted {
+        super::signals::mark(conn, Wake::AllSenders);
+        super::signals::mark(conn, Wake::Scheduler);
+    }
     let decision = if inserted {
         format!("paused {scope}")
     } else {
@@ -180,6 +185,10 @@ pub async fn resume(
         .await?
         .rows_affected()
         == 1;
+    if removed {
+        super::signals::mark(conn, Wake::AllSenders);
+        super::signals::mark(conn, Wake::Scheduler);
+    }
     let decision = if removed {
         format!("resumed {scope}")
     } else {

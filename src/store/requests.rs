@@ -60,8 +60,9 @@ pub async fn add(
     .bind(by)
     .bind(chat_id)
     .bind(time_key(at))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    super::signals::mark(conn, super::signals::Wake::Scheduler);
     Ok(())
 }
 

@@ -160,12 +160,10 @@ impl Deployment {
             poll_seconds: 1,
             verify_timeout: Duration::from_secs(5),
             sender: SenderSettings {
-                idle_poll: Duration::from_millis(50),
                 alert_retry: Duration::from_millis(300),
                 ..SenderSettings::default()
             },
             scheduler: SchedulerSettings {
-                tick: Duration::from_millis(50),
                 watchdog_every: Duration::from_millis(100),
                 ..SchedulerSettings::default()
             },

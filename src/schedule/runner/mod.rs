@@ -1,9 +1,15 @@
 //! The scheduler task and its watchdog.
 //!
-//! Every tick (one second of real time) the scheduler, in one transaction: reads the pauses
+//! The scheduler sleeps until the next instant something is due: the first slot of any job
+//! after its cursor, or the daily prune. That instant is clock time, mapped to real time by
+//! the clock (an accelerated clock sleeps `Δ / speed`; a test's manual clock wakes it when
+//! moved past it). A commit that changes what is due (a pause, an operator's `/run` or
+//! `/preview`: [`crate::store::signals`]), a run that ends and another process's writes (the
+//! lease's heartbeat) wake it sooner. Each look, in one transaction: reads the pauses
 //! and tells the operator about any change; for each job, takes the slots that came due
 //! since its cursor, decides them ([`super::decide`]), claims each by inserting its row, and
-//! moves the cursor; reports missed slots in one DM. Claimed runs then execute outside the
+//! moves the cursor; reports missed slots in one DM. Lateness is clock time, so a rehearsal at
+//! any speed sees a slot as late as it really was. Claimed runs then execute outside the
 //! transaction, each under its timeout; a run's messages are written to the outbox in the
 //! transaction that marks its slot done, so a crash mid-run posts nothing and a slot never
 //! posts twice. Every failure DMs the operator through the console identity.
@@ -48,8 +54,9 @@ pub use watchdog::Watchdog;
 /// Tunables of the scheduler.
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
-    /// Real time between two looks at the schedule (and at the pauses).
-    pub tick: Duration,
+    /// The longest the scheduler sleeps between two looks, in clock time, however far the
+    /// next slot is: a guard against a wall clock set forward while it slept.
+    pub longest_sleep: chrono::Duration,
     /// A slot not finished this long after its time is a failure.
     pub absence_after: chrono::Duration,
     /// Real time between two watchdog checks.
@@ -59,9 +66,9 @@ pub struct SchedulerSettings {
 impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
-            tick: Duration::from_secs(1),
+            longest_sleep: chrono::Duration::minutes(1),
             absence_after: chrono::Duration::minutes(5),
-            watchdog_every: Duration::from_secs(10),
+            watchdog_every: Duration::from_secs(30),
         }
     }
 }
@@ -123,7 +130,7 @@ pub struct Scheduler {
     clock: Clock,
     console: ConsoleChannel,
     settings: SchedulerSettings,
-    /// Real instant of the last completed tick, for the watchdog.
+    /// Real instant by which the scheduler said it would look again, for the watchdog.
     heartbeat: Arc<Mutex<Instant>>,
     /// Audit entries and settled rows older than this many days are pruned once a day.
     audit_retention_days: Option<u32>,
@@ -238,6 +245,7 @@ impl Scheduler {
         let mut pruned_at: Option<DateTime<Utc>> = None;
         // Whether the last look left a run or a preview under way.
         let mut busy = false;
+        let wake = self.store.signals().scheduler();
         let result = loop {
             let look = self.reporter.look();
             if let Some(days) = self.audit_retention_days {
@@ -253,8 +261,8 @@ impl Scheduler {
                     }
                 }
             }
-            // A tick is one unit of work: what it learns of the pauses counts only once it
-            // committed, so a tick run again after a transient failure announces them again.
+            // A look is one unit of work: what it learns of the pauses counts only once it
+            // committed, so a look run again after a transient failure announces them again.
             let this = &self;
             let ticked = self
                 .store
@@ -279,9 +287,6 @@ impl Scheduler {
                 }
                 Err(e) => break Err(SchedulerError(e)),
             }
-            if let Ok(mut beat) = self.heartbeat.lock() {
-                *beat = Instant::now();
-            }
             while let Some(done) = runs.try_join_next() {
                 log_run(done);
             }
@@ -295,9 +300,32 @@ impl Scheduler {
                 }
                 (true, false) => self.reporter.idle(look),
             }
+            let next = match self
+                .store
+                .retry("planning the next look", || self.next_due(pruned_at))
+                .await
+            {
+                Ok(next) => next,
+                Err(e) => break Err(SchedulerError(e)),
+            };
+            let now = self.clock.now();
+            let sleep = next
+                .map_or(self.settings.longest_sleep, |at| at - now)
+                .clamp(chrono::Duration::zero(), self.settings.longest_sleep);
+            if let Ok(mut beat) = self.heartbeat.lock() {
+                // On a manual clock the next look waits on the test, however long it takes:
+                // never overdue.
+                *beat = self
+                    .clock
+                    .real_deadline(sleep)
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                _ = tokio::time::sleep(self.settings.tick) => {}
+                _ = wake.notified() => {}
+                _ = self.reporter.asked() => {}
+                _ = self.clock.sleep(sleep.to_std().unwrap_or_default()) => {}
+                Some(done) = runs.join_next(), if !runs.is_empty() => log_run(done),
             }
         };
         let drain = async {
@@ -312,6 +340,27 @@ impl Scheduler {
             tracing::error!("job runs still going at shutdown were cut short");
         }
         result
+    }
+
+    /// The clock instant of the next thing due: the first slot of any job after its cursor
+    /// (the slots up to the cursor are decided), or the next daily prune. An instant already
+    /// past means: look again at once.
+    async fn next_due(
+        &self,
+        pruned_at: Option<DateTime<Utc>>,
+    ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        let cursors = slots::cursors(self.store.pool()).await?;
+        let now = self.clock.now();
+        let slots = self.jobs.iter().filter_map(|job| {
+            let spec = job.spec();
+            let from = cursors.get(&spec.name).copied().unwrap_or(now);
+            spec.cron.next_after(spec.timezone, from)
+        });
+        let prune = self
+            .audit_retention_days
+            .and(pruned_at)
+            .map(|at| at + chrono::Duration::days(1));
+        Ok(slots.chain(prune).min())
     }
 
     /// The daily prune: audit entries and settled state older than the retention

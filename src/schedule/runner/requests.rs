@@ -124,16 +124,23 @@ impl Scheduler {
 pub(super) struct InFlight {
     set: Arc<Mutex<HashSet<i64>>>,
     id: i64,
+    /// The scheduler, woken when the preview ends (to look again at what is left).
+    scheduler: Arc<tokio::sync::Notify>,
 }
 
 impl InFlight {
-    pub(super) fn start(set: &Arc<Mutex<HashSet<i64>>>, id: i64) -> InFlight {
+    pub(super) fn start(
+        set: &Arc<Mutex<HashSet<i64>>>,
+        id: i64,
+        scheduler: Arc<tokio::sync::Notify>,
+    ) -> InFlight {
         if let Ok(mut ids) = set.lock() {
             ids.insert(id);
         }
         InFlight {
             set: set.clone(),
             id,
+            scheduler,
         }
     }
 }
@@ -143,6 +150,7 @@ impl Drop for InFlight {
         if let Ok(mut ids) = self.set.lock() {
             ids.remove(&self.id);
         }
+        self.scheduler.notify_one();
     }
 }
 

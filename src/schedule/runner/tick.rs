@@ -138,7 +138,11 @@ impl Scheduler {
         tx.commit().await?;
         self.reporter.worked();
         for (job, request) in previews {
-            let rendering = InFlight::start(&self.previews_in_flight, request.id);
+            let rendering = InFlight::start(
+                &self.previews_in_flight,
+                request.id,
+                self.store.signals().scheduler(),
+            );
             tokio::spawn(preview(
                 job,
                 request,

@@ -3,7 +3,7 @@
 
 use crate::activity::{Activity, Reporter};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use minijinja::context;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +16,10 @@ use crate::outbox::alerts::ConsoleChannel;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::slots;
 use crate::store::Store;
+
+/// The shortest real time a look may be overdue before the scheduler counts as stalled (on a
+/// fast clock, `absence_after` is only a moment of real time).
+const STALL_FLOOR: Duration = Duration::from_secs(10);
 
 /// Absence detection: slots that overran, and a scheduler that stopped looking.
 pub struct Watchdog {
@@ -43,6 +47,7 @@ impl Watchdog {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(self.settings.watchdog_every) => {}
+                _ = self.reporter.asked() => {}
             }
             // One unit of work; `stalled_told` changes only once its DM committed.
             let look = self.reporter.look();
@@ -100,7 +105,7 @@ impl Watchdog {
         let limit = self
             .clock
             .real_duration(self.settings.absence_after)
-            .max(self.settings.tick * 10);
+            .max(STALL_FLOOR);
         if since_beat > limit && !*stalled_told && !self.specs.is_empty() {
             *stalled_told = true;
             alerted = true;
