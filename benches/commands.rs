@@ -24,11 +24,7 @@ const MEMBERS: usize = 600;
 const PER_SECOND: f64 = 20.0;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = support::runtime();
     if support::run_echo_if_asked(&runtime) {
         return;
     }

@@ -25,11 +25,7 @@ use common::Deployment;
 use support::{cpu_seconds, rss_mib, voluntary_switches, wait_until};
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = support::runtime();
     if support::run_echo_if_asked(&runtime) {
         return;
     }

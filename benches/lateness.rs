@@ -26,11 +26,7 @@ use herald::clock::Clock;
 const PULSE: i32 = 39;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = support::runtime();
     runtime.block_on(async {
         rehearsal(15.0, 30).await;
         if let Some(minutes) = std::env::var("HERALD_BENCH_REAL_MINUTES")

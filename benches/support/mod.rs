@@ -1,9 +1,19 @@
-//! What the benches share: reading a process's CPU time, context switches and memory from
+//! What the benches share: their runtime, reading a process's CPU time, context switches and memory from
 //! Linux `/proc`, and the reference teloxide echo bot they measure herald against (the bench
 //! binary run again with [`ECHO`] set). Each bench uses part of it.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
+
+/// The runtime every bench runs in: two workers, as on the two-core machines the figures
+/// are for.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
 
 /// Environment variable that makes a bench binary the reference echo bot: `TOKEN URL`.
 pub const ECHO: &str = "HERALD_BENCH_ECHO";
