@@ -9,8 +9,8 @@
 //! Adding a command: a variant in `command.rs` (the compiler then asks for its `/help` line,
 //! its parsing and its handler), a file here, and its template.
 //!
-//! `/run` and `/preview` queue a request that the scheduler takes on its next tick (within a
-//! second), so a manual run goes through exactly the path and rules of a scheduled slot.
+//! `/run` and `/preview` queue a request that wakes the scheduler when it commits, so a manual
+//! run goes through exactly the path and rules of a scheduled slot.
 
 mod ambiguous;
 mod command;

@@ -1,4 +1,5 @@
-//! `/run JOB`: queues a manual run that the scheduler takes on its next tick, through the
+//! `/run JOB`: queues a manual run that the scheduler takes at once (the request's commit wakes
+//! it), through the
 //! same path and rules as a scheduled slot (a paused job is not run); the scheduler tells the
 //! operator how it went.
 

@@ -15,7 +15,8 @@
 //! posts twice. Every failure DMs the operator through the console identity.
 //!
 //! The watchdog runs beside it: a slot still running five minutes after its time (or its
-//! start, for a catch-up) is a failure, and so is a scheduler that stopped ticking.
+//! start, for a catch-up) is a failure, and so is a scheduler overdue for the look it said it
+//! would take next.
 //!
 //! One file per seam: this one holds the task (start-up, the loop, shutdown) and what the
 //! others share; [`tick`] is one look at the schedule and the pauses; [`run_slot`] runs one

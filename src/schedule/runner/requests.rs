@@ -1,6 +1,7 @@
-//! The operator's `/run` and `/preview`, queued by the console and taken by the tick: a run
-//! claims a manual slot under the rules of a scheduled one; a preview is rendered after the
-//! tick commits and sent to the operator who asked, its request settled with it.
+//! The operator's `/run` and `/preview`, queued by the console and taken by the scheduler's
+//! next look (the request's commit wakes it): a run claims a manual slot under the rules of a
+//! scheduled one; a preview is rendered after the look commits and sent to the operator who
+//! asked, its request settled with it.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
