@@ -961,7 +961,7 @@ fn job_of_an_unknown_kind() {
         "kind = \"digest\"",
     );
     let lines = f.expect(&[
-        "bots/clawrence.toml: jobs[0].kind: clawrence cannot run jobs of kind \"digest\" (it can run: laser_chase, post, volts_leaderboard)",
+        "bots/clawrence.toml: jobs[0].kind: clawrence cannot run jobs of kind \"digest\" (it can run: laser_chase, post, team_pulse, volts_leaderboard)",
     ]);
     assert_eq!(lines.len(), 1, "{lines:#?}");
 }
@@ -1058,7 +1058,7 @@ fn team_settings_are_checked_where_they_are_written() {
         "bots/clawrence.toml: jobs[1].top: only jobs of kind volts_leaderboard take top (this one is laser_chase)",
         "bots/clawrence.toml: jobs[2].top: must be at least 1",
         "bots/pakgupei.toml: volts: only clawrence answers /volts; move [volts] to bots/clawrence.toml",
-        "bots/pakgupei.toml: jobs[0].clean_sweep: only jobs of kind laser_chase take clean_sweep (this one is post)",
+        "bots/pakgupei.toml: jobs[0].clean_sweep: only jobs of kind laser_chase or team_pulse take clean_sweep (this one is post)",
     ]);
     assert_eq!(lines.len(), 6, "{lines:#?}");
 }

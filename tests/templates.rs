@@ -215,6 +215,7 @@ fn job_file(name: &str, kind: &str, thread: &str, template: &str) -> JobFile {
         max_messages: 50,
         clean_sweep: None,
         top: None,
+        nag_after_days: None,
     }
 }
 
@@ -261,6 +262,7 @@ async fn the_same_data_and_date_render_byte_identical_posts() {
         store: store.clone(),
         leave: Arc::new(RosterLeave::new(roster.clone())),
         xero: None,
+        talenox: None,
     };
     let chase = input(
         JobSpec::from_file(

@@ -1,5 +1,6 @@
 //! Loopback fakes of the services herald talks to, for herald's tests, benchmarks and
-//! `herald sandbox`: a Telegram Bot API simulator (this module) and a fake Xero ([`xero`]).
+//! `herald sandbox`: a Telegram Bot API simulator (this module), a fake Xero ([`xero`]) and a
+//! fake Talenox ([`talenox`]).
 //!
 //! A crate of its own so that the product never carries them: herald depends on it only
 //! through its `sandbox` feature and as a dev-dependency, and this crate depends on nothing of
@@ -48,6 +49,7 @@ mod html;
 mod ratelimit;
 mod server;
 mod state;
+pub mod talenox;
 mod wire;
 pub mod xero;
 

@@ -1,6 +1,6 @@
-//! Clawrence, the team bot: the laser chase and the volts leaderboard, and a handler tree
-//! for daily updates (any message, edit or `/update` in the
-//! daily-updates thread files the member's update for that local day) and volts
+//! Clawrence, the team bot: the laser chase, the volts leaderboard and the team pulse, and a
+//! handler tree for daily updates (any message, edit or `/update` in the daily-updates thread
+//! files the member's update for that local day) and volts
 //! (`/volts @handle N reason`, or `/volts N reason` as a reply). Every refusal is one short,
 //! specific reply and changes nothing; a grant is stored and confirmed in one transaction.
 
@@ -15,7 +15,9 @@ use crate::identity::{Clawrence, Poster};
 use crate::inbound::addressing::parse_command;
 use crate::inbound::common::reply;
 use crate::inbound::{BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
-use crate::jobs::{laser_chase::LaserChase, volts_leaderboard::VoltsLeaderboard, JobKinds};
+use crate::jobs::{
+    laser_chase::LaserChase, team_pulse::TeamPulse, volts_leaderboard::VoltsLeaderboard, JobKinds,
+};
 use crate::outbox::OutgoingMessage;
 use crate::roster::Member;
 use crate::store::{daily_updates, volts};
@@ -45,6 +47,7 @@ impl Bot for Clawrence {
         JobKinds::generic()
             .with::<LaserChase>()
             .with::<VoltsLeaderboard>()
+            .with::<TeamPulse>()
     }
 }
 

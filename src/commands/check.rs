@@ -16,7 +16,7 @@ use crate::config::finding::{tidy, Finding};
 use crate::config::load::{load_parts, ConfigError};
 use crate::config::model::DeploymentFile;
 use crate::config::secret_checks::{
-    resolve_parts, resolve_xero_parts, scan_plaintext, scrub_tokens,
+    resolve_parts, resolve_talenox_parts, resolve_xero_parts, scan_plaintext, scrub_tokens,
 };
 use crate::config::{SecretRef, SecretStore};
 
@@ -93,6 +93,9 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
         findings.extend(problems);
         if let Some(xero) = parts.deployment.as_ref().and_then(|d| d.xero.as_ref()) {
             findings.extend(resolve_xero_parts(xero, &store));
+        }
+        if let Some(talenox) = parts.deployment.as_ref().and_then(|d| d.talenox.as_ref()) {
+            findings.extend(resolve_talenox_parts(talenox, &store));
         }
         tokens = resolved;
         secrets_files.extend(store.files());

@@ -40,6 +40,10 @@ pub struct DeploymentFile {
     /// The Xero connection (`[xero]`), for the finance bot; absent when Xero is not used.
     #[serde(default)]
     pub xero: Option<XeroFile>,
+    /// The Talenox connection (`[talenox]`), for the HR rituals; absent when Talenox is not
+    /// used.
+    #[serde(default)]
+    pub talenox: Option<TalenoxFile>,
 }
 
 impl Default for DeploymentFile {
@@ -51,6 +55,7 @@ impl Default for DeploymentFile {
             audit_retention_days: default_audit_retention_days(),
             commands_per_minute: default_commands_per_minute(),
             xero: None,
+            talenox: None,
         }
     }
 }
@@ -106,6 +111,31 @@ fn default_xero_connections_url() -> String {
 }
 
 fn default_xero_timeout_seconds() -> u32 {
+    30
+}
+
+/// `[talenox]` in `bots/herald.toml`: the HR system's API token (a reference, never the value)
+/// and where its API is.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct TalenoxFile {
+    /// The company API token (Talenox → API Settings).
+    pub api_token: SecretRef,
+    /// API base URL.
+    #[serde(default = "default_talenox_api_url")]
+    pub api_url: String,
+    /// Timeout of one HTTP request to Talenox, in seconds.
+    #[serde(default = "default_talenox_timeout_seconds")]
+    pub timeout_seconds: u32,
+}
+
+/// Talenox's API base URL.
+pub const TALENOX_API_URL: &str = "https://api.talenox.com/api/v2";
+
+fn default_talenox_api_url() -> String {
+    TALENOX_API_URL.to_owned()
+}
+
+fn default_talenox_timeout_seconds() -> u32 {
     30
 }
 
@@ -302,15 +332,21 @@ pub struct JobFile {
     /// Most messages one run may post; more fails the run and posts nothing.
     #[serde(default = "default_max_messages")]
     pub max_messages: u32,
-    /// Kind `laser_chase`: what to post when nobody is missing (default `line`).
+    /// Kinds `laser_chase` and `team_pulse`: what to post when there is nothing to say
+    /// (default `line`).
     #[serde(default)]
     pub clean_sweep: Option<CleanSweep>,
     /// Kind `volts_leaderboard`: how many ranks to show (default 10).
     #[serde(default)]
     pub top: Option<u32>,
+    /// Kind `team_pulse`: a pending leave application older than this many days is nagged
+    /// about (default 2).
+    #[serde(default)]
+    pub nag_after_days: Option<u32>,
 }
 
-/// What the laser-chase posts when everyone filed.
+/// What the laser-chase posts when everyone filed, and the team pulse on a day with nothing
+/// in it.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CleanSweep {

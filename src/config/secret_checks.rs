@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::finding::{scrub, Finding, TOKEN_SHAPE};
-use super::model::{bot_file, BotFile, XeroFile, DEPLOYMENT_FILE};
+use super::model::{bot_file, BotFile, TalenoxFile, XeroFile, DEPLOYMENT_FILE};
 use super::secrets::{SecretError, SecretStore, Token};
 use super::validate::undeclared_provider;
 use crate::identity::IDENTITY_NAMES;
@@ -88,6 +88,14 @@ pub(crate) fn resolve_xero_parts(xero: &XeroFile, store: &SecretStore) -> Vec<Fi
         }
     }
     findings
+}
+
+/// Resolves `[talenox].api_token` (any non-empty value), reported like the `[xero]` secrets.
+pub(crate) fn resolve_talenox_parts(talenox: &TalenoxFile, store: &SecretStore) -> Vec<Finding> {
+    match store.resolve_secret(&talenox.api_token) {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![secret_finding(e, DEPLOYMENT_FILE, "talenox.api_token")],
+    }
 }
 
 /// Files larger than this are not config and are not scanned.

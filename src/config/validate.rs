@@ -1,5 +1,5 @@
 //! Validating each file of a parsed deployment on its own terms: `bots/herald.toml` (console,
-//! limits, secret providers, `[xero]`) and each `bots/<identity>.toml` (username, token
+//! limits, secret providers, `[xero]`, `[talenox]`) and each `bots/<identity>.toml` (username, token
 //! reference, threads, commands, `[volts]`, `[approvals]`, jobs). Checks that compare the
 //! identity files with each other are in [`super::cross_checks`]; the roster validates itself
 //! (`crate::roster`).
@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::finding::Finding;
-use super::model::{bot_file, BotFile, DeploymentFile, XeroFile, DEPLOYMENT_FILE};
+use super::model::{bot_file, BotFile, DeploymentFile, TalenoxFile, XeroFile, DEPLOYMENT_FILE};
 use super::secret_ref::SecretRef;
 use crate::identity::IDENTITY_NAMES;
 
@@ -43,6 +43,9 @@ pub(super) fn check_deployment(d: &DeploymentFile, findings: &mut Vec<Finding>) 
     }
     if let Some(xero) = &d.xero {
         check_xero(d, xero, findings);
+    }
+    if let Some(talenox) = &d.talenox {
+        check_talenox(d, talenox, findings);
     }
 }
 
@@ -135,6 +138,29 @@ fn check_xero(d: &DeploymentFile, xero: &XeroFile, findings: &mut Vec<Finding>) 
     }
 }
 
+/// `[talenox]` in `bots/herald.toml`: the token reference, the URL, the timeout.
+fn check_talenox(d: &DeploymentFile, talenox: &TalenoxFile, findings: &mut Vec<Finding>) {
+    let mut problem =
+        |field: String, text: String| findings.push(Finding::new(DEPLOYMENT_FILE, field, text));
+    for (field, text) in secret_ref_problems(
+        "talenox.api_token",
+        &talenox.api_token,
+        Some(d),
+        "/talenox/api_token",
+    ) {
+        problem(field, text);
+    }
+    if let Some(text) = url_problem(&talenox.api_url) {
+        problem("talenox.api_url".into(), text);
+    }
+    if !(1..=300).contains(&talenox.timeout_seconds) {
+        problem(
+            "talenox.timeout_seconds".into(),
+            "must be 1 to 300 seconds".into(),
+        );
+    }
+}
+
 /// `8-4-4-4-12` hexadecimal digits.
 pub(crate) fn is_guid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
@@ -145,8 +171,8 @@ pub(crate) fn is_guid(text: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Why `value` is not usable as a Xero URL: https, or http to this machine only (a fake Xero
-/// in tests; credentials never travel in clear text over a network).
+/// Why `value` is not usable as a Xero or Talenox URL: https, or http to this machine only (a
+/// fake in tests; credentials never travel in clear text over a network).
 fn url_problem(value: &str) -> Option<String> {
     let Ok(url) = url::Url::parse(value) else {
         return Some(format!("\"{value}\" is not a URL"));
@@ -398,11 +424,27 @@ pub(super) fn check_bot(
                 "the AR brief reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)".into(),
             );
         }
-        if job.clean_sweep.is_some() && job.kind != "laser_chase" {
+        if job.kind == "team_pulse" && deployment.is_some_and(|d| d.talenox.is_none()) {
+            problem(
+                field("kind"),
+                "the team pulse reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)".into(),
+            );
+        }
+        if job.clean_sweep.is_some() && !["laser_chase", "team_pulse"].contains(&job.kind.as_str())
+        {
             problem(
                 field("clean_sweep"),
                 format!(
-                    "only jobs of kind laser_chase take clean_sweep (this one is {})",
+                    "only jobs of kind laser_chase or team_pulse take clean_sweep (this one is {})",
+                    job.kind
+                ),
+            );
+        }
+        if job.nag_after_days.is_some() && job.kind != "team_pulse" {
+            problem(
+                field("nag_after_days"),
+                format!(
+                    "only jobs of kind team_pulse take nag_after_days (this one is {})",
                     job.kind
                 ),
             );

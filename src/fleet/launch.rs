@@ -57,6 +57,19 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         )),
         None => None,
     };
+    let talenox = match &config.deployment.talenox {
+        Some(file) => Some(Arc::new(
+            crate::sources::talenox::TalenoxClient::from_config(
+                file,
+                &secrets,
+                options.clock.clone(),
+            )
+            .map_err(|e| {
+                StartError::ConfigUnreadable(format!("bots/herald.toml: [talenox]: {e}"))
+            })?,
+        )),
+        None => None,
+    };
     let job_findings = crate::bots::check_jobs(&config, &templates);
     if !job_findings.is_empty() {
         return Err(StartError::Config(job_findings));
@@ -67,6 +80,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let shared = Shared {
         leave: Arc::new(RosterLeave::new(roster.clone())),
         xero,
+        talenox,
         roster,
         routing: Arc::new(CommandRouting::from_config(&config)),
         templates,
@@ -279,6 +293,8 @@ struct Shared {
     leave: Arc<dyn LeaveSource>,
     /// The Xero client, when `[xero]` is configured.
     xero: Option<Arc<crate::sources::xero::XeroClient>>,
+    /// The Talenox client, when `[talenox]` is configured.
+    talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
     tokens: BTreeMap<&'static str, Token>,
     client: TelegramClient,
     options: RunOptions,
@@ -443,6 +459,7 @@ impl Launch<'_> {
                 console: self.console.clone(),
                 leave: shared.leave.clone(),
                 xero: shared.xero.clone(),
+                talenox: shared.talenox.clone(),
             };
             bound.push(Arc::new(JobRunner::new(spec, job, poster.clone(), context)));
         }

@@ -12,6 +12,7 @@ pub mod ar_brief;
 pub mod ar_brief_job;
 pub mod laser_chase;
 pub mod post;
+pub mod team_pulse;
 pub mod volts_leaderboard;
 
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct JobSpec {
     pub clean_sweep: crate::config::model::CleanSweep,
     /// Kind `volts_leaderboard`: how many ranks to show.
     pub top: u32,
+    /// Kind `team_pulse`: pending leave older than this many days is nagged about.
+    pub nag_after_days: u32,
 }
 
 impl JobSpec {
@@ -81,6 +84,7 @@ impl JobSpec {
             max_messages: file.max_messages as usize,
             clean_sweep: file.clean_sweep.unwrap_or_default(),
             top: file.top.unwrap_or(10),
+            nag_after_days: file.nag_after_days.unwrap_or(2),
         })
     }
 
@@ -108,6 +112,8 @@ pub struct JobInput {
     pub leave: Arc<dyn crate::sources::leave::LeaveSource>,
     /// The Xero client, when `[xero]` is configured.
     pub xero: Option<Arc<crate::sources::xero::XeroClient>>,
+    /// The Talenox client, when `[talenox]` is configured.
+    pub talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
 }
 
 impl JobInput {
@@ -132,6 +138,8 @@ pub enum JobError {
     Leave(#[from] crate::sources::leave::LeaveError),
     #[error("Xero: {0}")]
     Xero(String),
+    #[error("{0}")]
+    Talenox(#[from] crate::sources::talenox::TalenoxError),
 }
 
 /// One kind of scheduled job, for identity `Bot`.

@@ -124,6 +124,7 @@ mod tests {
             max_messages: 50,
             clean_sweep: None,
             top: None,
+            nag_after_days: None,
         };
         JobSpec::from_file("clawrence", &file, &roster).unwrap()
     }

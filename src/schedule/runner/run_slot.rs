@@ -34,6 +34,7 @@ pub struct RunContext {
     pub console: ConsoleChannel,
     pub leave: Arc<dyn LeaveSource>,
     pub xero: Option<Arc<crate::sources::xero::XeroClient>>,
+    pub talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
 }
 
 impl RunContext {
@@ -47,6 +48,7 @@ impl RunContext {
             store: self.store.clone(),
             leave: self.leave.clone(),
             xero: self.xero.clone(),
+            talenox: self.talenox.clone(),
         }
     }
 }
@@ -368,6 +370,7 @@ mod tests {
             console: ConsoleChannel::lawrence_for_tests(roster.clone()),
             leave: Arc::new(RosterLeave::new(roster.clone())),
             xero: None,
+            talenox: None,
         };
         let runner = JobRunner::new(
             spec.clone(),

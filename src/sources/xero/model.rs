@@ -468,16 +468,7 @@ impl ErrorBody {
     }
 }
 
-/// Text from Xero made fit for a one-line message: whitespace folded, at most 300 characters.
-pub(crate) fn one_line(text: &str) -> String {
-    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if folded.chars().count() > 300 {
-        let cut: String = folded.chars().take(297).collect();
-        format!("{cut}...")
-    } else {
-        folded
-    }
-}
+pub(crate) use crate::sources::one_line;
 
 #[cfg(test)]
 mod tests {
