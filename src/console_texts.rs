@@ -96,6 +96,19 @@ const SOURCES: &[(&str, &str)] = &[
         "job_failed.html",
         include_str!("../templates/console/job_failed.html"),
     ),
+    // Notes from job runs (src/jobs/).
+    (
+        "leave_from_snapshot.html",
+        include_str!("../templates/console/leave_from_snapshot.html"),
+    ),
+    (
+        "leave_unchecked.html",
+        include_str!("../templates/console/leave_unchecked.html"),
+    ),
+    (
+        "talenox_unmatched.html",
+        include_str!("../templates/console/talenox_unmatched.html"),
+    ),
     (
         "job_interrupted.html",
         include_str!("../templates/console/job_interrupted.html"),
@@ -310,6 +323,26 @@ fn alert_samples() -> Vec<(&'static str, Vec<Value>)> {
         (
             "job_ran_by_hand.html",
             vec![context! { job => "team-pulse", messages => 2, thread => "pulse & <co>" }],
+        ),
+        // Notes from job runs (`jobs/`).
+        (
+            "leave_from_snapshot.html",
+            vec![
+                context! { job => "laser-chase", source => "Talenox", cause => "Talenox failed with HTTP 500 on the leave applications: <b>down</b> & out", taken_at => "Sun 22 Nov 11:00" },
+            ],
+        ),
+        (
+            "leave_unchecked.html",
+            vec![
+                context! { job => "laser-chase", source => "Talenox", cause => "cannot reach Talenox for the employee list: connection refused", day => "Monday 23 November 2026" },
+            ],
+        ),
+        (
+            "talenox_unmatched.html",
+            vec![
+                context! { job => "team-pulse", day => "Monday 23 November 2026", employees => vec!["Zoë <New> & Co", "Arjun Nair"], members => vec!["Marcus Lim"] },
+                context! { job => "team-pulse", day => "Monday 23 November 2026", employees => Vec::<String>::new(), members => vec!["Marcus Lim"] },
+            ],
         ),
         (
             "job_failed.html",

@@ -1,6 +1,9 @@
 //! HR rituals end to end, in process, against the Telegram simulator and the fake Talenox: the
 //! team pulse posts every section from Talenox into the pulse thread, a rerun of the same day
-//! posts the same bytes, and a Talenox failure posts nothing and tells the operator.
+//! posts the same bytes, names that match nobody are told to the operator once a day, and a
+//! Talenox failure posts nothing and tells the operator. The laser-chase reads leave from
+//! Talenox; while Talenox is down it uses the last read (at most 24 h old) or, with none,
+//! mentions nobody and says leave could not be checked.
 
 mod common;
 
@@ -14,11 +17,12 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 const PULSE: i32 = 39;
+const DAILY_UPDATES: i32 = 12;
 const WEI_MING: i64 = 5102938471; // operator
 
-/// Monday 23 November 2026, 09:00 in Singapore.
+/// Monday 23 November 2026, just after 09:00 in Singapore.
 fn monday_morning() -> chrono::DateTime<chrono::Utc> {
-    "2026-11-23T01:00:00Z".parse().expect("instant")
+    "2026-11-23T01:00:30Z".parse().expect("instant")
 }
 
 fn employee(id: i64, first: &str, last: &str) -> serde_json::Value {
@@ -31,8 +35,9 @@ fn employee(id: i64, first: &str, last: &str) -> serde_json::Value {
 }
 
 /// Talenox on Monday 23 November 2026: a birthday (Wei Ming), an anniversary (Priya, 3 years),
-/// Daniel on leave until Wednesday, Siti's leave pending for 5 days (Wei Ming approves), a
-/// work pass (Marcus) expiring in 30 days, and a leaver whose birthday is today (left out).
+/// Daniel on leave until Wednesday and Priya for the morning, Siti's leave pending for 5 days
+/// (Wei Ming approves), a work pass (Marcus) expiring in 30 days, and a leaver whose birthday
+/// is today (left out). Hui Min, Arjun and Grace are not in Talenox.
 fn seed(talenox: &FakeTalenox) {
     let mut wei_ming = employee(211001, "Tan", "Wei Ming");
     wei_ming["birthdate"] = json!("1988-11-23");
@@ -56,6 +61,13 @@ fn seed(talenox: &FakeTalenox) {
             "start_date": "2026-11-20", "end_date": "2026-11-25",
             "start_half_day": false, "end_half_day": false, "amount": 4.0, "remarks": "",
             "approver_ids": [211001], "applied_at": "2026-11-02T03:00:00Z"
+        }),
+        json!({
+            "id": 90403, "employee_id": 211002, "employee_name": "Priya d/o Raman",
+            "leave_type": "Annual Leave", "status": "approved",
+            "start_date": "2026-11-23", "end_date": "2026-11-23",
+            "start_half_day": true, "end_half_day": true, "amount": 0.5, "remarks": "",
+            "approver_ids": [211001], "applied_at": "2026-11-10T03:00:00Z"
         }),
         json!({
             "id": 90402, "employee_id": 211004, "employee_name": "Siti Nurhaliza binte Abdul Rahman",
@@ -109,10 +121,14 @@ impl Hr {
     }
 
     fn pulses(&self) -> Vec<SentRecord> {
+        self.posts_in(PULSE)
+    }
+
+    fn posts_in(&self, thread: i32) -> Vec<SentRecord> {
         self.sim
             .sent_by(&self.clawrence)
             .into_iter()
-            .filter(|r| r.thread_id == Some(PULSE))
+            .filter(|r| r.thread_id == Some(thread))
             .collect()
     }
 
@@ -136,14 +152,18 @@ impl Hr {
     }
 
     /// Asks for a run by hand, in a clock second of its own (a manual run's slot is its second).
-    async fn run_pulse(&self) {
+    async fn run_job(&self, job: &str) {
         let now = self.clock.now();
         common::wait_until("the next second on herald's clock", || {
             std::future::ready(self.clock.now() >= now + chrono::Duration::seconds(1))
         })
         .await;
         self.sim
-            .user_dms(WEI_MING, &self.lawrence, "/run team-pulse");
+            .user_dms(WEI_MING, &self.lawrence, &format!("/run {job}"));
+    }
+
+    async fn run_pulse(&self) {
+        self.run_job("team-pulse").await;
     }
 }
 
@@ -157,7 +177,7 @@ async fn the_team_pulse_posts_from_talenox_reruns_identically_and_fails_loudly()
         "Team pulse</b> · Monday 23 November 2026",
         "Happy birthday, Wei Ming Tan!",
         "Priya Raman: 3 years with us today",
-        "Daniel Koh (Annual Leave, until Wed 25 Nov)",
+        "Daniel Koh (Annual Leave, until Wed 25 Nov)\nPriya Raman (Annual Leave, half day)",
         "Siti Rahman: Annual Leave, Mon 21 Dec to Thu 24 Dec, waiting 5 days. @weiming_tan, please approve",
         "Marcus Lim: Employment Pass expires in 30 days (Wed 23 Dec 2026).",
     ] {
@@ -175,6 +195,19 @@ async fn the_team_pulse_posts_from_talenox_reruns_identically_and_fails_loudly()
         "the same day renders the same bytes"
     );
 
+    let unmatched: Vec<String> = hr
+        .operator_dms()
+        .into_iter()
+        .filter(|d| d.contains("do not agree on some names"))
+        .collect();
+    assert_eq!(unmatched.len(), 1, "once a day: {unmatched:#?}");
+    assert!(
+        unmatched[0]
+            .contains("On the roster, not in Talenox: Arjun Nair, Grace Chua, Hui Min Ong."),
+        "{}",
+        unmatched[0]
+    );
+
     hr.talenox
         .fail_next(TalenoxRoute::Employees, TalenoxFault::ServerError, 100);
     hr.run_pulse().await;
@@ -186,5 +219,83 @@ async fn the_team_pulse_posts_from_talenox_reruns_identically_and_fails_loudly()
     .await;
     common::settled(&hr.sim, &hr.fleet).await;
     assert_eq!(hr.pulses().len(), 2, "nothing posted when Talenox fails");
+    hr.fleet.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_laser_chase_reads_leave_from_talenox_and_uses_the_last_read_while_it_is_down() {
+    let hr = Hr::start().await;
+    hr.run_job("laser-chase").await;
+    hr.wait_until("the chase", || hr.posts_in(DAILY_UPDATES).len() == 1)
+        .await;
+    let chase = hr.posts_in(DAILY_UPDATES)[0].text.clone();
+    assert!(chase.contains("On leave today: Priya Raman."), "{chase}");
+    assert!(!chase.contains("@priya_raman"), "{chase}");
+    assert!(chase.contains("@siti_rahman"), "{chase}");
+
+    hr.talenox
+        .fail_next(TalenoxRoute::Employees, TalenoxFault::ServerError, 100);
+    hr.run_job("laser-chase").await;
+    hr.wait_until("the chase from the last read", || {
+        hr.posts_in(DAILY_UPDATES).len() == 2
+            && hr
+                .operator_dms()
+                .iter()
+                .any(|d| d.contains("used the leave read at Mon 23 Nov 09:0"))
+    })
+    .await;
+    assert_eq!(
+        hr.posts_in(DAILY_UPDATES)[1].text,
+        chase,
+        "the same leave, the same post"
+    );
+    let told: Vec<String> = hr
+        .operator_dms()
+        .into_iter()
+        .filter(|d| d.contains("laser-chase"))
+        .collect();
+    assert!(
+        told.iter()
+            .any(|d| d.contains("Talenox failed with HTTP 500")),
+        "{told:#?}"
+    );
+    hr.fleet.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_talenox_down_and_no_recent_read_the_laser_chase_mentions_nobody_and_says_why() {
+    let hr = Hr::start().await;
+    hr.talenox
+        .fail_next(TalenoxRoute::Employees, TalenoxFault::HtmlPage(502), 100);
+    hr.run_job("laser-chase").await;
+    hr.wait_until("the chase and the operator's DM", || {
+        hr.posts_in(DAILY_UPDATES).len() == 1
+            && hr.operator_dms().iter().any(|d| {
+                d.contains("no read from the last 24 hours covers Monday 23 November 2026")
+            })
+    })
+    .await;
+    let chase = hr.posts_in(DAILY_UPDATES)[0].text.clone();
+    assert!(
+        chase.contains("Leave could not be checked today"),
+        "{chase}"
+    );
+    assert!(
+        chase.contains("Priya Raman:"),
+        "not known to be on leave: {chase}"
+    );
+    assert!(
+        !chase.contains('@') && !chase.contains("tg://user"),
+        "{chase}"
+    );
+    let told = hr
+        .operator_dms()
+        .into_iter()
+        .find(|d| d.contains("no read from the last 24 hours"))
+        .unwrap_or_default();
+    assert!(
+        told.contains("Talenox returned an HTML page (HTTP 502)"),
+        "{told}"
+    );
     hr.fleet.stop().await.expect("clean stop");
 }

@@ -289,7 +289,7 @@ struct Shared {
     roster: Arc<Roster>,
     routing: Arc<CommandRouting>,
     templates: Arc<Templates>,
-    /// Who is on leave: the roster file's `[[leave]]` entries.
+    /// Who is on leave without `[talenox]`: the roster file's `[[leave]]` entries.
     leave: Arc<dyn LeaveSource>,
     /// The Xero client, when `[xero]` is configured.
     xero: Option<Arc<crate::sources::xero::XeroClient>>,
@@ -457,7 +457,15 @@ impl Launch<'_> {
                 roster: shared.roster.clone(),
                 templates: shared.templates.clone(),
                 console: self.console.clone(),
-                leave: shared.leave.clone(),
+                leave: match &shared.talenox {
+                    Some(client) => Arc::new(crate::sources::talenox::TalenoxLeave::new(
+                        client.clone(),
+                        self.store.clone(),
+                        clock.clone(),
+                        shared.roster.clone(),
+                    )),
+                    None => shared.leave.clone(),
+                },
                 xero: shared.xero.clone(),
                 talenox: shared.talenox.clone(),
             };

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 
 use super::ar_brief::{render, ArBrief, TEMPLATE};
-use super::{Job, JobError, JobInput, JobSpec, Sample};
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
 use crate::identity::Claudia;
 use crate::roster::Roster;
 use crate::sources::xero::{Invoice, InvoiceKind, InvoiceStatus};
@@ -24,7 +24,7 @@ impl super::JobKind for ArBriefJob {
 impl Job for ArBriefJob {
     type Bot = Claudia;
 
-    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
         Box::pin(async move {
             let xero = input.xero.as_ref().ok_or_else(|| {
                 JobError::Config("the AR brief needs [xero] in bots/herald.toml".into())
@@ -34,7 +34,7 @@ impl Job for ArBriefJob {
                 .await
                 .map_err(|e| JobError::Xero(e.to_string()))?;
             let brief = ArBrief::build(&invoices, input.local_date());
-            Ok(vec![render(&input.templates, &brief)?])
+            Ok(vec![render(&input.templates, &brief)?].into())
         })
     }
 

@@ -2,6 +2,11 @@
 //! member who has not filed today's update, leaving out people on leave and public holidays.
 //! Deterministic: the line for each person is picked from the template's list by a stable
 //! hash of (date, member), so a rerun of the same day renders the same bytes.
+//!
+//! When leave cannot be read (Talenox down), a read at most 24 h old answers instead and the
+//! operator is told; with none, nobody is chased on uncertain grounds: the post names who has
+//! not filed without mentioning them, says leave could not be checked, and the operator is
+//! told why.
 
 use std::collections::BTreeSet;
 
@@ -9,10 +14,14 @@ use chrono::NaiveDate;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{Job, JobError, JobInput, JobSpec, Sample};
+use minijinja::context;
+
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, OperatorNote, Sample};
 use crate::config::model::CleanSweep;
+use crate::console_texts;
 use crate::identity::Clawrence;
 use crate::roster::{Member, Role, Roster};
+use crate::sources::leave::Certainty;
 use crate::store::daily_updates;
 use crate::templates::{TemplateError, Templates};
 
@@ -46,6 +55,8 @@ pub struct Chase {
     pub away: Vec<String>,
     pub filed: usize,
     pub expected: usize,
+    /// False when leave could not be checked: the template names people without mentions.
+    pub leave_checked: bool,
 }
 
 impl Chase {
@@ -81,6 +92,15 @@ impl Chase {
             // People on leave (who did not file anyway) are not expected today.
             expected: expected.len() - away.len(),
             away,
+            leave_checked: true,
+        }
+    }
+
+    /// The same chase, with leave unknown: nobody is mentioned.
+    pub fn leave_unchecked(self) -> Chase {
+        Chase {
+            leave_checked: false,
+            ..self
         }
     }
 
@@ -114,11 +134,11 @@ pub fn seed(date: NaiveDate, member: &str) -> u32 {
 impl Job for LaserChase {
     type Bot = Clawrence;
 
-    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
         Box::pin(async move {
             let date = input.local_date();
             if input.roster.is_holiday(date).is_some() {
-                return Ok(Vec::new());
+                return Ok(JobOutput::default());
             }
             let filed = {
                 let mut conn = input.store.pool().acquire().await?;
@@ -126,13 +146,46 @@ impl Job for LaserChase {
             };
             let expected: Vec<&Member> =
                 input.roster.members_with_role(Role::FilesUpdates).collect();
-            let away = input.leave.on_leave(&expected, date).await?;
-            let chase = Chase::build(&input.roster, date, &filed, &away);
+            let leave = input.leave.on_leave(&expected, date).await?;
+            let mut chase = Chase::build(&input.roster, date, &filed, &leave.away);
+            let note = match leave.certainty {
+                Certainty::Known => None,
+                Certainty::FromSnapshot { cause, taken_at } => Some(console_texts::render(
+                    "leave_from_snapshot.html",
+                    context! {
+                        job => input.spec.name,
+                        source => "Talenox",
+                        cause,
+                        taken_at => taken_at
+                            .with_timezone(&input.roster.timezone())
+                            .format("%a %-d %b %H:%M")
+                            .to_string(),
+                    },
+                )),
+                Certainty::Unknown { cause } => {
+                    chase = chase.leave_unchecked();
+                    Some(console_texts::render(
+                        "leave_unchecked.html",
+                        context! {
+                            job => input.spec.name,
+                            source => "Talenox",
+                            cause,
+                            day => chase.date,
+                        },
+                    ))
+                }
+            };
             let template = input.spec.template_or(DEFAULT_TEMPLATE);
-            Ok(chase
-                .render(&input.templates, template, input.spec.clean_sweep)?
-                .into_iter()
-                .collect())
+            Ok(JobOutput {
+                posts: chase
+                    .render(&input.templates, template, input.spec.clean_sweep)?
+                    .into_iter()
+                    .collect(),
+                notes: note
+                    .map(|html| OperatorNote { once: None, html })
+                    .into_iter()
+                    .collect(),
+            })
         })
     }
 
@@ -155,6 +208,7 @@ impl Job for LaserChase {
         let everyone: BTreeSet<String> = roster.members().iter().map(|m| m.name.clone()).collect();
         for chase in [
             Chase::build(roster, date, &BTreeSet::new(), &away),
+            Chase::build(roster, date, &BTreeSet::new(), &[]).leave_unchecked(),
             Chase::build(roster, date, &everyone, &[]),
         ] {
             let html = chase

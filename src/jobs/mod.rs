@@ -142,12 +142,41 @@ pub enum JobError {
     Talenox(#[from] crate::sources::talenox::TalenoxError),
 }
 
+/// What one run produced: posts for the job's thread and, rarely, notes for the operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobOutput {
+    /// The posts, in order. Empty posts nothing.
+    pub posts: Vec<String>,
+    /// What the operators should know that the post cannot say (a source's problem, names
+    /// that match nobody). DMed by the console identity in the run's transaction.
+    pub notes: Vec<OperatorNote>,
+}
+
+impl From<Vec<String>> for JobOutput {
+    fn from(posts: Vec<String>) -> Self {
+        JobOutput {
+            posts,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// A note for the operators from a job run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorNote {
+    /// Sent at most once per job and key, ever (reruns, `/run` and restarts included);
+    /// `None`: every run that makes it.
+    pub once: Option<String>,
+    /// Telegram HTML.
+    pub html: String,
+}
+
 /// One kind of scheduled job, for identity `Bot`.
 pub trait Job: Send + Sync + 'static {
     type Bot: BotIdentity;
 
-    /// Renders the messages for one slot, in posting order. Empty posts nothing.
-    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>>;
+    /// Renders what one slot posts (in posting order) and what the operators should know.
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>>;
 
     /// Renders against sample data, so `herald check` catches a broken template: every
     /// sample rendering, or why one failed.

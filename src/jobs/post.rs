@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use super::{Job, JobError, JobInput, JobSpec, Sample};
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
 use crate::identity::BotIdentity;
 use crate::roster::Roster;
 use crate::templates::Templates;
@@ -77,13 +77,13 @@ pub fn context(
 impl<I: BotIdentity> Job for TemplatePost<I> {
     type Bot = I;
 
-    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
         Box::pin(async move {
             let text = render(&input.spec, input.slot, &input.templates, &input.roster)?;
             Ok(if text.trim().is_empty() {
-                Vec::new()
+                JobOutput::default()
             } else {
-                vec![text]
+                vec![text].into()
             })
         })
     }

@@ -12,6 +12,8 @@
 //!   days (team calendar) since it was applied for.
 //! - A work pass is listed 60, 30, 14 and 7 days before it expires, and every day once it
 //!   has expired (until Talenox shows a renewed one or the person leaves).
+//! - Names that match nobody (a current employee no roster `talenox_name` matches, a roster
+//!   `talenox_name` no current employee has) are DMed to the operators, once a day.
 
 use std::collections::HashMap;
 
@@ -20,8 +22,9 @@ use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{Job, JobError, JobInput, JobSpec, Sample};
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, OperatorNote, Sample};
 use crate::config::model::CleanSweep;
+use crate::console_texts;
 use crate::identity::Clawrence;
 use crate::roster::Roster;
 use crate::sources::talenox::{Employee, LeaveApplication, LeaveStatus, WorkPass};
@@ -274,6 +277,65 @@ impl Pulse {
     }
 }
 
+/// Names the roster and Talenox do not agree on: told to the operators once a day, so that
+/// nobody is silently left out of the pulse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unmatched {
+    /// Current Talenox employees no roster member's `talenox_name` matches, sorted.
+    pub employees: Vec<String>,
+    /// Roster members whose `talenox_name` matches no current employee, sorted.
+    pub members: Vec<String>,
+}
+
+impl Unmatched {
+    /// Compares `employees` (leavers left out) with the roster on `date`.
+    pub fn find(roster: &Roster, date: NaiveDate, employees: &[Employee]) -> Unmatched {
+        let current: Vec<&Employee> = employees.iter().filter(|e| !e.has_left(date)).collect();
+        let mut unknown: Vec<String> = current
+            .iter()
+            .map(|e| e.full_name())
+            .filter(|name| roster.member_by_talenox_name(name).is_none())
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        let known: Vec<&str> = current
+            .iter()
+            .filter_map(|e| roster.member_by_talenox_name(&e.full_name()))
+            .map(|m| m.name.as_str())
+            .collect();
+        let mut missing: Vec<String> = roster
+            .members()
+            .iter()
+            .filter(|m| m.talenox_name.is_some() && !known.contains(&m.name.as_str()))
+            .map(|m| m.name.clone())
+            .collect();
+        missing.sort();
+        Unmatched {
+            employees: unknown,
+            members: missing,
+        }
+    }
+
+    /// The operators' note, once per job and day; `None` when every name matches.
+    pub fn note(&self, job: &str, day: &str, date: NaiveDate) -> Option<OperatorNote> {
+        if self.employees.is_empty() && self.members.is_empty() {
+            return None;
+        }
+        Some(OperatorNote {
+            once: Some(format!("unmatched names {date}")),
+            html: console_texts::render(
+                "talenox_unmatched.html",
+                minijinja::context! {
+                    job,
+                    day,
+                    employees => self.employees,
+                    members => self.members,
+                },
+            ),
+        })
+    }
+}
+
 /// The roster member whose `talenox_name` is the employee's name, or the name alone.
 fn person_of(roster: &Roster, employee: &Employee) -> Person {
     let name = employee.full_name();
@@ -304,7 +366,7 @@ fn short_day(day: NaiveDate) -> String {
 impl Job for TeamPulse {
     type Bot = Clawrence;
 
-    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
         Box::pin(async move {
             let talenox = input.talenox.as_ref().ok_or_else(|| {
                 JobError::Config("the team pulse needs [talenox] in bots/herald.toml".into())
@@ -326,10 +388,17 @@ impl Job for TeamPulse {
                 input.spec.nag_after_days,
             );
             let template = input.spec.template_or(DEFAULT_TEMPLATE);
-            Ok(pulse
-                .render(&input.templates, template, input.spec.clean_sweep)?
-                .into_iter()
-                .collect())
+            let unmatched = Unmatched::find(&input.roster, date, &employees);
+            Ok(JobOutput {
+                posts: pulse
+                    .render(&input.templates, template, input.spec.clean_sweep)?
+                    .into_iter()
+                    .collect(),
+                notes: unmatched
+                    .note(&input.spec.name, &pulse.date, date)
+                    .into_iter()
+                    .collect(),
+            })
         })
     }
 

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{Job, JobError, JobInput, JobSpec, Sample};
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
 use crate::identity::Clawrence;
 use crate::roster::Roster;
 use crate::store::volts;
@@ -98,21 +98,21 @@ impl Board {
 impl Job for VoltsLeaderboard {
     type Bot = Clawrence;
 
-    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
         Box::pin(async move {
             let date = input.local_date();
             if input.roster.is_holiday(date).is_some() {
-                return Ok(Vec::new());
+                return Ok(JobOutput::default());
             }
             let (from, until) = week_of(date, input.roster.timezone());
             let mut conn = input.store.pool().acquire().await?;
             let totals = volts::received_between(&mut conn, from, until).await?;
             let given_today = volts::total_on(&mut conn, date).await?;
             let board = Board::build(date, totals, given_today, input.spec.top);
-            Ok(vec![board.render(
-                &input.templates,
-                input.spec.template_or(DEFAULT_TEMPLATE),
-            )?])
+            Ok(
+                vec![board.render(&input.templates, input.spec.template_or(DEFAULT_TEMPLATE))?]
+                    .into(),
+            )
         })
     }
 

@@ -1,6 +1,7 @@
-//! Who is on leave on a given day. The laser-chase asks a [`LeaveSource`]; the roster file's
-//! `[[leave]]` entries are the first source ([`RosterLeave`]), and an HR system (Talenox) can
-//! be added behind the same trait without touching the jobs.
+//! Who is on leave on a given day. The laser-chase asks a [`LeaveSource`]: the roster file's
+//! `[[leave]]` entries ([`RosterLeave`]), or Talenox when `[talenox]` is set
+//! (`crate::sources::talenox::TalenoxLeave`). An answer says how sure it is ([`Certainty`]),
+//! so that a job never chases people who may be on leave without saying so.
 
 use std::sync::Arc;
 
@@ -18,6 +19,40 @@ pub struct LeaveError {
     pub reason: String,
 }
 
+/// How sure a [`LeaveAnswer`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Certainty {
+    /// Read from the source just now.
+    Known,
+    /// The source could not be read (`cause`); the answer is its last successful read, taken at
+    /// `taken_at` (at most 24 h ago).
+    FromSnapshot {
+        cause: String,
+        taken_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The source could not be read (`cause`) and no recent read covers the day: nobody is
+    /// known to be on leave, and nobody can be known not to be.
+    Unknown { cause: String },
+}
+
+/// Who is on leave, and how sure that is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaveAnswer {
+    /// Roster names of the members on leave.
+    pub away: Vec<String>,
+    pub certainty: Certainty,
+}
+
+impl LeaveAnswer {
+    /// A fresh answer.
+    pub fn known(away: Vec<String>) -> LeaveAnswer {
+        LeaveAnswer {
+            away,
+            certainty: Certainty::Known,
+        }
+    }
+}
+
 /// Answers "is this member on leave on this local date?".
 pub trait LeaveSource: Send + Sync {
     /// The members of `members` who are on leave on `date` (team-local calendar day).
@@ -25,7 +60,7 @@ pub trait LeaveSource: Send + Sync {
         &'a self,
         members: &'a [&'a Member],
         date: NaiveDate,
-    ) -> BoxFuture<'a, Result<Vec<String>, LeaveError>>;
+    ) -> BoxFuture<'a, Result<LeaveAnswer, LeaveError>>;
 }
 
 /// Leave as written in `bots/roster.toml` (`[[leave]]`, inclusive date ranges).
@@ -44,13 +79,13 @@ impl LeaveSource for RosterLeave {
         &'a self,
         members: &'a [&'a Member],
         date: NaiveDate,
-    ) -> BoxFuture<'a, Result<Vec<String>, LeaveError>> {
+    ) -> BoxFuture<'a, Result<LeaveAnswer, LeaveError>> {
         let away = members
             .iter()
             .filter(|m| self.roster.on_leave(&m.name, date))
             .map(|m| m.name.clone())
             .collect();
-        Box::pin(async move { Ok(away) })
+        Box::pin(async move { Ok(LeaveAnswer::known(away)) })
     }
 }
 
@@ -69,7 +104,7 @@ mod tests {
         let day = |d: NaiveDate| {
             let source = &source;
             let members = &members;
-            async move { source.on_leave(members, d).await.unwrap() }
+            async move { source.on_leave(members, d).await.unwrap().away }
         };
         assert!(day(leave.from).await.contains(&leave.member));
         assert!(day(leave.to).await.contains(&leave.member));

@@ -9,7 +9,8 @@
 //!   past them, so they are never looked at again; a `running` slot is kept;
 //! - outbox rows that are settled: `sent`, and `cancelled` (what a dismissal or a cancel
 //!   leaves). `pending`, `sending`, `ambiguous` and `failed` rows are kept whatever their age:
-//!   each still waits on a send or on an operator's decision.
+//!   each still waits on a send or on an operator's decision;
+//! - `job_notes`: a note's key names its day, so an old claim guards nothing.
 //!
 //! One transaction; the audit log records what was pruned, one entry per table that lost rows.
 
@@ -27,11 +28,12 @@ pub struct Pruned {
     pub processed_updates: u64,
     pub job_slots: u64,
     pub outbox: u64,
+    pub job_notes: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.audit + self.processed_updates + self.job_slots + self.outbox
+        self.audit + self.processed_updates + self.job_slots + self.outbox + self.job_notes
     }
 }
 
@@ -73,10 +75,16 @@ pub async fn prune(
             .execute(&mut *conn)
             .await?
             .rows_affected();
+    pruned.job_notes = sqlx::query("DELETE FROM job_notes WHERE noted_at < ?")
+        .bind(&key)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     for (table, count) in [
         ("processed_updates", pruned.processed_updates),
         ("job_slots", pruned.job_slots),
         ("outbox", pruned.outbox),
+        ("job_notes", pruned.job_notes),
     ] {
         if count > 0 {
             let entry = AuditEntry::new(
@@ -166,6 +174,13 @@ mod tests {
             slot_row(&mut tx, job, state, young).await;
         }
         slot_row(&mut tx, "e", SlotState::Running, old).await;
+        for (key, at) in [("old", old), ("young", young)] {
+            assert!(
+                crate::store::job_notes::first_time(&mut tx, "team-pulse", key, at)
+                    .await
+                    .unwrap()
+            );
+        }
         for (id, at) in [(1, old), (2, young)] {
             crate::store::updates::mark_handled(&mut tx, "claudia", id, at)
                 .await
@@ -186,7 +201,8 @@ mod tests {
                 audit: 0,
                 processed_updates: 1,
                 job_slots: 4,
-                outbox: 2
+                outbox: 2,
+                job_notes: 1,
             }
         );
         assert_eq!(
@@ -238,6 +254,7 @@ mod tests {
                 "pruned 1 processed_updates rows older than 7 days",
                 "pruned 4 job_slots rows older than 7 days",
                 "pruned 2 outbox rows older than 7 days",
+                "pruned 1 job_notes rows older than 7 days",
             ]
         );
 
@@ -245,5 +262,9 @@ mod tests {
         let again = prune(&mut tx, now, 7).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(again.total(), 0, "a second prune finds nothing");
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM job_notes WHERE key = 'young'").await,
+            1
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::console_texts;
 use crate::identity::{BotIdentity, Poster};
 use crate::isolation::{catch_panic, cut};
-use crate::jobs::{Job, JobInput, JobSpec};
+use crate::jobs::{Job, JobInput, JobOutput, JobSpec, OperatorNote};
 use crate::outbox::alerts::ConsoleChannel;
 use crate::outbox::{EnqueueError, Lane, OutgoingMessage};
 use crate::roster::Roster;
@@ -153,7 +153,7 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
         let timeout = self.spec.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, job.run(&input)).await {
-                Ok(Ok(texts)) => Ok(split_posts(texts)),
+                Ok(Ok(output)) => Ok(split_posts(output).posts),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("did not finish within {} s", timeout.as_secs())),
             }
@@ -161,12 +161,45 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
     }
 }
 
-/// Every post of a run, each split into parts that fit one Telegram message.
-fn split_posts(texts: Vec<String>) -> Vec<String> {
-    texts
-        .iter()
-        .flat_map(|text| split_message(text, TELEGRAM_MESSAGE_LIMIT))
-        .collect()
+/// A run's output with every post split into parts that fit one Telegram message.
+fn split_posts(output: JobOutput) -> JobOutput {
+    JobOutput {
+        posts: output
+            .posts
+            .iter()
+            .flat_map(|text| split_message(text, TELEGRAM_MESSAGE_LIMIT))
+            .collect(),
+        notes: output.notes,
+    }
+}
+
+/// Tells the operators a run's notes, in `tx`: a note with a `once` key only the first time
+/// its job claims that key. Each note told is audited.
+async fn tell_notes(
+    tx: &mut sqlx::SqliteConnection,
+    spec: &JobSpec,
+    console: &ConsoleChannel,
+    slot_key: &str,
+    notes: &[OperatorNote],
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for note in notes {
+        if let Some(key) = &note.once {
+            if !crate::store::job_notes::first_time(&mut *tx, &spec.name, key, at).await? {
+                continue;
+            }
+        }
+        alert(console, &mut *tx, &note.html, at).await?;
+        let entry = AuditEntry::new("job", "told the operators")
+            .bot(spec.bot)
+            .detail(format!(
+                "slot {slot_key}: {}",
+                cut(&crate::text::html_to_plain(&note.html), PANIC_CHARS)
+            ))
+            .job(&spec.name);
+        audit::record(&mut *tx, at, &entry).await?;
+    }
+    Ok(())
 }
 
 async fn run_slot<I: BotIdentity>(
@@ -191,12 +224,15 @@ async fn run_slot<I: BotIdentity>(
             spec.timeout.as_secs()
         )),
         Ok(Err(e)) => Some(e.to_string()),
-        Ok(Ok(texts)) if texts.len() > spec.max_messages => Some(format!(
+        Ok(Ok(output)) if output.posts.len() > spec.max_messages => Some(format!(
             "produced {} messages, more than its cap of {}",
-            texts.len(),
+            output.posts.len(),
             spec.max_messages
         )),
-        Ok(Ok(texts)) => {
+        Ok(Ok(JobOutput {
+            posts: texts,
+            notes,
+        })) => {
             let mut problem = None;
             for (part, text) in texts.iter().enumerate() {
                 let message = OutgoingMessage::new(spec.chat_id, spec.thread_id, text.as_str())
@@ -241,6 +277,7 @@ async fn run_slot<I: BotIdentity>(
                         .detail(format!("slot {key}: {} message(s) queued", texts.len()))
                         .job(&spec.name);
                     audit::record(&mut tx, at, &entry).await?;
+                    tell_notes(&mut tx, &spec, &context.console, &key, &notes, at).await?;
                     if trigger == Trigger::Manual {
                         let html = console_texts::render(
                             "job_ran_by_hand.html",
@@ -334,7 +371,7 @@ mod tests {
     impl Job for Panics {
         type Bot = Clawrence;
 
-        fn run<'a>(&'a self, _input: &'a JobInput) -> BoxFuture<'a, Result<Vec<String>, JobError>> {
+        fn run<'a>(&'a self, _input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
             Box::pin(async { panic!("poison slot") })
         }
 
