@@ -322,7 +322,10 @@ fn alert_samples() -> Vec<(&'static str, Vec<Value>)> {
         // The scheduler (`schedule/runner/`).
         (
             "job_ran_by_hand.html",
-            vec![context! { job => "team-pulse", messages => 2, thread => "pulse & <co>" }],
+            vec![
+                context! { job => "team-pulse", messages => 2, direct => 0, thread => "pulse & <co>" },
+                context! { job => "cake-reminder", messages => 0, direct => 3, thread => "ops" },
+            ],
         ),
         // Notes from job runs (`jobs/`).
         (

@@ -21,10 +21,17 @@ pub enum Role {
     Approver,
     /// Expected to post daily file updates (chased by the laser-chase).
     FilesUpdates,
+    /// Gets a DM a few days before each birthday (the cake reminder).
+    Cake,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Operator, Role::Approver, Role::FilesUpdates];
+    pub const ALL: [Role; 4] = [
+        Role::Operator,
+        Role::Approver,
+        Role::FilesUpdates,
+        Role::Cake,
+    ];
 
     /// The name used in `bots/roster.toml`.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +39,7 @@ impl Role {
             Role::Operator => "operator",
             Role::Approver => "approver",
             Role::FilesUpdates => "files_updates",
+            Role::Cake => "cake",
         }
     }
 
@@ -326,8 +334,8 @@ impl Roster {
                     None => problem(
                         format!("members[{i}].roles[{k}]"),
                         format!(
-                            "unknown role \"{r}\"; expected one of operator, approver, \
-                             files_updates"
+                            "unknown role \"{r}\"; expected one of {}",
+                            Role::ALL.map(Role::as_str).join(", ")
                         ),
                     ),
                 }
@@ -728,7 +736,7 @@ mod tests {
         for expected in [
             "bots/roster.toml: team.timezone: unknown IANA timezone \"Asia/Singapur\" (write it like Asia/Singapore)",
             "bots/roster.toml: threads[1].message_thread_id: missing message_thread_id: only the General topic goes without one, and threads[0] \"general\" already is it",
-            "bots/roster.toml: members[0].roles[2]: unknown role \"admin\"; expected one of operator, approver, files_updates",
+            "bots/roster.toml: members[0].roles[2]: unknown role \"admin\"; expected one of operator, approver, files_updates, cake",
             "bots/roster.toml: members[1].telegram_id: duplicate telegram_id 1001 (also members[0] \"Ana Tan\")",
             "bots/roster.toml: leave[0].member: unknown member \"Zed\"; not a name in [[members]]",
         ] {

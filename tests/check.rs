@@ -298,7 +298,7 @@ fn unknown_role() {
         "roles = [\"admin\"]",
     );
     f.expect(&[
-        "bots/roster.toml: members[2].roles[0]: unknown role \"admin\"; expected one of operator, approver, files_updates",
+        "bots/roster.toml: members[2].roles[0]: unknown role \"admin\"; expected one of operator, approver, files_updates, cake",
     ]);
 }
 
@@ -961,7 +961,7 @@ fn job_of_an_unknown_kind() {
         "kind = \"digest\"",
     );
     let lines = f.expect(&[
-        "bots/clawrence.toml: jobs[0].kind: clawrence cannot run jobs of kind \"digest\" (it can run: laser_chase, post, team_pulse, volts_leaderboard)",
+        "bots/clawrence.toml: jobs[0].kind: clawrence cannot run jobs of kind \"digest\" (it can run: cake_reminder, laser_chase, post, team_pulse, volts_leaderboard)",
     ]);
     assert_eq!(lines.len(), 1, "{lines:#?}");
 }

@@ -19,6 +19,9 @@ const WAIT: Duration = Duration::from_secs(20);
 const PULSE: i32 = 39;
 const DAILY_UPDATES: i32 = 12;
 const WEI_MING: i64 = 5102938471; // operator
+const PRIYA: i64 = 6023847561; // cake
+const MARCUS: i64 = 2210938475; // cake
+const SITI: i64 = 7345601928; // cake
 
 /// Monday 23 November 2026, just after 09:00 in Singapore.
 fn monday_morning() -> chrono::DateTime<chrono::Utc> {
@@ -53,7 +56,10 @@ fn seed(talenox: &FakeTalenox) {
     let mut leaver = employee(211006, "Mei", "Lim");
     leaver["birthdate"] = json!("1998-11-23");
     leaver["resign_date"] = json!("2026-08-31");
-    talenox.set_employees(vec![wei_ming, priya, daniel, siti, marcus, leaver]);
+    // Not on the roster; birthday on Thursday: cake reminders go out today.
+    let mut ah_kow = employee(211007, "Tan", "Ah Kow");
+    ah_kow["birthdate"] = json!("1975-11-26");
+    talenox.set_employees(vec![wei_ming, priya, daniel, siti, marcus, leaver, ah_kow]);
     talenox.set_leave(vec![
         json!({
             "id": 90401, "employee_id": 211003, "employee_name": "Koh Jun Wei Daniel",
@@ -80,6 +86,7 @@ fn seed(talenox: &FakeTalenox) {
 }
 
 struct Hr {
+    options: herald::fleet::RunOptions,
     _deployment: Deployment,
     sim: Simulator,
     talenox: FakeTalenox,
@@ -103,6 +110,10 @@ impl Hr {
             "kind = \"post\"\ncron = \"0 9 * * MON-FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\ntemplate = \"team_pulse.html\"",
             "kind = \"team_pulse\"\ncron = \"0 9 * * MON-FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"",
         );
+        deployment.append(
+            "clawrence.toml",
+            "\n[[jobs]]\nname = \"cake-reminder\"\nkind = \"cake_reminder\"\ncron = \"0 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\n",
+        );
         let sim = deployment.simulator().await;
         let mut options = deployment.run_options(&sim);
         let clock = Clock::accelerated(monday_morning(), 1.0);
@@ -110,6 +121,7 @@ impl Hr {
         let fleet = herald::fleet::start(&options).await.expect("fleet starts");
         let config = deployment.config();
         Hr {
+            options,
             clawrence: config.bots["clawrence"].username.clone(),
             lawrence: config.bots["lawrence"].username.clone(),
             _deployment: deployment,
@@ -118,6 +130,25 @@ impl Hr {
             fleet,
             clock,
         }
+    }
+
+    /// Stops herald cleanly and starts it again on the same database.
+    async fn restart(self) -> Hr {
+        self.fleet.stop().await.expect("clean stop");
+        let fleet = herald::fleet::start(&self.options)
+            .await
+            .expect("fleet restarts");
+        Hr { fleet, ..self }
+    }
+
+    /// Clawrence's DMs to `user`.
+    fn dms_to(&self, user: i64) -> Vec<String> {
+        self.sim
+            .sent_by(&self.clawrence)
+            .into_iter()
+            .filter(|r| r.chat_id == user)
+            .map(|r| r.text)
+            .collect()
     }
 
     fn pulses(&self) -> Vec<SentRecord> {
@@ -297,5 +328,61 @@ async fn with_talenox_down_and_no_recent_read_the_laser_chase_mentions_nobody_an
         told.contains("Talenox returned an HTML page (HTTP 502)"),
         "{told}"
     );
+    hr.fleet.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cake_reminders_reach_every_cake_member_who_can_be_dmed_once_even_after_a_restart() {
+    let hr = Hr::start().await;
+    hr.sim.user_blocks(SITI, &hr.clawrence);
+    hr.run_job("cake-reminder").await;
+    hr.wait_until("two reminders and the refusal told", || {
+        hr.dms_to(PRIYA).len() == 1
+            && hr.dms_to(MARCUS).len() == 1
+            && hr
+                .operator_dms()
+                .iter()
+                .any(|d| d.contains("Telegram refused a message") && d.contains("cake-reminder"))
+    })
+    .await;
+    let reminder = &hr.dms_to(PRIYA)[0];
+    assert!(
+        reminder
+            .contains("<b>Tan Ah Kow</b> has a birthday on Thursday 26 November, 3 days from now"),
+        "{reminder}"
+    );
+    assert!(!reminder.contains("1975"), "{reminder}");
+    let refused: Vec<String> = hr
+        .operator_dms()
+        .into_iter()
+        .filter(|d| d.contains("Telegram refused a message"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(
+        refused[0].contains("bot was blocked by the user"),
+        "{}",
+        refused[0]
+    );
+
+    let hr = hr.restart().await;
+    hr.run_job("cake-reminder").await;
+    hr.wait_until("the second run told", || {
+        hr.operator_dms()
+            .iter()
+            .filter(|d| d.contains("cake-reminder</b> ran by hand"))
+            .count()
+            == 2
+    })
+    .await;
+    common::settled(&hr.sim, &hr.fleet).await;
+    assert_eq!(hr.dms_to(PRIYA).len(), 1, "nothing sent twice");
+    assert_eq!(hr.dms_to(MARCUS).len(), 1, "nothing sent twice");
+    let last = hr
+        .operator_dms()
+        .into_iter()
+        .rfind(|d| d.contains("cake-reminder</b> ran by hand"))
+        .unwrap_or_default();
+    assert!(last.contains("0 message(s) queued"), "{last}");
+    assert!(!last.contains("direct"), "{last}");
     hr.fleet.stop().await.expect("clean stop");
 }

@@ -293,7 +293,7 @@ colour = "blue"
     );
     deployment.append(
         "gymbooker.toml",
-        "\n[[jobs]]\nname = \"gym-pulse\"\nkind = \"post\"\ncron = \"0 9 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"gym\"\ntemplate = \"team_pulse.html\"\nnag_after_days = 3\n",
+        "\n[[jobs]]\nname = \"gym-pulse\"\nkind = \"post\"\ncron = \"0 9 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"gym\"\ntemplate = \"team_pulse.html\"\nnag_after_days = 3\ndays_ahead = 0\n",
     );
     let findings = check(
         deployment.path(),
@@ -305,6 +305,8 @@ colour = "blue"
     .expect("check runs");
     let lines: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
     let expect = [
+        "bots/gymbooker.toml: jobs[0].days_ahead: must be 1 to 30 days",
+        "bots/gymbooker.toml: jobs[0].days_ahead: only jobs of kind cake_reminder take days_ahead (this one is post)",
         "bots/gymbooker.toml: jobs[0].nag_after_days: only jobs of kind team_pulse take nag_after_days (this one is post)",
         "bots/herald.toml: talenox.api_token.id: \"talenox/api_token\" is not a JSON pointer into the secrets file (it starts with /, e.g. /talenox/api_token)",
         "bots/herald.toml: talenox.api_token.provider: secret provider \"vault\" is not declared in bots/herald.toml [secret_providers]",
@@ -355,4 +357,32 @@ fn a_team_pulse_without_talenox_and_an_unresolvable_token_are_refused() {
     );
     FakeTalenox::write_secrets(&deployment.secrets).expect("secrets");
     assert_eq!(run_check(&deployment), Vec::<String>::new());
+}
+
+#[test]
+fn herald_schedule_lists_the_pulse_and_the_cake_reminder() {
+    let deployment = common::Deployment::example();
+    deployment.append(
+        "herald.toml",
+        "\n[talenox]\napi_token = { source = \"file\", provider = \"local\", id = \"/talenox/api_token\" }\n",
+    );
+    deployment.edit(
+        "clawrence.toml",
+        "kind = \"post\"\ncron = \"0 9",
+        "kind = \"team_pulse\"\ncron = \"0 9",
+    );
+    deployment.append(
+        "clawrence.toml",
+        "\n[[jobs]]\nname = \"cake-reminder\"\nkind = \"cake_reminder\"\ncron = \"0 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\ndays_ahead = 3\n",
+    );
+    let now = "2026-11-23T00:30:00Z".parse().expect("instant");
+    let text = herald::commands::schedule::schedule(deployment.path(), 3, now).expect("listed");
+    for needle in [
+        "team-pulse (clawrence -> #pulse, \"0 9 * * MON-FRI\" Asia/Singapore",
+        "cake-reminder (clawrence -> #pulse, \"0 10 * * *\" Asia/Singapore",
+        "Mon 2026-11-23 10:00",
+        "Wed 2026-11-25 10:00",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
 }

@@ -228,6 +228,7 @@ fn job_file(name: &str, kind: &str, thread: &str, template: &str) -> JobFile {
         clean_sweep: None,
         top: None,
         nag_after_days: None,
+        days_ahead: None,
     }
 }
 

@@ -1,6 +1,6 @@
-//! Clawrence, the team bot: the laser chase, the volts leaderboard and the team pulse, and a
-//! handler tree for daily updates (any message, edit or `/update` in the daily-updates thread
-//! files the member's update for that local day) and volts
+//! Clawrence, the team bot: the laser chase, the volts leaderboard, the team pulse and cake
+//! reminders, and a handler tree for daily updates (any message, edit or `/update` in the
+//! daily-updates thread files the member's update for that local day) and volts
 //! (`/volts @handle N reason`, or `/volts N reason` as a reply). Every refusal is one short,
 //! specific reply and changes nothing; a grant is stored and confirmed in one transaction.
 
@@ -16,7 +16,8 @@ use crate::inbound::addressing::parse_command;
 use crate::inbound::common::reply;
 use crate::inbound::{BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::jobs::{
-    laser_chase::LaserChase, team_pulse::TeamPulse, volts_leaderboard::VoltsLeaderboard, JobKinds,
+    cake_reminder::CakeReminder, laser_chase::LaserChase, team_pulse::TeamPulse,
+    volts_leaderboard::VoltsLeaderboard, JobKinds,
 };
 use crate::outbox::OutgoingMessage;
 use crate::roster::Member;
@@ -48,6 +49,7 @@ impl Bot for Clawrence {
             .with::<LaserChase>()
             .with::<VoltsLeaderboard>()
             .with::<TeamPulse>()
+            .with::<CakeReminder>()
     }
 }
 

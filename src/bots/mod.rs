@@ -164,7 +164,13 @@ mod tests {
         assert_eq!(of("claudia"), ["ar_brief", "post"]);
         assert_eq!(
             of("clawrence"),
-            ["laser_chase", "post", "team_pulse", "volts_leaderboard"]
+            [
+                "cake_reminder",
+                "laser_chase",
+                "post",
+                "team_pulse",
+                "volts_leaderboard"
+            ]
         );
         assert_eq!(of("lawrence"), ["post"]);
         assert!(crate::identity::Claudia::job_kinds()

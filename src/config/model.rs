@@ -203,7 +203,7 @@ pub struct MemberFile {
     /// Name as Talenox (HR) spells it.
     #[serde(default)]
     pub talenox_name: Option<String>,
-    /// Any of `operator`, `approver`, `files_updates`.
+    /// Any of `operator`, `approver`, `files_updates`, `cake`.
     #[serde(default)]
     pub roles: Vec<String>,
 }
@@ -343,6 +343,9 @@ pub struct JobFile {
     /// about (default 2).
     #[serde(default)]
     pub nag_after_days: Option<u32>,
+    /// Kind `cake_reminder`: how many days before a birthday to remind (default 3).
+    #[serde(default)]
+    pub days_ahead: Option<u32>,
 }
 
 /// What the laser-chase posts when everyone filed, and the team pulse on a day with nothing

@@ -424,11 +424,28 @@ pub(super) fn check_bot(
                 "the AR brief reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)".into(),
             );
         }
-        if job.kind == "team_pulse" && deployment.is_some_and(|d| d.talenox.is_none()) {
+        if ["team_pulse", "cake_reminder"].contains(&job.kind.as_str())
+            && deployment.is_some_and(|d| d.talenox.is_none())
+        {
             problem(
                 field("kind"),
-                "the team pulse reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)".into(),
+                format!(
+                    "{} reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)",
+                    if job.kind == "team_pulse" { "the team pulse" } else { "the cake reminder" }
+                ),
             );
+        }
+        if job.days_ahead.is_some() && job.kind != "cake_reminder" {
+            problem(
+                field("days_ahead"),
+                format!(
+                    "only jobs of kind cake_reminder take days_ahead (this one is {})",
+                    job.kind
+                ),
+            );
+        }
+        if job.days_ahead.is_some_and(|d| !(1..=30).contains(&d)) {
+            problem(field("days_ahead"), "must be 1 to 30 days".into());
         }
         if job.clean_sweep.is_some() && !["laser_chase", "team_pulse"].contains(&job.kind.as_str())
         {

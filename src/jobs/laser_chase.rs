@@ -185,6 +185,7 @@ impl Job for LaserChase {
                     .map(|html| OperatorNote { once: None, html })
                     .into_iter()
                     .collect(),
+                ..JobOutput::default()
             })
         })
     }

@@ -10,6 +10,7 @@
 
 pub mod ar_brief;
 pub mod ar_brief_job;
+pub mod cake_reminder;
 pub mod laser_chase;
 pub mod post;
 pub mod team_pulse;
@@ -52,6 +53,8 @@ pub struct JobSpec {
     pub top: u32,
     /// Kind `team_pulse`: pending leave older than this many days is nagged about.
     pub nag_after_days: u32,
+    /// Kind `cake_reminder`: how many days before a birthday the reminder goes out.
+    pub days_ahead: u32,
 }
 
 impl JobSpec {
@@ -85,6 +88,7 @@ impl JobSpec {
             clean_sweep: file.clean_sweep.unwrap_or_default(),
             top: file.top.unwrap_or(10),
             nag_after_days: file.nag_after_days.unwrap_or(2),
+            days_ahead: file.days_ahead.unwrap_or(3),
         })
     }
 
@@ -147,6 +151,8 @@ pub enum JobError {
 pub struct JobOutput {
     /// The posts, in order. Empty posts nothing.
     pub posts: Vec<String>,
+    /// Direct messages to members, by the job's identity, after the posts.
+    pub direct: Vec<DirectMessage>,
     /// What the operators should know that the post cannot say (a source's problem, names
     /// that match nobody). DMed by the console identity in the run's transaction.
     pub notes: Vec<OperatorNote>,
@@ -156,9 +162,20 @@ impl From<Vec<String>> for JobOutput {
     fn from(posts: Vec<String>) -> Self {
         JobOutput {
             posts,
-            notes: Vec::new(),
+            ..JobOutput::default()
         }
     }
+}
+
+/// A DM from a job run to one member (a cake reminder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectMessage {
+    /// The member's Telegram user id.
+    pub to: i64,
+    /// Sent at most once per job and key, ever; `None`: every run that makes it.
+    pub once: Option<String>,
+    /// Telegram HTML.
+    pub html: String,
 }
 
 /// A note for the operators from a job run.

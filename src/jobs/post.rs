@@ -125,6 +125,7 @@ mod tests {
             clean_sweep: None,
             top: None,
             nag_after_days: None,
+            days_ahead: None,
         };
         JobSpec::from_file("clawrence", &file, &roster).unwrap()
     }

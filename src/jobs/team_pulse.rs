@@ -398,6 +398,7 @@ impl Job for TeamPulse {
                     .note(&input.spec.name, &pulse.date, date)
                     .into_iter()
                     .collect(),
+                ..JobOutput::default()
             })
         })
     }
@@ -850,6 +851,7 @@ mod tests {
             clean_sweep: None,
             top: None,
             nag_after_days: None,
+            days_ahead: None,
         };
         let spec = JobSpec::from_file("clawrence", &file, &roster).expect("spec");
         let samples = TeamPulse

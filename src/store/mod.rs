@@ -10,7 +10,7 @@ pub mod bots;
 pub mod command_windows;
 pub mod daily_updates;
 pub mod fault_counts;
-pub mod job_notes;
+pub mod job_once;
 pub mod lease;
 pub mod leave_snapshots;
 pub mod pauses;

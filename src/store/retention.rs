@@ -10,7 +10,8 @@
 //! - outbox rows that are settled: `sent`, and `cancelled` (what a dismissal or a cancel
 //!   leaves). `pending`, `sending`, `ambiguous` and `failed` rows are kept whatever their age:
 //!   each still waits on a send or on an operator's decision;
-//! - `job_notes`: a note's key names its day, so an old claim guards nothing.
+//! - `job_once`: every key names its day (a pulse's day, a birthday), so an old claim guards
+//!   nothing.
 //!
 //! One transaction; the audit log records what was pruned, one entry per table that lost rows.
 
@@ -28,12 +29,12 @@ pub struct Pruned {
     pub processed_updates: u64,
     pub job_slots: u64,
     pub outbox: u64,
-    pub job_notes: u64,
+    pub job_once: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.audit + self.processed_updates + self.job_slots + self.outbox + self.job_notes
+        self.audit + self.processed_updates + self.job_slots + self.outbox + self.job_once
     }
 }
 
@@ -75,7 +76,7 @@ pub async fn prune(
             .execute(&mut *conn)
             .await?
             .rows_affected();
-    pruned.job_notes = sqlx::query("DELETE FROM job_notes WHERE noted_at < ?")
+    pruned.job_once = sqlx::query("DELETE FROM job_once WHERE claimed_at < ?")
         .bind(&key)
         .execute(&mut *conn)
         .await?
@@ -84,7 +85,7 @@ pub async fn prune(
         ("processed_updates", pruned.processed_updates),
         ("job_slots", pruned.job_slots),
         ("outbox", pruned.outbox),
-        ("job_notes", pruned.job_notes),
+        ("job_once", pruned.job_once),
     ] {
         if count > 0 {
             let entry = AuditEntry::new(
@@ -176,7 +177,7 @@ mod tests {
         slot_row(&mut tx, "e", SlotState::Running, old).await;
         for (key, at) in [("old", old), ("young", young)] {
             assert!(
-                crate::store::job_notes::first_time(&mut tx, "team-pulse", key, at)
+                crate::store::job_once::claim(&mut tx, "team-pulse", key, at)
                     .await
                     .unwrap()
             );
@@ -202,7 +203,7 @@ mod tests {
                 processed_updates: 1,
                 job_slots: 4,
                 outbox: 2,
-                job_notes: 1,
+                job_once: 1,
             }
         );
         assert_eq!(
@@ -254,7 +255,7 @@ mod tests {
                 "pruned 1 processed_updates rows older than 7 days",
                 "pruned 4 job_slots rows older than 7 days",
                 "pruned 2 outbox rows older than 7 days",
-                "pruned 1 job_notes rows older than 7 days",
+                "pruned 1 job_once rows older than 7 days",
             ]
         );
 
@@ -263,7 +264,7 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(again.total(), 0, "a second prune finds nothing");
         assert_eq!(
-            count(&store, "SELECT count(*) FROM job_notes WHERE key = 'young'").await,
+            count(&store, "SELECT count(*) FROM job_once WHERE key = 'young'").await,
             1
         );
     }

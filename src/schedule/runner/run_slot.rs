@@ -169,7 +169,7 @@ fn split_posts(output: JobOutput) -> JobOutput {
             .iter()
             .flat_map(|text| split_message(text, TELEGRAM_MESSAGE_LIMIT))
             .collect(),
-        notes: output.notes,
+        ..output
     }
 }
 
@@ -185,7 +185,7 @@ async fn tell_notes(
 ) -> Result<(), sqlx::Error> {
     for note in notes {
         if let Some(key) = &note.once {
-            if !crate::store::job_notes::first_time(&mut *tx, &spec.name, key, at).await? {
+            if !crate::store::job_once::claim(&mut *tx, &spec.name, key, at).await? {
                 continue;
             }
         }
@@ -224,20 +224,37 @@ async fn run_slot<I: BotIdentity>(
             spec.timeout.as_secs()
         )),
         Ok(Err(e)) => Some(e.to_string()),
-        Ok(Ok(output)) if output.posts.len() > spec.max_messages => Some(format!(
-            "produced {} messages, more than its cap of {}",
-            output.posts.len(),
-            spec.max_messages
-        )),
+        Ok(Ok(output)) if output.posts.len() + output.direct.len() > spec.max_messages => {
+            Some(format!(
+                "produced {} messages, more than its cap of {}",
+                output.posts.len() + output.direct.len(),
+                spec.max_messages
+            ))
+        }
         Ok(Ok(JobOutput {
-            posts: texts,
+            posts,
+            direct,
             notes,
         })) => {
+            let mut messages: Vec<OutgoingMessage> = posts
+                .iter()
+                .map(|text| OutgoingMessage::new(spec.chat_id, spec.thread_id, text.as_str()))
+                .collect();
+            for dm in &direct {
+                if let Some(once) = &dm.once {
+                    if !crate::store::job_once::claim(&mut tx, &spec.name, once, at).await? {
+                        continue;
+                    }
+                }
+                messages.push(OutgoingMessage::direct(dm.to, dm.html.as_str()));
+            }
+            let queued = messages.len();
             let mut problem = None;
-            for (part, text) in texts.iter().enumerate() {
-                let message = OutgoingMessage::new(spec.chat_id, spec.thread_id, text.as_str())
-                    .in_lane(Lane::Scheduled)
-                    .for_slot(&spec.name, &key, part as i64);
+            for (part, message) in messages.into_iter().enumerate() {
+                let message =
+                    message
+                        .in_lane(Lane::Scheduled)
+                        .for_slot(&spec.name, &key, part as i64);
                 match poster.enqueue(&mut tx, message).await {
                     Ok(_) => {}
                     Err(EnqueueError::Db(e)) => return Err(e),
@@ -255,16 +272,9 @@ async fn run_slot<I: BotIdentity>(
                     Some(problem)
                 }
                 None => {
-                    let finished = slots::finish(
-                        &mut tx,
-                        &spec.name,
-                        &key,
-                        SlotState::Done,
-                        texts.len(),
-                        None,
-                        at,
-                    )
-                    .await?;
+                    let finished =
+                        slots::finish(&mut tx, &spec.name, &key, SlotState::Done, queued, None, at)
+                            .await?;
                     if !finished {
                         // Decided elsewhere meanwhile (another process marked it failed):
                         // post nothing (the transaction rolls back), so what the operator
@@ -274,7 +284,7 @@ async fn run_slot<I: BotIdentity>(
                     }
                     let entry = AuditEntry::new("job", format!("ran ({})", trigger.as_str()))
                         .bot(spec.bot)
-                        .detail(format!("slot {key}: {} message(s) queued", texts.len()))
+                        .detail(format!("slot {key}: {queued} message(s) queued"))
                         .job(&spec.name);
                     audit::record(&mut tx, at, &entry).await?;
                     tell_notes(&mut tx, &spec, &context.console, &key, &notes, at).await?;
@@ -283,7 +293,8 @@ async fn run_slot<I: BotIdentity>(
                             "job_ran_by_hand.html",
                             context! {
                                 job => spec.name,
-                                messages => texts.len(),
+                                messages => posts.len(),
+                                direct => queued - posts.len(),
                                 thread => spec.thread,
                             },
                         );

@@ -1,5 +1,5 @@
-//! Notes a job gives the operators at most once per key (`job_notes`): the run claims the key
-//! in its own transaction, so whatever reruns the slot, the note goes out once.
+//! What a job does at most once per key (`job_once`): a note to the operators, a DM to a member.
+//! The run claims the key in its own transaction, so whatever reruns the slot, it happens once.
 
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
@@ -7,14 +7,14 @@ use sqlx::SqliteConnection;
 use super::time_key;
 
 /// Claims `key` for `job`: true the first time, false ever after.
-pub async fn first_time(
+pub async fn claim(
     conn: &mut SqliteConnection,
     job: &str,
     key: &str,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
-        "INSERT INTO job_notes (job, key, noted_at) VALUES (?1, ?2, ?3)
+        "INSERT INTO job_once (job, key, claimed_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (job, key) DO NOTHING",
     )
     .bind(job)

@@ -1,10 +1,11 @@
--- What a job told the operators at most once: one row per (job, key), written in the run's
--- transaction with the DM, so a rerun of the same slot, a manual /run or a restart never tells
--- them twice (a team pulse's "these names match nobody" is keyed by its day).
-CREATE TABLE job_notes (
-    job      TEXT NOT NULL,
-    key      TEXT NOT NULL,
-    noted_at TEXT NOT NULL,
+-- What a job did at most once: one row per (job, key), written in the run's transaction with
+-- the message it guards, so a rerun of the same slot, a manual /run or a restart never sends
+-- it twice (the team pulse's "these names match nobody" is keyed by its day, a cake reminder
+-- by the birthday and the recipient).
+CREATE TABLE job_once (
+    job        TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
     PRIMARY KEY (job, key)
 );
 
