@@ -65,14 +65,20 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
     let clock = sandbox_clock(settings, &original);
     // Finance needs Xero: a copy of the deployment talks to the fake Xero on loopback.
     let finance = finance_deployment(&original, scratch.path(), &clock).await?;
-    let config_dir = finance
-        .as_ref()
-        .map_or_else(|| settings.config_dir.clone(), |(dir, _)| dir.clone());
+    // HR rituals need Talenox: the same copy talks to a fake Talenox seeded for today.
+    let hr = hr_deployment(&original, scratch.path(), &clock).await?;
+    let config_dir = match (&finance, &hr) {
+        (None, None) => settings.config_dir.clone(),
+        _ => scratch_copy_dir(scratch.path()),
+    };
     let config = config::load(&config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
     write_secrets(&config, &tokens, &secrets_path)?;
     if finance.is_some() {
         let first = herald_sim::xero::FakeXeroConfig::default().refresh_token;
         herald_sim::xero::FakeXero::write_secrets(&secrets_path, Some(&first))?;
+    }
+    if hr.is_some() {
+        herald_sim::talenox::FakeTalenox::write_secrets(&secrets_path)?;
     }
 
     let mut simulated = sim_config(&config, &tokens);
@@ -118,6 +124,9 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
         if finance.is_some() {
             script.friday_finance(&sim, &clock, &mut transcript).await?;
         }
+        if hr.is_some() {
+            script.hr_rituals(&sim, &mut transcript).await?;
+        }
         script.console(&sim, &mut transcript).await
     }
     .await;
@@ -125,6 +134,9 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
     sim.shutdown();
     if let Some((_, xero)) = &finance {
         xero.shutdown();
+    }
+    if let Some(talenox) = &hr {
+        talenox.shutdown();
     }
     outcome?;
     println!(
@@ -241,16 +253,7 @@ async fn finance_deployment(
         invoice.status = herald_sim::xero::XeroStatus::Submitted;
         fake.insert_invoice(invoice);
     }
-    let dir = scratch.join("deployment");
-    for folder in ["bots", "templates"] {
-        std::fs::create_dir_all(dir.join(folder))?;
-        for entry in std::fs::read_dir(config.dir.join(folder))? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                std::fs::copy(entry.path(), dir.join(folder).join(entry.file_name()))?;
-            }
-        }
-    }
+    let dir = scratch_copy(config, scratch)?;
     append(
         &dir.join("bots/herald.toml"),
         &fake.deployment_toml(&FakeXeroConfig::default().tenant_id),
@@ -260,6 +263,184 @@ async fn finance_deployment(
         "\n[approvals]\nthread = \"approvals\"\n\n[[jobs]]\nname = \"ar-brief\"\nkind = \"ar_brief\"\ncron = \"35 10 * * FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"ar-brief\"\ntemplate = \"ar_brief.html\"\n",
     )?;
     Ok(Some((dir, fake)))
+}
+
+/// Where the sandbox's copy of the deployment lives in `scratch`.
+fn scratch_copy_dir(scratch: &Path) -> std::path::PathBuf {
+    scratch.join("deployment")
+}
+
+/// The copy of the deployment's `bots/` and `templates/` in `scratch` that the sandbox may
+/// edit, made on first use.
+fn scratch_copy(config: &Config, scratch: &Path) -> Result<std::path::PathBuf, SandboxError> {
+    let dir = scratch_copy_dir(scratch);
+    if dir.exists() {
+        return Ok(dir);
+    }
+    for folder in ["bots", "templates"] {
+        std::fs::create_dir_all(dir.join(folder))?;
+        for entry in std::fs::read_dir(config.dir.join(folder))? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), dir.join(folder).join(entry.file_name()))?;
+            }
+        }
+    }
+    Ok(dir)
+}
+
+/// The copy of the deployment with HR rituals switched on against a fake Talenox seeded for
+/// the sandbox's day: a team pulse at 10:40 with every section (a birthday, a work anniversary,
+/// someone out, a leave nag and a work pass 30 days from expiry) and cake reminders at 10:45
+/// for a birthday three days later (the sandbox's own schedule, so the session stays short).
+/// The roster's `[[leave]]` entries are in Talenox too, so the laser-chase spares the same
+/// people. `None` when the deployment already has `[talenox]`.
+async fn hr_deployment(
+    config: &Config,
+    scratch: &Path,
+    clock: &crate::clock::Clock,
+) -> Result<Option<herald_sim::talenox::FakeTalenox>, SandboxError> {
+    use herald_sim::talenox::FakeTalenox;
+    if config.deployment.talenox.is_some() {
+        println!("sandbox: this deployment configures Talenox itself; the HR part is skipped");
+        return Ok(None);
+    }
+    let today = clock
+        .now()
+        .with_timezone(&config.roster.timezone())
+        .date_naive();
+    let (employees, leave) = hr_seed(config, today);
+    let fake = FakeTalenox::start().await?;
+    fake.set_employees(employees);
+    fake.set_leave(leave);
+    let dir = scratch_copy(config, scratch)?;
+    append(&dir.join("bots/herald.toml"), &fake.deployment_toml())?;
+    append(
+        &dir.join("bots/clawrence.toml"),
+        "\n[[jobs]]\nname = \"hr-pulse\"\nkind = \"team_pulse\"\ncron = \"40 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\n\n[[jobs]]\nname = \"cake-reminder\"\nkind = \"cake_reminder\"\ncron = \"45 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\n",
+    )?;
+    Ok(Some(fake))
+}
+
+/// Talenox's employees (every roster member with a `talenox_name`) and leave for `today`.
+fn hr_seed(config: &Config, today: chrono::NaiveDate) -> (Vec<Value>, Vec<Value>) {
+    use chrono::Duration as Days;
+    let roster = &config.roster;
+    let people: Vec<(&crate::roster::Member, &str)> = roster
+        .members()
+        .iter()
+        .filter_map(|m| m.talenox_name.as_deref().map(|t| (m, t)))
+        .collect();
+    let id = |i: usize| 211_000 + i as i64;
+    let years_before = |day: chrono::NaiveDate, years: i32| {
+        use chrono::Datelike;
+        day.with_year(day.year() - years).unwrap_or(day)
+    };
+    let is = |m: &crate::roster::Member, role: Role| m.roles.contains(&role);
+    // Who plays which part: the first person is the birthday, the second the anniversary, the
+    // first member not expected in daily-updates (after those two) is out today, the first who
+    // is expected there has a leave application waiting, the next holds a work pass, and a
+    // member without the cake role has a birthday three days from now.
+    let out_today = people
+        .iter()
+        .skip(2)
+        .position(|(m, _)| !is(m, Role::FilesUpdates))
+        .map(|p| p + 2);
+    let waiting = people
+        .iter()
+        .skip(2)
+        .position(|(m, _)| is(m, Role::FilesUpdates))
+        .map(|p| p + 2);
+    let pass = waiting.and_then(|w| {
+        people
+            .iter()
+            .skip(w + 1)
+            .position(|(m, _)| is(m, Role::FilesUpdates))
+            .map(|p| p + w + 1)
+    });
+    let cake = people
+        .iter()
+        .enumerate()
+        .skip(2)
+        .position(|(i, (m, _))| !is(m, Role::Cake) && Some(i) != out_today)
+        .map(|p| p + 2);
+    let employees = people
+        .iter()
+        .enumerate()
+        .map(|(i, (_, talenox_name))| {
+            let (first, last) = talenox_name.split_once(' ').unwrap_or((talenox_name, ""));
+            let birthdate = match i {
+                0 => Some(years_before(today, 36)),
+                _ if Some(i) == cake => Some(years_before(today + Days::days(3), 29)),
+                _ => None,
+            };
+            let hired = if i == 1 {
+                years_before(today, 3)
+            } else {
+                years_before(today, 1) - Days::days(40)
+            };
+            let work_pass = (Some(i) == pass).then(|| {
+                serde_json::json!({
+                    "type": "Employment Pass", "number": "G0000000X",
+                    "issue_date": years_before(today, 2).to_string(),
+                    "expiry_date": (today + Days::days(30)).to_string(),
+                })
+            });
+            serde_json::json!({
+                "id": id(i), "employee_id": format!("{}", 300 + i), "first_name": first,
+                "last_name": last, "birthdate": birthdate.map(|d| d.to_string()),
+                "hired_date": hired.to_string(), "resign_date": null, "work_pass": work_pass,
+            })
+        })
+        .collect();
+    let application = |n: i64,
+                       i: usize,
+                       status: &str,
+                       from: chrono::NaiveDate,
+                       to: chrono::NaiveDate,
+                       applied: chrono::NaiveDate| {
+        serde_json::json!({
+            "id": 90_000 + n, "employee_id": id(i), "employee_name": people[i].1,
+            "leave_type": "Annual Leave", "status": status,
+            "start_date": from.to_string(), "end_date": to.to_string(),
+            "start_half_day": false, "end_half_day": false,
+            "approver_ids": [id(0)], "applied_at": format!("{applied}T02:00:00Z"),
+        })
+    };
+    let mut leave = Vec::new();
+    if let Some(i) = out_today {
+        leave.push(application(
+            1,
+            i,
+            "approved",
+            today,
+            today + Days::days(2),
+            today - Days::days(10),
+        ));
+    }
+    if let Some(i) = waiting {
+        leave.push(application(
+            2,
+            i,
+            "pending",
+            today + Days::days(14),
+            today + Days::days(16),
+            today - Days::days(4),
+        ));
+    }
+    for (n, l) in roster.leave().iter().enumerate() {
+        if let Some(i) = people.iter().position(|(m, _)| m.name == l.member) {
+            leave.push(application(
+                10 + n as i64,
+                i,
+                "approved",
+                l.from,
+                l.to,
+                l.from - Days::days(20),
+            ));
+        }
+    }
+    (employees, leave)
 }
 
 /// The fakes read herald's clock: the simulator's `date` fields and the fake Xero's token
@@ -441,6 +622,27 @@ impl<'a> Script<'a> {
 }
 
 impl Script<'_> {
+    /// HR rituals from the fake Talenox: the 10:40 team pulse and the 10:45 cake reminders
+    /// (printed as they arrive; this waits until both are there).
+    async fn hr_rituals(
+        &self,
+        sim: &Simulator,
+        transcript: &mut Transcript<'_>,
+    ) -> Result<(), SandboxError> {
+        let Some(clawrence) = self.config.bot("clawrence") else {
+            return Ok(());
+        };
+        let cake = self.config.roster.members_with_role(Role::Cake).count();
+        println!("sandbox: HR rituals: the team pulse ran at 10:40 and the cake reminders at 10:45, from the fake Talenox");
+        transcript
+            .until(sim, |s| {
+                let mine = || s.iter().filter(|r| r.bot == clawrence.username);
+                mine().any(|r| r.text.contains("Team pulse"))
+                    && mine().filter(|r| r.text.contains("Cake alert")).count() >= cake.min(1)
+            })
+            .await
+    }
+
     /// Friday finance: the AR brief from the fake Xero, and two invoice approval cards, one
     /// approved with its button and one by a reply.
     async fn friday_finance(

@@ -69,6 +69,16 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }
+    // HR rituals against the fake Talenox: the pulse with every section, and a cake reminder
+    // to each cake-role member.
+    for line in [
+        "clawrence -> #pulse: 💓 Team pulse · Friday 20 November 2026 | 🎂 Birthdays | Happy birthday, Wei Ming Tan! | 🎉 Work anniversaries | Priya Raman: 3 years with us today | 🌴 Out today | Daniel Koh (Annual Leave, until Sun 22 Nov) | ⏳ Leave waiting for approval | Siti Rahman: Annual Leave, Fri 4 Dec to Sun 6 Dec, waiting 4 days. @weiming_tan, please approve or reject it in Talenox. | 🛂 Work passes | Marcus Lim: Employment Pass expires in 30 days (Sun 20 Dec 2026).",
+        "clawrence -> DM Priya Raman: 🎂 Cake alert, Priya Raman: Hui Min Ong has a birthday on Monday 23 November, 3 days from now.",
+        "clawrence -> DM Siti Rahman: 🎂 Cake alert",
+        "clawrence -> DM Marcus Lim: 🎂 Cake alert",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
     for spared in ["@priya_raman: ", "@siti_rahman: ", "@marcuslim_sg: "] {
         assert!(!stdout.contains(spared), "{spared} was chased:\n{stdout}");
     }
