@@ -109,6 +109,11 @@ const SOURCES: &[(&str, &str)] = &[
         "talenox_unmatched.html",
         include_str!("../templates/console/talenox_unmatched.html"),
     ),
+    // Posted in a job's thread by the scheduler's delivery reports (src/schedule/delivery.rs).
+    (
+        "dm_unreachable.html",
+        include_str!("../templates/console/dm_unreachable.html"),
+    ),
     (
         "job_interrupted.html",
         include_str!("../templates/console/job_interrupted.html"),
@@ -338,6 +343,12 @@ fn alert_samples() -> Vec<(&'static str, Vec<Value>)> {
             "leave_unchecked.html",
             vec![
                 context! { job => "laser-chase", source => "Talenox", cause => "cannot reach Talenox for the employee list: connection refused", day => "Monday 23 November 2026" },
+            ],
+        ),
+        (
+            "dm_unreachable.html",
+            vec![
+                context! { job => "cake-reminder", member => "Siti <Rahman> & co", bot => "Clawrence", description => "Forbidden: bot was blocked by the user" },
             ],
         ),
         (

@@ -377,6 +377,14 @@ async fn cake_reminders_reach_every_cake_member_who_can_be_dmed_once_even_after_
     common::settled(&hr.sim, &hr.fleet).await;
     assert_eq!(hr.dms_to(PRIYA).len(), 1, "nothing sent twice");
     assert_eq!(hr.dms_to(MARCUS).len(), 1, "nothing sent twice");
+    assert_eq!(
+        hr.pulses()
+            .iter()
+            .filter(|r| r.text.contains("could not reach"))
+            .count(),
+        1,
+        "the unreachable member is reported once"
+    );
     let last = hr
         .operator_dms()
         .into_iter()

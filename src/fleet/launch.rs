@@ -428,6 +428,7 @@ impl Launch<'_> {
         };
         let poster = Poster::<I>::new(&verified, clock.clone());
         let mut bound: Vec<Arc<dyn BoundJob>> = Vec::new();
+        let mut job_specs = Vec::new();
         let kinds = I::job_kinds();
         for file in &bot.jobs {
             // Parsed once, at start (`specs`); looked up here by name.
@@ -469,6 +470,7 @@ impl Launch<'_> {
                 xero: shared.xero.clone(),
                 talenox: shared.talenox.clone(),
             };
+            job_specs.push(spec.clone());
             bound.push(Arc::new(JobRunner::new(spec, job, poster.clone(), context)));
         }
         if let Ok(mut jobs) = self.jobs.lock() {
@@ -513,7 +515,11 @@ impl Launch<'_> {
             self.store.clone(),
             clock,
             self.console.clone(),
-            Arc::new(crate::schedule::delivery::SlotDeliveries),
+            Arc::new(crate::schedule::delivery::SlotDeliveries::reporting_dms(
+                Arc::new(desk_poster.clone()),
+                shared.roster.clone(),
+                &job_specs,
+            )),
             options.sender.clone(),
         )
         .diagnose(self.diagnose);

@@ -61,6 +61,9 @@ pub struct RefusedPart<'a> {
     /// The slot key the run wrote the post for.
     pub slot: &'a str,
     pub part: i64,
+    /// Where it was going: a private chat (a user id, no thread) for a DM.
+    pub chat_id: i64,
+    pub thread_id: Option<i64>,
     /// Telegram's description (naming the new chat when a group was upgraded).
     pub description: &'a str,
 }
@@ -503,6 +506,8 @@ impl Sender {
                         job,
                         slot,
                         part: row.part,
+                        chat_id: row.chat_id,
+                        thread_id: row.thread_id,
                         description: &description,
                     };
                     self.slots.part_refused(&mut tx, refused).await?;
