@@ -18,3 +18,25 @@ pub(crate) fn one_line(text: &str) -> String {
         folded
     }
 }
+
+/// Why a request failed, from reqwest's chain of causes, in one line. Never the URL: it may
+/// carry a query, and the caller names the call anyway.
+pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    let reason = if !causes.is_empty() {
+        causes.join(": ")
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    one_line(&reason)
+}

@@ -237,7 +237,7 @@ impl TalenoxClient {
         Ok(Ok(Answer { status, html, body }))
     }
 
-    /// A reqwest failure: a timeout, or the chain of causes (never the URL's query or token).
+    /// A reqwest failure: a timeout, or the chain of causes (never the URL or the token).
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> TalenoxError {
         if e.is_timeout() {
             return TalenoxError::Timeout {
@@ -245,23 +245,9 @@ impl TalenoxClient {
                 seconds: self.settings.timeout.as_secs(),
             };
         }
-        let mut causes = Vec::new();
-        let mut source = std::error::Error::source(e);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !causes.contains(&text) {
-                causes.push(text);
-            }
-            source = cause.source();
-        }
-        let reason = if causes.is_empty() {
-            "request failed".to_owned()
-        } else {
-            causes.join(": ")
-        };
         TalenoxError::Transport {
             what: what.into(),
-            reason: one_line(&reason),
+            reason: crate::sources::transport_reason(e),
         }
     }
 }

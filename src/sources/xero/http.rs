@@ -177,26 +177,8 @@ pub(crate) fn transport_error(what: &str, e: &reqwest::Error, timeout: Duration)
             seconds: timeout.as_secs(),
         };
     }
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    let reason = if causes.is_empty() {
-        if e.is_connect() {
-            "connection failed".to_owned()
-        } else {
-            "request failed".to_owned()
-        }
-    } else {
-        causes.join(": ")
-    };
     XeroError::Transport {
         what: what.into(),
-        reason: model::one_line(&reason),
+        reason: crate::sources::transport_reason(e),
     }
 }
