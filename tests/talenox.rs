@@ -357,6 +357,17 @@ fn a_team_pulse_without_talenox_and_an_unresolvable_token_are_refused() {
     );
     FakeTalenox::write_secrets(&deployment.secrets).expect("secrets");
     assert_eq!(run_check(&deployment), Vec::<String>::new());
+
+    // The token pasted into a config file is found like a bot token, and never echoed.
+    deployment.append("roster.toml", &format!("\n# talenox token: {TOKEN}\n"));
+    let lines = run_check(&deployment);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("bots/roster.toml: line ")
+            && lines[0].ends_with(": the secret of talenox.api_token is written here in plain text; keep it only in the secrets file and refer to it with { source = ... }"),
+        "{lines:#?}"
+    );
+    assert!(!lines[0].contains(TOKEN));
 }
 
 #[test]

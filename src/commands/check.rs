@@ -63,6 +63,7 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
     })?;
     let mut findings = parts.findings;
     let mut tokens = Default::default();
+    let mut others = Vec::new();
     // The secrets files themselves are not scanned for tokens, even when not resolving.
     let mut secrets_files = match &parts.deployment {
         Some(deployment) => {
@@ -92,17 +93,17 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
         let (resolved, problems) = resolve_parts(&bots, &store);
         findings.extend(problems);
         if let Some(xero) = parts.deployment.as_ref().and_then(|d| d.xero.as_ref()) {
-            findings.extend(resolve_xero_parts(xero, &store));
+            findings.extend(resolve_xero_parts(xero, &store, &mut others));
         }
         if let Some(talenox) = parts.deployment.as_ref().and_then(|d| d.talenox.as_ref()) {
-            findings.extend(resolve_talenox_parts(talenox, &store));
+            findings.extend(resolve_talenox_parts(talenox, &store, &mut others));
         }
         tokens = resolved;
         secrets_files.extend(store.files());
     }
-    findings.extend(scan_plaintext(dir, &tokens, &secrets_files));
+    findings.extend(scan_plaintext(dir, &tokens, &others, &secrets_files));
     findings.extend(check_templates(dir));
-    Ok(tidy(scrub_tokens(findings, &tokens)))
+    Ok(tidy(scrub_tokens(findings, &tokens, &others)))
 }
 
 /// Loads the templates and renders every one against sample data, checking that Telegram

@@ -14,7 +14,7 @@ use super::cross_checks::check_across_bots;
 use super::finding::{tidy, Finding};
 use super::model::{bot_file, BotFile, DeploymentFile, RosterFile, DEPLOYMENT_FILE, ROSTER_FILE};
 use super::parse::{io_reason, parse_toml, read_text};
-use super::secret_checks::{resolve_parts, scan_plaintext, scrub_tokens};
+use super::secret_checks::{other_secrets, resolve_parts, scan_plaintext, scrub_tokens};
 use super::secrets::{SecretStore, Token};
 use super::validate::{check_bot, check_deployment};
 use crate::identity::IDENTITY_NAMES;
@@ -94,14 +94,21 @@ pub fn load(dir: &Path) -> Result<Config, ConfigError> {
 }
 
 /// Resolves every identity's token through `store`, and audits the config folder for tokens
-/// written in plain text. Refuses two identities that resolve to the same token.
+/// and other referenced secrets (Xero's, Talenox's) written in plain text. Refuses two
+/// identities that resolve to the same token.
 pub fn resolve_tokens(
     config: &Config,
     store: &SecretStore,
 ) -> Result<BTreeMap<&'static str, Token>, Vec<Finding>> {
     let (tokens, mut findings) = resolve_parts(&config.bots, store);
-    findings.extend(scan_plaintext(&config.dir, &tokens, &store.files()));
-    let findings = scrub_tokens(findings, &tokens);
+    let others = other_secrets(&config.deployment, store);
+    findings.extend(scan_plaintext(
+        &config.dir,
+        &tokens,
+        &others,
+        &store.files(),
+    ));
+    let findings = scrub_tokens(findings, &tokens, &others);
     if findings.is_empty() {
         Ok(tokens)
     } else {

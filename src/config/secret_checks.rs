@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::finding::{scrub, Finding, TOKEN_SHAPE};
-use super::model::{bot_file, BotFile, TalenoxFile, XeroFile, DEPLOYMENT_FILE};
+use super::model::{bot_file, BotFile, DeploymentFile, TalenoxFile, XeroFile, DEPLOYMENT_FILE};
 use super::secrets::{SecretError, SecretStore, Token};
 use super::validate::undeclared_provider;
 use crate::identity::IDENTITY_NAMES;
@@ -74,41 +74,76 @@ fn secret_finding(e: SecretError, file: &str, field: &str) -> Finding {
     }
 }
 
-/// Resolves the `[xero]` secrets (any non-empty value; they are not bot tokens). Problems with
-/// a whole secrets file are reported against its provider, as for bot tokens.
-pub(crate) fn resolve_xero_parts(xero: &XeroFile, store: &SecretStore) -> Vec<Finding> {
+/// Secrets other than bot tokens (Xero's, Talenox's), resolved, with the field that names them
+/// (`xero.client_secret`): the plain-text scan looks for them too.
+pub(crate) type OtherSecrets = Vec<(String, Token)>;
+
+/// Secrets shorter than this are not looked for in plain text (they would match by chance).
+const SHORTEST_SCANNED: usize = 8;
+
+/// Resolves the `[xero]` secrets (any non-empty value; they are not bot tokens) into `found`.
+/// Problems with a whole secrets file are reported against its provider, as for bot tokens.
+pub(crate) fn resolve_xero_parts(
+    xero: &XeroFile,
+    store: &SecretStore,
+    found: &mut OtherSecrets,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (key, r) in [
         ("client_id", &xero.client_id),
         ("client_secret", &xero.client_secret),
         ("refresh_token", &xero.refresh_token),
     ] {
-        if let Err(e) = store.resolve_secret(r) {
-            findings.push(secret_finding(e, DEPLOYMENT_FILE, &format!("xero.{key}")));
+        match store.resolve_secret(r) {
+            Ok(secret) => found.push((format!("xero.{key}"), secret)),
+            Err(e) => findings.push(secret_finding(e, DEPLOYMENT_FILE, &format!("xero.{key}"))),
         }
     }
     findings
 }
 
-/// Resolves `[talenox].api_token` (any non-empty value), reported like the `[xero]` secrets.
-pub(crate) fn resolve_talenox_parts(talenox: &TalenoxFile, store: &SecretStore) -> Vec<Finding> {
+/// Resolves `[talenox].api_token` (any non-empty value) into `found`, reported like the
+/// `[xero]` secrets.
+pub(crate) fn resolve_talenox_parts(
+    talenox: &TalenoxFile,
+    store: &SecretStore,
+    found: &mut OtherSecrets,
+) -> Vec<Finding> {
     match store.resolve_secret(&talenox.api_token) {
-        Ok(_) => Vec::new(),
+        Ok(secret) => {
+            found.push(("talenox.api_token".to_owned(), secret));
+            Vec::new()
+        }
         Err(e) => vec![secret_finding(e, DEPLOYMENT_FILE, "talenox.api_token")],
     }
+}
+
+/// Every secret besides the bot tokens that `deployment` references and `store` resolves
+/// (problems left to the clients that use them, which name them).
+pub(crate) fn other_secrets(deployment: &DeploymentFile, store: &SecretStore) -> OtherSecrets {
+    let mut found = OtherSecrets::new();
+    if let Some(xero) = &deployment.xero {
+        resolve_xero_parts(xero, store, &mut found);
+    }
+    if let Some(talenox) = &deployment.talenox {
+        resolve_talenox_parts(talenox, store, &mut found);
+    }
+    found
 }
 
 /// Files larger than this are not config and are not scanned.
 const SCAN_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Looks for bot tokens written in plain text in the deployment: the config folder's own
+/// Looks for secrets written in plain text in the deployment: the config folder's own
 /// files and everything under its `bots/` and `templates/` (other folders beside them, such
 /// as `state/` or, in this repository, `src/`, are not deployment content). Anything with a
-/// token's shape counts, and any of the resolved `tokens` verbatim. Skips `.git`, cache
-/// folders (marked by `CACHEDIR.TAG`, like cargo's `target/`) and the secrets files.
+/// bot token's shape counts, and any of the resolved `tokens` and `others` (Xero's,
+/// Talenox's) verbatim. Skips `.git`, cache folders (marked by `CACHEDIR.TAG`, like cargo's
+/// `target/`) and the secrets files.
 pub(crate) fn scan_plaintext(
     dir: &Path,
     tokens: &BTreeMap<&'static str, Token>,
+    others: &[(String, Token)],
     secrets_files: &[PathBuf],
 ) -> Vec<Finding> {
     let skip: Vec<PathBuf> = secrets_files
@@ -164,18 +199,27 @@ pub(crate) fn scan_plaintext(
                     .iter()
                     .find(|(_, t)| line.contains(t.expose()))
                     .map(|(name, _)| *name);
-                let problem = match owner {
-                    Some(name) => format!(
+                let other = others
+                    .iter()
+                    .filter(|(_, s)| s.expose().len() >= SHORTEST_SCANNED)
+                    .find(|(_, s)| line.contains(s.expose()))
+                    .map(|(field, _)| field.as_str());
+                let problem = match (owner, other) {
+                    (Some(name), _) => format!(
                         "the bot token of {name} is written here in plain text; keep it only in \
                          the secrets file and refer to it with token = {{ source = ... }}"
                     ),
-                    None if TOKEN_SHAPE.is_match(line) => {
+                    (None, Some(field)) => format!(
+                        "the secret of {field} is written here in plain text; keep it only in \
+                         the secrets file and refer to it with {{ source = ... }}"
+                    ),
+                    (None, None) if TOKEN_SHAPE.is_match(line) => {
                         "what looks like a Telegram bot token is written here in plain text; keep \
                          tokens only in the secrets file and refer to them with \
                          token = { source = ... }"
                             .to_owned()
                     }
-                    None => continue,
+                    (None, None) => continue,
                 };
                 findings.push(Finding::new(&rel, format!("line {}", n + 1), problem));
             }
@@ -184,15 +228,17 @@ pub(crate) fn scan_plaintext(
     findings
 }
 
-/// Belt and braces: no finding may carry a resolved token, whatever produced it.
+/// Belt and braces: no finding may carry a resolved token or other secret, whatever produced
+/// it.
 pub(crate) fn scrub_tokens(
     findings: Vec<Finding>,
     tokens: &BTreeMap<&'static str, Token>,
+    others: &[(String, Token)],
 ) -> Vec<Finding> {
     findings
         .into_iter()
         .map(|mut f| {
-            for token in tokens.values() {
+            for token in tokens.values().chain(others.iter().map(|(_, s)| s)) {
                 if !token.expose().is_empty() {
                     f.field = f.field.replace(token.expose(), "<redacted>");
                     f.problem = f.problem.replace(token.expose(), "<redacted>");
