@@ -977,6 +977,44 @@ async fn herald_xero_connect_lists_the_tenants_when_the_configured_one_is_missin
     assert!(stderr.contains("has no [xero] table"), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_xero_connect_beside_a_running_herald_is_refused_with_one_line() {
+    let fake = fake().await;
+    let deployment = common::Deployment::with_xero(&fake, TENANT, Some(&fake.refresh_token()));
+    let sim = deployment.simulator().await;
+    let mut command = common::herald();
+    command
+        .arg("--config")
+        .arg(deployment.path())
+        .arg("--telegram-api-url")
+        .arg(sim.base_url())
+        .arg("--secrets")
+        .arg(&deployment.secrets)
+        .args(["run", "--poll-seconds", "1"]);
+    let herald = deployment.spawn_command(command);
+    common::wait_until_polling(&sim, 0, &herald.log).await;
+    let before = secrets_refresh_token(&deployment);
+    let pasted = fake.refresh_token();
+    let (code, stdout, stderr) =
+        tokio::task::block_in_place(|| connect(&deployment, &format!("{pasted}\n")));
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "herald xero connect: refused: herald pid {} on host ",
+            herald.child.id()
+        )) && lines[0].contains("holds this deployment's database; stop it first"),
+        "{stderr}"
+    );
+    assert_eq!(fake.refreshes(), 0, "Xero was not asked");
+    assert_eq!(secrets_refresh_token(&deployment), before, "nothing saved");
+    assert_clean(&format!("{stdout}{stderr}"), &fake);
+    herald.terminate();
+    let finished = herald.wait().await;
+    assert_eq!(finished.code, Some(0), "{}", finished.output);
+}
+
 #[test]
 fn xero_config_problems_name_the_file_and_field() {
     let deployment = common::Deployment::example();

@@ -1,7 +1,9 @@
 //! `herald xero connect`: reads the first refresh token from standard input (without echo at a
 //! terminal; never from the command line, where `ps` would show it) and hands it to
 //! [`crate::sources::xero::connect`]. Exit code 0 connected, 1 Xero refused or the tenant is
-//! not connected, 2 bad config or no token on standard input.
+//! not connected, 2 bad config, no token on standard input, or a running herald on the
+//! deployment's database (it holds its own refresh token: two users of Xero's rotating token
+//! would race, and one would be left with a token Xero already retired).
 
 use std::process::ExitCode;
 
@@ -19,6 +21,22 @@ pub async fn execute(global: &GlobalOptions, args: &XeroArgs) -> ExitCode {
 
 /// `herald xero connect`: the refresh token from stdin, then [`crate::sources::xero::connect`].
 async fn connect_command(global: &GlobalOptions) -> ExitCode {
+    let settings = crate::store::lease::LeaseSettings::default();
+    match crate::store::lease::running_holder(&global::db_url(global), &settings).await {
+        Ok(None) => {}
+        Ok(Some(holder)) => {
+            eprintln!(
+                "herald xero connect: refused: {holder} holds this deployment's database; stop \
+                 it first (it uses its own Xero refresh token, and Xero retires each one when \
+                 it is used), then connect and start it again"
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("herald xero connect: cannot tell whether herald is running: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let token = match read_secret_line() {
         Ok(token) => token,
         Err(e) => {

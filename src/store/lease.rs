@@ -269,6 +269,41 @@ async fn peek(pool: &SqlitePool) -> Result<Option<Holder>, sqlx::Error> {
     read_holder(&mut conn).await
 }
 
+/// The live herald holding the database at `url`, if one does: `None` when the database does
+/// not exist yet, has no lease table, or its lease is free (released, expired, or held by a
+/// process on this host that is gone). Reads only, through a read-only connection, and creates
+/// nothing: for commands that must not run beside `herald run` (`herald xero connect`).
+pub async fn running_holder(
+    url: &str,
+    settings: &LeaseSettings,
+) -> Result<Option<Holder>, StoreError> {
+    let Some(file) = super::file_of(url) else {
+        return Ok(None);
+    };
+    if !file.exists() {
+        return Ok(None);
+    }
+    let opening = |source| StoreError::Open {
+        url: url.to_owned(),
+        source,
+    };
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+        .map_err(opening)?
+        .read_only(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(opening)?;
+    let holder = peek(&pool).await;
+    pool.close().await;
+    let me = Claimant::this_process(settings.clock.now());
+    let now = settings.clock.now();
+    Ok(holder
+        .map_err(opening)?
+        .filter(|h| judge(h, &me, now, settings.ttl, process_alive).is_none()))
+}
+
 fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
