@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Everything herald creates (the database, its logs, backups) is its user's alone.
+    herald::store::files::private_by_default();
     let cli = herald::cli::Cli::parse();
     herald::commands::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

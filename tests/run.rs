@@ -2,7 +2,8 @@
 //! `/help` where they live; broken starts (swapped, dead, duplicate or silent tokens, an
 //! unsafe secrets file) stop with a one-line reason naming the identity or file and send
 //! nothing; a second instance is refused by Telegram's 409 and stops; no token ever appears
-//! in the output.
+//! in the output. A fresh run keeps its state folder and database private whatever the umask,
+//! and `check` names a database open to others with the fix.
 
 mod common;
 
@@ -292,4 +293,108 @@ async fn log_format_json_writes_one_object_per_line() {
         }
     }
     assert_eq!(verified, 7, "one line per bot:\n{output}");
+}
+
+/// The mode bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_run_keeps_its_state_private_whatever_the_umask() {
+    use std::os::unix::process::CommandExt;
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let mut command = deployment.herald(&sim, &["run", "--poll-seconds", "1"]);
+    // SAFETY: only umask, between fork and exec: the most permissive mask there is.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        });
+    }
+    let herald = deployment.spawn_command(command);
+    common::wait_until_polling(&sim, 0, &herald.log).await;
+    let db = deployment.db_path();
+    let state = db.parent().expect("state folder").to_owned();
+    assert_eq!(mode(&state), 0o700, "{}", state.display());
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    herald.terminate();
+    let finished = herald.wait().await;
+    assert_eq!(finished.code, Some(0), "{}", finished.output);
+    assert!(
+        !finished.output.contains("open to group or others"),
+        "{}",
+        finished.output
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_run_name_a_database_open_to_others_and_the_fix() {
+    let deployment = Deployment::example();
+    let state = deployment.path().join("state");
+    std::fs::create_dir(&state).expect("state");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let db = state.join("herald.db");
+    std::fs::write(&db, b"").expect("db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let output = common::herald()
+        .arg("--config")
+        .arg(deployment.path())
+        .arg("--secrets")
+        .arg(&deployment.secrets)
+        .arg("check")
+        .output()
+        .expect("herald check runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a warning, not a finding:\n{stderr}"
+    );
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings[0].contains("(mode 0755)")
+            && warnings[0].ends_with(&format!("fix: chmod 700 {}", state.display())),
+        "{stderr}"
+    );
+    assert!(
+        warnings[1].contains("(mode 0644)")
+            && warnings[1].ends_with(&format!("fix: chmod 600 {}", db.display())),
+        "{stderr}"
+    );
+    assert_eq!(mode(&db), 0o644, "a warning changes nothing");
+
+    // `herald run` on the same (default) database says the same, and runs.
+    let sim = deployment.simulator().await;
+    let mut command = common::herald();
+    command
+        .arg("--config")
+        .arg(deployment.path())
+        .arg("--telegram-api-url")
+        .arg(sim.base_url())
+        .arg("--secrets")
+        .arg(&deployment.secrets)
+        .args(["run", "--poll-seconds", "1"]);
+    let herald = deployment.spawn_command(command);
+    common::wait_until_polling(&sim, 0, &herald.log).await;
+    herald.terminate();
+    let finished = herald.wait().await;
+    assert_eq!(finished.code, Some(0), "{}", finished.output);
+    assert!(
+        finished.output.contains(&format!(
+            "herald run: warning: {} is open to group or others (mode 0644)",
+            db.display()
+        )),
+        "{}",
+        finished.output
+    );
 }

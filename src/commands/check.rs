@@ -27,6 +27,9 @@ pub fn execute(global: &GlobalOptions, args: &CheckArgs) -> ExitCode {
         skip_secrets: args.skip_secrets,
     };
     let result = check(&global.config, &options);
+    for warning in super::global::database_exposure(global) {
+        eprintln!("herald check: warning: {warning}");
+    }
     match &result {
         Ok(findings) if findings.is_empty() => println!("{}: ok", global.config.display()),
         Ok(findings) => findings.iter().for_each(|f| println!("{f}")),

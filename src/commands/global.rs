@@ -28,6 +28,16 @@ pub fn db_url(global: &GlobalOptions) -> String {
         .unwrap_or_else(|| crate::store::default_url(&global.config))
 }
 
+/// Warnings about the database's files being open to group or others (its folder too when it
+/// is the deployment's own `state/`), one line each naming the path and the fix.
+pub fn database_exposure(global: &GlobalOptions) -> Vec<String> {
+    let url = db_url(global);
+    let default = global.db.is_none() || url == crate::store::default_url(&global.config);
+    crate::store::file_of(&url)
+        .map(|file| crate::store::files::exposure_warnings(&file, default))
+        .unwrap_or_default()
+}
+
 /// Loads the deployment in `dir`; its findings become one message, one finding a line.
 pub fn load_config(dir: &Path) -> Result<Config, String> {
     config::load(dir).map_err(|e| match e {

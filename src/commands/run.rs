@@ -23,6 +23,10 @@ pub async fn execute(global: &GlobalOptions, args: &RunArgs) -> ExitCode {
     if let Some(ms) = args.store_give_up_ms {
         options.store_retry.give_up_after = Duration::from_millis(ms);
     }
+    for warning in global::database_exposure(global) {
+        tracing::warn!(%warning, "database files are not private");
+        eprintln!("herald run: warning: {warning}");
+    }
     // Listen first: a SIGTERM during start-up then stops the fleet as soon as it runs.
     let stop = CancellationToken::new();
     spawn_signal_listener(stop.clone());

@@ -10,6 +10,7 @@ pub mod bots;
 pub mod command_windows;
 pub mod daily_updates;
 pub mod fault_counts;
+pub mod files;
 pub mod job_once;
 pub mod lease;
 pub mod leave_snapshots;
@@ -42,7 +43,7 @@ use signals::Signals;
 pub enum StoreError {
     #[error("database URL {url:?} is not valid: {source}")]
     BadUrl { url: String, source: sqlx::Error },
-    #[error("cannot create the state folder {path}: {source}")]
+    #[error("cannot create the database {path} or its folder: {source}")]
     StateDir {
         path: PathBuf,
         source: std::io::Error,
@@ -99,6 +100,13 @@ pub fn default_url(config_dir: &Path) -> String {
     )
 }
 
+/// The database file a `sqlite://` URL names; `None` for an in-memory or unparsable URL.
+pub fn file_of(url: &str) -> Option<std::path::PathBuf> {
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (file.as_os_str() != ":memory:" && !file.as_os_str().is_empty()).then(|| file.to_owned())
+}
+
 /// The size in bytes the write-ahead log is cut back to after a checkpoint: about SQLite's
 /// automatic checkpoint (1,000 pages of 4 KiB).
 pub const WAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
@@ -119,13 +127,12 @@ async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
         // transaction (the daily prune) does not leave the log at its high-water mark forever.
         .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
     let file = options.get_filename();
-    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if file.as_os_str() != ":memory:" {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::StateDir {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
+    if file.as_os_str() != ":memory:" && !file.as_os_str().is_empty() {
+        // A private folder and file before SQLite opens it: its -wal and -shm take its mode.
+        files::prepare(file).map_err(|source| StoreError::StateDir {
+            path: file.to_owned(),
+            source,
+        })?;
     }
     SqlitePoolOptions::new()
         .max_connections(8)
