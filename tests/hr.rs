@@ -18,6 +18,7 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(20);
 const PULSE: i32 = 39;
 const DAILY_UPDATES: i32 = 12;
+const OPS: i32 = 31;
 const WEI_MING: i64 = 5102938471; // operator
 const PRIYA: i64 = 6023847561; // cake
 const MARCUS: i64 = 2210938475; // cake
@@ -110,9 +111,15 @@ impl Hr {
             "kind = \"post\"\ncron = \"0 9 * * MON-FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\ntemplate = \"team_pulse.html\"",
             "kind = \"team_pulse\"\ncron = \"0 9 * * MON-FRI\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"",
         );
+        // Cake reminders report unreachable members in #ops, where Clawrence may post.
+        deployment.edit(
+            "clawrence.toml",
+            "threads = [\"general\", \"daily-updates\", \"volts\", \"pulse\"]",
+            "threads = [\"general\", \"daily-updates\", \"volts\", \"pulse\", \"ops\"]",
+        );
         deployment.append(
             "clawrence.toml",
-            "\n[[jobs]]\nname = \"cake-reminder\"\nkind = \"cake_reminder\"\ncron = \"0 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\n",
+            "\n[[jobs]]\nname = \"cake-reminder\"\nkind = \"cake_reminder\"\ncron = \"0 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"ops\"\n",
         );
         let sim = deployment.simulator().await;
         let mut options = deployment.run_options(&sim);
@@ -378,7 +385,7 @@ async fn cake_reminders_reach_every_cake_member_who_can_be_dmed_once_even_after_
     assert_eq!(hr.dms_to(PRIYA).len(), 1, "nothing sent twice");
     assert_eq!(hr.dms_to(MARCUS).len(), 1, "nothing sent twice");
     assert_eq!(
-        hr.pulses()
+        hr.posts_in(OPS)
             .iter()
             .filter(|r| r.text.contains("could not reach"))
             .count(),
