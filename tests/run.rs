@@ -375,16 +375,8 @@ async fn check_and_run_name_a_database_open_to_others_and_the_fix() {
 
     // `herald run` on the same (default) database says the same, and runs.
     let sim = deployment.simulator().await;
-    let mut command = common::herald();
-    command
-        .arg("--config")
-        .arg(deployment.path())
-        .arg("--telegram-api-url")
-        .arg(sim.base_url())
-        .arg("--secrets")
-        .arg(&deployment.secrets)
-        .args(["run", "--poll-seconds", "1"]);
-    let herald = deployment.spawn_command(command);
+    let herald = deployment
+        .spawn_command(deployment.herald_on_default_db(&sim, &["run", "--poll-seconds", "1"]));
     common::wait_until_polling(&sim, 0, &herald.log).await;
     herald.terminate();
     let finished = herald.wait().await;

@@ -982,16 +982,8 @@ async fn herald_xero_connect_beside_a_running_herald_is_refused_with_one_line() 
     let fake = fake().await;
     let deployment = common::Deployment::with_xero(&fake, TENANT, Some(&fake.refresh_token()));
     let sim = deployment.simulator().await;
-    let mut command = common::herald();
-    command
-        .arg("--config")
-        .arg(deployment.path())
-        .arg("--telegram-api-url")
-        .arg(sim.base_url())
-        .arg("--secrets")
-        .arg(&deployment.secrets)
-        .args(["run", "--poll-seconds", "1"]);
-    let herald = deployment.spawn_command(command);
+    let herald = deployment
+        .spawn_command(deployment.herald_on_default_db(&sim, &["run", "--poll-seconds", "1"]));
     common::wait_until_polling(&sim, 0, &herald.log).await;
     let before = secrets_refresh_token(&deployment);
     let pasted = fake.refresh_token();

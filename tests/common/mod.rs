@@ -195,6 +195,21 @@ impl Deployment {
         Herald { child, log }
     }
 
+    /// `herald` with this deployment's options but no `--db`: the deployment's own
+    /// `state/herald.db`, as `herald xero connect` and `herald check` find it.
+    pub fn herald_on_default_db(&self, sim: &Simulator, args: &[&str]) -> Command {
+        let mut command = herald();
+        command
+            .arg("--config")
+            .arg(self.path())
+            .arg("--telegram-api-url")
+            .arg(sim.base_url())
+            .arg("--secrets")
+            .arg(&self.secrets)
+            .args(args);
+        command
+    }
+
     /// `herald` with this deployment's options, pointed at `sim`.
     pub fn herald(&self, sim: &Simulator, args: &[&str]) -> Command {
         let mut command = herald();
