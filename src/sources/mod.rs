@@ -3,6 +3,7 @@
 //! owns its transport, auth and error wording and hands jobs plain typed data behind a small
 //! interface, so tests and the sandbox can swap in local fakes; jobs stay pure.
 
+pub(crate) mod http;
 pub mod leave;
 pub mod talenox;
 pub mod xero;
@@ -17,26 +18,4 @@ pub(crate) fn one_line(text: &str) -> String {
     } else {
         folded
     }
-}
-
-/// Why a request failed, from reqwest's chain of causes, in one line. Never the URL: it may
-/// carry a query, and the caller names the call anyway.
-pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    let reason = if !causes.is_empty() {
-        causes.join(": ")
-    } else if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    one_line(&reason)
 }

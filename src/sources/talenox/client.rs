@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::ACCEPT;
 use reqwest::StatusCode;
 
 use super::error::TalenoxError;
@@ -19,6 +19,7 @@ use super::model::{self, Employee, LeaveApplication, LeaveStatus};
 use crate::clock::Clock;
 use crate::config::model::TalenoxFile;
 use crate::config::{SecretStore, Token};
+use crate::sources::http::{read_answer, retry_after, Answer};
 use crate::sources::one_line;
 
 /// The longest `Retry-After` herald waits out.
@@ -64,13 +65,6 @@ impl std::fmt::Debug for TalenoxClient {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-/// What one request got back, when it was not a 429.
-struct Answer {
-    status: StatusCode,
-    html: bool,
-    body: Vec<u8>,
 }
 
 impl TalenoxClient {
@@ -212,29 +206,13 @@ impl TalenoxClient {
             .send()
             .await
             .map_err(|e| self.transport_error(what, &e))?;
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
-                .unwrap_or(DEFAULT_RETRY_AFTER);
-            return Ok(Err(wait));
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            return Ok(Err(retry_after(response.headers(), DEFAULT_RETRY_AFTER)));
         }
-        let html_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
-        let body = response
-            .bytes()
+        read_answer(response)
             .await
-            .map_err(|e| self.transport_error(what, &e))?
-            .to_vec();
-        let html = html_type || body.trim_ascii_start().starts_with(b"<");
-        Ok(Ok(Answer { status, html, body }))
+            .map(Ok)
+            .map_err(|e| self.transport_error(what, &e))
     }
 
     /// A reqwest failure: a timeout, or the chain of causes (never the URL or the token).
@@ -247,7 +225,7 @@ impl TalenoxClient {
         }
         TalenoxError::Transport {
             what: what.into(),
-            reason: crate::sources::transport_reason(e),
+            reason: crate::sources::http::transport_reason(e),
         }
     }
 }

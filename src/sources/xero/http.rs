@@ -7,24 +7,19 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 
 use super::error::XeroError;
 use super::model::{self, ErrorBody};
 use crate::clock::Clock;
+use crate::sources::http::{read_answer, retry_after};
 
 /// Wait this long on a 429 without a readable `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The longest `Retry-After` herald waits out; a longer one fails the call (and the run).
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
-/// A response that is not a 429: its status, whether it is an HTML page, its body.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub html: bool,
-    pub body: Vec<u8>,
-}
+pub(crate) use crate::sources::http::Answer;
 
 /// A 429: how long Xero asked herald to wait, and which limit was hit.
 pub(crate) struct RateLimit {
@@ -53,7 +48,7 @@ pub(crate) async fn send_once(
     let status = response.status();
     if status == StatusCode::TOO_MANY_REQUESTS {
         let limit = RateLimit {
-            wait: retry_after(response.headers()),
+            wait: retry_after(response.headers(), DEFAULT_RETRY_AFTER),
             problem: response
                 .headers()
                 .get("X-Rate-Limit-Problem")
@@ -64,18 +59,10 @@ pub(crate) async fn send_once(
         // Xero's 429 body is undocumented: never read.
         return Ok(Sent::RateLimited(limit));
     }
-    let html_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
-    let body = response
-        .bytes()
+    let answer = read_answer(response)
         .await
-        .map_err(|e| transport_error(what, &e, timeout))?
-        .to_vec();
-    let html = html_type || body.trim_ascii_start().starts_with(b"<");
-    Ok(Sent::Answer(Answer { status, html, body }))
+        .map_err(|e| transport_error(what, &e, timeout))?;
+    Ok(Sent::Answer(answer))
 }
 
 /// Waits out a 429 on `clock`, or fails at once when Xero asks for more than
@@ -108,16 +95,6 @@ pub(crate) async fn wait_out(
     );
     clock.sleep(limit.wait).await;
     Ok(())
-}
-
-/// `Retry-After` in seconds; [`DEFAULT_RETRY_AFTER`] when absent or not a number.
-fn retry_after(headers: &HeaderMap) -> Duration {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_RETRY_AFTER)
 }
 
 /// The error a non-2xx JSON (or empty) answer means.
@@ -179,6 +156,6 @@ pub(crate) fn transport_error(what: &str, e: &reqwest::Error, timeout: Duration)
     }
     XeroError::Transport {
         what: what.into(),
-        reason: crate::sources::transport_reason(e),
+        reason: crate::sources::http::transport_reason(e),
     }
 }
