@@ -429,6 +429,16 @@ impl Launch<'_> {
         let poster = Poster::<I>::new(&verified, clock.clone());
         let mut bound: Vec<Arc<dyn BoundJob>> = Vec::new();
         let mut job_specs = Vec::new();
+        // Who is on leave: Talenox (with its snapshot in this store) when configured.
+        let leave: Arc<dyn LeaveSource> = match &shared.talenox {
+            Some(client) => Arc::new(crate::sources::talenox::TalenoxLeave::new(
+                client.clone(),
+                self.store.clone(),
+                clock.clone(),
+                shared.roster.clone(),
+            )),
+            None => shared.leave.clone(),
+        };
         let kinds = I::job_kinds();
         for file in &bot.jobs {
             // Parsed once, at start (`specs`); looked up here by name.
@@ -458,15 +468,7 @@ impl Launch<'_> {
                 roster: shared.roster.clone(),
                 templates: shared.templates.clone(),
                 console: self.console.clone(),
-                leave: match &shared.talenox {
-                    Some(client) => Arc::new(crate::sources::talenox::TalenoxLeave::new(
-                        client.clone(),
-                        self.store.clone(),
-                        clock.clone(),
-                        shared.roster.clone(),
-                    )),
-                    None => shared.leave.clone(),
-                },
+                leave: leave.clone(),
                 xero: shared.xero.clone(),
                 talenox: shared.talenox.clone(),
             };

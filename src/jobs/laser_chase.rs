@@ -176,17 +176,10 @@ impl Job for LaserChase {
                 }
             };
             let template = input.spec.template_or(DEFAULT_TEMPLATE);
-            Ok(JobOutput {
-                posts: chase
-                    .render(&input.templates, template, input.spec.clean_sweep)?
-                    .into_iter()
-                    .collect(),
-                notes: note
-                    .map(|html| OperatorNote { once: None, html })
-                    .into_iter()
-                    .collect(),
-                ..JobOutput::default()
-            })
+            Ok(JobOutput::post_and_note(
+                chase.render(&input.templates, template, input.spec.clean_sweep)?,
+                note.map(|html| OperatorNote { once: None, html }),
+            ))
         })
     }
 

@@ -158,6 +158,17 @@ pub struct JobOutput {
     pub notes: Vec<OperatorNote>,
 }
 
+impl JobOutput {
+    /// At most one post and at most one note: what most jobs produce.
+    pub fn post_and_note(post: Option<String>, note: Option<OperatorNote>) -> Self {
+        JobOutput {
+            posts: post.into_iter().collect(),
+            notes: note.into_iter().collect(),
+            ..JobOutput::default()
+        }
+    }
+}
+
 impl From<Vec<String>> for JobOutput {
     fn from(posts: Vec<String>) -> Self {
         JobOutput {

@@ -389,17 +389,10 @@ impl Job for TeamPulse {
             );
             let template = input.spec.template_or(DEFAULT_TEMPLATE);
             let unmatched = Unmatched::find(&input.roster, date, &employees);
-            Ok(JobOutput {
-                posts: pulse
-                    .render(&input.templates, template, input.spec.clean_sweep)?
-                    .into_iter()
-                    .collect(),
-                notes: unmatched
-                    .note(&input.spec.name, &pulse.date, date)
-                    .into_iter()
-                    .collect(),
-                ..JobOutput::default()
-            })
+            Ok(JobOutput::post_and_note(
+                pulse.render(&input.templates, template, input.spec.clean_sweep)?,
+                unmatched.note(&input.spec.name, &pulse.date, date),
+            ))
         })
     }
 
@@ -795,6 +788,47 @@ mod tests {
         for days in [61, 59, 31, 15, 8, 6, 1, 0] {
             assert!(!listed(days), "{days}");
         }
+    }
+
+    #[test]
+    fn names_that_match_nobody_are_noted_once_per_day_and_leavers_are_no_news() {
+        let roster = roster();
+        let date = day(2026, 11, 23);
+        let everyone: Vec<Employee> = roster
+            .members()
+            .iter()
+            .filter_map(|m| m.talenox_name.clone())
+            .enumerate()
+            .map(|(i, name)| {
+                let (first, last) = name.split_once(' ').unwrap_or((&name, ""));
+                employee(i as i64, first, last)
+            })
+            .collect();
+        let all_match = Unmatched::find(&roster, date, &everyone);
+        assert_eq!(all_match, Unmatched::default());
+        assert!(all_match.note("team-pulse", "Monday", date).is_none());
+
+        let mut left = employee(98, "Gone", "Person");
+        left.resign_date = Some(day(2026, 1, 1));
+        let mut changed = everyone[1..].to_vec();
+        changed.extend([employee(99, "New", "Starter"), left]);
+        let found = Unmatched::find(&roster, date, &changed);
+        assert_eq!(found.employees, ["New Starter"], "a leaver is no news");
+        let first = roster
+            .members()
+            .iter()
+            .find(|m| m.talenox_name.is_some())
+            .map(|m| m.name.clone());
+        assert_eq!(found.members, first.into_iter().collect::<Vec<_>>());
+        let monday = found.note("team-pulse", "Monday", date).expect("a note");
+        let tuesday = found
+            .note("team-pulse", "Tuesday", date + chrono::Duration::days(1))
+            .expect("a note");
+        assert!(monday.once.is_some());
+        assert_ne!(
+            monday.once, tuesday.once,
+            "one note a day, every day it is true"
+        );
     }
 
     #[test]

@@ -173,6 +173,20 @@ fn split_posts(output: JobOutput) -> JobOutput {
     }
 }
 
+/// Whether a message with this `once` key (or none) goes out: claims the key for the job, in
+/// `tx`; false when an earlier run already claimed it.
+async fn first_time(
+    tx: &mut sqlx::SqliteConnection,
+    spec: &JobSpec,
+    once: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    match once {
+        Some(key) => crate::store::job_once::claim(tx, &spec.name, key, at).await,
+        None => Ok(true),
+    }
+}
+
 /// Tells the operators a run's notes, in `tx`: a note with a `once` key only the first time
 /// its job claims that key. Each note told is audited.
 async fn tell_notes(
@@ -184,10 +198,8 @@ async fn tell_notes(
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     for note in notes {
-        if let Some(key) = &note.once {
-            if !crate::store::job_once::claim(&mut *tx, &spec.name, key, at).await? {
-                continue;
-            }
+        if !first_time(&mut *tx, spec, note.once.as_deref(), at).await? {
+            continue;
         }
         alert(console, &mut *tx, &note.html, at).await?;
         let entry = AuditEntry::new("job", "told the operators")
@@ -241,10 +253,8 @@ async fn run_slot<I: BotIdentity>(
                 .map(|text| OutgoingMessage::new(spec.chat_id, spec.thread_id, text.as_str()))
                 .collect();
             for dm in &direct {
-                if let Some(once) = &dm.once {
-                    if !crate::store::job_once::claim(&mut tx, &spec.name, once, at).await? {
-                        continue;
-                    }
+                if !first_time(&mut tx, &spec, dm.once.as_deref(), at).await? {
+                    continue;
                 }
                 messages.push(OutgoingMessage::direct(dm.to, dm.html.as_str()));
             }
