@@ -1005,6 +1005,12 @@ async fn herald_xero_connect_beside_a_running_herald_is_refused_with_one_line() 
     herald.terminate();
     let finished = herald.wait().await;
     assert_eq!(finished.code, Some(0), "{}", finished.output);
+
+    // Stopped cleanly, the lease is released: connect goes ahead.
+    let (code, stdout, stderr) =
+        tokio::task::block_in_place(|| connect(&deployment, &format!("{pasted}\n")));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(fake.refreshes(), 1);
 }
 
 #[test]
