@@ -103,6 +103,49 @@ pub enum Command {
     Log(LogArgs),
     /// Xero, for the finance bot: `herald xero connect`.
     Xero(XeroArgs),
+    /// Write a new deployment folder: the shipped example with the team's values blanked,
+    /// an empty secrets file (mode 600) and NEXT-STEPS.md. `herald check --config DIR` then
+    /// lists every field still to fill. Refuses a folder that is not empty.
+    ///
+    /// Exit code 0 written, 2 refused or could not write.
+    Init(InitArgs),
+    /// The configurations that booted healthy, saved by `herald run` under
+    /// state/config-good/: `backups`, `diff`, `restore`.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the saved configurations, oldest first (the newest is `last-good`).
+    Backups,
+    /// Show what changed in bots/ and templates/ since a saved configuration, as a unified
+    /// diff. Exit code 0 unchanged, 1 changed, 2 no such configuration.
+    Diff {
+        /// `last-good` or a TIMESTAMP from `herald config backups`.
+        #[arg(long, value_name = "last-good|TIMESTAMP", default_value = "last-good")]
+        against: String,
+    },
+    /// Copy a saved configuration back into bots/ and templates/, once `herald check` passes
+    /// on it (secrets are not part of a backup: they are never read or written). The files it
+    /// replaces are kept under state/config-replaced/. Restart herald to use it.
+    Restore {
+        /// A TIMESTAMP from `herald config backups`, or `last-good`.
+        #[arg(value_name = "TIMESTAMP")]
+        stamp: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The new deployment folder (created; must be empty if it exists).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

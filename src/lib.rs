@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod console_texts;
+pub mod deploy;
 pub mod faults;
 pub mod fleet;
 pub mod identity;

@@ -6,7 +6,9 @@
 //! Adding a subcommand: its arguments in `src/cli.rs`, one file here, one arm in [`execute`].
 
 pub mod check;
+pub mod config;
 pub mod global;
+pub mod init;
 pub mod log;
 pub mod pause;
 pub mod run;
@@ -52,5 +54,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
         Command::Sandbox(args) => sandbox::execute(global, args).await,
         Command::Log(args) => log::execute(global, args).await,
         Command::Xero(args) => xero::execute(global, args).await,
+        Command::Init(args) => init::execute(args),
+        Command::Config(args) => config::execute(global, args),
     }
 }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::global;
 use crate::cli::{GlobalOptions, RunArgs};
-use crate::fleet::RunOptions;
+use crate::fleet::{RunOptions, StartError};
 use crate::outbox::sender::SenderSettings;
 use crate::schedule::runner::SchedulerSettings;
 use crate::store::lease::LeaseSettings;
@@ -34,6 +34,9 @@ pub async fn execute(global: &GlobalOptions, args: &RunArgs) -> ExitCode {
         Ok(fleet) => fleet,
         Err(e) => {
             eprintln!("herald run: refusing to start: {e}");
+            if let Some(hint) = last_good_hint(global, &e) {
+                eprintln!("{hint}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -47,6 +50,22 @@ pub async fn execute(global: &GlobalOptions, args: &RunArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// For a start refused over its configuration: where the last configuration that booted
+/// healthy is, and how to see what changed since.
+fn last_good_hint(global: &GlobalOptions, error: &StartError) -> Option<String> {
+    let about_config = matches!(
+        error,
+        StartError::Config(_) | StartError::ConfigUnreadable(_) | StartError::Templates(_)
+    );
+    let backup = crate::deploy::config_backup::find(&global.config, None).ok()?;
+    about_config.then(|| {
+        format!(
+            "last good config: {}; `herald config diff` shows what changed",
+            backup.path.display()
+        )
+    })
 }
 
 /// The options the fleet starts with, from the global options (the sandbox starts from these

@@ -17,6 +17,7 @@ use super::{RunError, RunOptions, StartError};
 use crate::bots::{Bot, BotVisitor};
 use crate::config::secrets::{SecretStore, Token};
 use crate::config::{self, Config};
+use crate::deploy::config_backup::ConfigFiles;
 use crate::identity::{Poster, VerifiedBot};
 use crate::inbound::base_dependencies;
 use crate::inbound::poller::Poller;
@@ -32,8 +33,71 @@ use crate::store::Store;
 use crate::telegram::TelegramClient;
 use crate::templates::Templates;
 
+/// The boot has run [`RunOptions::healthy_after`] without a fatal error: it is recorded as
+/// healthy (the crash-loop guard counts on it) and the configuration it booted with is saved
+/// as the last good one (audited when a new copy was saved). Failures are logged: neither
+/// stops a running fleet.
+async fn become_healthy(
+    store: &Store,
+    clock: &crate::clock::Clock,
+    boot_id: i64,
+    config_dir: std::path::PathBuf,
+    booted_with: Option<ConfigFiles>,
+) {
+    let healthy = store
+        .retry("recording that this boot is healthy", || async {
+            let mut tx = store.begin_write().await?;
+            crate::store::boots::mark_healthy(&mut tx, boot_id, clock.now()).await?;
+            tx.commit().await
+        })
+        .await;
+    if let Err(e) = healthy {
+        tracing::error!(error = %e, "could not record that this boot is healthy");
+        return;
+    }
+    let Some(files) = booted_with else { return };
+    let at = clock.now();
+    let saved = tokio::task::spawn_blocking(move || {
+        crate::deploy::config_backup::save(&config_dir, &files, at)
+    })
+    .await;
+    let backup = match saved {
+        Ok(Ok(Some(backup))) => backup,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not save the configuration as the last good one");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "saving the configuration as the last good one panicked");
+            return;
+        }
+    };
+    tracing::info!(path = %backup.path.display(), "configuration saved as the last good one");
+    let entry = AuditEntry::new("config", "saved as the last good configuration")
+        .detail(backup.path.display().to_string());
+    let audited = store
+        .retry("auditing the configuration backup", || async {
+            let mut tx = store.begin_write().await?;
+            audit::record(&mut tx, clock.now(), &entry).await?;
+            tx.commit().await
+        })
+        .await;
+    if let Err(e) = audited {
+        tracing::error!(error = %e, "could not audit the configuration backup");
+    }
+}
+
 /// Validates configuration, verifies every identity and launches the fleet.
 pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
+    // The files this boot runs with, saved as the last good configuration once it is healthy.
+    let booted_with = match ConfigFiles::read(&options.config_dir) {
+        Ok(files) => Some(files),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot keep a copy of the configuration files");
+            None
+        }
+    };
     let config = config::load(&options.config_dir).map_err(|e| match e {
         config::ConfigError::Findings(findings) => StartError::Config(findings),
         other => StartError::ConfigUnreadable(other.to_string()),
@@ -189,18 +253,12 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let healthy_after = options.healthy_after;
     let (healthy_store, healthy_clock, stop) =
         (store.clone(), clock.clone(), fleet.shutdown.clone());
+    let config_dir = options.config_dir.clone();
     fleet.tasks.spawn(async move {
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = tokio::time::sleep(healthy_after) => {
-                let healthy = healthy_store.retry("recording that this boot is healthy", || async {
-                    let mut tx = healthy_store.begin_write().await?;
-                    crate::store::boots::mark_healthy(&mut tx, boot_id, healthy_clock.now()).await?;
-                    tx.commit().await
-                }).await;
-                if let Err(e) = healthy {
-                    tracing::error!(error = %e, "could not record that this boot is healthy");
-                }
+                become_healthy(&healthy_store, &healthy_clock, boot_id, config_dir, booted_with).await;
             }
         }
         Ok(())
