@@ -112,6 +112,23 @@ pub enum Command {
     /// The configurations that booted healthy, saved by `herald run` under
     /// state/config-good/: `backups`, `diff`, `restore`.
     Config(ConfigArgs),
+    /// Print the ids the roster needs: every chat, forum topic and person the bots see while
+    /// it listens, as ready-to-paste bots/roster.toml snippets, each compared with the
+    /// current roster. Needs only the tokens in the secrets file. Confirms no update and
+    /// writes nothing, so a later `herald run` still answers everything it saw.
+    ///
+    /// Exit code 0 every bot listened, 1 some could not (each says why), 2 could not run.
+    Discover(DiscoverArgs),
+    /// Keep herald running under the machine's service manager (a systemd unit, or a
+    /// launchd job on macOS): `herald service install | uninstall | status`.
+    Service(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// How long to listen, in seconds: post in every topic and DM a bot meanwhile.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +184,41 @@ pub enum XeroCommand {
     /// Exit code 0 connected, 1 Xero refused or the tenant is not connected, 2 bad config or
     /// no token on standard input.
     Connect,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// A system-wide service (a unit in /etc/systemd/system or a LaunchDaemon, the binary in
+    /// /usr/local/bin, run as the user who ran sudo) instead of the invoking user's own (the
+    /// unit in ~/.config/systemd/user or ~/Library/LaunchAgents, the binary in ~/.local/bin).
+    #[arg(long, global = true)]
+    pub system: bool,
+    #[command(subcommand)]
+    pub command: ServiceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Install herald as a service and (re)start it, running `herald run` with this
+    /// command's --config, --secrets and --db (made absolute).
+    ///
+    /// Copies this binary to a stable path (~/.local/bin/herald, or /usr/local/bin/herald
+    /// with --system; a temp file renamed over it, so a running herald is not disturbed),
+    /// writes the unit (systemd: herald.service, `herald check` before each start) or the
+    /// plist (launchd: com.herald.bots, logging to <config>/state/logs/herald.log), then
+    /// reloads the manager, enables the service and restarts it. Run it again after an
+    /// upgrade: it replaces the binary and the unit and restarts herald.
+    ///
+    /// Exit code 0 installed and started, 1 the service manager refused a step (the files are
+    /// written by then), 2 could not install (bad --config, a folder not writable).
+    Install,
+    /// Stop and disable the service and remove its unit (or plist); keeps the binary, the
+    /// deployment folder and the logs. Exit code 0 removed or nothing to remove, 1 the
+    /// service manager refused, 2 could not run.
+    Uninstall,
+    /// Print the service's state, its last start and its last 10 log lines. Exit code 0
+    /// running, 1 installed but not running (or not installed), 2 could not ask.
+    Status,
 }
 
 #[derive(Debug, Args)]

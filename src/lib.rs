@@ -26,6 +26,7 @@ pub mod sandbox;
 pub mod schedule;
 pub mod sources;
 pub mod store;
+pub mod supervisor;
 pub mod telegram;
 pub mod templates;
 pub mod text;

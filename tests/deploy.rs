@@ -209,3 +209,108 @@ async fn a_healthy_boot_saves_the_config_a_refused_start_names_it_and_restore_br
     fleet.stop().await.expect("clean stop");
     assert_eq!(config_backup::list(&dir).unwrap(), backups);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_prints_what_the_bots_see_flags_what_differs_and_leaves_it_for_herald_run() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let (member, operator) = (deployment.member(), deployment.operator());
+    let happy = deployment.config().bots["happy"].username.clone();
+    // The roster has one topic id and one person's id wrong (the simulator has them right).
+    deployment.edit(
+        "roster.toml",
+        "message_thread_id = 12",
+        "message_thread_id = 99",
+    );
+    deployment.edit(
+        "roster.toml",
+        &format!("telegram_id = {member}"),
+        "telegram_id = 1000001",
+    );
+    sim.user_says_in_topic(member, Some(12), "Done: Q3 filing");
+    sim.user_dms(operator, &happy, "/help");
+
+    let out = run(&mut deployment.herald(&sim, &["discover", "--seconds", "1"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::assert_snapshot!("discover", text(&out.stdout));
+    assert!(!deployment.db_path().exists(), "discover wrote no database");
+    assert_eq!(sim.pending_updates(&happy), 1, "the DM is still waiting");
+
+    // herald run (with the roster put right) answers the DM discover saw.
+    deployment.edit(
+        "roster.toml",
+        "message_thread_id = 99",
+        "message_thread_id = 12",
+    );
+    deployment.edit(
+        "roster.toml",
+        "telegram_id = 1000001",
+        &format!("telegram_id = {member}"),
+    );
+    let mut herald = deployment.spawn_herald(&sim, &["run"]);
+    let answered = sim
+        .wait_for(
+            |sent| sent.iter().any(|s| s.bot == happy && s.chat_id == operator),
+            common::PATIENCE,
+        )
+        .await;
+    herald.stop().await;
+    assert!(answered.is_ok(), "{}", herald.output());
+}
+
+/// Runs `herald run` as systemd would with a watchdog of 300 ms, and waits until it has
+/// said both READY=1 and WATCHDOG=1 on its notify socket.
+async fn ready_and_fed_under_systemd(deployment: &Deployment, sim: &herald_sim::Simulator) {
+    let socket_path = deployment.path().join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let run = deployment.herald(sim, &["run", "--poll-seconds", "1"]);
+    // systemd names the watched process in WATCHDOG_PID: the shell execs herald in its place.
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"WATCHDOG_PID=$$ exec "$0" "$@""#)
+        .arg(run.get_program())
+        .args(run.get_args())
+        .env("RUST_LOG", "info")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "300000");
+    let mut herald = deployment.spawn_command(command);
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 256];
+    let has = |received: &[String], message: &str| received.iter().any(|m| m == message);
+    while !(has(&received, "READY=1\n") && has(&received, "WATCHDOG=1\n")) {
+        let read = tokio::time::timeout(common::PATIENCE, socket.recv(&mut buffer)).await;
+        let Ok(Ok(n)) = read else {
+            panic!("no notification; got {received:?}: {}", herald.output());
+        };
+        received.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    herald.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_systemd_herald_run_reports_ready_and_keeps_the_watchdog_fed() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    ready_and_fed_under_systemd(&deployment, &sim).await;
+
+    // In diagnose mode no scheduler runs; the watchdog is fed all the same, or systemd would
+    // kill herald into yet another unhealthy boot.
+    let clawrence = deployment.config().bots["clawrence"].username.clone();
+    for _ in 0..3 {
+        sim.inject_fault(
+            &clawrence,
+            "getUpdates",
+            herald_sim::Fault::api(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"),
+        );
+        let finished = deployment
+            .spawn_herald(&sim, &["run", "--poll-seconds", "1"])
+            .wait()
+            .await;
+        assert_eq!(finished.code, Some(1), "{}", finished.output);
+    }
+    ready_and_fed_under_systemd(&deployment, &sim).await;
+    let diagnosed = sim.sent().iter().any(|r| r.text.contains("diagnose mode"));
+    assert!(diagnosed, "the last start was in diagnose mode");
+}

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod config;
+pub mod discover;
 pub mod global;
 pub mod init;
 pub mod log;
@@ -14,6 +15,7 @@ pub mod pause;
 pub mod run;
 pub mod sandbox;
 pub mod schedule;
+pub mod service;
 pub mod xero;
 
 use std::process::ExitCode;
@@ -56,5 +58,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
         Command::Xero(args) => xero::execute(global, args).await,
         Command::Init(args) => init::execute(args),
         Command::Config(args) => config::execute(global, args),
+        Command::Discover(args) => discover::execute(global, args).await,
+        Command::Service(args) => service::execute(global, args),
     }
 }

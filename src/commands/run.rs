@@ -40,6 +40,7 @@ pub async fn execute(global: &GlobalOptions, args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    crate::supervisor::ready();
     match fleet.run_until(stop).await {
         Ok(()) => {
             tracing::info!("stopped cleanly");
@@ -50,6 +51,15 @@ pub async fn execute(global: &GlobalOptions, args: &RunArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Under a systemd watchdog, the scheduler's watchdog looks (and tells systemd it is alive)
+/// at least as often as systemd needs.
+fn watched_by_systemd(mut settings: SchedulerSettings) -> SchedulerSettings {
+    if let Some(period) = crate::supervisor::watchdog_period() {
+        settings.watchdog_every = settings.watchdog_every.min(period);
+    }
+    settings
 }
 
 /// For a start refused over its configuration: where the last configuration that booted
@@ -87,7 +97,7 @@ pub fn run_options(global: &GlobalOptions, poll_seconds: u64, force: bool) -> Ru
         } else {
             SenderSettings::default()
         },
-        scheduler: SchedulerSettings::default(),
+        scheduler: watched_by_systemd(SchedulerSettings::default()),
         force,
         healthy_after: Duration::from_secs(60),
         desk: None,

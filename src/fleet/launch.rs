@@ -248,6 +248,20 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         fleet.verified.push(summary);
     }
     if diagnose {
+        // No scheduler runs in diagnose mode, so nothing else would feed a systemd watchdog
+        // (which would then kill and restart herald into another unhealthy boot).
+        if let Some(period) = crate::supervisor::watchdog_period() {
+            let stop = fleet.shutdown.clone();
+            fleet.tasks.spawn(async move {
+                while tokio::time::timeout(period, stop.cancelled())
+                    .await
+                    .is_err()
+                {
+                    crate::supervisor::alive();
+                }
+                Ok(())
+            });
+        }
         return Ok(fleet);
     }
     let healthy_after = options.healthy_after;

@@ -63,6 +63,7 @@ impl Watchdog {
                     }
                 })
                 .await?;
+            crate::supervisor::alive();
             if alerted {
                 self.reporter.worked();
             } else {
