@@ -533,12 +533,21 @@ pub fn sim_config(config: &Config, tokens: &BTreeMap<&'static str, String>) -> S
         .bots
         .iter()
         .enumerate()
-        .map(|(i, (name, bot))| SimBot {
-            token: tokens.get(name).cloned().unwrap_or_default(),
-            user_id: 7_000_000_000 + i as i64,
-            username: bot.username.clone(),
-            first_name: (*name).to_owned(),
-            can_read_all_group_messages: *name == "clawrence",
+        .map(|(i, (name, bot))| {
+            let token = tokens.get(name).cloned().unwrap_or_default();
+            // As on Telegram, a bot's user id is the number its token starts with.
+            let user_id = token
+                .split(':')
+                .next()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or(7_000_000_000 + i as i64);
+            SimBot {
+                token,
+                user_id,
+                username: bot.username.clone(),
+                first_name: (*name).to_owned(),
+                can_read_all_group_messages: *name == "clawrence",
+            }
         })
         .collect();
     let roster = &config.roster;

@@ -22,6 +22,11 @@
 //!   tdlib's), the 4096 limit on visible UTF-16 text, 64-byte `callback_data`, thread and chat
 //!   checks, users who blocked a bot or deleted their account; the 200-unit limit on a
 //!   button-tap answer;
+//! - the probes of a health check: `getChatMember` in the group and `sendChatAction`, with
+//!   Telegram's refusals for a bot removed, kicked or restricted in the group
+//!   ([`Simulator::remove_bot_from_group`], [`Simulator::restrict_bot`]), a deleted topic
+//!   ([`Simulator::delete_topic`]) and a user who never started the bot
+//!   ([`Simulator::user_never_started`]);
 //! - flood limits with 429 + `retry_after` when turned on (see [`SimConfig::rate_limits`]);
 //! - faults on demand ([`Fault`]).
 //!
@@ -64,7 +69,7 @@ use tokio::sync::watch;
 
 pub use self::clock::SimClock;
 use self::server::Shared;
-use self::state::State;
+use self::state::{Membership, State};
 
 /// What the simulator knows: bots, the forum group, humans.
 #[derive(Debug, Clone)]
@@ -73,8 +78,9 @@ pub struct SimConfig {
     pub bots: Vec<SimBot>,
     /// The team's forum supergroup.
     pub group: SimGroup,
-    /// Humans that exist (members and strangers). Every listed user can be messaged privately;
-    /// others only after they wrote to the bot.
+    /// Humans that exist (members and strangers). Every listed user can be messaged privately
+    /// (unless [`Simulator::user_never_started`]); others only after they wrote to the bot.
+    /// Listed users are members of the group for `getChatMember`.
     pub users: Vec<SimUser>,
     /// Enforce Telegram's flood limits with 429s (off by default).
     pub rate_limits: bool,
@@ -321,9 +327,11 @@ impl Simulator {
 
     /// A human posts `text` in a topic (`None` = General) and returns its message id.
     ///
-    /// Bots with `can_read_all_group_messages` receive it; bots in privacy mode receive it only
-    /// if it starts with a command (with an `@suffix`, only the addressed bot), mentions
-    /// `@theirusername`, or replies to one of their messages. A message in a topic carries
+    /// Bots with `can_read_all_group_messages` (see [`Simulator::set_privacy_mode`]) and
+    /// administrators ([`Simulator::promote_bot`]) receive it; bots in privacy mode receive it
+    /// only if it starts with a command (with an `@suffix`, only the addressed bot), mentions
+    /// `@theirusername`, or replies to one of their messages. Bots out of the group
+    /// ([`Simulator::remove_bot_from_group`]) receive nothing. A message in a topic carries
     /// `reply_to_message` = the topic's creation message, as on Telegram.
     ///
     /// # Panics
@@ -422,6 +430,111 @@ impl Simulator {
     /// `Forbidden: user is deactivated`.
     pub fn deactivate_user(&self, user_id: i64) {
         self.shared.lock().deactivate_user(user_id);
+    }
+
+    /// `user_id` never pressed Start in a private chat with `bot_username`: the bot's
+    /// `sendMessage`/`sendChatAction` to them answer 403 `Forbidden: bot can't initiate
+    /// conversation with a user` until the user writes to the bot ([`Simulator::user_dms`]).
+    /// By default every configured user has started every bot.
+    ///
+    /// # Panics
+    /// If no bot has that username.
+    pub fn user_never_started(&self, user_id: i64, bot_username: &str) {
+        self.with_bot(bot_username, |st, bot| st.user_never_started(user_id, bot));
+    }
+
+    // ----- the group, as its admins change it --------------------------------------------------
+
+    /// An admin removes `bot_username` from the group (`kicked`: bans it). From now on its calls
+    /// on the group (`sendMessage`, `editMessageText`, `sendChatAction`, `getChatMember`) answer
+    /// 403 `Forbidden: bot is not a member of the supergroup chat`, or `Forbidden: bot was
+    /// kicked from the supergroup chat` when kicked, and it receives no group updates. Other
+    /// bots' `getChatMember` see it as `left` or `kicked`.
+    ///
+    /// # Panics
+    /// If no bot has that username.
+    pub fn remove_bot_from_group(&self, bot_username: &str, kicked: bool) {
+        let membership = if kicked {
+            Membership::Kicked
+        } else {
+            Membership::Left
+        };
+        self.with_bot(bot_username, |st, bot| st.set_membership(bot, membership));
+    }
+
+    /// An admin adds `bot_username` (back) to the group as a plain member: no restriction, no
+    /// admin rights. Updates of messages posted while it was out are not delivered.
+    ///
+    /// # Panics
+    /// If no bot has that username.
+    pub fn add_bot_to_group(&self, bot_username: &str) {
+        self.with_bot(bot_username, |st, bot| {
+            st.set_membership(bot, Membership::Member);
+        });
+    }
+
+    /// An admin restricts `bot_username` in the group (forever). `getChatMember` then says
+    /// `"status": "restricted"` with `can_send_messages` (and every other sending permission)
+    /// as given; with `false`, `sendMessage` to the group answers 400 `Bad Request: not enough
+    /// rights to send text messages to the chat`. The bot stays in the group and keeps
+    /// receiving its updates. [`Simulator::add_bot_to_group`] lifts the restriction.
+    ///
+    /// # Panics
+    /// If no bot has that username.
+    pub fn restrict_bot(&self, bot_username: &str, can_send_messages: bool) {
+        self.with_bot(bot_username, |st, bot| {
+            st.set_membership(bot, Membership::Restricted { can_send_messages });
+        });
+    }
+
+    /// An admin makes `bot_username` an administrator of the group (`false`: a plain member
+    /// again). `getChatMember` then says `"status": "administrator"` with its rights, and, as
+    /// on Telegram, it receives every group message whatever its privacy mode.
+    ///
+    /// # Panics
+    /// If no bot has that username.
+    pub fn promote_bot(&self, bot_username: &str, admin: bool) {
+        let membership = if admin {
+            Membership::Administrator
+        } else {
+            Membership::Member
+        };
+        self.with_bot(bot_username, |st, bot| st.set_membership(bot, membership));
+    }
+
+    /// An admin deletes the topic `thread_id` with all its messages: `sendMessage` and
+    /// `sendChatAction` with that `message_thread_id` answer 400 `Bad Request: message thread
+    /// not found`, and its messages can no longer be edited or replied to.
+    ///
+    /// # Panics
+    /// If `thread_id` is not a topic of the group (a mistake in the test).
+    pub fn delete_topic(&self, thread_id: i32) {
+        let r = self.shared.lock().delete_topic(thread_id);
+        r.unwrap_or_else(|e| panic!("telegram simulator: {e}"));
+    }
+
+    /// Turns privacy mode of `bot_username` on or off (BotFather's `/setprivacy`): `getMe`'s
+    /// `can_read_all_group_messages` becomes `!on`, and group messages reach the bot
+    /// accordingly (see [`Simulator::user_says_in_topic`]). On Telegram a bot may have to be
+    /// re-added to a group before the change applies there; the simulator applies it at once.
+    ///
+    /// # Panics
+    /// If no bot has that username.
+    pub fn set_privacy_mode(&self, bot_username: &str, on: bool) {
+        self.with_bot(bot_username, |st, bot| st.set_privacy_mode(bot, on));
+    }
+
+    /// Runs `f` on the state with the index of the bot `bot_username`.
+    ///
+    /// # Panics
+    /// If no bot has that username.
+    fn with_bot<R>(&self, bot_username: &str, f: impl FnOnce(&mut State, usize) -> R) -> R {
+        let mut st = self.shared.lock();
+        let Some(bot) = st.bot_by_username(bot_username) else {
+            drop(st);
+            panic!("telegram simulator: no bot @{bot_username}");
+        };
+        f(&mut st, bot)
     }
 
     // ----- inspection --------------------------------------------------------------------------

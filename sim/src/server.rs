@@ -360,6 +360,15 @@ async fn dispatch(
             Err(e) => err(&e),
         },
         "getmycommands" => ok(&shared.lock().get_my_commands(bot)),
+        "getchatmember" => match shared.lock().get_chat_member(bot, params) {
+            Ok(member) => ok(&member),
+            Err(e) => err(&e),
+        },
+        // Shows a status for a few seconds, posts nothing: not in `sent`, nor in `rejections`.
+        "sendchataction" => match shared.lock().send_chat_action(bot, params) {
+            Ok(b) => ok(&b),
+            Err(e) => err(&e),
+        },
         "deletewebhook" => ok(&true),
         "getwebhookinfo" => ok(&WebhookInfo {
             url: "",

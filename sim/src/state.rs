@@ -15,8 +15,8 @@ use super::api::{value_bool, value_int, ApiError, Params};
 use super::entities::{leading_command, mentions, user_entities, utf16_len};
 use super::ratelimit::RateLimiter;
 use super::wire::{
-    BotCommand, Button, CallbackQuery, Chat, Entity, ForumTopicCreated, InlineKeyboard, Me,
-    Message, Queued, Update, User,
+    AdministratorRights, BotCommand, Button, CallbackQuery, Chat, ChatMember, Entity,
+    ForumTopicCreated, InlineKeyboard, Me, Message, Queued, RestrictedPermissions, Update, User,
 };
 use super::{CallbackAnswer, Fault, Rejection, SentRecord, SimBot, SimConfig, SimGroup, SimUser};
 use crate::clock::SimClock;
@@ -34,6 +34,46 @@ const FIRST_CALLBACK_ID: u64 = 4_623_891_725_364_519_837;
 const TOPIC_COLORS: [u32; 6] = [7322096, 16766590, 13338331, 9367192, 16749490, 16478047];
 const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
 const QUERY_TOO_OLD: &str = "query is too old and response timeout expired or query ID is invalid";
+const THREAD_NOT_FOUND: &str = "message thread not found";
+/// The `action`s of `sendChatAction` the Bot API server accepts (any case), aliases included.
+const CHAT_ACTIONS: &[&str] = &[
+    "cancel",
+    "typing",
+    "record_video",
+    "upload_video",
+    "record_audio",
+    "record_voice",
+    "upload_audio",
+    "upload_voice",
+    "upload_photo",
+    "upload_document",
+    "choose_sticker",
+    "pick_up_location",
+    "find_location",
+    "record_video_note",
+    "upload_video_note",
+];
+
+/// Where a bot stands in the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Membership {
+    Member,
+    Administrator,
+    /// A member with restricted permissions.
+    Restricted {
+        can_send_messages: bool,
+    },
+    /// Removed, or left on its own.
+    Left,
+    /// Banned from the group.
+    Kicked,
+}
+
+impl Membership {
+    fn in_group(self) -> bool {
+        !matches!(self, Membership::Left | Membership::Kicked)
+    }
+}
 
 /// Which conversation a message lives in. Private chats are per bot: each bot has its own
 /// dialog (and message ids) with a user, although the chat id is the user's id for all of them.
@@ -60,6 +100,7 @@ pub(crate) struct BotRt {
     next_update_id: i64,
     poll_gen: u64,
     commands: Option<Vec<(String, String)>>,
+    membership: Membership,
 }
 
 struct CallbackRt {
@@ -88,6 +129,8 @@ pub(crate) struct State {
     messages: HashMap<(ChatKey, i64), Stored>,
     next_message_id: HashMap<ChatKey, i64>,
     dm_opened: HashSet<(usize, i64)>,
+    /// (bot, user): a configured user who never started that bot (until they write to it).
+    never_started: HashSet<(usize, i64)>,
     /// (bot, user): the user blocked the bot.
     blocked: HashSet<(usize, i64)>,
     /// Users who deleted their account.
@@ -123,6 +166,7 @@ impl State {
                     next_update_id: FIRST_UPDATE_ID,
                     poll_gen: 0,
                     commands: None,
+                    membership: Membership::Member,
                 })
                 .collect(),
             group: config.group.clone(),
@@ -138,6 +182,7 @@ impl State {
             messages: HashMap::new(),
             next_message_id: HashMap::new(),
             dm_opened: HashSet::new(),
+            never_started: HashSet::new(),
             blocked: HashSet::new(),
             deactivated: HashSet::new(),
             sent: Vec::new(),
@@ -396,8 +441,10 @@ impl State {
         });
     }
 
-    /// Bots that receive a group message: all bots that read everything; bots in privacy mode
-    /// only for commands (addressed to them, or to nobody), replies to them and mentions.
+    /// Bots that receive a group message: of the bots in the group, all that read everything
+    /// and all administrators (privacy mode does not apply to them on Telegram); bots in privacy
+    /// mode only for commands (addressed to them, or to nobody), replies to them and mentions.
+    /// A bot removed or kicked from the group receives nothing.
     fn group_audience(&self, msg: &Message) -> Vec<usize> {
         let text = msg.text.as_deref().unwrap_or("");
         let command = leading_command(text);
@@ -409,8 +456,12 @@ impl State {
         (0..self.bots.len())
             .filter(|&i| {
                 let cfg = &self.bots[i].cfg;
+                if !self.bots[i].membership.in_group() {
+                    return false;
+                }
                 let name = cfg.username.to_ascii_lowercase();
                 cfg.can_read_all_group_messages
+                    || self.bots[i].membership == Membership::Administrator
                     || command.as_ref().is_some_and(|(_, to)| {
                         to.as_ref().is_none_or(|to| to.to_ascii_lowercase() == name)
                     })
@@ -505,6 +556,39 @@ impl State {
     /// A user deletes their account: every bot's messages to them are refused.
     pub fn deactivate_user(&mut self, user_id: i64) {
         self.deactivated.insert(user_id);
+    }
+
+    /// Puts a bot in the group (as a plain member), takes it out (`Left`, `Kicked`), restricts
+    /// or promotes it.
+    pub fn set_membership(&mut self, bot: usize, membership: Membership) {
+        self.bots[bot].membership = membership;
+    }
+
+    /// Privacy mode on: the bot sees only the group messages meant for it.
+    pub fn set_privacy_mode(&mut self, bot: usize, on: bool) {
+        self.bots[bot].cfg.can_read_all_group_messages = !on;
+    }
+
+    /// A user has never pressed Start with a bot: it cannot write to them until they write to
+    /// it (which [`State::user_dms`] does).
+    pub fn user_never_started(&mut self, user_id: i64, bot: usize) {
+        self.never_started.insert((bot, user_id));
+        self.dm_opened.remove(&(bot, user_id));
+    }
+
+    /// An admin deletes a topic, and with it every message in it (its creation message too).
+    pub fn delete_topic(&mut self, thread_id: i32) -> Result<(), String> {
+        if !self.is_topic(i64::from(thread_id)) {
+            return Err(format!(
+                "thread {thread_id} is not a topic of the simulated group"
+            ));
+        }
+        self.group.topics.retain(|t| t.thread_id != thread_id);
+        self.messages.retain(|(key, id), stored| {
+            *key != ChatKey::Group
+                || (*id != i64::from(thread_id) && stored.msg.message_thread_id != Some(thread_id))
+        });
+        Ok(())
     }
 
     /// A human posts in the group (General when `thread` is None), optionally replying.
@@ -701,6 +785,64 @@ impl State {
         }
     }
 
+    /// `getChatMember` in the group: where `user_id` stands. The bot must be in the group
+    /// itself; any other chat is not found (see [`crate::Simulator::remove_bot_from_group`]).
+    /// Configured users are members, the simulator's bots are where the tests put them, anyone
+    /// else has left.
+    pub fn get_chat_member(&self, bot: usize, p: &Params) -> Result<ChatMember, ApiError> {
+        // The server reads `user_id` before it looks at the chat.
+        let user_id = p
+            .int("user_id")
+            .ok()
+            .flatten()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| ApiError::bad("invalid user_id specified"))?;
+        let chat_id = match p.int("chat_id") {
+            Ok(Some(id)) => id,
+            Ok(None) => return Err(ApiError::bad("chat_id is empty")),
+            Err(()) => return Err(ApiError::bad("chat not found")),
+        };
+        if chat_id != self.group.chat_id {
+            return Err(ApiError::bad("chat not found"));
+        }
+        self.group_access(bot)?;
+        let (user, membership) = match self.bots.iter().position(|b| b.cfg.user_id == user_id) {
+            Some(other) => (self.bot_user(other), self.bots[other].membership),
+            None => match self.users.get(&user_id) {
+                Some(u) => (human(u), Membership::Member),
+                // Not remembered: asking about someone does not make them known.
+                None => {
+                    let stranger = self.strangers.get(&user_id).map_or_else(
+                        || User {
+                            id: user_id,
+                            is_bot: false,
+                            first_name: format!("User {user_id}"),
+                            last_name: None,
+                            username: None,
+                            language_code: None,
+                        },
+                        human,
+                    );
+                    (stranger, Membership::Left)
+                }
+            },
+        };
+        Ok(chat_member(user, membership))
+    }
+
+    /// `sendChatAction`: `true`, with the checks of `sendMessage` on the chat and the thread;
+    /// nothing is posted or recorded.
+    pub fn send_chat_action(&self, bot: usize, p: &Params) -> Result<bool, ApiError> {
+        // The server checks the action before the chat.
+        let action = p.string("action").unwrap_or_default().to_ascii_lowercase();
+        if !CHAT_ACTIONS.contains(&action.as_str()) {
+            return Err(ApiError::bad("wrong parameter action in request"));
+        }
+        let (key, _) = self.resolve_chat(bot, p)?;
+        self.thread(key, p)?;
+        Ok(true)
+    }
+
     /// The chat a bot addresses with `chat_id`.
     fn resolve_chat(&self, bot: usize, p: &Params) -> Result<(ChatKey, i64), ApiError> {
         let chat_id = match p.int("chat_id") {
@@ -709,6 +851,7 @@ impl State {
             Err(()) => return Err(ApiError::bad("chat not found")),
         };
         if chat_id == self.group.chat_id {
+            self.group_access(bot)?;
             return Ok((ChatKey::Group, chat_id));
         }
         if chat_id <= 0 {
@@ -723,12 +866,42 @@ impl State {
         if self.blocked.contains(&(bot, chat_id)) {
             return Err(ApiError::forbidden("bot was blocked by the user"));
         }
-        if self.users.contains_key(&chat_id) || self.dm_opened.contains(&(bot, chat_id)) {
+        let started =
+            self.users.contains_key(&chat_id) && !self.never_started.contains(&(bot, chat_id));
+        if started || self.dm_opened.contains(&(bot, chat_id)) {
             return Ok((ChatKey::Private { bot, user: chat_id }, chat_id));
         }
         Err(ApiError::forbidden(
             "bot can't initiate conversation with a user",
         ))
+    }
+
+    /// The bot may act in the group only while it is in it, as on Telegram (the group is a
+    /// private supergroup: even reading needs membership).
+    fn group_access(&self, bot: usize) -> Result<(), ApiError> {
+        match self.bots[bot].membership {
+            Membership::Kicked => Err(ApiError::forbidden(
+                "bot was kicked from the supergroup chat",
+            )),
+            Membership::Left => Err(ApiError::forbidden(
+                "bot is not a member of the supergroup chat",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `message_thread_id` of a call into chat `key`: a topic of the group (one deleted is not
+    /// found any more), never a private chat.
+    fn thread(&self, key: ChatKey, p: &Params) -> Result<Option<i64>, ApiError> {
+        let thread = p
+            .int("message_thread_id")
+            .map_err(|()| ApiError::bad(THREAD_NOT_FOUND))?;
+        if let Some(t) = thread {
+            if key != ChatKey::Group || !self.is_topic(t) {
+                return Err(ApiError::bad(THREAD_NOT_FOUND));
+            }
+        }
+        Ok(thread)
     }
 
     fn check_rate(&mut self, bot: usize, chat_id: i64, now: Instant) -> Result<(), ApiError> {
@@ -760,14 +933,16 @@ impl State {
         let (text, entities) = self.render(&raw_text, parse_mode.as_deref())?;
         let (markup, raw_markup) = parse_markup(p)?;
 
-        let mut thread = match p.int("message_thread_id") {
-            Ok(t) => t,
-            Err(()) => return Err(ApiError::bad("message thread not found")),
-        };
-        if let Some(t) = thread {
-            if key != ChatKey::Group || !self.is_topic(t) {
-                return Err(ApiError::bad("message thread not found"));
-            }
+        let mut thread = self.thread(key, p)?;
+        if key == ChatKey::Group
+            && self.bots[bot].membership
+                == (Membership::Restricted {
+                    can_send_messages: false,
+                })
+        {
+            return Err(ApiError::bad(
+                "not enough rights to send text messages to the chat",
+            ));
         }
 
         let reply_params = p
@@ -1026,6 +1201,68 @@ impl State {
 
     pub fn count_too_many(&mut self) {
         self.too_many += 1;
+    }
+}
+
+/// The `ChatMember` object of `user` standing as `membership` in the forum supergroup.
+fn chat_member(user: User, membership: Membership) -> ChatMember {
+    let status = match membership {
+        Membership::Member => "member",
+        Membership::Administrator => "administrator",
+        Membership::Restricted { .. } => "restricted",
+        Membership::Left => "left",
+        Membership::Kicked => "kicked",
+    };
+    // What a bot promoted with the usual rights of a team bot holds; a bot cannot edit its own
+    // rights, and no one here can edit another admin's.
+    let administrator = (membership == Membership::Administrator).then_some(AdministratorRights {
+        can_be_edited: false,
+        can_manage_chat: true,
+        can_change_info: false,
+        can_delete_messages: true,
+        can_invite_users: true,
+        can_restrict_members: false,
+        can_pin_messages: true,
+        can_manage_topics: true,
+        can_promote_members: false,
+        can_manage_video_chats: false,
+        can_post_stories: false,
+        can_edit_stories: false,
+        can_delete_stories: false,
+        can_manage_tags: false,
+        is_anonymous: false,
+        can_manage_voice_chats: false,
+    });
+    // Restricted forever; sending anything follows `can_send_messages`.
+    let restricted = match membership {
+        Membership::Restricted { can_send_messages } => Some(RestrictedPermissions {
+            until_date: 0,
+            can_send_messages,
+            can_send_media_messages: can_send_messages,
+            can_send_audios: can_send_messages,
+            can_send_documents: can_send_messages,
+            can_send_photos: can_send_messages,
+            can_send_videos: can_send_messages,
+            can_send_video_notes: can_send_messages,
+            can_send_voice_notes: can_send_messages,
+            can_send_polls: can_send_messages,
+            can_send_other_messages: can_send_messages,
+            can_add_web_page_previews: can_send_messages,
+            can_react_to_messages: true,
+            can_edit_tag: false,
+            can_change_info: false,
+            can_invite_users: false,
+            can_pin_messages: false,
+            can_manage_topics: false,
+            is_member: true,
+        }),
+        _ => None,
+    };
+    ChatMember {
+        user,
+        status,
+        administrator,
+        restricted,
     }
 }
 

@@ -188,6 +188,66 @@ impl Queued {
     }
 }
 
+/// A `ChatMember` of the group, field for field as the Bot API server writes it: `user`,
+/// `status`, then the fields of that status (an administrator's rights, a restricted member's
+/// permissions).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ChatMember {
+    pub user: User,
+    pub status: &'static str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub administrator: Option<AdministratorRights>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub restricted: Option<RestrictedPermissions>,
+}
+
+/// The fields of a `ChatMemberAdministrator` in a forum supergroup, in the server's order.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AdministratorRights {
+    pub can_be_edited: bool,
+    pub can_manage_chat: bool,
+    pub can_change_info: bool,
+    pub can_delete_messages: bool,
+    pub can_invite_users: bool,
+    pub can_restrict_members: bool,
+    pub can_pin_messages: bool,
+    pub can_manage_topics: bool,
+    pub can_promote_members: bool,
+    pub can_manage_video_chats: bool,
+    pub can_post_stories: bool,
+    pub can_edit_stories: bool,
+    pub can_delete_stories: bool,
+    pub can_manage_tags: bool,
+    pub is_anonymous: bool,
+    /// The old name of `can_manage_video_chats`, still written by the server.
+    pub can_manage_voice_chats: bool,
+}
+
+/// The fields of a `ChatMemberRestricted` in a supergroup, in the server's order.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RestrictedPermissions {
+    /// 0: restricted forever.
+    pub until_date: i64,
+    pub can_send_messages: bool,
+    pub can_send_media_messages: bool,
+    pub can_send_audios: bool,
+    pub can_send_documents: bool,
+    pub can_send_photos: bool,
+    pub can_send_videos: bool,
+    pub can_send_video_notes: bool,
+    pub can_send_voice_notes: bool,
+    pub can_send_polls: bool,
+    pub can_send_other_messages: bool,
+    pub can_add_web_page_previews: bool,
+    pub can_react_to_messages: bool,
+    pub can_edit_tag: bool,
+    pub can_change_info: bool,
+    pub can_invite_users: bool,
+    pub can_pin_messages: bool,
+    pub can_manage_topics: bool,
+    pub is_member: bool,
+}
+
 /// `getWebhookInfo` result: the simulator never has a webhook.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct WebhookInfo {
