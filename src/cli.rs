@@ -119,9 +119,31 @@ pub enum Command {
     ///
     /// Exit code 0 every bot listened, 1 some could not (each says why), 2 could not run.
     Discover(DiscoverArgs),
+    /// Probe every capability live: each bot's token, privacy mode, place in the team chat
+    /// and threads, every operator's chat with the console bot, Xero, Talenox and the
+    /// database. One `VERDICT capability: cause (fix: ...)` line each, VERDICT being OK,
+    /// DEGRADED or BROKEN; every probe is answered within 5 s. Each run is stored; --diff
+    /// prints only what changed since the previous run.
+    ///
+    /// Exit code 0 all OK, 1 anything DEGRADED or BROKEN, 2 could not run.
+    Audit(AuditArgs),
     /// Keep herald running under the machine's service manager (a systemd unit, or a
     /// launchd job on macOS): `herald service install | uninstall | status`.
     Service(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// One JSON object: {"at", "checks": [{"capability", "verdict", "cause", "fix"}],
+    /// "changes" (with --diff)}.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only what changed since the previous audit (`capability: OK → BROKEN (cause)`).
+    #[arg(long)]
+    pub diff: bool,
+    /// Tests only: the probes' deadline in milliseconds (default 5 000).
+    #[arg(long, hide = true, value_name = "MS")]
+    pub deadline_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod console_texts;
 pub mod deploy;
 pub mod faults;
 pub mod fleet;
+pub mod health;
 pub mod identity;
 pub mod inbound;
 pub mod isolation;

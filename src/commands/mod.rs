@@ -5,6 +5,7 @@
 //!
 //! Adding a subcommand: its arguments in `src/cli.rs`, one file here, one arm in [`execute`].
 
+pub mod audit;
 pub mod check;
 pub mod config;
 pub mod discover;
@@ -59,6 +60,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
         Command::Init(args) => init::execute(args),
         Command::Config(args) => config::execute(global, args),
         Command::Discover(args) => discover::execute(global, args).await,
+        Command::Audit(args) => audit::execute(global, args).await,
         Command::Service(args) => service::execute(global, args),
     }
 }

@@ -13,6 +13,8 @@
 //! - `job_once`: every key names its day (a pulse's day, a birthday), so an old claim guards
 //!   nothing.
 //!
+//! - `capability_snapshots` (audits) except the newest, which the next audit compares with.
+//!
 //! One transaction; the audit log records what was pruned, one entry per table that lost rows.
 
 use chrono::{DateTime, Utc};
@@ -30,11 +32,17 @@ pub struct Pruned {
     pub job_slots: u64,
     pub outbox: u64,
     pub job_once: u64,
+    pub capability_snapshots: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.audit + self.processed_updates + self.job_slots + self.outbox + self.job_once
+        self.audit
+            + self.processed_updates
+            + self.job_slots
+            + self.outbox
+            + self.job_once
+            + self.capability_snapshots
     }
 }
 
@@ -81,8 +89,17 @@ pub async fn prune(
         .execute(&mut *conn)
         .await?
         .rows_affected();
+    pruned.capability_snapshots = sqlx::query(
+        "DELETE FROM capability_snapshots
+         WHERE at < ? AND id < (SELECT MAX(id) FROM capability_snapshots)",
+    )
+    .bind(&rfc3339)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     for (table, count) in [
         ("processed_updates", pruned.processed_updates),
+        ("capability_snapshots", pruned.capability_snapshots),
         ("job_slots", pruned.job_slots),
         ("outbox", pruned.outbox),
         ("job_once", pruned.job_once),
@@ -190,6 +207,12 @@ mod tests {
         crate::store::updates::commit_offset(&mut tx, "claudia", 3)
             .await
             .unwrap();
+        // Three old audits: the newest is kept whatever its age, the next audit's baseline.
+        for at in [old, old, old] {
+            crate::store::capability_snapshots::insert(&mut tx, at, "audit", "[]")
+                .await
+                .unwrap();
+        }
         tx.commit().await.unwrap();
 
         let mut tx = store.begin_write().await.unwrap();
@@ -204,6 +227,7 @@ mod tests {
                 job_slots: 4,
                 outbox: 2,
                 job_once: 1,
+                capability_snapshots: 2,
             }
         );
         assert_eq!(
@@ -238,6 +262,11 @@ mod tests {
             1
         );
         assert_eq!(
+            count(&store, "SELECT count(*) FROM capability_snapshots").await,
+            1,
+            "the newest audit stays"
+        );
+        assert_eq!(
             crate::store::updates::next_offset(store.pool(), "claudia")
                 .await
                 .unwrap(),
@@ -253,6 +282,7 @@ mod tests {
             audited,
             vec![
                 "pruned 1 processed_updates rows older than 7 days",
+                "pruned 2 capability_snapshots rows older than 7 days",
                 "pruned 4 job_slots rows older than 7 days",
                 "pruned 2 outbox rows older than 7 days",
                 "pruned 1 job_once rows older than 7 days",
