@@ -26,7 +26,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
 use super::audit::{self, AuditEntry};
-use super::retry::RetryPolicy;
+use super::retry_policy::RetryPolicy;
 use super::{Store, StoreError};
 use crate::clock::Clock;
 

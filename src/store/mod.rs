@@ -20,6 +20,7 @@ pub mod pauses;
 pub mod requests;
 pub mod retention;
 pub mod retry;
+pub mod retry_policy;
 pub mod signals;
 pub mod slots;
 pub mod updates;

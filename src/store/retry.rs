@@ -11,32 +11,12 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::lease::LeaseLost;
+pub use super::retry_policy::RetryPolicy;
 use super::Store;
-
-/// How long transient failures are waited out, and how the waits grow.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// A unit of work failing transiently for longer than this is a persistent failure.
-    pub give_up_after: Duration,
-    /// The first wait after a transient failure; it doubles up to `max_wait`.
-    pub first_wait: Duration,
-    pub max_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            give_up_after: Duration::from_secs(60),
-            first_wait: Duration::from_millis(100),
-            max_wait: Duration::from_secs(2),
-        }
-    }
-}
 
 /// What a database error means for the unit of work that met it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,6 +288,7 @@ mod tests {
     use sqlx::{Connection, Executor};
 
     use super::*;
+    use std::time::Duration;
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
