@@ -241,9 +241,9 @@ async fn the_bot_check_migration_keeps_rows_indexes_foreign_keys_and_counters() 
         .await;
 
     let pool = raw(dir.path()).await;
-    // Tables of later migrations (0011: job_once, leave_snapshots) are new; every older one
-    // is still there, with its indexes.
-    let later = ["job_once", "leave_snapshots"];
+    // Tables of later migrations (0011: job_once, leave_snapshots; 0012:
+    // capability_snapshots) are new; every older one is still there, with its indexes.
+    let later = ["job_once", "leave_snapshots", "capability_snapshots"];
     let after: Vec<String> = schema_objects(&pool, "table")
         .await
         .into_iter()
