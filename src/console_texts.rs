@@ -569,10 +569,13 @@ fn console_command_samples() -> Vec<(&'static str, Vec<Value>)> {
                                             queued => 2, ambiguous => 1, failed => 0 }],
                     jobs => vec![context! { name => "team-pulse", last => "Mon 02 Nov 09:00 done", next => "Tue 03 Nov 09:00" }],
                     failures => vec![context! { at => "Mon 02 Nov 08:00", what => "claudia row 17: Forbidden: bot is not a member <of> the chat" }],
+                    probe => context! { at => "Mon 02 Nov 08:00", summary => "31 OK, 1 DEGRADED, 1 BROKEN",
+                        not_ok => ["DEGRADED clawrence: privacy mode: on: sees only commands & replies", "BROKEN claudia: thread ar-brief: the topic is gone <400>"] },
                 },
                 context! {
                     diagnose => true, uptime => "0h 00m", started => "Mon 02 Nov 06:00", paused => Vec::<String>::new(),
                     bots => Vec::<Value>::new(), jobs => Vec::<Value>::new(), failures => Vec::<Value>::new(),
+                    probe => Value::from(()),
                 },
             ],
         ),

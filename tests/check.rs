@@ -778,6 +778,8 @@ fn shipped_jobs_load_and_render() {
             ("clawrence", "team-pulse", "0 9 * * MON-FRI"),
             ("clawrence", "laser-chase", "0 11 * * MON-FRI"),
             ("clawrence", "volts-leaderboard", "0 12 * * MON-FRI"),
+            ("happy", "capability-probe", "0 8 * * *"),
+            ("happy", "morning-brief", "30 8 * * *"),
             ("pakgupei", "weekly-call-reminder", "45 9 * * MON"),
         ]
     );

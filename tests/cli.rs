@@ -236,6 +236,18 @@ volts-leaderboard (clawrence -> #volts, \"0 12 * * MON-FRI\" Asia/Singapore, cat
   Wed 2026-11-25 12:00 +08 (04:00 UTC)
   Thu 2026-11-26 12:00 +08 (04:00 UTC)
   Fri 2026-11-27 12:00 +08 (04:00 UTC)
+capability-probe (happy -> #general, \"0 8 * * *\" Asia/Singapore, catch_up within 30 min)
+  Sat 2026-11-21 08:00 +08 (00:00 UTC)
+  Sun 2026-11-22 08:00 +08 (00:00 UTC)
+  Mon 2026-11-23 08:00 +08 (00:00 UTC)
+  Tue 2026-11-24 08:00 +08 (00:00 UTC)
+  Wed 2026-11-25 08:00 +08 (00:00 UTC)
+morning-brief (happy -> #general, \"30 8 * * *\" Asia/Singapore, catch_up within 30 min)
+  Sat 2026-11-21 08:30 +08 (00:30 UTC)
+  Sun 2026-11-22 08:30 +08 (00:30 UTC)
+  Mon 2026-11-23 08:30 +08 (00:30 UTC)
+  Tue 2026-11-24 08:30 +08 (00:30 UTC)
+  Wed 2026-11-25 08:30 +08 (00:30 UTC)
 weekly-call-reminder (pakgupei -> #calls, \"45 9 * * MON\" Asia/Singapore, skip)
   Mon 2026-11-23 09:45 +08 (01:45 UTC)
   Mon 2026-11-30 09:45 +08 (01:45 UTC)
@@ -280,6 +292,10 @@ laser-chase (clawrence -> #daily-updates, \"0 11 * * MON-FRI\" Asia/Singapore, c
   Mon 2026-11-23 11:00 +08 (03:00 UTC)
 volts-leaderboard (clawrence -> #volts, \"0 12 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
   Mon 2026-11-23 12:00 +08 (04:00 UTC)
+capability-probe (happy -> #general, \"0 8 * * *\" Asia/Singapore, catch_up within 30 min)
+  Tue 2026-11-24 08:00 +08 (00:00 UTC)
+morning-brief (happy -> #general, \"30 8 * * *\" Asia/Singapore, catch_up within 30 min)
+  Tue 2026-11-24 08:30 +08 (00:30 UTC)
 weekly-call-reminder (pakgupei -> #calls, \"45 9 * * MON\" Asia/Singapore, skip)
   Mon 2026-11-23 09:45 +08 (01:45 UTC)
 "
@@ -422,7 +438,7 @@ fn pause_of_something_that_does_not_exist_exits_2() {
         (
             &["pause", "job", "nope"],
             format!(
-                "herald pause: no job \"nope\" in {}/bots (jobs: team-pulse, laser-chase, volts-leaderboard, weekly-call-reminder)\n",
+                "herald pause: no job \"nope\" in {}/bots (jobs: team-pulse, laser-chase, volts-leaderboard, capability-probe, morning-brief, weekly-call-reminder)\n",
                 deployment.path().display()
             ),
         ),

@@ -267,7 +267,8 @@ async fn after_downtime_one_catch_up_within_grace_and_one_dm_for_what_was_missed
 
     // Down from Monday 09:00 to Thursday 09:10 (Singapore): Tuesday's and Wednesday's pulse
     // and Monday's 09:45 call reminder (policy skip) were missed, and so were three days of
-    // laser-chase and leaderboard; Thursday's pulse is 10 min late.
+    // laser-chase and leaderboard, and of Happy's 08:00 probe and 08:30 brief (Tuesday to
+    // Thursday, Thursday's past their grace); Thursday's pulse is 10 min late.
     team.clock.set(t("2026-11-26T01:10:00Z"));
     team.start().await;
     let posts = team.wait_for_posts(PULSE, 2).await;
@@ -282,7 +283,7 @@ async fn after_downtime_one_catch_up_within_grace_and_one_dm_for_what_was_missed
 
     let dm = team.wait_for_dm("were missed").await;
     assert!(
-        dm.contains("<b>9 scheduled slot(s) were missed</b>"),
+        dm.contains("<b>15 scheduled slot(s) were missed</b>"),
         "{dm}"
     );
     assert!(dm.contains("team-pulse: Tue 2026-11-24 09:00 +08 (01:00 UTC); Wed 2026-11-25 09:00 +08 (01:00 UTC)"), "{dm}");
@@ -290,6 +291,7 @@ async fn after_downtime_one_catch_up_within_grace_and_one_dm_for_what_was_missed
         dm.contains("weekly-call-reminder: Mon 2026-11-23 09:45 +08 (01:45 UTC)"),
         "{dm}"
     );
+    assert!(dm.contains("morning-brief: Tue 2026-11-24 08:30 +08 (00:30 UTC); Wed 2026-11-25 08:30 +08 (00:30 UTC); Thu 2026-11-26 08:30 +08 (00:30 UTC)"), "{dm}");
     let missed_dms = team
         .operator_dms()
         .into_iter()

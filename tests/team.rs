@@ -303,13 +303,16 @@ async fn no_laser_chase_or_leaderboard_on_holidays_or_weekends() {
         vec!["laser-chase done 0", "volts-leaderboard done 0"],
         "{slots:?}"
     );
-    // Saturday 26 and Sunday 27: no slot at all.
+    // Saturday 26 and Sunday 27: no slot of Clawrence's at all (Happy's probe and brief run
+    // every day).
     team.set_clock("2026-12-26T02:59:00Z").await;
     team.set_clock("2026-12-26T04:00:01Z").await;
     team.set_clock("2026-12-27T02:59:00Z").await;
     team.set_clock("2026-12-27T04:00:01Z").await;
     let weekend = team
-        .table("SELECT slot FROM job_slots WHERE slot >= '2026-12-25T16:00:00Z'")
+        .table(
+            "SELECT slot FROM job_slots WHERE slot >= '2026-12-25T16:00:00Z' AND bot = 'clawrence'",
+        )
         .await;
     assert!(weekend.is_empty(), "{weekend:?}");
     assert!(team.posts_in(DAILY_UPDATES).is_empty());

@@ -229,6 +229,7 @@ fn job_file(name: &str, kind: &str, thread: &str, template: &str) -> JobFile {
         top: None,
         nag_after_days: None,
         days_ahead: None,
+        post_in_thread: None,
     }
 }
 
@@ -276,6 +277,8 @@ async fn the_same_data_and_date_render_byte_identical_posts() {
         leave: Arc::new(RosterLeave::new(roster.clone())),
         xero: None,
         talenox: None,
+        prober: None,
+        all_jobs: Arc::default(),
     };
     let chase = input(
         JobSpec::from_file(

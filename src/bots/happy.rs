@@ -1,7 +1,16 @@
-//! Happy, the operator's PA: the morning brief and the daily health probe, posted as
-//! templated jobs (kind `post`). Nothing of its own beyond what every bot does.
+//! Happy, the operator's PA: the daily capability probe (kind `capability_probe`) and the
+//! morning brief (kind `morning_brief`), besides the templated posts every bot runs.
 
 use super::Bot;
 use crate::identity::Happy;
+use crate::jobs::capability_probe::CapabilityProbe;
+use crate::jobs::morning_brief::MorningBrief;
+use crate::jobs::JobKinds;
 
-impl Bot for Happy {}
+impl Bot for Happy {
+    fn job_kinds() -> JobKinds<Self> {
+        JobKinds::generic()
+            .with::<CapabilityProbe>()
+            .with::<MorningBrief>()
+    }
+}

@@ -173,6 +173,7 @@ mod tests {
             ]
         );
         assert_eq!(of("lawrence"), ["post"]);
+        assert_eq!(of("happy"), ["capability_probe", "morning_brief", "post"]);
         assert!(crate::identity::Claudia::job_kinds()
             .job("ar_brief")
             .is_some());

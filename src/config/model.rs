@@ -346,6 +346,9 @@ pub struct JobFile {
     /// Kind `cake_reminder`: how many days before a birthday to remind (default 3).
     #[serde(default)]
     pub days_ahead: Option<u32>,
+    /// morning_brief: post in `thread` instead of DMing the operators (default false).
+    #[serde(default)]
+    pub post_in_thread: Option<bool>,
 }
 
 /// What the laser-chase posts when everyone filed, and the team pulse on a day with nothing

@@ -444,6 +444,15 @@ pub(super) fn check_bot(
                 ),
             );
         }
+        if job.post_in_thread.is_some() && job.kind != "morning_brief" {
+            problem(
+                field("post_in_thread"),
+                format!(
+                    "only jobs of kind morning_brief take post_in_thread (this one is {})",
+                    job.kind
+                ),
+            );
+        }
         if job.days_ahead.is_some_and(|d| !(1..=30).contains(&d)) {
             problem(field("days_ahead"), "must be 1 to 30 days".into());
         }

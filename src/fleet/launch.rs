@@ -18,6 +18,7 @@ use crate::bots::{Bot, BotVisitor};
 use crate::config::secrets::{SecretStore, Token};
 use crate::config::{self, Config};
 use crate::deploy::config_backup::ConfigFiles;
+use crate::health::prober::{Prober, XeroProbe};
 use crate::identity::{Poster, VerifiedBot};
 use crate::inbound::base_dependencies;
 use crate::inbound::poller::Poller;
@@ -141,16 +142,28 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let client = TelegramClient::new(&options.api_url)?;
 
     let roster = Arc::new(config.roster.clone());
+    let routing = Arc::new(CommandRouting::from_config(&config));
+    let config = Arc::new(config);
+    let prober = Arc::new(Prober {
+        config: config.clone(),
+        tokens: tokens.clone(),
+        client: client.clone(),
+        db_url: options.db_url.clone(),
+        xero: xero.clone().map_or(XeroProbe::None, XeroProbe::Client),
+        talenox: talenox.clone().map(Ok),
+        deadline: crate::health::audit::DEADLINE,
+    });
     let shared = Shared {
         leave: Arc::new(RosterLeave::new(roster.clone())),
         xero,
         talenox,
         roster,
-        routing: Arc::new(CommandRouting::from_config(&config)),
+        routing,
         templates,
-        config: Arc::new(config),
+        config,
         tokens,
         client,
+        prober,
         options: options.clone(),
     };
 
@@ -369,6 +382,8 @@ struct Shared {
     talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
     tokens: BTreeMap<&'static str, Token>,
     client: TelegramClient,
+    /// The live probes, for the capability probe and the probe at start.
+    prober: Arc<Prober>,
     options: RunOptions,
 }
 
@@ -543,6 +558,8 @@ impl Launch<'_> {
                 leave: leave.clone(),
                 xero: shared.xero.clone(),
                 talenox: shared.talenox.clone(),
+                prober: Some(shared.prober.clone()),
+                all_jobs: self.specs.clone(),
             };
             job_specs.push(spec.clone());
             bound.push(Arc::new(JobRunner::new(spec, job, poster.clone(), context)));

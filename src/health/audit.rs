@@ -1,15 +1,16 @@
 //! One audit: the deployment loaded and its secrets resolved as `herald run` would, then
-//! every probe at once under one deadline ([`DEADLINE`]), then the report in a stable order:
-//! Telegram (bots, operators), Xero, Talenox, the database. Storing it and comparing it with
-//! the previous one is [`store_and_compare`].
+//! every probe ([`Prober`]) at once under one deadline ([`DEADLINE`]). Storing it and
+//! comparing it with the previous one is [`store_and_compare`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{database, sources, telegram::TelegramProbe, Check, Report};
-use crate::bots::{Bot, BotVisitor};
+use super::prober::{Prober, XeroProbe};
+use super::{sources, Check, Report};
 use crate::clock::Clock;
 use crate::config::{self, ConfigError, SecretStore};
+use crate::sources::talenox::TalenoxClient;
+use crate::sources::xero::XeroClient;
 use crate::store::audit::AuditEntry;
 use crate::store::Store;
 use crate::telegram::TelegramClient;
@@ -39,21 +40,6 @@ pub enum AuditError {
     Lease(String),
 }
 
-/// The identities that must read every group message.
-fn reading_the_group() -> Vec<&'static str> {
-    struct Collect(Vec<&'static str>);
-    impl BotVisitor for Collect {
-        fn visit<I: Bot>(&mut self) {
-            if I::reads_all_group_messages() {
-                self.0.push(I::NAME);
-            }
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    crate::bots::visit_all(&mut collect);
-    collect.0
-}
-
 /// Runs every probe and returns the report.
 pub async fn audit(settings: &AuditSettings) -> Result<Report, AuditError> {
     let lines = |findings: Vec<crate::config::finding::Finding>| {
@@ -80,41 +66,33 @@ pub async fn audit(settings: &AuditSettings) -> Result<Report, AuditError> {
     )
     .await
     .map_err(|e| AuditError::Lease(e.to_string()))?;
-    let client = TelegramClient::new(&settings.api_url)?;
-    let deadline = tokio::time::Instant::now() + settings.deadline;
-    let reads_group = reading_the_group();
-
-    let telegram = TelegramProbe {
-        config: &config,
-        tokens: &tokens,
-        client: &client,
-        deadline,
-        reads_group: &reads_group,
-    };
-    let xero = async {
-        match (&config.deployment.xero, &holder) {
-            (None, _) => Vec::new(),
-            (Some(_), Some(holder)) => {
-                vec![sources::xero_left_to_the_running_herald(
-                    &holder.to_string(),
-                )]
-            }
-            (Some(file), None) => {
-                sources::xero(file, secrets.clone(), settings.clock.clone(), deadline).await
+    let xero = match (&config.deployment.xero, holder) {
+        (None, _) => XeroProbe::None,
+        (Some(_), Some(holder)) => XeroProbe::Instead(sources::xero_left_to_the_running_herald(
+            &holder.to_string(),
+        )),
+        (Some(file), None) => {
+            match XeroClient::from_config(file, secrets.clone(), settings.clock.clone()) {
+                Ok(client) => XeroProbe::Client(Arc::new(client)),
+                Err(e) => XeroProbe::Instead(sources::unbuildable("xero: refresh", e.to_string())),
             }
         }
     };
-    let talenox = async {
-        match &config.deployment.talenox {
-            None => Vec::new(),
-            Some(file) => sources::talenox(file, &secrets, settings.clock.clone(), deadline).await,
-        }
+    let talenox = config.deployment.talenox.as_ref().map(|file| {
+        TalenoxClient::from_config(file, &secrets, settings.clock.clone())
+            .map(Arc::new)
+            .map_err(|e| sources::unbuildable("talenox: read", e.to_string()))
+    });
+    let prober = Prober {
+        config: Arc::new(config),
+        tokens,
+        client: TelegramClient::new(&settings.api_url)?,
+        db_url: settings.db_url.clone(),
+        xero,
+        talenox,
+        deadline: settings.deadline,
     };
-    let db = database::database(&settings.db_url, deadline);
-    let (telegram, xero, talenox, db) = tokio::join!(telegram.run(), xero, talenox, db);
-    Ok(Report {
-        checks: [telegram, xero, talenox, db].concat(),
-    })
+    Ok(prober.run().await)
 }
 
 /// The snapshot this audit is compared with, as stored.
@@ -145,7 +123,7 @@ pub async fn store_and_compare(
     let summary = summary(report);
     let stored = async {
         let mut tx = store.begin_write().await?;
-        let previous = crate::store::capability_snapshots::latest(&mut tx).await?;
+        let previous = crate::store::capability_snapshots::latest(&mut tx, None).await?;
         crate::store::capability_snapshots::insert(&mut tx, at, "audit", &checks).await?;
         let entry = AuditEntry::new("health", format!("audit: {summary}"));
         crate::store::audit::record(&mut tx, at, &entry).await?;

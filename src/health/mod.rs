@@ -6,7 +6,9 @@
 //! as a snapshot and compared with the one before it ([`Report::changes_since`]).
 
 pub mod audit;
+pub mod daily;
 pub mod database;
+pub mod prober;
 pub mod sources;
 pub mod telegram;
 

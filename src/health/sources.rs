@@ -5,14 +5,10 @@
 //! rotating refresh token, and a second user would retire it under it.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use super::Check;
-use crate::clock::Clock;
-use crate::config::model::{TalenoxFile, XeroFile};
-use crate::config::SecretStore;
 use crate::sources::talenox::TalenoxClient;
 use crate::sources::xero::XeroClient;
 
@@ -28,18 +24,10 @@ async fn by<T, E: std::fmt::Display>(
     }
 }
 
-/// The Xero checks: refresh, then tenant and read (each only once the one before worked).
-pub async fn xero(
-    file: &XeroFile,
-    secrets: Arc<SecretStore>,
-    clock: Clock,
-    deadline: Instant,
-) -> Vec<Check> {
+/// The Xero checks through `client` (herald's own, in a running herald): refresh, then
+/// tenant and read (each only once the one before worked).
+pub async fn xero(client: &XeroClient, deadline: Instant) -> Vec<Check> {
     let reconnect = "pipe a new refresh token into `herald xero connect` (README: Connecting Xero)";
-    let client = match XeroClient::from_config(file, secrets, clock) {
-        Ok(client) => client,
-        Err(e) => return vec![Check::broken("xero: refresh", e.to_string(), reconnect)],
-    };
     let mut checks = Vec::new();
     match by(deadline, client.refresh_now()).await {
         Ok(()) => checks.push(Check::ok(
@@ -51,7 +39,7 @@ pub async fn xero(
             return checks;
         }
     }
-    let tenant = &file.tenant_id;
+    let tenant = &client.settings().tenant_id;
     match by(deadline, client.connections()).await {
         Ok(connections) => match connections.iter().find(|c| &c.tenant_id == tenant) {
             Some(c) => checks.push(Check::ok(
@@ -92,20 +80,20 @@ pub fn xero_left_to_the_running_herald(holder: &str) -> Check {
     )
 }
 
-/// The Talenox check: the employee list reads.
-pub async fn talenox(
-    file: &TalenoxFile,
-    secrets: &SecretStore,
-    clock: Clock,
-    deadline: Instant,
-) -> Vec<Check> {
+/// The Talenox check through `client`: the employee list reads.
+pub async fn talenox(client: &TalenoxClient, deadline: Instant) -> Vec<Check> {
     let fix = "check [talenox].api_token (Talenox → API Settings) and api_url in bots/herald.toml";
-    let client = match TalenoxClient::from_config(file, secrets, clock) {
-        Ok(client) => client,
-        Err(e) => return vec![Check::broken("talenox: read", e.to_string(), fix)],
-    };
     vec![match by(deadline, client.employees()).await {
         Ok(employees) => Check::ok("talenox: read", format!("{} employees", employees.len())),
         Err(cause) => Check::broken("talenox: read", cause, fix),
     }]
+}
+
+/// A client that could not be built from the configuration, as the check it fails.
+pub fn unbuildable(capability: &str, cause: String) -> Check {
+    Check::broken(
+        capability,
+        cause,
+        "fix the section in bots/herald.toml or its secrets (`herald check` says more)",
+    )
 }

@@ -11,7 +11,9 @@
 pub mod ar_brief;
 pub mod ar_brief_job;
 pub mod cake_reminder;
+pub mod capability_probe;
 pub mod laser_chase;
+pub mod morning_brief;
 pub mod post;
 pub mod team_pulse;
 pub mod volts_leaderboard;
@@ -55,6 +57,8 @@ pub struct JobSpec {
     pub nag_after_days: u32,
     /// Kind `cake_reminder`: how many days before a birthday the reminder goes out.
     pub days_ahead: u32,
+    /// morning_brief: post in the job's thread instead of DMing the operators.
+    pub post_in_thread: bool,
 }
 
 impl JobSpec {
@@ -89,6 +93,7 @@ impl JobSpec {
             top: file.top.unwrap_or(10),
             nag_after_days: file.nag_after_days.unwrap_or(2),
             days_ahead: file.days_ahead.unwrap_or(3),
+            post_in_thread: file.post_in_thread.unwrap_or(false),
         })
     }
 
@@ -118,6 +123,10 @@ pub struct JobInput {
     pub xero: Option<Arc<crate::sources::xero::XeroClient>>,
     /// The Talenox client, when `[talenox]` is configured.
     pub talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
+    /// The live probes (the capability probe's), inside `herald run`.
+    pub prober: Option<Arc<crate::health::prober::Prober>>,
+    /// Every job of the deployment (the morning brief lists today's).
+    pub all_jobs: Arc<Vec<Arc<JobSpec>>>,
 }
 
 impl JobInput {

@@ -126,6 +126,7 @@ mod tests {
             top: None,
             nag_after_days: None,
             days_ahead: None,
+            post_in_thread: None,
         };
         JobSpec::from_file("clawrence", &file, &roster).unwrap()
     }

@@ -886,6 +886,7 @@ mod tests {
             top: None,
             nag_after_days: None,
             days_ahead: None,
+            post_in_thread: None,
         };
         let spec = JobSpec::from_file("clawrence", &file, &roster).expect("spec");
         let samples = TeamPulse

@@ -10,14 +10,18 @@ pub struct StoredSnapshot {
     pub checks: String,
 }
 
-/// The newest snapshot, if any.
+/// The newest snapshot, if any: of `source` (`audit` or `probe`), or of either.
 pub async fn latest(
     conn: &mut sqlx::SqliteConnection,
+    source: Option<&str>,
 ) -> Result<Option<StoredSnapshot>, sqlx::Error> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT at, checks FROM capability_snapshots ORDER BY id DESC LIMIT 1")
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT at, checks FROM capability_snapshots WHERE ?1 IS NULL OR source = ?1
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(source)
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(|(at, checks)| StoredSnapshot {
         at: super::parse_time(&at).unwrap_or(DateTime::<Utc>::MIN_UTC),
         checks,

@@ -104,6 +104,7 @@ pub(super) async fn answer<I: BotIdentity>(
     }
 
     let failures = last_failures(session).await?;
+    let probe = last_probe(session).await?;
     let html = render(
         "command_status.html",
         context! {
@@ -114,10 +115,41 @@ pub(super) async fn answer<I: BotIdentity>(
             bots,
             jobs,
             failures,
+            probe,
         },
     );
     session.reply(html).await?;
     Ok("answered".to_owned())
+}
+
+/// The newest capability snapshot (`herald audit` or the daily probe): when, the counts,
+/// and what was not OK.
+#[derive(Serialize)]
+struct ProbeLine {
+    at: String,
+    summary: String,
+    not_ok: Vec<String>,
+}
+
+async fn last_probe<I: BotIdentity>(
+    session: &mut Session<'_, I>,
+) -> Result<Option<ProbeLine>, sqlx::Error> {
+    let Some(stored) = crate::store::capability_snapshots::latest(session.conn, None).await? else {
+        return Ok(None);
+    };
+    let report = crate::health::Report {
+        checks: serde_json::from_str(&stored.checks).unwrap_or_default(),
+    };
+    Ok(Some(ProbeLine {
+        at: session.local(stored.at),
+        summary: crate::health::audit::summary(&report),
+        not_ok: report
+            .checks
+            .iter()
+            .filter(|c| c.verdict != crate::health::Verdict::Ok)
+            .map(|c| format!("{} {}: {}", c.verdict.as_str(), c.capability, c.cause))
+            .collect(),
+    }))
 }
 
 /// The newest failed or ambiguous sends and failed job slots, newest first.

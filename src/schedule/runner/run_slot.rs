@@ -35,6 +35,8 @@ pub struct RunContext {
     pub leave: Arc<dyn LeaveSource>,
     pub xero: Option<Arc<crate::sources::xero::XeroClient>>,
     pub talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
+    pub prober: Option<Arc<crate::health::prober::Prober>>,
+    pub all_jobs: Arc<Vec<Arc<JobSpec>>>,
 }
 
 impl RunContext {
@@ -49,6 +51,8 @@ impl RunContext {
             leave: self.leave.clone(),
             xero: self.xero.clone(),
             talenox: self.talenox.clone(),
+            prober: self.prober.clone(),
+            all_jobs: self.all_jobs.clone(),
         }
     }
 }
@@ -429,6 +433,8 @@ mod tests {
             leave: Arc::new(RosterLeave::new(roster.clone())),
             xero: None,
             talenox: None,
+            prober: None,
+            all_jobs: Arc::default(),
         };
         let runner = JobRunner::new(
             spec.clone(),

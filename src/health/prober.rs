@@ -1,0 +1,99 @@
+//! Everything the probes need, held once: built by `herald audit` from the configuration,
+//! and by a running herald from what it already holds (its own Xero client, so the rotating
+//! refresh token has one user), for the daily probe and the probe at start.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{database, sources, telegram::TelegramProbe, Check, Report};
+use crate::bots::{Bot, BotVisitor};
+use crate::config::{Config, Token};
+use crate::sources::talenox::TalenoxClient;
+use crate::sources::xero::XeroClient;
+use crate::telegram::TelegramClient;
+
+/// How Xero is probed.
+#[derive(Clone)]
+pub enum XeroProbe {
+    /// No `[xero]`.
+    None,
+    /// Through this client.
+    Client(Arc<XeroClient>),
+    /// Not from here: the check to report instead (another process holds the token, or the
+    /// client could not be built).
+    Instead(Check),
+}
+
+/// The probes' inputs.
+#[derive(Clone)]
+pub struct Prober {
+    pub config: Arc<Config>,
+    pub tokens: BTreeMap<&'static str, Token>,
+    pub client: TelegramClient,
+    pub db_url: String,
+    pub xero: XeroProbe,
+    /// `Err` holds the check of a client that could not be built.
+    pub talenox: Option<Result<Arc<TalenoxClient>, Check>>,
+    /// How long every probe together may take.
+    pub deadline: Duration,
+}
+
+impl std::fmt::Debug for Prober {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prober")
+            .field("db_url", &self.db_url)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identities that must read every group message.
+fn reading_the_group() -> Vec<&'static str> {
+    struct Collect(Vec<&'static str>);
+    impl BotVisitor for Collect {
+        fn visit<I: Bot>(&mut self) {
+            if I::reads_all_group_messages() {
+                self.0.push(I::NAME);
+            }
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    crate::bots::visit_all(&mut collect);
+    collect.0
+}
+
+impl Prober {
+    /// Runs every probe at once under the deadline; the checks in report order: Telegram
+    /// (bots, operators), Xero, Talenox, the database.
+    pub async fn run(&self) -> Report {
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let reads_group = reading_the_group();
+        let telegram = TelegramProbe {
+            config: &self.config,
+            tokens: &self.tokens,
+            client: &self.client,
+            deadline,
+            reads_group: &reads_group,
+        };
+        let xero = async {
+            match &self.xero {
+                XeroProbe::None => Vec::new(),
+                XeroProbe::Client(client) => sources::xero(client, deadline).await,
+                XeroProbe::Instead(check) => vec![check.clone()],
+            }
+        };
+        let talenox = async {
+            match &self.talenox {
+                None => Vec::new(),
+                Some(Ok(client)) => sources::talenox(client, deadline).await,
+                Some(Err(check)) => vec![check.clone()],
+            }
+        };
+        let db = database::database(&self.db_url, deadline);
+        let (telegram, xero, talenox, db) = tokio::join!(telegram.run(), xero, talenox, db);
+        Report {
+            checks: [telegram, xero, talenox, db].concat(),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The daily capability probe (Happy, kind `capability_probe`, e.g. 08:00 team time): the
+//! same probes as `herald audit`, run in-process through herald's own clients
+//! ([`crate::health::prober::Prober`]), stored as the newest probe snapshot, and a DM to
+//! every operator only when something regressed or recovered since the previous probe
+//! ([`crate::health::daily::news`]); all green and unchanged stays silent, except one line
+//! on Mondays. A rerun of the same slot compares with the snapshot the first run stored, so
+//! it says nothing twice.
+
+use chrono::Datelike;
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use super::{DirectMessage, Job, JobError, JobInput, JobOutput, JobSpec, Sample};
+use crate::health::daily::{news, record, Change, News};
+use crate::identity::Happy;
+use crate::roster::{Role, Roster};
+use crate::templates::{TemplateError, Templates};
+
+/// The template used when a job names none.
+pub const DEFAULT_TEMPLATE: &str = "capability_probe.html";
+
+/// The capability probe job.
+#[derive(Debug, Default)]
+pub struct CapabilityProbe;
+
+impl super::JobKind for CapabilityProbe {
+    const KIND: &'static str = "capability_probe";
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    #[serde(flatten)]
+    news: &'a News,
+    at: String,
+}
+
+/// The DM for `news`, probed at `at` (the team's local time, e.g. "Mon 30 Nov 08:00").
+pub fn render(
+    templates: &Templates,
+    template: &str,
+    news: &News,
+    at: String,
+) -> Result<String, TemplateError> {
+    templates.render(
+        template,
+        minijinja::Value::from_serialize(View { news, at }),
+    )
+}
+
+impl Job for CapabilityProbe {
+    type Bot = Happy;
+
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
+        Box::pin(async move {
+            let prober = input.prober.as_ref().ok_or_else(|| {
+                JobError::Config("the capability probe runs only inside herald run".into())
+            })?;
+            let report = prober.run().await;
+            let previous = record(&input.store, &report, input.slot, "probe").await?;
+            let local = input.slot.with_timezone(&input.roster.timezone());
+            let weekly = local.weekday() == chrono::Weekday::Mon;
+            let Some(news) = news(&report, previous.as_ref(), weekly) else {
+                return Ok(JobOutput::default());
+            };
+            let html = render(
+                &input.templates,
+                input.spec.template_or(DEFAULT_TEMPLATE),
+                &news,
+                local.format("%a %-d %b %H:%M").to_string(),
+            )?;
+            let direct = input
+                .roster
+                .members_with_role(Role::Operator)
+                .map(|operator| DirectMessage {
+                    to: operator.telegram_id,
+                    once: None,
+                    html: html.clone(),
+                })
+                .collect();
+            Ok(JobOutput {
+                direct,
+                ..JobOutput::default()
+            })
+        })
+    }
+
+    fn check(
+        &self,
+        spec: &JobSpec,
+        templates: &Templates,
+        _roster: &Roster,
+    ) -> Result<Vec<Sample>, String> {
+        let template = spec.template_or(DEFAULT_TEMPLATE);
+        let change = |capability: &str, before, after, cause: &str, fix: &str| Change {
+            capability: capability.into(),
+            before,
+            after,
+            cause: cause.into(),
+            fix: fix.into(),
+        };
+        let changes = News {
+            regressed: vec![
+                change(
+                    "claudia: member of team chat",
+                    "OK",
+                    "BROKEN",
+                    "Forbidden: bot was kicked from the supergroup chat",
+                    "add @acme_claudia_bot to the team chat <as a member> who may post",
+                ),
+                change(
+                    "clawrence: privacy mode",
+                    "OK",
+                    "DEGRADED",
+                    "on: sees only commands & replies",
+                    "",
+                ),
+            ],
+            recovered: vec![change("xero: refresh", "BROKEN", "OK", "refreshed", "")],
+            all_ok: None,
+        };
+        let weekly = News {
+            regressed: Vec::new(),
+            recovered: Vec::new(),
+            all_ok: Some(33),
+        };
+        let at = || "Mon 30 Nov 08:00".to_owned();
+        [changes, weekly]
+            .iter()
+            .map(|news| {
+                render(templates, template, news, at())
+                    .map(|html| Sample::new(template, html))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+}
