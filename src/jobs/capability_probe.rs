@@ -10,10 +10,10 @@ use chrono::Datelike;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{DirectMessage, Job, JobError, JobInput, JobOutput, JobSpec, Sample};
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
 use crate::health::daily::{news, record, Change, News};
 use crate::identity::Happy;
-use crate::roster::{Role, Roster};
+use crate::roster::Roster;
 use crate::templates::{TemplateError, Templates};
 
 /// The template used when a job names none.
@@ -68,19 +68,7 @@ impl Job for CapabilityProbe {
                 &news,
                 local.format("%a %-d %b %H:%M").to_string(),
             )?;
-            let direct = input
-                .roster
-                .members_with_role(Role::Operator)
-                .map(|operator| DirectMessage {
-                    to: operator.telegram_id,
-                    once: None,
-                    html: html.clone(),
-                })
-                .collect();
-            Ok(JobOutput {
-                direct,
-                ..JobOutput::default()
-            })
+            Ok(JobOutput::to_operators(&input.roster, &html))
         })
     }
 

@@ -168,6 +168,21 @@ pub struct JobOutput {
 }
 
 impl JobOutput {
+    /// One DM of `html` to every operator, by the job's identity (Happy's probe and brief).
+    pub fn to_operators(roster: &Roster, html: &str) -> Self {
+        JobOutput {
+            direct: roster
+                .members_with_role(crate::roster::Role::Operator)
+                .map(|operator| DirectMessage {
+                    to: operator.telegram_id,
+                    once: None,
+                    html: html.to_owned(),
+                })
+                .collect(),
+            ..JobOutput::default()
+        }
+    }
+
     /// At most one post and at most one note: what most jobs produce.
     pub fn post_and_note(post: Option<String>, note: Option<OperatorNote>) -> Self {
         JobOutput {

@@ -12,9 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{DirectMessage, Job, JobError, JobInput, JobOutput, JobSpec, Sample};
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
 use crate::identity::Happy;
-use crate::roster::{Role, Roster};
+use crate::roster::Roster;
 use crate::sources::leave::Certainty;
 use crate::templates::{TemplateError, Templates};
 
@@ -268,19 +268,7 @@ impl Job for MorningBrief {
             if input.spec.post_in_thread {
                 return Ok(JobOutput::from(vec![html]));
             }
-            let direct = input
-                .roster
-                .members_with_role(Role::Operator)
-                .map(|operator| DirectMessage {
-                    to: operator.telegram_id,
-                    once: None,
-                    html: html.clone(),
-                })
-                .collect();
-            Ok(JobOutput {
-                direct,
-                ..JobOutput::default()
-            })
+            Ok(JobOutput::to_operators(&input.roster, &html))
         })
     }
 
@@ -450,7 +438,7 @@ mod tests {
         let again = MorningBrief.run(&input).await.expect("runs again");
         assert_eq!(first, again, "deterministic");
         let operators: Vec<i64> = roster
-            .members_with_role(Role::Operator)
+            .members_with_role(crate::roster::Role::Operator)
             .map(|m| m.telegram_id)
             .collect();
         assert_eq!(
