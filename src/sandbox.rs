@@ -127,6 +127,7 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
         if hr.is_some() {
             script.hr_rituals(&sim, &mut transcript).await?;
         }
+        script.health(&sim, &mut transcript).await?;
         script.console(&sim, &mut transcript).await
     }
     .await;
@@ -650,6 +651,44 @@ impl Script<'_> {
                     && mine().filter(|r| r.text.contains("Cake alert")).count() >= cake.min(1)
             })
             .await
+    }
+
+    /// Health: a topic is deleted mid-session; the operator runs Happy's capability probe by
+    /// hand (one DM: the thread is gone) and then the morning brief (which shows it too).
+    async fn health(
+        &self,
+        sim: &Simulator,
+        transcript: &mut Transcript<'_>,
+    ) -> Result<(), SandboxError> {
+        let roster = &self.config.roster;
+        let (Some(operator), Some(console), Some(happy), Some(calls)) = (
+            roster.members_with_role(Role::Operator).next(),
+            self.config.bot(self.config.console()),
+            self.config.bot("happy"),
+            roster.thread("calls").and_then(|t| t.message_thread_id),
+        ) else {
+            return Ok(());
+        };
+        println!("sandbox: someone deletes the #calls topic (PakguPei posts there on Mondays)");
+        sim.delete_topic(calls);
+        for (job, needle) in [
+            ("capability-probe", "Capability probe"),
+            ("morning-brief", "Morning brief"),
+        ] {
+            println!("{} DMs @{}: /run {job}", operator.name, console.username);
+            sim.user_dms(
+                operator.telegram_id,
+                &console.username,
+                &format!("/run {job}"),
+            );
+            transcript
+                .until(sim, |s| {
+                    s.iter()
+                        .any(|r| r.bot == happy.username && r.text.contains(needle))
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Friday finance: the AR brief from the fake Xero, and two invoice approval cards, one

@@ -79,6 +79,19 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }
+    // Health: a topic deleted mid-session; Happy's probe DMs it, the morning brief shows it,
+    // and /status names it.
+    for line in [
+        "sandbox: someone deletes the #calls topic",
+        "happy -> DM Wei Ming Tan: 🩺 Capability probe (Fri 20 Nov ",
+        "🔴 pakgupei: thread calls: new → BROKEN: the topic is gone (Bad Request: message thread not found)",
+        "happy -> DM Wei Ming Tan: ☀️ Morning brief, Friday 20 November | Today's posts | 08:00 capability-probe (happy → #general)",
+        "| Out today | Daniel Koh |",
+        "| Health | BROKEN pakgupei: thread calls: the topic is gone",
+        " | Health | Last probe Fri 20 Nov ",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
     for spared in ["@priya_raman: ", "@siti_rahman: ", "@marcuslim_sg: "] {
         assert!(!stdout.contains(spared), "{spared} was chased:\n{stdout}");
     }
