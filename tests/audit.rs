@@ -359,3 +359,22 @@ async fn the_daily_probe_dms_the_operators_once_per_change_and_status_shows_it()
     );
     fleet.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_first_run_the_database_is_degraded_and_the_audit_creates_none() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let out = audit(&deployment, &sim, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("DEGRADED database: open: no database yet (fix: `herald run` creates it at its first start)"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("the snapshot was not stored: there is no database yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!deployment.db_path().exists());
+}

@@ -103,8 +103,9 @@ pub struct Previous {
 }
 
 /// Stores `report` as the newest snapshot (with an audit-log entry) and returns the one
-/// before it. Not stored when the database's migrations are not this binary's (an audit does
-/// not migrate under a running herald): `Ok(None)` then, as for a first snapshot.
+/// before it (`None` for the first). Refused, saying why, when there is no database yet (an
+/// audit does not create one) or its migrations are not this binary's (an audit does not
+/// migrate under a running herald).
 pub async fn store_and_compare(
     db_url: &str,
     report: &Report,
@@ -117,6 +118,9 @@ pub async fn store_and_compare(
         .is_none_or(|c: &Check| c.verdict == super::Verdict::Ok);
     if !current {
         return Err("the database's migrations are not this binary's; not stored".into());
+    }
+    if !crate::store::file_of(db_url).is_some_and(|file| file.exists()) {
+        return Err("there is no database yet (`herald run` creates it)".into());
     }
     let store = Store::open(db_url).await.map_err(|e| e.to_string())?;
     let checks = serde_json::to_string(&report.checks).map_err(|e| e.to_string())?;
