@@ -23,6 +23,20 @@ fn notify(state: NotifyState) {
     }
 }
 
+/// Says `WATCHDOG=1` every [`watchdog_period`] until `stop`, for a process with no scheduler
+/// watchdog to do it (diagnose mode). Returns at once outside a systemd watchdog.
+pub async fn keep_alive_until(stop: tokio_util::sync::CancellationToken) {
+    let Some(period) = watchdog_period() else {
+        return;
+    };
+    while tokio::time::timeout(period, stop.cancelled())
+        .await
+        .is_err()
+    {
+        alive();
+    }
+}
+
 /// How often the watchdog must look when systemd watches this process (`WATCHDOG_USEC` for
 /// this pid): half the period systemd allows, as sd_watchdog_enabled(3) advises.
 pub fn watchdog_period() -> Option<Duration> {

@@ -116,6 +116,7 @@ async fn a_healthy_boot_saves_the_config_a_refused_start_names_it_and_restore_br
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no configuration has been saved yet"));
 
+    std::fs::write(dir.join("bots/secrets.json"), "{}").unwrap();
     let fleet = herald::fleet::start(&options).await.expect("fleet starts");
     wait_until("the configuration is saved as good", || {
         let dir = dir.clone();
@@ -130,7 +131,13 @@ async fn a_healthy_boot_saves_the_config_a_refused_start_names_it_and_restore_br
         std::fs::read(good.path.join("bots/roster.toml")).unwrap(),
         std::fs::read(dir.join("bots/roster.toml")).unwrap()
     );
-    assert!(!good.path.join("secrets").exists());
+    // Exactly the files herald reads: never a secrets file, even one kept in bots/.
+    assert_eq!(
+        config_backup::ConfigFiles::read(&good.path).unwrap(),
+        config_backup::ConfigFiles::read(&dir).unwrap()
+    );
+    assert!(dir.join("bots/secrets.json").exists());
+    assert!(!good.path.join("bots/secrets.json").exists());
 
     // A broken edit: refused at start, naming the last good configuration.
     deployment.edit(
@@ -174,6 +181,11 @@ async fn a_healthy_boot_saves_the_config_a_refused_start_names_it_and_restore_br
     assert!(
         stdout.starts_with(&format!("restored {} (", good.stamp)),
         "{stdout}"
+    );
+    let stamps = regex::Regex::new(r"\d{8}T\d{6}Z").unwrap();
+    insta::assert_snapshot!(
+        "config_restore",
+        stamps.replace_all(&stdout.replace(&dir.display().to_string(), "DIR"), "STAMP")
     );
     let out = config(&deployment, &["diff"]);
     assert_eq!(
@@ -254,8 +266,17 @@ async fn discover_prints_what_the_bots_see_flags_what_differs_and_leaves_it_for_
             common::PATIENCE,
         )
         .await;
+    // Beside the running herald (which holds the database), discover is refused: both would
+    // read the bots' updates.
+    let beside = run(&mut deployment.herald(&sim, &["discover", "--seconds", "1"]));
     herald.stop().await;
     assert!(answered.is_ok(), "{}", herald.output());
+    assert_eq!(beside.status.code(), Some(2));
+    assert!(
+        text(&beside.stderr).contains("herald discover: refused: herald pid "),
+        "{}",
+        text(&beside.stderr)
+    );
 }
 
 /// Runs `herald run` as systemd would with a watchdog of 300 ms, and waits until it has

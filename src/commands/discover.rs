@@ -11,20 +11,11 @@ use crate::deploy::discover::discover;
 
 /// Runs `herald discover`.
 pub async fn execute(global: &GlobalOptions, args: &DiscoverArgs) -> ExitCode {
-    let settings = crate::store::lease::LeaseSettings::default();
-    match crate::store::lease::running_holder(&global::db_url(global), &settings).await {
-        Ok(None) => {}
-        Ok(Some(holder)) => {
-            eprintln!(
-                "herald discover: refused: {holder} holds this deployment's database and reads \
-                 the bots' updates; stop it first"
-            );
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("herald discover: cannot tell whether herald is running: {e}");
-            return ExitCode::from(2);
-        }
+    let why = "it reads the bots' updates (two readers get 409 Conflict); stop it first";
+    if let Err(refused) = global::refuse_beside_running_herald(global, "herald discover", why).await
+    {
+        eprintln!("{refused}");
+        return ExitCode::from(2);
     }
     eprintln!(
         "herald discover: listening for {} s: post in every topic of the team chat and DM a \

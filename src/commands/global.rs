@@ -38,6 +38,25 @@ pub fn database_exposure(global: &GlobalOptions) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `Err` with the line to print when a running herald holds this deployment's database (or
+/// that cannot be told): `command` is refused beside it, for `why`.
+pub async fn refuse_beside_running_herald(
+    global: &GlobalOptions,
+    command: &str,
+    why: &str,
+) -> Result<(), String> {
+    let settings = crate::store::lease::LeaseSettings::default();
+    match crate::store::lease::running_holder(&db_url(global), &settings).await {
+        Ok(None) => Ok(()),
+        Ok(Some(holder)) => Err(format!(
+            "{command}: refused: {holder} holds this deployment's database; {why}"
+        )),
+        Err(e) => Err(format!(
+            "{command}: cannot tell whether herald is running: {e}"
+        )),
+    }
+}
+
 /// Loads the deployment in `dir`; its findings become one message, one finding a line.
 pub fn load_config(dir: &Path) -> Result<Config, String> {
     config::load(dir).map_err(|e| match e {

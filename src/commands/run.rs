@@ -69,13 +69,14 @@ fn last_good_hint(global: &GlobalOptions, error: &StartError) -> Option<String> 
         error,
         StartError::Config(_) | StartError::ConfigUnreadable(_) | StartError::Templates(_)
     );
+    if !about_config {
+        return None;
+    }
     let backup = crate::deploy::config_backup::find(&global.config, None).ok()?;
-    about_config.then(|| {
-        format!(
-            "last good config: {}; `herald config diff` shows what changed",
-            backup.path.display()
-        )
-    })
+    Some(format!(
+        "last good config: {}; `herald config diff` shows what changed",
+        backup.path.display()
+    ))
 }
 
 /// The options the fleet starts with, from the global options (the sandbox starts from these

@@ -21,21 +21,13 @@ pub async fn execute(global: &GlobalOptions, args: &XeroArgs) -> ExitCode {
 
 /// `herald xero connect`: the refresh token from stdin, then [`crate::sources::xero::connect`].
 async fn connect_command(global: &GlobalOptions) -> ExitCode {
-    let settings = crate::store::lease::LeaseSettings::default();
-    match crate::store::lease::running_holder(&global::db_url(global), &settings).await {
-        Ok(None) => {}
-        Ok(Some(holder)) => {
-            eprintln!(
-                "herald xero connect: refused: {holder} holds this deployment's database; stop \
-                 it first (it uses its own Xero refresh token, and Xero retires each one when \
-                 it is used), then connect and start it again"
-            );
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("herald xero connect: cannot tell whether herald is running: {e}");
-            return ExitCode::from(2);
-        }
+    let why = "stop it first (it uses its own Xero refresh token, and Xero retires each one \
+               when it is used), then connect and start it again";
+    if let Err(refused) =
+        global::refuse_beside_running_herald(global, "herald xero connect", why).await
+    {
+        eprintln!("{refused}");
+        return ExitCode::from(2);
     }
     let token = match read_secret_line() {
         Ok(token) => token,

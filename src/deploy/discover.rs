@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::config::model::RosterFile;
 use crate::config::secrets::Token;
@@ -21,9 +21,6 @@ use crate::telegram::{CallError, TelegramClient};
 
 /// How often waiting updates are read again.
 pub const REREAD: Duration = Duration::from_secs(2);
-
-/// The most updates one `getUpdates` returns.
-const LIMIT: usize = 100;
 
 /// A chat seen in an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,24 +171,15 @@ pub async fn listen(
         if remaining.is_zero() {
             break;
         }
-        let body = json!({
-            "timeout": remaining.as_secs().clamp(1, 50),
-            "limit": LIMIT,
-            "allowed_updates": ["message", "edited_message", "callback_query"],
-        });
-        let wait = Duration::from_secs(remaining.as_secs().clamp(1, 50) + 10);
-        let call = client.call(token, "getUpdates", &body, wait);
+        let call = client.get_updates(token, None, remaining.as_secs().clamp(1, 50));
         let updates = match tokio::time::timeout_at(deadline, call).await {
             Err(_elapsed) => break,
-            Ok(Ok(Value::Array(updates))) => updates,
-            Ok(Ok(other)) => {
-                return (Err(format!("getUpdates answered {other}")), truncated);
-            }
+            Ok(Ok(updates)) => updates,
             Ok(Err(e)) => {
                 return (Err(format!("getUpdates failed: {}", reason(&e))), truncated);
             }
         };
-        truncated |= updates.len() >= LIMIT;
+        truncated |= updates.len() >= crate::telegram::UPDATES_PER_CALL;
         if let Ok(mut sightings) = sightings.lock() {
             for update in &updates {
                 let id = update.get("update_id").and_then(Value::as_i64);

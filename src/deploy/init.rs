@@ -84,8 +84,8 @@ pub struct Initialised {
 }
 
 /// Writes a new deployment into `dir`, which must not exist or be empty. Everything is
-/// rendered before the first write, so a failure leaves no half-written folder behind (the
-/// folder itself excepted, when it was created and a write then failed).
+/// rendered (and the example parsed) before the first write; a write that then fails (a full
+/// disk) leaves the files written so far, and the error names the file.
 pub fn init(dir: &Path) -> Result<Initialised, InitError> {
     let io = |path: &Path| {
         let path = path.display().to_string();

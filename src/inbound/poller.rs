@@ -108,7 +108,7 @@ impl Poller {
                 .map_err(db)?;
             let polled = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                polled = self.client.get_updates(&self.token, offset, self.poll_seconds) => polled,
+                polled = self.client.get_updates(&self.token, Some(offset), self.poll_seconds) => polled,
             };
             match polled {
                 Ok(batch) => {

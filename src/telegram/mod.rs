@@ -103,6 +103,9 @@ struct Parameters {
     migrate_to_chat_id: Option<i64>,
 }
 
+/// The most updates one `getUpdates` returns (Telegram's maximum).
+pub const UPDATES_PER_CALL: usize = 100;
+
 /// What `getMe` says about a bot.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BotUser {
@@ -213,18 +216,22 @@ impl TelegramClient {
     }
 
     /// Long-polls for updates. Returns raw JSON so one malformed update can't hide the rest.
+    /// Without an `offset` nothing is confirmed (`herald discover`): Telegram confirms every
+    /// update below the offset it is given.
     pub async fn get_updates(
         &self,
         token: &Token,
-        offset: i64,
+        offset: Option<i64>,
         poll_seconds: u64,
     ) -> Result<Vec<Value>, CallError> {
-        let body = serde_json::json!({
-            "offset": offset,
+        let mut body = serde_json::json!({
             "timeout": poll_seconds,
-            "limit": 100,
+            "limit": UPDATES_PER_CALL,
             "allowed_updates": ["message", "edited_message", "callback_query"],
         });
+        if let Some(offset) = offset {
+            body["offset"] = offset.into();
+        }
         self.call_as(
             token,
             "getUpdates",
