@@ -128,6 +128,17 @@ async fn every_probe_goes_broken_and_back_and_diff_names_each_change() {
         .map(|c| c["capability"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(broken, ["claudia: thread ar-brief"]);
+    let gone = checks
+        .iter()
+        .find(|c| c["capability"] == "claudia: thread ar-brief")
+        .expect("the thread's check");
+    assert!(
+        gone["cause"]
+            .as_str()
+            .is_some_and(|cause| cause
+                .starts_with("the topic is gone (Bad Request: message thread not found)")),
+        "{gone}"
+    );
     assert_eq!(json["changes"], serde_json::json!([]));
 
     // Every run is stored and audited.
@@ -377,4 +388,25 @@ async fn before_the_first_run_the_database_is_degraded_and_the_audit_creates_non
         text(&out.stderr)
     );
     assert!(!deployment.db_path().exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_who_never_started_happy_is_broken_since_happy_dms_the_probe_and_brief() {
+    let (deployment, sim) = deployment_with_database().await;
+    let happy = deployment.config().bots["happy"].username.clone();
+    let out = audit(&deployment, &sim, &[]);
+    assert!(
+        text(&out.stdout).contains(
+            "OK       operator Wei Ming Tan: reachable by happy: @acme_happy_bot can DM them"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    sim.user_never_started(deployment.operator(), &happy);
+    let out = audit(&deployment, &sim, &["--diff"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout).lines().skip(1).collect::<Vec<_>>(),
+        ["operator Wei Ming Tan: reachable by happy: OK → BROKEN (Forbidden: bot can't initiate conversation with a user)"]
+    );
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::global;
 use crate::cli::{AuditArgs, GlobalOptions};
-use crate::health::audit::{audit, store_and_compare, summary, AuditSettings, DEADLINE};
+use crate::health::audit::{audit, store_and_compare, AuditSettings, DEADLINE};
 
 /// Runs `herald audit`.
 pub async fn execute(global: &GlobalOptions, args: &AuditArgs) -> ExitCode {
@@ -19,6 +19,7 @@ pub async fn execute(global: &GlobalOptions, args: &AuditArgs) -> ExitCode {
         api_url: global.telegram_api_url.clone(),
         clock: clock.clone(),
         deadline: args.deadline_ms.map_or(DEADLINE, Duration::from_millis),
+        dm_operators: crate::jobs::operator_dm_senders,
     };
     let report = match audit(&settings).await {
         Ok(report) => report,
@@ -61,7 +62,7 @@ pub async fn execute(global: &GlobalOptions, args: &AuditArgs) -> ExitCode {
         }
     } else {
         report.checks.iter().for_each(|c| println!("{}", c.line()));
-        println!("{}", summary(&report));
+        println!("{}", report.summary());
     }
     if report.all_ok() {
         ExitCode::SUCCESS

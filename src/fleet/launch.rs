@@ -152,6 +152,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         xero: xero.clone().map_or(XeroProbe::None, XeroProbe::Client),
         talenox: talenox.clone().map(Ok),
         deadline: crate::health::audit::DEADLINE,
+        dm_operators: crate::jobs::operator_dm_senders(&config),
     });
     let shared = Shared {
         leave: Arc::new(RosterLeave::new(roster.clone())),
@@ -263,15 +264,10 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     if diagnose {
         // No scheduler runs in diagnose mode, so nothing else would feed a systemd watchdog
         // (which would then kill and restart herald into another unhealthy boot).
-        if let Some(period) = crate::supervisor::watchdog_period() {
+        if crate::supervisor::watchdog_period().is_some() {
             let stop = fleet.shutdown.clone();
             fleet.tasks.spawn(async move {
-                while tokio::time::timeout(period, stop.cancelled())
-                    .await
-                    .is_err()
-                {
-                    crate::supervisor::alive();
-                }
+                crate::supervisor::keep_alive_until(stop).await;
                 Ok(())
             });
         }
@@ -382,7 +378,7 @@ struct Shared {
     talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
     tokens: BTreeMap<&'static str, Token>,
     client: TelegramClient,
-    /// The live probes, for the capability probe and the probe at start.
+    /// The live probes, for the daily capability probe.
     prober: Arc<Prober>,
     options: RunOptions,
 }

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::prober::{Prober, XeroProbe};
-use super::{sources, Check, Report};
+use super::{sources, Check, Report, Snapshot};
 use crate::clock::Clock;
-use crate::config::{self, ConfigError, SecretStore};
+use crate::config::{self, Config, ConfigError, SecretStore};
 use crate::sources::talenox::TalenoxClient;
 use crate::sources::xero::XeroClient;
-use crate::store::audit::AuditEntry;
 use crate::store::Store;
 use crate::telegram::TelegramClient;
 
@@ -27,6 +26,9 @@ pub struct AuditSettings {
     pub api_url: String,
     pub clock: Clock,
     pub deadline: Duration,
+    /// Besides the console, the identities whose jobs DM the operators, from the loaded
+    /// configuration (`crate::jobs::operator_dm_senders`, which knows the job kinds).
+    pub dm_operators: fn(&Config) -> Vec<&'static str>,
 }
 
 /// Why an audit could not run at all.
@@ -83,6 +85,7 @@ pub async fn audit(settings: &AuditSettings) -> Result<Report, AuditError> {
             .map(Arc::new)
             .map_err(|e| sources::unbuildable("talenox: read", e.to_string()))
     });
+    let dm_operators = (settings.dm_operators)(&config);
     let prober = Prober {
         config: Arc::new(config),
         tokens,
@@ -91,67 +94,35 @@ pub async fn audit(settings: &AuditSettings) -> Result<Report, AuditError> {
         xero,
         talenox,
         deadline: settings.deadline,
+        dm_operators,
     };
     Ok(prober.run().await)
 }
 
-/// The snapshot this audit is compared with, as stored.
-#[derive(Debug, Clone)]
-pub struct Previous {
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub report: Report,
-}
-
-/// Stores `report` as the newest snapshot (with an audit-log entry) and returns the one
-/// before it (`None` for the first). Refused, saying why, when there is no database yet (an
+/// Stores `report` as the newest audit snapshot and returns the snapshot before it (of any
+/// source; `None` for the first). Refused, saying why, when there is no database yet (an
 /// audit does not create one) or its migrations are not this binary's (an audit does not
 /// migrate under a running herald).
 pub async fn store_and_compare(
     db_url: &str,
     report: &Report,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<Previous>, String> {
+) -> Result<Option<Snapshot>, String> {
+    if !crate::store::file_of(db_url).is_some_and(|file| file.exists()) {
+        return Err("there is no database yet (`herald run` creates it)".into());
+    }
+    // Opening it migrates: only when the probe saw this binary's migrations (not when it
+    // could not read them, which leaves no such line).
     let current = report
         .checks
         .iter()
         .find(|c| c.capability == "database: migrations")
-        .is_none_or(|c: &Check| c.verdict == super::Verdict::Ok);
+        .is_some_and(|c: &Check| c.verdict == super::Verdict::Ok);
     if !current {
-        return Err("the database's migrations are not this binary's; not stored".into());
-    }
-    if !crate::store::file_of(db_url).is_some_and(|file| file.exists()) {
-        return Err("there is no database yet (`herald run` creates it)".into());
+        return Err("the database's migrations were not seen to be this binary's".into());
     }
     let store = Store::open(db_url).await.map_err(|e| e.to_string())?;
-    let checks = serde_json::to_string(&report.checks).map_err(|e| e.to_string())?;
-    let summary = summary(report);
-    let stored = async {
-        let mut tx = store.begin_write().await?;
-        let previous = crate::store::capability_snapshots::latest(&mut tx, None).await?;
-        crate::store::capability_snapshots::insert(&mut tx, at, "audit", &checks).await?;
-        let entry = AuditEntry::new("health", format!("audit: {summary}"));
-        crate::store::audit::record(&mut tx, at, &entry).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(previous)
-    }
-    .await;
+    let stored = super::record(&store, report, at, "audit", None).await;
     store.close().await;
-    let previous = stored.map_err(|e| e.to_string())?;
-    Ok(previous.map(|p| Previous {
-        at: p.at,
-        report: Report {
-            checks: serde_json::from_str(&p.checks).unwrap_or_default(),
-        },
-    }))
-}
-
-/// `N OK, N DEGRADED, N BROKEN`.
-pub fn summary(report: &Report) -> String {
-    let count = |v| report.checks.iter().filter(|c| c.verdict == v).count();
-    format!(
-        "{} OK, {} DEGRADED, {} BROKEN",
-        count(super::Verdict::Ok),
-        count(super::Verdict::Degraded),
-        count(super::Verdict::Broken)
-    )
+    stored.map_err(|e| e.to_string())
 }

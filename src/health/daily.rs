@@ -1,14 +1,13 @@
-//! What the daily probe (and the probe at every start) tells the operators: only what
+//! What the daily capability probe tells the operators: only what
 //! regressed or recovered since the previous probe, and, when all is green and nothing
-//! changed, one line a week (on Mondays). Each probe's report is stored (source `probe`), so
-//! the next one compares with it; `/status` shows the newest snapshot of any source.
+//! changed, one line a week (the first probe of each week). Each probe's report is stored (source `probe`,
+//! [`super::record`]), so the next one compares with it; `/status` shows the newest snapshot
+//! of any source.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 use super::{Check, Report, Verdict};
-use crate::store::capability_snapshots;
-use crate::store::Store;
 
 /// One capability that changed, as the template shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,27 +40,34 @@ fn change(check: &Check, before: Option<Verdict>) -> Change {
     }
 }
 
+/// Whether a probe at `now` owes the all-green line: it is the first probe of its ISO week
+/// (team time) since `previous_at`, the previous probe. So a missed Monday still gets its
+/// line that week, and reruns, `/run` and catch-ups within the week say nothing again. The
+/// very first probe has nothing to compare with and stays quiet.
+pub fn weekly_line_due(
+    previous_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    zone: chrono_tz::Tz,
+) -> bool {
+    let week = |at: DateTime<Utc>| at.with_timezone(&zone).iso_week();
+    previous_at.is_some_and(|previous| week(previous) != week(now))
+}
+
 /// What `report` has to say after `previous` (the previous probe's report, if any);
 /// `weekly` is whether today gets the all-green line.
 pub fn news(report: &Report, previous: Option<&Report>, weekly: bool) -> Option<News> {
     let mut regressed = Vec::new();
     let mut recovered = Vec::new();
     for check in &report.checks {
-        let before = previous.map(|p| {
-            p.checks
-                .iter()
-                .find(|c| c.capability == check.capability)
-                .map(|c| c.verdict)
-        });
-        match before {
-            // The first probe: everything not OK is news.
-            None if check.verdict != Verdict::Ok => regressed.push(change(check, None)),
-            None => {}
-            Some(None) if check.verdict != Verdict::Ok => regressed.push(change(check, None)),
-            Some(None) => {}
-            Some(Some(old)) if check.verdict > old => regressed.push(change(check, Some(old))),
-            Some(Some(old)) if check.verdict < old => recovered.push(change(check, Some(old))),
-            Some(Some(_)) => {}
+        // A capability new to this probe (or the first probe) counts as having been OK.
+        let before = previous
+            .and_then(|p| p.checks.iter().find(|c| c.capability == check.capability))
+            .map(|c| c.verdict);
+        let old = before.unwrap_or(Verdict::Ok);
+        if check.verdict > old {
+            regressed.push(change(check, before));
+        } else if check.verdict < old {
+            recovered.push(change(check, before));
         }
     }
     if !regressed.is_empty() || !recovered.is_empty() {
@@ -78,39 +84,39 @@ pub fn news(report: &Report, previous: Option<&Report>, weekly: bool) -> Option<
     })
 }
 
-/// Stores `report` as the newest snapshot of `source` (`probe`) and returns the previous
-/// report of that source.
-pub async fn record(
-    store: &Store,
-    report: &Report,
-    at: DateTime<Utc>,
-    source: &str,
-) -> Result<Option<Report>, sqlx::Error> {
-    let checks =
-        serde_json::to_string(&report.checks).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let summary = super::audit::summary(report);
-    store
-        .retry("storing the capability probe", || async {
-            let mut tx = store.begin_write().await?;
-            let previous = capability_snapshots::latest(&mut tx, Some(source)).await?;
-            capability_snapshots::insert(&mut tx, at, source, &checks).await?;
-            let entry =
-                crate::store::audit::AuditEntry::new("health", format!("{source}: {summary}"));
-            crate::store::audit::record(&mut tx, at, &entry).await?;
-            tx.commit().await?;
-            Ok(previous)
-        })
-        .await
-        .map(|previous| {
-            previous.map(|p| Report {
-                checks: serde_json::from_str(&p.checks).unwrap_or_default(),
-            })
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_all_green_line_goes_with_the_first_probe_of_each_week() {
+        let zone = chrono_tz::Asia::Singapore;
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        // Sunday 29 November, then Monday 30 November 08:00 Singapore (00:00 UTC).
+        let (sunday, monday) = (at("2026-11-29T00:00:00Z"), at("2026-11-30T00:00:00Z"));
+        assert!(weekly_line_due(Some(sunday), monday, zone));
+        assert!(!weekly_line_due(
+            Some(monday),
+            monday + chrono::Duration::hours(1),
+            zone
+        ));
+        // Monday missed: Tuesday's probe is the week's first.
+        assert!(weekly_line_due(
+            Some(sunday),
+            monday + chrono::Duration::days(1),
+            zone
+        ));
+        assert!(
+            !weekly_line_due(None, monday, zone),
+            "the first probe ever is quiet"
+        );
+        // Sunday 23:30 Singapore is Sunday 15:30 UTC: weeks are the team's.
+        assert!(weekly_line_due(
+            Some(at("2026-11-29T15:30:00Z")),
+            at("2026-11-29T16:30:00Z"),
+            zone
+        ));
+    }
 
     fn report(checks: &[(&str, Verdict)]) -> Report {
         Report {

@@ -3,7 +3,7 @@
 //! chat with the console bot, Xero and Talenox, and the database. Each check ends `OK`,
 //! `DEGRADED` or `BROKEN` with its cause and the fix; the probes run concurrently under one
 //! deadline, so a hanging one costs the whole audit at most that long. A report is stored
-//! as a snapshot and compared with the one before it ([`Report::changes_since`]).
+//! as a snapshot ([`record`]) and compared with the one before it ([`Report::changes_since`]).
 
 pub mod audit;
 pub mod daily;
@@ -12,7 +12,12 @@ pub mod prober;
 pub mod sources;
 pub mod telegram;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::store::audit::AuditEntry;
+use crate::store::capability_snapshots::{self, StoredSnapshot};
+use crate::store::Store;
 
 /// How a capability stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,6 +112,26 @@ impl Report {
         self.checks.iter().all(|c| c.verdict == Verdict::Ok)
     }
 
+    /// `N OK, N DEGRADED, N BROKEN`.
+    pub fn summary(&self) -> String {
+        let count = |v| self.checks.iter().filter(|c| c.verdict == v).count();
+        format!(
+            "{} OK, {} DEGRADED, {} BROKEN",
+            count(Verdict::Ok),
+            count(Verdict::Degraded),
+            count(Verdict::Broken)
+        )
+    }
+
+    /// `VERDICT capability: cause` for every check that is not OK (`/status`, the brief).
+    pub fn not_ok(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.verdict != Verdict::Ok)
+            .map(|c| format!("{} {}: {}", c.verdict.as_str(), c.capability, c.cause))
+            .collect()
+    }
+
     /// `capability: BEFORE → AFTER (cause)` for each capability whose verdict changed since
     /// `before`, in this report's order, then the ones no longer checked.
     pub fn changes_since(&self, before: &Report) -> Vec<String> {
@@ -141,6 +166,57 @@ impl Report {
         }
         changes
     }
+}
+
+/// A report as stored, and when it was taken.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub at: DateTime<Utc>,
+    pub report: Report,
+}
+
+impl From<StoredSnapshot> for Snapshot {
+    fn from(stored: StoredSnapshot) -> Self {
+        Snapshot {
+            at: stored.at,
+            report: Report {
+                checks: serde_json::from_str(&stored.checks).unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// The newest snapshot of any source (what `/status` and the morning brief show).
+pub async fn latest(conn: &mut sqlx::SqliteConnection) -> Result<Option<Snapshot>, sqlx::Error> {
+    Ok(capability_snapshots::latest(conn, None)
+        .await?
+        .map(Snapshot::from))
+}
+
+/// Stores `report` as the newest snapshot of `source` (`audit` or `probe`), audited, in one
+/// transaction, and returns the snapshot it is compared with: the newest of `compare_with`
+/// (`None`: of any source) before this one.
+pub async fn record(
+    store: &Store,
+    report: &Report,
+    at: DateTime<Utc>,
+    source: &str,
+    compare_with: Option<&str>,
+) -> Result<Option<Snapshot>, sqlx::Error> {
+    let checks =
+        serde_json::to_string(&report.checks).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let entry = AuditEntry::new("health", format!("{source}: {}", report.summary()));
+    let previous = store
+        .retry("storing a capability snapshot", || async {
+            let mut tx = store.begin_write().await?;
+            let previous = capability_snapshots::latest(&mut tx, compare_with).await?;
+            capability_snapshots::insert(&mut tx, at, source, &checks).await?;
+            crate::store::audit::record(&mut tx, at, &entry).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(previous)
+        })
+        .await?;
+    Ok(previous.map(Snapshot::from))
 }
 
 #[cfg(test)]

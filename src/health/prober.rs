@@ -1,6 +1,6 @@
 //! Everything the probes need, held once: built by `herald audit` from the configuration,
 //! and by a running herald from what it already holds (its own Xero client, so the rotating
-//! refresh token has one user), for the daily probe and the probe at start.
+//! refresh token has one user), for the daily capability probe.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +37,9 @@ pub struct Prober {
     pub talenox: Option<Result<Arc<TalenoxClient>, Check>>,
     /// How long every probe together may take.
     pub deadline: Duration,
+    /// Besides the console, the identities whose jobs DM the operators
+    /// ([`crate::jobs::operator_dm_senders`]).
+    pub dm_operators: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Prober {
@@ -75,6 +78,7 @@ impl Prober {
             client: &self.client,
             deadline,
             reads_group: &reads_group,
+            dm_operators: &self.dm_operators,
         };
         let xero = async {
             match &self.xero {

@@ -27,6 +27,9 @@ pub struct TelegramProbe<'a> {
     pub deadline: Instant,
     /// The identities that must read every group message (privacy mode off).
     pub reads_group: &'a [&'static str],
+    /// Besides the console, the identities whose jobs DM the operators (Happy's probe and
+    /// brief): each must be able to reach every operator's private chat.
+    pub dm_operators: &'a [&'static str],
 }
 
 /// One call under the deadline; a hang is an error that says so.
@@ -151,27 +154,36 @@ impl TelegramProbe<'_> {
         checks
     }
 
+    /// Every operator's private chat with every identity that DMs them: the console, then
+    /// [`TelegramProbe::dm_operators`].
     async fn operators(&self) -> Vec<Check> {
-        let console = self.config.console();
-        let Some(token) = self.tokens.get(console) else {
-            return Vec::new();
-        };
-        let username = self
-            .config
-            .bots
-            .get(console)
-            .map(|b| b.username.clone())
-            .unwrap_or_default();
-        let operators = self.config.roster.members_with_role(Role::Operator);
-        let probes = operators.map(|member| {
-            let body = json!({"chat_id": member.telegram_id, "action": "typing"});
-            async move { (member, call(self, token, "sendChatAction", body).await) }
+        let mut senders = vec![self.config.console()];
+        for &bot in self.dm_operators {
+            if !senders.contains(&bot) {
+                senders.push(bot);
+            }
+        }
+        let probes = senders.into_iter().flat_map(|bot| {
+            let token = self.tokens.get(bot);
+            self.config
+                .roster
+                .members_with_role(Role::Operator)
+                .filter_map(move |member| Some((bot, member, token?)))
+                .map(|(bot, member, token)| async move {
+                    let body = json!({"chat_id": member.telegram_id, "action": "typing"});
+                    (bot, member, call(self, token, "sendChatAction", body).await)
+                })
         });
         join_all(probes)
             .await
             .into_iter()
-            .map(|(member, answer)| {
-                let capability = format!("operator {}: reachable by {console}", member.name);
+            .map(|(bot, member, answer)| {
+                let username = self
+                    .config
+                    .bots
+                    .get(bot)
+                    .map_or("", |b| b.username.as_str());
+                let capability = format!("operator {}: reachable by {bot}", member.name);
                 match answer {
                     Ok(_) => Check::ok(capability, format!("@{username} can DM them")),
                     Err(cause) if cause.starts_with("Forbidden") => Check::broken(

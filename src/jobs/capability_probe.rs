@@ -3,15 +3,14 @@
 //! ([`crate::health::prober::Prober`]), stored as the newest probe snapshot, and a DM to
 //! every operator only when something regressed or recovered since the previous probe
 //! ([`crate::health::daily::news`]); all green and unchanged stays silent, except one line
-//! on Mondays. A rerun of the same slot compares with the snapshot the first run stored, so
+//! with the first probe of each week. A rerun of the same slot compares with the snapshot the first run stored, so
 //! it says nothing twice.
 
-use chrono::Datelike;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
 use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
-use crate::health::daily::{news, record, Change, News};
+use crate::health::daily::{news, weekly_line_due, Change, News};
 use crate::identity::Happy;
 use crate::roster::Roster;
 use crate::templates::{TemplateError, Templates};
@@ -56,9 +55,13 @@ impl Job for CapabilityProbe {
                 JobError::Config("the capability probe runs only inside herald run".into())
             })?;
             let report = prober.run().await;
-            let previous = record(&input.store, &report, input.slot, "probe").await?;
-            let local = input.slot.with_timezone(&input.roster.timezone());
-            let weekly = local.weekday() == chrono::Weekday::Mon;
+            let previous =
+                crate::health::record(&input.store, &report, input.slot, "probe", Some("probe"))
+                    .await?;
+            let zone = input.roster.timezone();
+            let local = input.slot.with_timezone(&zone);
+            let weekly = weekly_line_due(previous.as_ref().map(|p| p.at), input.slot, zone);
+            let previous = previous.map(|p| p.report);
             let Some(news) = news(&report, previous.as_ref(), weekly) else {
                 return Ok(JobOutput::default());
             };

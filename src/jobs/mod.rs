@@ -266,6 +266,21 @@ impl Sample {
     }
 }
 
+/// The identities with a job that DMs every operator (kinds `capability_probe` and
+/// `morning_brief`): the health probes check that each can reach the operators' chats.
+pub fn operator_dm_senders(config: &crate::config::Config) -> Vec<&'static str> {
+    let dms = [
+        <capability_probe::CapabilityProbe as JobKind>::KIND,
+        <morning_brief::MorningBrief as JobKind>::KIND,
+    ];
+    config
+        .bots
+        .iter()
+        .filter(|(_, bot)| bot.jobs.iter().any(|job| dms.contains(&job.kind.as_str())))
+        .map(|(&name, _)| name)
+        .collect()
+}
+
 /// A kind of job: a type whose [`JobKind::KIND`] is what `kind = "..."` says in
 /// `bots/<name>.toml`. The name is written once, here, by the job's own file; identities list
 /// kinds as types ([`JobKinds::with`]), never as strings.

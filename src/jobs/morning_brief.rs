@@ -16,6 +16,8 @@ use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
 use crate::identity::Happy;
 use crate::roster::Roster;
 use crate::sources::leave::Certainty;
+use crate::store::approvals::Approval;
+use crate::store::failures::{self, Failure};
 use crate::templates::{TemplateError, Templates};
 
 /// The template used when a job names none.
@@ -117,102 +119,54 @@ pub async fn gather(input: &JobInput) -> Result<Brief, JobError> {
     let roster = &input.roster;
     let zone = roster.timezone();
     let local = input.slot.with_timezone(&zone);
-    let hhmm = |text: &str| {
-        crate::store::parse_time(text).map_or_else(
-            || text.to_owned(),
-            |t| t.with_timezone(&zone).format("%a %H:%M").to_string(),
-        )
-    };
-    // The outbox keeps RFC 3339 times, the job slots `time_key`s: each compares as text
-    // against a cutoff in its own format.
-    let day_ago = input.slot - Duration::hours(24);
-    let (sends_since, runs_since) = (day_ago.to_rfc3339(), crate::store::time_key(day_ago));
     let mut conn = input.store.reader().acquire().await?;
 
-    let mut approvals: Vec<ApprovalLine> = crate::store::approvals::open(&mut conn)
-        .await?
+    let line = |a: Approval, status: String| ApprovalLine {
+        number: a.number,
+        contact: a.contact,
+        total: a.total,
+        status,
+    };
+    let open = crate::store::approvals::open(&mut conn).await?;
+    let not_in_xero = crate::store::approvals::not_in_xero(&mut conn).await?;
+    let approvals: Vec<ApprovalLine> = open
         .into_iter()
-        .map(|a| ApprovalLine {
-            number: a.number,
-            contact: a.contact,
-            total: a.total,
-            status: "open".into(),
-        })
-        .collect();
-    approvals.extend(
-        crate::store::approvals::not_in_xero(&mut conn)
-            .await?
-            .into_iter()
-            .map(|a| ApprovalLine {
-                number: a.number,
-                contact: a.contact,
-                total: a.total,
-                status: format!("approved, Xero {}", a.xero),
-            }),
-    );
-
-    // Failed and ambiguous sends, then failed runs, of the last 24 hours, newest first.
-    let sends: Vec<(String, i64, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT updated_at, id, bot, state, error FROM outbox
-         WHERE state IN ('failed', 'ambiguous') AND updated_at >= ?
-         ORDER BY updated_at DESC, id DESC",
-    )
-    .bind(&sends_since)
-    .fetch_all(&mut *conn)
-    .await?;
-    let runs: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT IFNULL(finished_at, claimed_at), job, detail FROM job_slots
-         WHERE state = 'failed' AND IFNULL(finished_at, claimed_at) >= ?
-         ORDER BY IFNULL(finished_at, claimed_at) DESC, job",
-    )
-    .bind(&runs_since)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut failures: Vec<(String, String)> = sends
-        .into_iter()
-        .map(|(at, id, bot, state, error)| {
-            let line = format!(
-                "{} {bot} send {id} {state}: {}",
-                hhmm(&at),
-                error.unwrap_or_default()
-            );
-            (at, line)
-        })
-        .chain(runs.into_iter().map(|(at, job, detail)| {
-            let line = format!(
-                "{} job {job} failed: {}",
-                hhmm(&at),
-                detail.unwrap_or_default()
-            );
-            (at, line)
+        .map(|a| line(a, "open".into()))
+        .chain(not_in_xero.into_iter().map(|a| {
+            let status = format!("approved, Xero {}", a.xero);
+            line(a, status)
         }))
         .collect();
-    failures.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let more_failures = failures.len().saturating_sub(LISTED);
-    let failures = failures
-        .into_iter()
-        .take(LISTED)
-        .map(|(_, line)| line)
-        .collect();
 
-    let probe = crate::store::capability_snapshots::latest(&mut conn, None).await?;
+    // Failed and ambiguous sends and failed runs of the last 24 hours, newest first.
+    let day_ago = input.slot - Duration::hours(24);
+    let failures: Vec<String> = failures::recent(&mut conn, Some(day_ago), i64::MAX)
+        .await?
+        .into_iter()
+        .map(|failure| {
+            let at = failure.at().with_timezone(&zone).format("%a %H:%M");
+            match failure {
+                Failure::Send {
+                    id,
+                    bot,
+                    state,
+                    error,
+                    ..
+                } => format!("{at} {bot} send {id} {state}: {error}"),
+                Failure::Run { job, detail, .. } => format!("{at} job {job} failed: {detail}"),
+            }
+        })
+        .collect();
+    let more_failures = failures.len().saturating_sub(LISTED);
+    let failures = failures.into_iter().take(LISTED).collect();
+
+    let probe = crate::health::latest(&mut conn).await?;
     drop(conn);
     let (health, probed_at) = match probe {
         None => (Vec::new(), None),
-        Some(stored) => {
-            let checks: Vec<crate::health::Check> =
-                serde_json::from_str(&stored.checks).unwrap_or_default();
-            let lines = checks
-                .iter()
-                .filter(|c| c.verdict != crate::health::Verdict::Ok)
-                .map(|c| format!("{} {}: {}", c.verdict.as_str(), c.capability, c.cause))
-                .collect();
-            let at = stored
-                .at
-                .with_timezone(&zone)
-                .format("%a %H:%M")
-                .to_string();
-            (lines, Some(at))
+        Some(snapshot) => {
+            let at = snapshot.at.with_timezone(&zone).format("%a %H:%M");
+            (snapshot.report.not_ok(), Some(at.to_string()))
         }
     };
 

@@ -10,6 +10,7 @@ pub mod bots;
 pub mod capability_snapshots;
 pub mod command_windows;
 pub mod daily_updates;
+pub mod failures;
 pub mod fault_counts;
 pub mod files;
 pub mod health;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{render, HandlerError, Session};
 use crate::identity::BotIdentity;
 use crate::outbox::OutboxState;
+use crate::store::failures::{self, Failure};
 use crate::store::{parse_time, pauses, slots};
 
 /// How many failures `/status` shows.
@@ -134,21 +135,13 @@ struct ProbeLine {
 async fn last_probe<I: BotIdentity>(
     session: &mut Session<'_, I>,
 ) -> Result<Option<ProbeLine>, sqlx::Error> {
-    let Some(stored) = crate::store::capability_snapshots::latest(session.conn, None).await? else {
+    let Some(snapshot) = crate::health::latest(session.conn).await? else {
         return Ok(None);
     };
-    let report = crate::health::Report {
-        checks: serde_json::from_str(&stored.checks).unwrap_or_default(),
-    };
     Ok(Some(ProbeLine {
-        at: session.local(stored.at),
-        summary: crate::health::audit::summary(&report),
-        not_ok: report
-            .checks
-            .iter()
-            .filter(|c| c.verdict != crate::health::Verdict::Ok)
-            .map(|c| format!("{} {}: {}", c.verdict.as_str(), c.capability, c.cause))
-            .collect(),
+        at: session.local(snapshot.at),
+        summary: snapshot.report.summary(),
+        not_ok: snapshot.report.not_ok(),
     }))
 }
 
@@ -156,38 +149,18 @@ async fn last_probe<I: BotIdentity>(
 async fn last_failures<I: BotIdentity>(
     session: &mut Session<'_, I>,
 ) -> Result<Vec<FailureLine>, sqlx::Error> {
-    let mut failures: Vec<(String, String)> = Vec::new();
-    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT updated_at, id, bot, error FROM outbox WHERE state IN ('failed', 'ambiguous')
-         ORDER BY id DESC LIMIT 5",
-    )
-    .fetch_all(&mut *session.conn)
-    .await?;
-    for (at, id, bot, error) in rows {
-        failures.push((at, format!("{bot} row {id}: {}", error.unwrap_or_default())));
-    }
-    let jobs: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT IFNULL(finished_at, claimed_at), job, slot, detail FROM job_slots
-         WHERE state = 'failed' ORDER BY slot DESC LIMIT 5",
-    )
-    .fetch_all(&mut *session.conn)
-    .await?;
-    for (at, job, slot, detail) in jobs {
-        failures.push((
-            at,
-            format!("job {job} {slot}: {}", detail.unwrap_or_default()),
-        ));
-    }
-    failures.sort_by(|a, b| {
-        let (x, y) = (parse_time(&a.0), parse_time(&b.0));
-        y.cmp(&x)
-    });
-    Ok(failures
+    let recent = failures::recent(session.conn, None, FAILURES_SHOWN as i64).await?;
+    Ok(recent
         .into_iter()
         .take(FAILURES_SHOWN)
-        .map(|(at, what)| FailureLine {
-            at: parse_time(&at).map_or(at, |t| session.local(t)),
-            what,
+        .map(|failure| FailureLine {
+            at: session.local(failure.at()),
+            what: match failure {
+                Failure::Send { id, bot, error, .. } => format!("{bot} row {id}: {error}"),
+                Failure::Run {
+                    job, slot, detail, ..
+                } => format!("job {job} {slot}: {detail}"),
+            },
         })
         .collect())
 }
