@@ -251,6 +251,14 @@ pub struct RunArgs {
     /// Start normally even if the last boots never became healthy (skip diagnose mode).
     #[arg(long)]
     pub force: bool,
+    /// Serve /healthz, /readyz and /metrics on this address, e.g. 127.0.0.1:9464 (loopback
+    /// unless --http-public); overrides [http] in bots/herald.toml.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Allow --http on an address other machines can reach (the endpoints are not
+    /// authenticated).
+    #[arg(long, requires = "http")]
+    pub http_public: bool,
     /// Tests only: the database lease's TTL in milliseconds (default 30 000), renewed six
     /// times within it.
     #[arg(long, hide = true, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]

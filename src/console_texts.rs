@@ -571,11 +571,16 @@ fn console_command_samples() -> Vec<(&'static str, Vec<Value>)> {
                     failures => vec![context! { at => "Mon 02 Nov 08:00", what => "claudia row 17: Forbidden: bot is not a member <of> the chat" }],
                     probe => context! { at => "Mon 02 Nov 08:00", summary => "31 OK, 1 DEGRADED, 1 BROKEN",
                         not_ok => ["DEGRADED clawrence: privacy mode: on: sees only commands & replies", "BROKEN claudia: thread ar-brief: the topic is gone <400>"] },
+                    readiness => context! { ready => true, not_ready => Vec::<String>::new() },
                 },
                 context! {
                     diagnose => true, uptime => "0h 00m", started => "Mon 02 Nov 06:00", paused => Vec::<String>::new(),
                     bots => Vec::<Value>::new(), jobs => Vec::<Value>::new(), failures => Vec::<Value>::new(),
                     probe => Value::from(()),
+                    readiness => context! { ready => false, not_ready => [
+                        "diagnose mode: the last boots never became healthy; only the console polls",
+                        "claudia: getUpdates failing: <timeout> & retrying",
+                    ] },
                 },
             ],
         ),

@@ -57,6 +57,37 @@ pub fn crash_point(point: CrashPoint) {
 #[inline(always)]
 pub fn crash_point(_point: CrashPoint) {}
 
+/// With the `fault-injection` feature, when `HERALD_STOP_ON_SIGUSR1` names `task`
+/// (`scheduler`, `lease`): a token cancelled when the process gets SIGUSR1, on which that task
+/// stops as a bug would (the scheduler's task ends; the lease stops being renewed), for the
+/// readiness tests. Otherwise, and without the feature, a token never cancelled.
+#[cfg(feature = "fault-injection")]
+pub fn stop_on_signal(task: &str) -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    if std::env::var("HERALD_STOP_ON_SIGUSR1").is_ok_and(|v| v == task) {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::user_defined1()) {
+            Ok(mut usr1) => {
+                let stop = token.clone();
+                let task = task.to_owned();
+                tokio::spawn(async move {
+                    usr1.recv().await;
+                    eprintln!("fault-injection: SIGUSR1 stops the {task}");
+                    stop.cancel();
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "fault injection: cannot listen for SIGUSR1"),
+        }
+    }
+    token
+}
+
+/// Without the feature nothing stops on a signal.
+#[cfg(not(feature = "fault-injection"))]
+pub fn stop_on_signal(_task: &str) -> tokio_util::sync::CancellationToken {
+    tokio_util::sync::CancellationToken::new()
+}
+
 /// Telegram's flood limits switched off in the sender (`HERALD_TEST_RATE_LIMITS=off`), for the
 /// soak and other tests that push far more traffic through one chat than Telegram allows.
 /// Only with the `fault-injection` feature: a production build always keeps the limits.

@@ -29,5 +29,6 @@ pub mod sources;
 pub mod store;
 pub mod supervisor;
 pub mod telegram;
+pub mod telemetry;
 pub mod templates;
 pub mod text;

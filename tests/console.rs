@@ -130,6 +130,7 @@ async fn status_jobs_next_help_and_pending_answer_the_operator() {
         "weekly-call-reminder",
         "Pauses: none",
         "<b>Last failures</b>",
+        "✅ Ready: every bot polling, lease held, database writable, scheduler on time",
     ] {
         assert!(status.contains(part), "{part} missing from {status}");
     }

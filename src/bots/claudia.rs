@@ -450,6 +450,7 @@ mod tests {
             started_at: chrono::DateTime::UNIX_EPOCH,
             diagnose: false,
             commands_per_minute: 10,
+            readiness: Default::default(),
         });
         let poller = Poller::new(
             &verified,

@@ -13,10 +13,20 @@ use crate::outbox::sender::SenderSettings;
 use crate::schedule::runner::SchedulerSettings;
 use crate::store::lease::LeaseSettings;
 use crate::store::retry::RetryPolicy;
+use crate::telemetry::http::HttpSettings;
 
 /// Runs `herald run` to completion.
 pub async fn execute(global: &GlobalOptions, args: &RunArgs) -> ExitCode {
     let mut options = run_options(global, args.poll_seconds, args.force);
+    if let Some(listen) = &args.http {
+        match HttpSettings::parse(listen, args.http_public) {
+            Ok(settings) => options.http = Some(settings),
+            Err(e) => {
+                eprintln!("herald run: --http: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(ms) = args.lease_ttl_ms {
         options.lease = LeaseSettings::with_ttl(Duration::from_millis(ms));
     }
@@ -104,6 +114,7 @@ pub fn run_options(global: &GlobalOptions, poll_seconds: u64, force: bool) -> Ru
         desk: None,
         lease: LeaseSettings::default(),
         store_retry: RetryPolicy::default(),
+        http: None,
     }
 }
 

@@ -44,6 +44,20 @@ pub struct DeploymentFile {
     /// used.
     #[serde(default)]
     pub talenox: Option<TalenoxFile>,
+    /// The health endpoints (`[http]`): off unless set.
+    #[serde(default)]
+    pub http: Option<HttpFile>,
+}
+
+/// `[http]` in `bots/herald.toml`: where `herald run` serves `/healthz`, `/readyz` and
+/// `/metrics` (`--http` overrides it).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct HttpFile {
+    /// Address and port, loopback unless `public` (e.g. `127.0.0.1:9464`).
+    pub listen: String,
+    /// Allow an address other machines can reach (the endpoints are not authenticated).
+    #[serde(default)]
+    pub public: bool,
 }
 
 impl Default for DeploymentFile {
@@ -56,6 +70,7 @@ impl Default for DeploymentFile {
             commands_per_minute: default_commands_per_minute(),
             xero: None,
             talenox: None,
+            http: None,
         }
     }
 }

@@ -47,6 +47,13 @@ pub(super) fn check_deployment(d: &DeploymentFile, findings: &mut Vec<Finding>) 
     if let Some(talenox) = &d.talenox {
         check_talenox(d, talenox, findings);
     }
+    if let Some(http) = &d.http {
+        if let Err(problem) =
+            crate::telemetry::listen::HttpSettings::parse(&http.listen, http.public)
+        {
+            findings.push(Finding::new(DEPLOYMENT_FILE, "http.listen", problem));
+        }
+    }
 }
 
 /// Shape problems of one secret reference at `field`, as (field, problem) pairs: an

@@ -32,6 +32,8 @@ use crate::sources::leave::{LeaveSource, RosterLeave};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::Store;
 use crate::telegram::TelegramClient;
+use crate::telemetry::http::{HealthServer, HttpSettings};
+use crate::telemetry::Readiness;
 use crate::templates::Templates;
 
 /// The boot has run [`RunOptions::healthy_after`] without a fatal error: it is recorded as
@@ -140,6 +142,13 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         return Err(StartError::Config(job_findings));
     }
     let client = TelegramClient::new(&options.api_url)?;
+    // The configuration is sound: the health endpoints come up first, so that a supervisor
+    // sees the process alive (and not ready) while the tokens are verified.
+    let readiness = Readiness::default();
+    let http = match http_settings(options, &config)? {
+        Some(settings) => Some(ServedHttp::start(settings, readiness.clone()).await?),
+        None => None,
+    };
 
     let roster = Arc::new(config.roster.clone());
     let routing = Arc::new(CommandRouting::from_config(&config));
@@ -189,6 +198,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
 
     let (store, lease) =
         Store::open_leased(&options.db_url, &options.lease, options.store_retry.clone()).await?;
+    readiness.opened(store.clone(), lease.clone());
     // Renewed from now on, even while the rest of start-up runs; if start-up fails, the
     // task set is dropped and the lease lapses (or is taken at once on this host).
     let shutdown = CancellationToken::new();
@@ -236,6 +246,8 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         lease,
         last_words,
         activity: crate::activity::Activity::new(),
+        readiness: readiness.clone(),
+        http,
         #[cfg(feature = "fault-injection")]
         posters: Default::default(),
     };
@@ -255,6 +267,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         specs: Arc::new(specs),
         started_at,
         diagnose,
+        readiness: readiness.clone(),
     };
     for launcher in launchers {
         let summary = launcher(&launch, &mut fleet).await?;
@@ -271,6 +284,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
                 Ok(())
             });
         }
+        readiness.started(true);
         return Ok(fleet);
     }
     let healthy_after = options.healthy_after;
@@ -292,16 +306,76 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         .with_audit_retention(retention_days)
         .reporting_to(&fleet.activity);
     scheduler.prepare().await?;
+    readiness.scheduling(scheduler.beat());
     let watchdog = scheduler.watchdog().reporting_to(&fleet.activity);
     let stop = fleet.shutdown.clone();
-    fleet
-        .tasks
-        .spawn(async move { scheduler.run(stop).await.map_err(RunError::from) });
+    // Running from its spawn until its task ends, however it ends.
+    let running = scheduler.beat().running();
+    fleet.tasks.spawn(async move {
+        let _running = running;
+        scheduler.run(stop).await.map_err(RunError::from)
+    });
     let stop = fleet.shutdown.clone();
     fleet
         .tasks
         .spawn(async move { watchdog.run(stop).await.map_err(RunError::from) });
+    readiness.started(false);
     Ok(fleet)
+}
+
+/// Where to serve the health endpoints: `--http`, else `[http]` in `bots/herald.toml`, else
+/// nowhere.
+fn http_settings(
+    options: &RunOptions,
+    config: &Config,
+) -> Result<Option<HttpSettings>, StartError> {
+    if let Some(settings) = options.http {
+        return Ok(Some(settings));
+    }
+    let Some(file) = &config.deployment.http else {
+        return Ok(None);
+    };
+    HttpSettings::parse(&file.listen, file.public)
+        .map(Some)
+        .map_err(|e| StartError::ConfigUnreadable(format!("bots/herald.toml: http.listen: {e}")))
+}
+
+/// The health endpoints, served from start-up until the fleet has stopped; dropped (a start
+/// that failed), they stop at once.
+pub(super) struct ServedHttp {
+    pub(super) addr: Option<std::net::SocketAddr>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ServedHttp {
+    async fn start(settings: HttpSettings, readiness: Readiness) -> Result<Self, StartError> {
+        let server = HealthServer::bind(settings, readiness).await?;
+        let addr = server.local_addr();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(server.serve(stop.clone()));
+        Ok(Self {
+            addr,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Stops serving and waits until the listener is closed.
+    pub(super) async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the health endpoints' task failed");
+            }
+        }
+    }
+}
+
+impl Drop for ServedHttp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 /// One unit of work at start: the crash-loop look, this boot's row, its audit entry and, in
@@ -434,6 +508,8 @@ struct Launch<'a> {
     console: ConsoleChannel,
     /// Every identity's jobs, bound to its poster, for the one scheduler.
     jobs: std::sync::Mutex<Vec<Arc<dyn BoundJob>>>,
+    /// Told which identities are verified and poll.
+    readiness: Readiness,
 }
 
 impl Launch<'_> {
@@ -485,6 +561,7 @@ impl Launch<'_> {
                 StartError::Verify(vec![format!("{}: no configuration", I::NAME)])
             })?;
         let clock = options.clock.clone();
+        self.readiness.verified(I::NAME);
         crate::store::bots::record_verified::<I>(
             &self.store,
             &bot.username,
@@ -583,6 +660,7 @@ impl Launch<'_> {
             started_at: self.started_at,
             diagnose: self.diagnose,
             commands_per_minute: shared.config.deployment.commands_per_minute,
+            readiness: self.readiness.clone(),
         });
         let poller = Poller::new(
             &verified,
@@ -593,7 +671,8 @@ impl Launch<'_> {
             base_dependencies::<I>(context, poster.clone()),
             options.poll_seconds,
             self.console.clone(),
-        );
+        )
+        .reporting_to(&self.readiness);
         let desk_poster = poster;
         let approvals_file = context_approvals;
         let sender = Sender::new(
@@ -619,6 +698,8 @@ impl Launch<'_> {
             return Ok(summary);
         }
         let stop = fleet.shutdown.clone();
+        // Polling from its spawn; the poller itself tells when a poll fails or it stops.
+        self.readiness.polling(I::NAME);
         fleet
             .tasks
             .spawn(async move { poller.run(stop).await.map_err(RunError::from) });

@@ -58,6 +58,9 @@ pub struct RunOptions {
     pub lease: LeaseSettings,
     /// How long transient database failures are waited out (shorter only in tests).
     pub store_retry: RetryPolicy,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (`--http`); `None` takes
+    /// `[http]` from `bots/herald.toml`, where it is off unless set.
+    pub http: Option<crate::telemetry::http::HttpSettings>,
 }
 
 /// Why the start was refused. Every variant's text names the file or identity at fault.
@@ -79,6 +82,8 @@ pub enum StartError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     Scheduler(#[from] SchedulerError),
+    #[error("{0}")]
+    Http(#[from] crate::telemetry::http::BindError),
 }
 
 /// Why a running fleet stopped on its own.

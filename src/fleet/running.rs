@@ -31,6 +31,10 @@ pub struct RunningFleet {
     pub(super) last_words: LastWords,
     /// How far the senders, the scheduler and its watchdog have got.
     pub(super) activity: crate::activity::Activity,
+    /// Whether the fleet is ready (`/readyz`, `/status`).
+    pub(super) readiness: crate::telemetry::Readiness,
+    /// The health endpoints, when served (`--http`): they answer until the fleet has stopped.
+    pub(super) http: Option<super::launch::ServedHttp>,
     /// Every identity's poster, for tests that write rows as a bot would (fault-injection
     /// builds only: production code gets a poster at launch, never from the fleet).
     #[cfg(feature = "fault-injection")]
@@ -88,6 +92,16 @@ impl RunningFleet {
         &self.activity
     }
 
+    /// Whether the fleet is ready now, and if not, why (what `/readyz` answers).
+    pub fn readiness(&self) -> &crate::telemetry::Readiness {
+        &self.readiness
+    }
+
+    /// Where the health endpoints listen, when served.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().and_then(|served| served.addr)
+    }
+
     pub fn verified(&self) -> &[VerifiedSummary] {
         &self.verified
     }
@@ -126,6 +140,7 @@ impl RunningFleet {
                 },
             }
         }
+        self.readiness.stopping();
         self.shutdown.cancel();
         // A unit of work waiting out the database gives up now rather than hold up the stop.
         self.store.stop_retrying();
@@ -151,6 +166,9 @@ impl RunningFleet {
             // Another instance holds the database: write nothing more, not even how this
             // boot ended (its row stays without an end, like a killed boot's).
             self.store.close().await;
+            if let Some(http) = self.http.take() {
+                http.stop().await;
+            }
             return Err(RunError::LeaseLost(Box::new(lost)));
         }
         let failure = self.store.persistent_failure();
@@ -182,6 +200,9 @@ impl RunningFleet {
             tracing::error!(error = %e, "could not record how this boot ended, nor release the database lease");
         }
         self.store.close().await;
+        if let Some(http) = self.http.take() {
+            http.stop().await;
+        }
         match first_error {
             None => Ok(()),
             Some(e) => Err(e),

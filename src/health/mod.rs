@@ -36,6 +36,15 @@ impl Verdict {
             Self::Broken => "BROKEN",
         }
     }
+
+    /// 0 OK, 1 DEGRADED, 2 BROKEN (the value of `/metrics`' `herald_capability_verdict`).
+    pub fn severity(self) -> i64 {
+        match self {
+            Self::Ok => 0,
+            Self::Degraded => 1,
+            Self::Broken => 2,
+        }
+    }
 }
 
 /// One capability's result. `capability` is the stable key snapshots are compared by

@@ -88,6 +88,8 @@ pub struct BotContext {
     pub diagnose: bool,
     /// Commands one member may send this bot per minute (`commands_per_minute`).
     pub commands_per_minute: u32,
+    /// Whether the fleet is ready (`/status`'s readiness line, the same as `/readyz`).
+    pub readiness: crate::telemetry::Readiness,
 }
 
 /// The branches one identity adds to the handler tree every bot shares

@@ -27,6 +27,8 @@ use crate::store::updates::{self, Outcome};
 use crate::store::Store;
 use crate::store::Write;
 use crate::telegram::{CallError, TelegramClient};
+use crate::telemetry::metrics::{self, UpdateOutcome};
+use crate::telemetry::Readiness;
 use crate::text::escape_html;
 
 /// Why polling stopped for good. Each stops the whole process.
@@ -57,6 +59,8 @@ pub struct Poller {
     console: ConsoleChannel,
     /// Answers the button tap of an update whose handler failed, as this bot.
     poster: Box<dyn ErasedPoster>,
+    /// Where this poller says whether it polls ([`crate::telemetry::readiness`]).
+    readiness: Readiness,
 }
 
 impl Poller {
@@ -82,7 +86,14 @@ impl Poller {
             handler,
             dependencies,
             poll_seconds,
+            readiness: Readiness::default(),
         }
+    }
+
+    /// Reports whether it polls to `readiness` (`/readyz`, `/status`).
+    pub fn reporting_to(mut self, readiness: &Readiness) -> Self {
+        self.readiness = readiness.clone();
+        self
     }
 
     /// Polls until `shutdown` is cancelled or polling can't go on. Transient database
@@ -97,6 +108,14 @@ impl Poller {
             bot: self.bot,
             source,
         };
+        // However the loop ends (an error, a panic, the stop), this bot no longer polls.
+        struct Stopped<'a>(&'a Readiness, &'static str);
+        impl Drop for Stopped<'_> {
+            fn drop(&mut self) {
+                self.0.poll_stopped(self.1);
+            }
+        }
+        let _stopped = Stopped(&self.readiness, self.bot);
         loop {
             let offset = self
                 .store
@@ -112,6 +131,7 @@ impl Poller {
             };
             match polled {
                 Ok(batch) => {
+                    self.readiness.polling(self.bot);
                     backoff = Duration::from_millis(500);
                     for raw in batch {
                         self.store
@@ -133,10 +153,13 @@ impl Poller {
                 }
                 Err(CallError::RetryAfter(seconds)) => {
                     tracing::warn!(seconds, "getUpdates rate limited");
+                    self.readiness
+                        .poll_failed(self.bot, format!("rate limited for {seconds} s"));
                     self.pause(Duration::from_secs(seconds), &shutdown).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, wait = ?backoff, "getUpdates failed; retrying");
+                    self.readiness.poll_failed(self.bot, e.to_string());
                     self.pause(backoff, &shutdown).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
@@ -239,6 +262,7 @@ impl Poller {
         audit::record(&mut tx, at, &entry).await?;
         updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
         tx.commit().await?;
+        metrics::process().update(self.bot, UpdateOutcome::of_decision(&entry.decision));
         Ok(())
     }
 
@@ -276,6 +300,7 @@ impl Poller {
         }
         updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
         tx.commit().await?;
+        metrics::process().update(self.bot, UpdateOutcome::Unreadable);
         Ok(())
     }
 
@@ -339,6 +364,7 @@ impl Poller {
         isolation::count_and_tell(&mut tx, &self.console, self.bot, kind, &html, at).await?;
         updates::commit_offset(&mut tx, self.bot, update_id + 1).await?;
         tx.commit().await?;
+        metrics::process().update(self.bot, UpdateOutcome::Failed);
         Ok(())
     }
 
@@ -508,6 +534,7 @@ mod tests {
             started_at: chrono::DateTime::UNIX_EPOCH,
             diagnose: false,
             commands_per_minute: 10,
+            readiness: Default::default(),
         });
         let poller = Poller::new(
             &verified,

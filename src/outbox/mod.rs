@@ -349,6 +349,20 @@ pub async fn recover_interrupted_sends(
     Ok(stuck.len())
 }
 
+/// How many rows each bot has in the states still to settle or to look at (pending, sending,
+/// ambiguous), as (bot, state, rows): the outbox depth of `/metrics`.
+pub async fn depth(conn: &mut SqliteConnection) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT bot, state, COUNT(*) FROM outbox WHERE state IN (?, ?, ?)
+         GROUP BY bot, state ORDER BY bot, state",
+    )
+    .bind(OutboxState::Pending)
+    .bind(OutboxState::Sending)
+    .bind(OutboxState::Ambiguous)
+    .fetch_all(conn)
+    .await
+}
+
 /// One outbox row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {

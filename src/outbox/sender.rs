@@ -27,6 +27,7 @@ use crate::identity::{BotIdentity, VerifiedBot};
 use crate::store::pauses::{ALLOWED_IN_MODE, UNPAUSED_ROW};
 use crate::store::{time_key, Store};
 use crate::telegram::{CallError, TelegramClient};
+use crate::telemetry::metrics::{self, SendOutcome};
 
 /// Tunables of a sender.
 #[derive(Debug, Clone)]
@@ -257,18 +258,19 @@ impl Sender {
             if outcome.is_ok() {
                 crash_point(CrashPoint::BeforeSentCommit);
             }
-            let (pause, next_backoff) = store
+            let ((pause, counted), next_backoff) = store
                 .retry("recording a send's outcome", || {
                     let (outcome, mut backoff) = (outcome.clone(), backoff);
                     let row = &row;
                     let this = &self;
                     async move {
-                        let pause = this.record(row, outcome, &mut backoff).await?;
-                        Ok::<_, sqlx::Error>((pause, backoff))
+                        let recorded = this.record(row, outcome, &mut backoff).await?;
+                        Ok::<_, sqlx::Error>((recorded, backoff))
                     }
                 })
                 .await
                 .map_err(db)?;
+            metrics::process().send(self.bot, counted);
             self.reporter.worked();
             backoff = next_backoff;
             if let Some(pause) = pause {
@@ -370,13 +372,14 @@ impl Sender {
             .await
     }
 
-    /// Stores the outcome of a call. Returns how long this sender should wait before the next.
+    /// Stores the outcome of a call. Returns how long this sender should wait before the next,
+    /// and the outcome as counted.
     async fn record(
         &self,
         row: &OutboxRow,
         outcome: Result<Value, CallError>,
         backoff: &mut Duration,
-    ) -> Result<Option<Duration>, sqlx::Error> {
+    ) -> Result<(Option<Duration>, SendOutcome), sqlx::Error> {
         let at = self.clock.now();
         let mut tx = self.store.begin_write().await?;
         let mut row = row.clone();
@@ -395,7 +398,7 @@ impl Sender {
                 .execute(&mut *tx)
                 .await?;
                 audit_transition(&mut tx, &row, "sending -> sent", at).await?;
-                None
+                (None, SendOutcome::Sent)
             }
             Err(CallError::NotSent(reason)) => {
                 row.error = Some(reason);
@@ -417,7 +420,7 @@ impl Sender {
                 tracing::warn!(row = row.id, error = ?row.error, wait = ?*backoff, "send failed before the request left; retrying");
                 let wait = *backoff;
                 *backoff = (*backoff * 2).min(self.settings.backoff_max);
-                Some(wait)
+                (Some(wait), SendOutcome::Retried)
             }
             Err(CallError::RetryAfter(seconds)) => {
                 row.error = Some(format!("429: retry after {seconds} s"));
@@ -431,7 +434,7 @@ impl Sender {
                 .await?;
                 audit_transition(&mut tx, &row, "sending -> pending (429)", at).await?;
                 tracing::warn!(row = row.id, seconds, "Telegram rate limit; waiting");
-                Some(Duration::from_secs(seconds))
+                (Some(Duration::from_secs(seconds)), SendOutcome::RateLimited)
             }
             Err(error @ CallError::Rejected { .. })
                 if row.kind == OutboxKind::Send
@@ -469,7 +472,7 @@ impl Sender {
                 )
                 .await?;
                 tracing::error!(row = row.id, error = %error, retry_in = ?wait, "an operator alert could not be delivered; it stays queued and will be retried");
-                None
+                (None, SendOutcome::Retried)
             }
             Err(CallError::Rejected { description, .. })
                 if is_harmless_rejection(&row, &description) =>
@@ -478,7 +481,7 @@ impl Sender {
                 set_state(&mut tx, row.id, OutboxState::Sent, row.error.as_deref(), at).await?;
                 audit_transition(&mut tx, &row, "sending -> sent (already in that state)", at)
                     .await?;
-                None
+                (None, SendOutcome::Sent)
             }
             Err(CallError::Rejected {
                 code,
@@ -516,7 +519,7 @@ impl Sender {
                 self.console
                     .failed_send(&mut tx, &row, &description, at)
                     .await?;
-                None
+                (None, SendOutcome::Failed)
             }
             Err(CallError::Ambiguous(reason)) => {
                 row.error = Some(reason);
@@ -531,7 +534,7 @@ impl Sender {
                 audit_transition(&mut tx, &row, "sending -> ambiguous", at).await?;
                 tracing::error!(row = row.id, error = ?row.error, "send outcome unknown; asking the operator");
                 super::ambiguous::tell(&mut tx, &self.console, &row, at).await?;
-                None
+                (None, SendOutcome::Ambiguous)
             }
         };
         tx.commit().await?;

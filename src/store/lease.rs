@@ -315,6 +315,8 @@ pub struct Lease {
     store: Store,
     fence: Arc<Fence>,
     settings: LeaseSettings,
+    /// When it was last taken or renewed (real time, for readiness).
+    renewed: Arc<std::sync::Mutex<std::time::Instant>>,
     /// Who held it before, if anyone did.
     pub previous: Option<Holder>,
 }
@@ -399,6 +401,7 @@ impl Store {
             store: store.clone(),
             fence,
             settings: settings.clone(),
+            renewed: Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
             previous,
         };
         Ok((store, lease))
@@ -512,6 +515,21 @@ impl Lease {
         self.fence.epoch
     }
 
+    /// When the lease was last taken or renewed (real time).
+    pub fn last_renewed(&self) -> std::time::Instant {
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How often the lease is renewed.
+    pub fn renew_every(&self) -> Duration {
+        self.settings.renew_every
+    }
+
+    /// How long the lease lives without renewal.
+    pub fn ttl(&self) -> Duration {
+        self.settings.ttl
+    }
+
     /// Renews the heartbeat every `renew_every` until `shutdown`. Returns the error that ends
     /// the renewals: [`LeaseLost`] (as a database error) when another instance took the
     /// lease, which it also notices when any fenced write found it first; or a persistent
@@ -529,9 +547,16 @@ impl Lease {
             SqliteConnection::connect_with(&options).await?,
         ));
         let mut seen = data_version(&mut *watcher.lock().await).await?;
+        // Fault injection only: SIGUSR1 stops the renewals, as a hung task would.
+        let fault_stop = crate::faults::stop_on_signal("lease");
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
+                _ = fault_stop.cancelled() => {
+                    tracing::error!("fault injection: the lease is no longer renewed");
+                    shutdown.cancelled().await;
+                    return Ok(());
+                }
                 _ = self.fence.lost.cancelled() => {
                     let lost = self.fence.lost_to().unwrap_or_else(|| LeaseLost::new(self.fence.epoch, None));
                     return Err(sqlx::Error::Database(Box::new(lost)));
@@ -546,6 +571,7 @@ impl Lease {
                     data_version(&mut conn).await
                 })
                 .await?;
+            *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
             if version != seen {
                 seen = version;
                 self.store.signals().raise_all();

@@ -134,6 +134,9 @@ pub(crate) struct Retrying {
     waited_out: AtomicU64,
     longest_wait_ms: AtomicU64,
     failure: Mutex<Option<PersistentFailure>>,
+    /// The units of work waiting out a failure now, by a number of their own (for readiness).
+    waiting: Mutex<std::collections::BTreeMap<u64, String>>,
+    next_waiting: AtomicU64,
     /// Cancelled when the store gives up.
     failed: CancellationToken,
     /// Cancelled when the process stops: waits end, the last error is returned.
@@ -177,6 +180,8 @@ impl Store {
         let mut failing_since: Option<tokio::time::Instant> = None;
         let mut wait = policy.first_wait;
         let mut tries: u64 = 0;
+        // Registered while this unit waits out a failure; gone when it returns.
+        let mut waiting: Option<Waiting<'_>> = None;
         loop {
             // Continuous failure counts from the start of the first failing try (a busy
             // database fails only after the 10 s busy timeout).
@@ -223,6 +228,9 @@ impl Store {
                 ErrorClass::LeaseLost | ErrorClass::Other => return Err(error),
             }
             tries += 1;
+            if waiting.is_none() {
+                waiting = Some(Waiting::new(retrying, unit));
+            }
             let since = *failing_since.get_or_insert(try_started);
             let failing_for = since.elapsed();
             if failing_for >= policy.give_up_after {
@@ -269,6 +277,16 @@ impl Store {
         self.retrying.failed.clone()
     }
 
+    /// The unit of work that has waited longest among those waiting out a failure now, if any.
+    pub fn waiting_out(&self) -> Option<String> {
+        let waiting = self
+            .retrying
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        waiting.values().next().cloned()
+    }
+
     /// The persistent failure the store gave up on, if any.
     pub fn persistent_failure(&self) -> Option<PersistentFailure> {
         self.retrying
@@ -276,6 +294,34 @@ impl Store {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+/// A unit of work waiting out a failure, listed in [`Retrying::waiting`] until dropped.
+struct Waiting<'a> {
+    retrying: &'a Retrying,
+    id: u64,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(retrying: &'a Retrying, unit: &str) -> Self {
+        let id = retrying.next_waiting.fetch_add(1, Ordering::Relaxed);
+        retrying
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, unit.to_owned());
+        Self { retrying, id }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.retrying
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 
@@ -400,7 +446,11 @@ mod tests {
         let started = tokio::time::Instant::now();
         let got: Result<&str, sqlx::Error> = store
             .retry("a flaky unit", || async {
-                if tries.fetch_add(1, Ordering::SeqCst) < 3 {
+                let tried = tries.fetch_add(1, Ordering::SeqCst);
+                // Readiness sees the unit waiting from its first failure on.
+                let waiting = store.waiting_out();
+                assert_eq!(waiting.is_some(), tried > 0, "try {tried}: {waiting:?}");
+                if tried < 3 {
                     Err(sqlx::Error::PoolTimedOut)
                 } else {
                     Ok("done")
@@ -409,6 +459,11 @@ mod tests {
             .await;
         assert_eq!(got.unwrap(), "done");
         assert_eq!(tries.load(Ordering::SeqCst), 4);
+        assert_eq!(
+            store.waiting_out(),
+            None,
+            "no longer waiting once it succeeded"
+        );
         // 100 + 200 + 400 ms of backoff, in paused time.
         assert_eq!(started.elapsed(), Duration::from_millis(700));
         assert_eq!(

@@ -172,6 +172,7 @@ impl Deployment {
             desk: None,
             lease: herald::store::lease::LeaseSettings::default(),
             store_retry: herald::store::retry::RetryPolicy::default(),
+            http: None,
         }
     }
 
@@ -328,7 +329,8 @@ impl Herald {
         self.signal(libc::SIGINT);
     }
 
-    fn signal(&self, signal: libc::c_int) {
+    /// Sends `signal`.
+    pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: kill(2) on our own child's pid.
         let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
         assert_eq!(rc, 0, "signal {signal} failed");

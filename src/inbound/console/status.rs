@@ -1,5 +1,6 @@
-//! `/status`: uptime, pauses, each bot's verification and queue, each job's last and next
-//! run, and the last failures of sends and jobs.
+//! `/status`: uptime, readiness (what `/readyz` answers), pauses, each bot's verification and
+//! queue, each job's last and next run, the last failures of sends and jobs, and the last
+//! capability probe.
 
 use std::collections::BTreeMap;
 
@@ -106,6 +107,7 @@ pub(super) async fn answer<I: BotIdentity>(
 
     let failures = last_failures(session).await?;
     let probe = last_probe(session).await?;
+    let readiness = context.readiness.check();
     let html = render(
         "command_status.html",
         context! {
@@ -117,6 +119,7 @@ pub(super) async fn answer<I: BotIdentity>(
             jobs,
             failures,
             probe,
+            readiness,
         },
     );
     session.reply(html).await?;

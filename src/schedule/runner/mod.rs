@@ -133,6 +133,8 @@ pub struct Scheduler {
     settings: SchedulerSettings,
     /// Real instant by which the scheduler said it would look again, for the watchdog.
     heartbeat: Arc<Mutex<Instant>>,
+    /// Whether [`Scheduler::run`] runs, for readiness.
+    running: Arc<std::sync::atomic::AtomicBool>,
     /// Audit entries and settled rows older than this many days are pruned once a day.
     audit_retention_days: Option<u32>,
     /// The pauses [`Scheduler::prepare`] found (and announced) at start: the first look
@@ -166,6 +168,7 @@ impl Scheduler {
             console,
             settings,
             heartbeat: Arc::new(Mutex::new(Instant::now())),
+            running: Arc::default(),
             audit_retention_days: None,
             start_pauses: Mutex::new(None),
             previews_in_flight: Arc::new(Mutex::new(HashSet::new())),
@@ -178,6 +181,15 @@ impl Scheduler {
     pub fn reporting_to(mut self, activity: &Activity) -> Self {
         self.reporter = activity.register("scheduler");
         self
+    }
+
+    /// This scheduler's heartbeat, for readiness (`/readyz`): its promised next look, and
+    /// whether its task runs.
+    pub fn beat(&self) -> crate::telemetry::readiness::SchedulerBeat {
+        crate::telemetry::readiness::SchedulerBeat {
+            next_look: self.heartbeat.clone(),
+            running: self.running.clone(),
+        }
     }
 
     /// The watchdog that watches this scheduler.
@@ -237,6 +249,8 @@ impl Scheduler {
     /// to finish (one cut short stays `running` and is reported as interrupted at the next
     /// start).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
+        // Fault injection only: SIGUSR1 ends this task as a bug would (`crate::faults`).
+        let fault_stop = crate::faults::stop_on_signal("scheduler");
         let mut known: Option<PauseState> = self
             .start_pauses
             .lock()
@@ -323,6 +337,10 @@ impl Scheduler {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                _ = fault_stop.cancelled() => {
+                    tracing::error!("fault injection: the scheduler task stops");
+                    break Ok(());
+                }
                 _ = wake.notified() => {}
                 _ = self.reporter.asked() => {}
                 _ = self.clock.sleep(sleep.to_std().unwrap_or_default()) => {}

@@ -21,6 +21,7 @@ use crate::sources::leave::LeaveSource;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::slots::{self, slot_key, SlotState, Trigger};
 use crate::store::Store;
+use crate::telemetry::metrics::{self, JobOutcome};
 use crate::templates::Templates;
 use crate::text::{split_message, TELEGRAM_MESSAGE_LIMIT};
 
@@ -144,6 +145,7 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
                     .await?
                     {
                         tx.commit().await?;
+                        metrics::process().job_run(&spec.name, JobOutcome::Failed);
                     }
                     Ok(())
                 }
@@ -319,14 +321,21 @@ async fn run_slot<I: BotIdentity>(
             }
         }
     };
-    if let Some(cause) = cause {
-        let reported =
-            record_failed_run(&mut tx, &spec, &context.console, slot, trigger, &cause, at).await?;
-        if !reported {
-            return Ok(());
+    let counted = match cause {
+        Some(cause) => {
+            let reported =
+                record_failed_run(&mut tx, &spec, &context.console, slot, trigger, &cause, at)
+                    .await?;
+            if !reported {
+                return Ok(());
+            }
+            JobOutcome::Failed
         }
-    }
-    tx.commit().await
+        None => JobOutcome::Ran,
+    };
+    tx.commit().await?;
+    metrics::process().job_run(&spec.name, counted);
+    Ok(())
 }
 
 /// Longest panic message quoted as a failed run's cause.

@@ -17,6 +17,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::pauses::{self, Pause, PauseChange, PauseNotice, PauseScope, PauseState};
 use crate::store::requests;
 use crate::store::slots::{self, slot_key, SlotRow, SlotState, Trigger};
+use crate::telemetry::metrics::{self, JobOutcome};
 
 impl Scheduler {
     /// Whether a look has anything to do: a pause changed, a request waits, or a slot came
@@ -70,6 +71,8 @@ impl Scheduler {
             .take_requests(&mut tx, &pauses, now, &mut claimed)
             .await?;
         let mut missed: Vec<(Arc<JobSpec>, DateTime<Utc>)> = Vec::new();
+        // Counted once the transaction committed.
+        let mut paused: Vec<Arc<JobSpec>> = Vec::new();
         for job in &self.jobs {
             let spec = job.spec();
             let cursor = slots::cursor(&mut tx, &spec.name, now).await?;
@@ -126,7 +129,7 @@ impl Scheduler {
                 match decision {
                     SlotDecision::Run(trigger) => claimed.push((job.clone(), slot, trigger)),
                     SlotDecision::Missed => missed.push((spec.clone(), slot)),
-                    SlotDecision::Paused => {}
+                    SlotDecision::Paused => paused.push(spec.clone()),
                 }
             }
             slots::advance_cursor(&mut tx, &spec.name, now).await?;
@@ -137,6 +140,18 @@ impl Scheduler {
         }
         tx.commit().await?;
         self.reporter.worked();
+        let counters = metrics::process();
+        for (_, slot, trigger) in &claimed {
+            if *trigger != Trigger::Manual {
+                counters.lateness((now - *slot).num_milliseconds() as f64 / 1000.0);
+            }
+        }
+        for (spec, _) in &missed {
+            counters.job_run(&spec.name, JobOutcome::Missed);
+        }
+        for spec in &paused {
+            counters.job_run(&spec.name, JobOutcome::Paused);
+        }
         for (job, request) in previews {
             let rendering = InFlight::start(
                 &self.previews_in_flight,

@@ -21,6 +21,7 @@ use crate::config::model::TalenoxFile;
 use crate::config::{SecretStore, Token};
 use crate::sources::http::{read_answer, retry_after, Answer};
 use crate::sources::one_line;
+use crate::telemetry::metrics::{self, CallOutcome, Source};
 
 /// The longest `Retry-After` herald waits out.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
@@ -202,17 +203,21 @@ impl TalenoxClient {
         what: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Result<Answer, Duration>, TalenoxError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| self.transport_error(what, &e))?;
+        let counters = metrics::process();
+        let response = request.send().await.map_err(|e| {
+            counters.source_call(Source::Talenox, CallOutcome::TransportError);
+            self.transport_error(what, &e)
+        })?;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            counters.source_call(Source::Talenox, CallOutcome::RateLimited);
             return Ok(Err(retry_after(response.headers(), DEFAULT_RETRY_AFTER)));
         }
-        read_answer(response)
-            .await
-            .map(Ok)
-            .map_err(|e| self.transport_error(what, &e))
+        let answer = read_answer(response).await.map_err(|e| {
+            counters.source_call(Source::Talenox, CallOutcome::TransportError);
+            self.transport_error(what, &e)
+        })?;
+        counters.source_call(Source::Talenox, CallOutcome::of_status(answer.status));
+        Ok(Ok(answer))
     }
 
     /// A reqwest failure: a timeout, or the chain of causes (never the URL or the token).

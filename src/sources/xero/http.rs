@@ -13,6 +13,7 @@ use super::error::XeroError;
 use super::model::{self, ErrorBody};
 use crate::clock::Clock;
 use crate::sources::http::{read_answer, retry_after};
+use crate::telemetry::metrics::{self, CallOutcome, Source};
 
 /// Wait this long on a 429 without a readable `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -41,12 +42,14 @@ pub(crate) async fn send_once(
     timeout: Duration,
     request: RequestBuilder,
 ) -> Result<Sent, XeroError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(what, &e, timeout))?;
+    let counters = metrics::process();
+    let response = request.send().await.map_err(|e| {
+        counters.source_call(Source::Xero, CallOutcome::TransportError);
+        transport_error(what, &e, timeout)
+    })?;
     let status = response.status();
     if status == StatusCode::TOO_MANY_REQUESTS {
+        counters.source_call(Source::Xero, CallOutcome::RateLimited);
         let limit = RateLimit {
             wait: retry_after(response.headers(), DEFAULT_RETRY_AFTER),
             problem: response
@@ -59,9 +62,11 @@ pub(crate) async fn send_once(
         // Xero's 429 body is undocumented: never read.
         return Ok(Sent::RateLimited(limit));
     }
-    let answer = read_answer(response)
-        .await
-        .map_err(|e| transport_error(what, &e, timeout))?;
+    let answer = read_answer(response).await.map_err(|e| {
+        counters.source_call(Source::Xero, CallOutcome::TransportError);
+        transport_error(what, &e, timeout)
+    })?;
+    counters.source_call(Source::Xero, CallOutcome::of_status(answer.status));
     Ok(Sent::Answer(answer))
 }
 
