@@ -410,3 +410,77 @@ async fn an_operator_who_never_started_happy_is_broken_since_happy_dms_the_probe
         ["operator Wei Ming Tan: reachable by happy: OK → BROKEN (Forbidden: bot can't initiate conversation with a user)"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_runs_once_at_every_start_when_the_boot_is_healthy() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let config = deployment.config();
+    let username = |bot: &str| config.bots[bot].username.clone();
+    let (happy, lawrence) = (username("happy"), username("lawrence"));
+    let operator = deployment.operator();
+    // Claudia was removed from the group while herald was down.
+    sim.remove_bot_from_group(&username("claudia"), true);
+    let mut options = deployment.run_options(&sim);
+    options.healthy_after = std::time::Duration::from_millis(50);
+    let fleet = herald::fleet::start(&options).await.expect("fleet starts");
+    let store = fleet.store().clone();
+    let start_runs = || {
+        let store = store.clone();
+        async move {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT job, state FROM job_slots WHERE trigger = 'start' ORDER BY slot",
+            )
+            .fetch_all(store.reader())
+            .await
+            .expect("job_slots")
+        }
+    };
+    common::wait_until("the probe to run at start", || async {
+        start_runs().await == [("capability-probe".to_owned(), "done".to_owned())]
+    })
+    .await;
+    common::settled(&sim, &fleet).await;
+    // Once: nothing more after the fleet settled.
+    assert_eq!(start_runs().await.len(), 1);
+    let probes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM capability_snapshots WHERE source = 'probe'")
+            .fetch_one(store.reader())
+            .await
+            .expect("snapshots");
+    assert_eq!(probes, 1);
+    // The first probe has nothing to compare with: what is not OK is news.
+    let dms: Vec<_> = sim
+        .sent()
+        .into_iter()
+        .filter(|s| s.bot == happy && s.chat_id == operator)
+        .collect();
+    assert_eq!(dms.len(), 1, "{dms:#?}");
+    assert!(
+        dms[0]
+            .text
+            .contains("claudia: member of team chat: new → <b>BROKEN</b>"),
+        "{}",
+        dms[0].text
+    );
+    // /status reports it.
+    sim.user_dms(operator, &lawrence, "/status");
+    let sent = sim
+        .wait_for(
+            |sent| sent.iter().any(|s| s.text.contains("<b>Health</b>")),
+            common::PATIENCE,
+        )
+        .await
+        .expect("status answered");
+    let status = sent
+        .iter()
+        .find(|s| s.text.contains("<b>Health</b>"))
+        .unwrap();
+    assert!(status.text.contains("Last probe "), "{}", status.text);
+    assert!(
+        status.text.contains("BROKEN claudia: member of team chat"),
+        "{}",
+        status.text
+    );
+    fleet.stop().await.expect("clean stop");
+}

@@ -291,11 +291,15 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let (healthy_store, healthy_clock, stop) =
         (store.clone(), clock.clone(), fleet.shutdown.clone());
     let config_dir = options.config_dir.clone();
+    // Cancelled once the boot is healthy: the jobs that run at start run then.
+    let became_healthy = CancellationToken::new();
+    let healthy = became_healthy.clone();
     fleet.tasks.spawn(async move {
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = tokio::time::sleep(healthy_after) => {
                 become_healthy(&healthy_store, &healthy_clock, boot_id, config_dir, booted_with).await;
+                healthy.cancel();
             }
         }
         Ok(())
@@ -304,6 +308,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let jobs = launch.jobs.into_inner().unwrap_or_default();
     let scheduler = Scheduler::new(jobs, store, clock, console, options.scheduler.clone())
         .with_audit_retention(retention_days)
+        .with_start_runs(became_healthy)
         .reporting_to(&fleet.activity);
     scheduler.prepare().await?;
     readiness.scheduling(scheduler.beat());

@@ -4,7 +4,8 @@
 //! every operator only when something regressed or recovered since the previous probe
 //! ([`crate::health::daily::news`]); all green and unchanged stays silent, except one line
 //! with the first probe of each week. A rerun of the same slot compares with the snapshot the first run stored, so
-//! it says nothing twice.
+//! it says nothing twice. It also runs once at every start, when the boot has become healthy
+//! ([`crate::schedule::runner`]'s start runs).
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -48,6 +49,12 @@ pub fn render(
 
 impl Job for CapabilityProbe {
     type Bot = Happy;
+
+    /// A bot removed or a topic deleted while herald was down is told at the next start, not
+    /// at the next 08:00.
+    fn runs_at_start(&self) -> bool {
+        true
+    }
 
     fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
         Box::pin(async move {

@@ -230,6 +230,12 @@ pub trait Job: Send + Sync + 'static {
     /// Renders what one slot posts (in posting order) and what the operators should know.
     fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>>;
 
+    /// Whether it also runs once at every start, when the boot has become healthy (trigger
+    /// `start`), besides its schedule.
+    fn runs_at_start(&self) -> bool {
+        false
+    }
+
     /// Renders against sample data, so `herald check` catches a broken template: every
     /// sample rendering, or why one failed.
     fn check(

@@ -17,6 +17,9 @@ pub enum Trigger {
     CatchUp,
     /// Asked for by the operator.
     Manual,
+    /// Once at every start, when the boot has become healthy (a job that runs at start: the
+    /// capability probe).
+    Start,
 }
 
 impl Trigger {
@@ -25,6 +28,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::CatchUp => "catch_up",
             Trigger::Manual => "manual",
+            Trigger::Start => "start",
         }
     }
 }
@@ -306,6 +310,7 @@ mod tests {
             (Trigger::Schedule, "schedule"),
             (Trigger::CatchUp, "catch_up"),
             (Trigger::Manual, "manual"),
+            (Trigger::Start, "start"),
         ];
         let at = parse_time("2026-11-23T03:00:00Z").unwrap();
         let mut conn = store.pool().acquire().await.unwrap();

@@ -208,9 +208,7 @@ impl State {
             let problem = match self.bots.get(name) {
                 None => "not verified yet".to_owned(),
                 Some(Poller::Polling) => continue,
-                Some(Poller::Verified) if self.diagnose => {
-                    "not polling (diagnose mode)".to_owned()
-                }
+                Some(Poller::Verified) if self.diagnose => "not polling (diagnose mode)".to_owned(),
                 Some(Poller::Verified) => "verified, not polling yet".to_owned(),
                 Some(Poller::Failing(error)) => format!("getUpdates failing: {error}"),
                 Some(Poller::Stopped) => "its poller stopped".to_owned(),

@@ -21,10 +21,12 @@
 //! One file per seam: this one holds the task (start-up, the loop, shutdown) and what the
 //! others share; [`tick`] is one look at the schedule and the pauses; [`run_slot`] runs one
 //! claimed slot and records how it ended; [`requests`] takes the operator's `/run` and
-//! `/preview`; [`watchdog`] is absence detection.
+//! `/preview`; [`start_runs`] claims the runs of jobs that also run at every start;
+//! [`watchdog`] is absence detection.
 
 mod requests;
 mod run_slot;
+mod start_runs;
 mod tick;
 mod watchdog;
 
@@ -145,6 +147,9 @@ pub struct Scheduler {
     previews_in_flight: Arc<Mutex<HashSet<i64>>>,
     /// Where the looks at the schedule are reported ([`crate::activity`]).
     pub(super) reporter: Reporter,
+    /// Cancelled when the boot has become healthy: then the jobs that run at start run once
+    /// ([`start_runs`]). `None`: they never do (diagnose mode, tests of the scheduler alone).
+    became_healthy: Option<CancellationToken>,
 }
 
 impl Scheduler {
@@ -173,7 +178,15 @@ impl Scheduler {
             start_pauses: Mutex::new(None),
             previews_in_flight: Arc::new(Mutex::new(HashSet::new())),
             reporter: Reporter::detached(),
+            became_healthy: None,
         }
+    }
+
+    /// Runs the jobs that run at start once `became_healthy` is cancelled (the boot has
+    /// become healthy).
+    pub fn with_start_runs(mut self, became_healthy: CancellationToken) -> Self {
+        self.became_healthy = Some(became_healthy);
+        self
     }
 
     /// Reports every look at the schedule to `activity`: idle when it changed nothing and no
@@ -260,6 +273,8 @@ impl Scheduler {
         let mut pruned_at: Option<DateTime<Utc>> = None;
         // Whether the last look left a run or a preview under way.
         let mut busy = false;
+        // The start runs, until they were claimed.
+        let mut start_runs = self.became_healthy.clone();
         let wake = self.store.signals().scheduler();
         let result = loop {
             let look = self.reporter.look();
@@ -289,6 +304,19 @@ impl Scheduler {
                     }
                 })
                 .await;
+            let ticked = match ticked {
+                Ok(ticked) if start_runs.as_ref().is_some_and(|t| t.is_cancelled()) => {
+                    start_runs = None;
+                    self.store
+                        .retry("claiming the runs at start", || self.claim_start_runs())
+                        .await
+                        .map(|mut at_start| {
+                            at_start.extend(ticked.0);
+                            (at_start, ticked.1)
+                        })
+                }
+                other => other,
+            };
             match ticked.map(|(claimed, seen)| {
                 known = seen;
                 claimed
@@ -342,6 +370,7 @@ impl Scheduler {
                     break Ok(());
                 }
                 _ = wake.notified() => {}
+                _ = healthy(&start_runs) => {}
                 _ = self.reporter.asked() => {}
                 _ = self.clock.sleep(sleep.to_std().unwrap_or_default()) => {}
                 Some(done) = runs.join_next(), if !runs.is_empty() => log_run(done),
@@ -433,6 +462,14 @@ impl Scheduler {
             (Some(job), Some(slot)) => local_and_utc(job.spec(), slot),
             _ => row.slot.clone(),
         }
+    }
+}
+
+/// Resolves once the boot has become healthy while the start runs wait for it; never otherwise.
+async fn healthy(start_runs: &Option<CancellationToken>) {
+    match start_runs {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
     }
 }
 

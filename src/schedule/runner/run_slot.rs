@@ -61,6 +61,10 @@ impl RunContext {
 /// A job bound to its identity's poster, as the scheduler sees it.
 pub trait BoundJob: Send + Sync {
     fn spec(&self) -> &Arc<JobSpec>;
+    /// Whether the job also runs once at every start ([`crate::jobs::Job::runs_at_start`]).
+    fn runs_at_start(&self) -> bool {
+        false
+    }
     /// Runs the claimed (`running`) slot and records how it ended.
     fn execute(
         &self,
@@ -98,6 +102,10 @@ impl<I: BotIdentity> JobRunner<I> {
 impl<I: BotIdentity> BoundJob for JobRunner<I> {
     fn spec(&self) -> &Arc<JobSpec> {
         &self.spec
+    }
+
+    fn runs_at_start(&self) -> bool {
+        self.job.runs_at_start()
     }
 
     fn execute(

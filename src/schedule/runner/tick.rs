@@ -142,7 +142,7 @@ impl Scheduler {
         self.reporter.worked();
         let counters = metrics::process();
         for (_, slot, trigger) in &claimed {
-            if *trigger != Trigger::Manual {
+            if matches!(trigger, Trigger::Schedule | Trigger::CatchUp) {
                 counters.lateness((now - *slot).num_milliseconds() as f64 / 1000.0);
             }
         }
