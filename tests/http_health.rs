@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{wait_until, Deployment, Herald};
+use herald_sim::xero::{FakeXero, FakeXeroConfig};
 use herald_sim::Simulator;
 
 /// The address herald says it serves on (it was given port 0).
@@ -146,49 +147,103 @@ async fn started(deployment: &Deployment, sim: &Simulator, fault: &str, args: &[
 #[cfg(feature = "fault-injection")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_while_everything_runs_and_503_naming_the_scheduler_once_it_stopped() {
-    let deployment = Deployment::example();
+    let xero = FakeXero::start(FakeXeroConfig::default())
+        .await
+        .expect("fake Xero starts");
+    let defaults = FakeXeroConfig::default();
+    let deployment =
+        Deployment::with_xero(&xero, &defaults.tenant_id, Some(&defaults.refresh_token));
     let sim = deployment.simulator().await;
-    let mut herald = started(&deployment, &sim, "scheduler", &[]).await;
+    // Two seconds before Monday 09:00 in Singapore: team-pulse's slot comes due.
+    let monday = ["--clock-start", "2026-11-23T00:59:58Z"];
+    let mut herald = started(&deployment, &sim, "scheduler", &monday).await;
     let base = served_at(&herald).await;
     assert_eq!(wait_for_status(&base, "/healthz", 200).await, "ok\n");
     let ready = wait_for_status(&base, "/readyz", 200).await;
     assert_eq!(ready, "{\"ready\":true,\"not_ready\":[]}\n");
 
+    // The scheduled slot: one run, its lateness observed once.
+    let ran = "herald_job_runs_total{job=\"team-pulse\",outcome=\"ran\"}";
+    let before = eventually("team-pulse's scheduled run to be counted", || async {
+        let samples = scrape(&base).await;
+        (value(&samples, ran) == 1.0).then_some(samples)
+    })
+    .await;
+    assert_eq!(
+        value(&before, "herald_schedule_lateness_seconds_count"),
+        1.0
+    );
+
     // A scripted burst, and the counters it moves.
-    let before = scrape(&base).await;
     assert_eq!(value(&before, "herald_ready"), 1.0);
     assert_eq!(value(&before, "herald_lease_held"), 1.0);
     let lawrence = usernames(&deployment, "lawrence");
     let key = |family: &str, bot: &str, outcome: &str| {
         format!("{family}{{bot=\"{bot}\",outcome=\"{outcome}\"}}")
     };
-    let sent_before = sim.sent_by(&lawrence).len();
+    // Lawrence's messages (the probe's `sendChatAction` to the operators is no send).
+    let messages = || {
+        sim.sent_by(&lawrence)
+            .iter()
+            .filter(|s| s.method == "sendMessage")
+            .count()
+    };
+    let sent_before = messages();
     for _ in 0..3 {
         sim.user_dms(deployment.operator(), &lawrence, "/help");
     }
     sim.user_dms(deployment.operator(), &lawrence, "/frobnicate");
     sim.user_dms(deployment.operator(), &lawrence, "/frobnicate");
     sim.user_dms(deployment.member(), &lawrence, "/status");
-    sim.user_dms(deployment.operator(), &lawrence, "/run team-pulse");
+    // (Not team-pulse again: a manual run in the minute of its scheduled slot finds it taken.)
+    sim.user_dms(
+        deployment.operator(),
+        &lawrence,
+        "/run weekly-call-reminder",
+    );
+    sim.user_dms(deployment.operator(), &lawrence, "/run capability-probe");
     sim.push_raw_update(&lawrence, serde_json::json!({"message": "not a message"}));
     let handled = key("herald_updates_total", "lawrence", "handled");
     let refused = key("herald_updates_total", "lawrence", "refused");
     let unreadable = key("herald_updates_total", "lawrence", "unreadable");
     let sent = key("herald_sends_total", "lawrence", "sent");
-    let ran = "herald_job_runs_total{job=\"team-pulse\",outcome=\"ran\"}";
+    let probed = "herald_job_runs_total{job=\"capability-probe\",outcome=\"ran\"}";
+    let reminded = "herald_job_runs_total{job=\"weekly-call-reminder\",outcome=\"ran\"}";
+    let xero_ok = "herald_source_calls_total{source=\"xero\",outcome=\"ok\"}";
     let moved = |after: &BTreeMap<String, f64>, key: &str| value(after, key) - value(&before, key);
+    // What the last scrape showed, printed when it changes (shown if the wait fails).
+    let seen = std::cell::RefCell::new(String::new());
     let after = eventually("the burst to be counted", || async {
         let after = scrape(&base).await;
-        let replies = sim.sent_by(&lawrence).len() - sent_before;
+        let replies = messages() - sent_before;
+        let moves = [&unreadable, &handled, &refused, reminded, probed, &sent]
+            .map(|key| (key.to_owned(), moved(&after, key)));
+        let now = format!("{moves:?}, {replies} messages");
+        if *seen.borrow() != now {
+            println!("{now}");
+            *seen.borrow_mut() = now;
+        }
         let counted = moved(&after, &unreadable) == 1.0
-            && moved(&after, &handled) == 4.0
+            && moved(&after, &handled) == 5.0
             && moved(&after, &refused) == 3.0
-            && moved(&after, ran) == 1.0
-            && replies >= 7
+            && moved(&after, reminded) == 1.0
+            && moved(&after, probed) == 1.0
+            && replies >= 8
             && moved(&after, &sent) == replies as f64;
         counted.then_some(after)
     })
     .await;
+    // The probe read Xero (the refresh, the connections, the bills), and only the probe did.
+    assert_eq!(value(&before, xero_ok), 0.0);
+    assert!(value(&after, xero_ok) >= 3.0, "{after:#?}");
+    assert_eq!(
+        value(
+            &after,
+            "herald_source_calls_total{source=\"xero\",outcome=\"transport_error\"}"
+        ),
+        0.0
+    );
+    assert_eq!(value(&before, "herald_lease_epoch"), 1.0);
     // Each refusal and each answer was one send; nothing failed or was left in doubt.
     for outcome in ["failed", "ambiguous", "rate_limited"] {
         assert_eq!(
@@ -258,7 +313,15 @@ async fn not_ready_once_the_lease_is_no_longer_renewed() {
         body.contains("s (renewed every 0.1 s, lasts 0.6 s)"),
         "{body}"
     );
-    let (exit, output) = herald.stop().await;
+    // Another herald takes the lapsed lease over: the first stops (exit 1), naming it.
+    let mut second = deployment.spawn_herald(
+        &sim,
+        &["run", "--poll-seconds", "1", "--lease-ttl-ms", "600"],
+    );
+    let (exit, output) = herald.exit().await;
+    assert_eq!(exit.code(), Some(1), "{output}");
+    assert!(output.contains("another herald"), "{output}");
+    let (exit, output) = second.stop().await;
     assert!(exit.success(), "{output}");
 }
 

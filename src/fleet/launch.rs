@@ -146,7 +146,11 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     // sees the process alive (and not ready) while the tokens are verified.
     let readiness = Readiness::default();
     let http = match http_settings(options, &config)? {
-        Some(settings) => Some(ServedHttp::start(settings, readiness.clone()).await?),
+        Some(settings) => Some(
+            HealthServer::bind(settings, readiness.clone())
+                .await?
+                .spawn(),
+        ),
         None => None,
     };
 
@@ -343,44 +347,6 @@ fn http_settings(
     HttpSettings::parse(&file.listen, file.public)
         .map(Some)
         .map_err(|e| StartError::ConfigUnreadable(format!("bots/herald.toml: http.listen: {e}")))
-}
-
-/// The health endpoints, served from start-up until the fleet has stopped; dropped (a start
-/// that failed), they stop at once.
-pub(super) struct ServedHttp {
-    pub(super) addr: Option<std::net::SocketAddr>,
-    stop: CancellationToken,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl ServedHttp {
-    async fn start(settings: HttpSettings, readiness: Readiness) -> Result<Self, StartError> {
-        let server = HealthServer::bind(settings, readiness).await?;
-        let addr = server.local_addr();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(server.serve(stop.clone()));
-        Ok(Self {
-            addr,
-            stop,
-            task: Some(task),
-        })
-    }
-
-    /// Stops serving and waits until the listener is closed.
-    pub(super) async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(task) = self.task.take() {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "the health endpoints' task failed");
-            }
-        }
-    }
-}
-
-impl Drop for ServedHttp {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 /// One unit of work at start: the crash-loop look, this boot's row, its audit entry and, in

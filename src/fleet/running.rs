@@ -34,7 +34,7 @@ pub struct RunningFleet {
     /// Whether the fleet is ready (`/readyz`, `/status`).
     pub(super) readiness: crate::telemetry::Readiness,
     /// The health endpoints, when served (`--http`): they answer until the fleet has stopped.
-    pub(super) http: Option<super::launch::ServedHttp>,
+    pub(super) http: Option<crate::telemetry::http::ServedHealth>,
     /// Every identity's poster, for tests that write rows as a bot would (fault-injection
     /// builds only: production code gets a poster at launch, never from the fleet).
     #[cfg(feature = "fault-injection")]
@@ -99,7 +99,7 @@ impl RunningFleet {
 
     /// Where the health endpoints listen, when served.
     pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
-        self.http.as_ref().and_then(|served| served.addr)
+        self.http.as_ref().and_then(|served| served.addr())
     }
 
     pub fn verified(&self) -> &[VerifiedSummary] {

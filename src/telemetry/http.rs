@@ -65,6 +65,18 @@ impl HealthServer {
         self.listener.local_addr().ok()
     }
 
+    /// Serves in a task of its own until [`ServedHealth::stop`] (or until dropped).
+    pub fn spawn(self) -> ServedHealth {
+        let addr = self.local_addr();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(self.serve(stop.clone()));
+        ServedHealth {
+            addr,
+            stop,
+            task: Some(task),
+        }
+    }
+
     /// Serves until `stop`; connections still open then are closed.
     pub async fn serve(self, stop: CancellationToken) {
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -111,6 +123,36 @@ impl HealthServer {
             });
         }
         connections.shutdown().await;
+    }
+}
+
+/// The health endpoints being served; dropped (a start that failed), they stop at once.
+pub struct ServedHealth {
+    addr: Option<SocketAddr>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ServedHealth {
+    /// Where they listen.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// Stops serving and waits until the listener is closed.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the health endpoints' task failed");
+            }
+        }
+    }
+}
+
+impl Drop for ServedHealth {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 
