@@ -15,7 +15,7 @@ use super::Bot;
 use crate::approvals::{self, CardContext, APPROVE_PREFIX, REJECT_PREFIX};
 use crate::identity::{Claudia, Poster};
 use crate::inbound::{BotContext, Decision, HandlerError, HandlerResult, UnitOfWork, UpdateHandler};
-use crate::jobs::{ar_brief_job::ArBriefJob, JobKinds};
+use crate::jobs::{ar_brief_job::ArBriefJob, kinds::JobKinds};
 use crate::outbox::{Lane, OutgoingMessage};
 use crate::roster::{Member, Role};
 use crate::store::approvals::{self as store, Approval};

@@ -17,7 +17,7 @@ use crate::inbound::common::reply;
 use crate::inbound::{BotContext, Command, Decision, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::jobs::{
     cake_reminder::CakeReminder, laser_chase::LaserChase, team_pulse::TeamPulse,
-    volts_leaderboard::VoltsLeaderboard, JobKinds,
+    volts_leaderboard::VoltsLeaderboard, kinds::JobKinds,
 };
 use crate::outbox::OutgoingMessage;
 use crate::roster::Member;

@@ -5,7 +5,7 @@ use super::Bot;
 use crate::identity::Happy;
 use crate::jobs::capability_probe::CapabilityProbe;
 use crate::jobs::morning_brief::MorningBrief;
-use crate::jobs::JobKinds;
+use crate::jobs::kinds::JobKinds;
 
 impl Bot for Happy {
     fn job_kinds() -> JobKinds<Self> {

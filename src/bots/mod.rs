@@ -11,7 +11,7 @@ use crate::approvals::{ApprovalDesk, DeskInputs};
 use crate::config::{Config, Finding};
 use crate::identity::{BotIdentity, Poster};
 use crate::inbound::{OwnBranches, UpdateHandler};
-use crate::jobs::JobKinds;
+use crate::jobs::kinds::JobKinds;
 use crate::templates::Templates;
 
 /// What an identity does with updates and jobs, beyond the `/help`, routing and console
@@ -74,6 +74,21 @@ macro_rules! bot_modules {
 
 crate::identity::every_identity!(bot_modules);
 
+/// The identities that must read every group message (so privacy mode must be off).
+pub fn reading_all_group_messages() -> Vec<&'static str> {
+    struct Collect(Vec<&'static str>);
+    impl BotVisitor for Collect {
+        fn visit<I: Bot>(&mut self) {
+            if I::reads_all_group_messages() {
+                self.0.push(I::NAME);
+            }
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    visit_all(&mut collect);
+    collect.0
+}
+
 /// The full handler tree of identity `I`: the one every bot shares, with `I`'s own branches.
 pub fn handler_tree<I: Bot>() -> UpdateHandler {
     crate::inbound::common::handler_tree::<I>(OwnBranches {
@@ -98,8 +113,13 @@ pub fn check_jobs(config: &Config, templates: &Templates) -> Vec<Finding> {
             };
             let kinds = I::job_kinds();
             for (i, job) in bot.jobs.iter().enumerate() {
-                let finding =
-                    crate::jobs::check_job(&kinds, i, job, self.templates, &self.config.roster);
+                let finding = crate::jobs::kinds::check_job(
+                    &kinds,
+                    i,
+                    job,
+                    self.templates,
+                    &self.config.roster,
+                );
                 self.findings.extend(finding);
             }
         }

@@ -19,7 +19,8 @@ pub async fn execute(global: &GlobalOptions, args: &AuditArgs) -> ExitCode {
         api_url: global.telegram_api_url.clone(),
         clock: clock.clone(),
         deadline: args.deadline_ms.map_or(DEADLINE, Duration::from_millis),
-        dm_operators: crate::jobs::operator_dm_senders,
+        dm_operators: crate::jobs::kinds::operator_dm_senders,
+        reads_group: crate::bots::reading_all_group_messages(),
     };
     let report = match audit(&settings).await {
         Ok(report) => report,

@@ -11,9 +11,9 @@ use futures::future::BoxFuture;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::options::{RunError, RunOptions, StartError};
 use super::running::{LastWords, RunningFleet, VerifiedSummary};
 use super::verify::{verify_all, Verified};
-use super::{RunError, RunOptions, StartError};
 use crate::bots::{Bot, BotVisitor};
 use crate::config::secrets::{SecretStore, Token};
 use crate::config::{self, Config};
@@ -165,7 +165,8 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         xero: xero.clone().map_or(XeroProbe::None, XeroProbe::Client),
         talenox: talenox.clone().map(Ok),
         deadline: crate::health::audit::DEADLINE,
-        dm_operators: crate::jobs::operator_dm_senders(&config),
+        dm_operators: crate::jobs::kinds::operator_dm_senders(&config),
+        reads_group: crate::bots::reading_all_group_messages(),
     });
     let shared = Shared {
         leave: Arc::new(RosterLeave::new(roster.clone())),
@@ -225,7 +226,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let diagnose = !crash_loop.is_empty();
     let recovered = store
         .retry("recovering interrupted sends", || {
-            crate::outbox::recover_interrupted_sends(&store, clock.now(), &console)
+            crate::outbox::ambiguous::recover_interrupted_sends(&store, clock.now(), &console)
         })
         .await?;
     if recovered > 0 {

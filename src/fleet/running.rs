@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::RunError;
+use super::options::RunError;
 use crate::clock::Clock;
 use crate::config::secrets::Token;
 use crate::store::audit::{self, AuditEntry};

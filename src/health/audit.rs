@@ -27,8 +27,10 @@ pub struct AuditSettings {
     pub clock: Clock,
     pub deadline: Duration,
     /// Besides the console, the identities whose jobs DM the operators, from the loaded
-    /// configuration (`crate::jobs::operator_dm_senders`, which knows the job kinds).
+    /// configuration (`crate::jobs::kinds::operator_dm_senders`, which knows the job kinds).
     pub dm_operators: fn(&Config) -> Vec<&'static str>,
+    /// The identities that must read every group message (`crate::bots`, which knows them).
+    pub reads_group: Vec<&'static str>,
 }
 
 /// Why an audit could not run at all.
@@ -95,6 +97,7 @@ pub async fn audit(settings: &AuditSettings) -> Result<Report, AuditError> {
         talenox,
         deadline: settings.deadline,
         dm_operators,
+        reads_group: settings.reads_group.clone(),
     };
     Ok(prober.run().await)
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{database, sources, telegram::TelegramProbe, Check, Report};
-use crate::bots::{Bot, BotVisitor};
 use crate::config::{Config, Token};
 use crate::sources::talenox::TalenoxClient;
 use crate::sources::xero::XeroClient;
@@ -38,8 +37,11 @@ pub struct Prober {
     /// How long every probe together may take.
     pub deadline: Duration,
     /// Besides the console, the identities whose jobs DM the operators
-    /// ([`crate::jobs::operator_dm_senders`]).
+    /// ([`crate::jobs::kinds::operator_dm_senders`]).
     pub dm_operators: Vec<&'static str>,
+    /// The identities that must read every group message, so whose privacy mode is probed
+    /// ([`crate::bots::reading_all_group_messages`]).
+    pub reads_group: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Prober {
@@ -51,33 +53,17 @@ impl std::fmt::Debug for Prober {
     }
 }
 
-/// The identities that must read every group message.
-fn reading_the_group() -> Vec<&'static str> {
-    struct Collect(Vec<&'static str>);
-    impl BotVisitor for Collect {
-        fn visit<I: Bot>(&mut self) {
-            if I::reads_all_group_messages() {
-                self.0.push(I::NAME);
-            }
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    crate::bots::visit_all(&mut collect);
-    collect.0
-}
-
 impl Prober {
     /// Runs every probe at once under the deadline; the checks in report order: Telegram
     /// (bots, operators), Xero, Talenox, the database.
     pub async fn run(&self) -> Report {
         let deadline = tokio::time::Instant::now() + self.deadline;
-        let reads_group = reading_the_group();
         let telegram = TelegramProbe {
             config: &self.config,
             tokens: &self.tokens,
             client: &self.client,
             deadline,
-            reads_group: &reads_group,
+            reads_group: &self.reads_group,
             dm_operators: &self.dm_operators,
         };
         let xero = async {

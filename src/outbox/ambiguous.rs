@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::alerts::ConsoleChannel;
-use super::{EnqueueError, OutboxRow, OutboxState};
+use super::{audit_transition, set_state, EnqueueError, OutboxRow, OutboxState};
 use crate::store::{parse_time, time_key};
 
 /// At most one DM about a bot's uncertain sends this often.
@@ -158,13 +158,41 @@ pub(crate) async fn rows(
     .await
 }
 
+/// At start: every row still `sending` died mid-send and becomes `ambiguous`; the operators
+/// are told in one DM per bot (grouped with any DM still waiting; the console channel leaves
+/// out button-tap answers). Returns how many rows were turned.
+pub async fn recover_interrupted_sends(
+    store: &crate::store::Store,
+    at: DateTime<Utc>,
+    console: &ConsoleChannel,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = store.begin_write().await?;
+    let stuck: Vec<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE state = ? ORDER BY id")
+        .bind(OutboxState::Sending)
+        .fetch_all(&mut *tx)
+        .await?;
+    for row in &stuck {
+        set_state(
+            &mut tx,
+            row.id,
+            OutboxState::Ambiguous,
+            Some("herald stopped while this message was being sent"),
+            at,
+        )
+        .await?;
+        audit_transition(&mut tx, row, "sending -> ambiguous (interrupted)", at).await?;
+        tell(&mut tx, console, row, at).await?;
+    }
+    tx.commit().await?;
+    Ok(stuck.len())
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
     use super::*;
-    use crate::outbox::recover_interrupted_sends;
     use crate::store::Store;
 
     struct Desk {

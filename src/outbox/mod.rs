@@ -320,35 +320,6 @@ async fn insert(
     Ok(id)
 }
 
-/// At start: every row still `sending` died mid-send and becomes `ambiguous`; the operators
-/// are told in one DM per bot (grouped with any DM still waiting; the console channel leaves
-/// out button-tap answers). Returns how many rows were turned.
-pub async fn recover_interrupted_sends(
-    store: &crate::store::Store,
-    at: DateTime<Utc>,
-    console: &alerts::ConsoleChannel,
-) -> Result<usize, sqlx::Error> {
-    let mut tx = store.begin_write().await?;
-    let stuck: Vec<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE state = ? ORDER BY id")
-        .bind(OutboxState::Sending)
-        .fetch_all(&mut *tx)
-        .await?;
-    for row in &stuck {
-        set_state(
-            &mut tx,
-            row.id,
-            OutboxState::Ambiguous,
-            Some("herald stopped while this message was being sent"),
-            at,
-        )
-        .await?;
-        audit_transition(&mut tx, row, "sending -> ambiguous (interrupted)", at).await?;
-        ambiguous::tell(&mut tx, console, row, at).await?;
-    }
-    tx.commit().await?;
-    Ok(stuck.len())
-}
-
 /// How many rows each bot has in the states still to settle or to look at (pending, sending,
 /// ambiguous), as (bot, state, rows): the outbox depth of `/metrics`.
 pub async fn depth(conn: &mut SqliteConnection) -> Result<Vec<(String, String, i64)>, sqlx::Error> {

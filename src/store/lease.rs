@@ -17,15 +17,16 @@
 //! The lease lives in real time (heartbeats compared across processes), whatever clock the
 //! run rehearses with.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
 use super::audit::{self, AuditEntry};
+use super::fence::{read_holder, Fence};
+pub use super::fence::{Held, Holder, LeaseLost};
 use super::retry_policy::RetryPolicy;
 use super::{Store, StoreError};
 use crate::clock::Clock;
@@ -55,33 +56,6 @@ impl LeaseSettings {
             renew_every: ttl / 6,
             clock: Clock::system(),
         }
-    }
-}
-
-/// The lease row as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Holder {
-    pub epoch: i64,
-    pub host: String,
-    pub pid: i64,
-    pub started_at: String,
-    pub heartbeat_at: String,
-    pub released_at: Option<String>,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "herald pid {} on host {}, running since {}",
-            self.pid, self.host, self.started_at
-        )
-    }
-}
-
-impl Holder {
-    fn heartbeat(&self) -> Option<DateTime<Utc>> {
-        super::parse_time(&self.heartbeat_at)
     }
 }
 
@@ -140,118 +114,6 @@ fn judge(
         // Not renewed within the TTL, or a heartbeat nobody can read: nobody holds it.
         _ => Some(Free::Expired),
     }
-}
-
-/// How a holder that lost the lease learns it: a database error (so it travels through
-/// every caller's `sqlx::Error` plumbing) that [`super::retry::classify`] recognises.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct LeaseLost {
-    /// Our epoch.
-    pub ours: i64,
-    /// Who holds the database now (None: the lease row is gone, or was released).
-    pub holder: Option<Holder>,
-    message: String,
-}
-
-impl LeaseLost {
-    fn new(ours: i64, holder: Option<Holder>) -> Self {
-        let message = match &holder {
-            Some(h) if h.epoch != ours => format!(
-                "another herald took this database over ({h}, lease epoch {}; ours was {ours}); this one stops and writes nothing more",
-                h.epoch
-            ),
-            _ => format!(
-                "this herald no longer holds the database lease (epoch {ours} was released or removed); it stops and writes nothing more"
-            ),
-        };
-        Self {
-            ours,
-            holder,
-            message,
-        }
-    }
-}
-
-impl DatabaseError for LeaseLost {
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::Other
-    }
-}
-
-/// The holder's side of the fence: its epoch, and whether it has learnt it lost the lease.
-#[derive(Debug)]
-pub(crate) struct Fence {
-    epoch: i64,
-    lost: CancellationToken,
-    lost_to: Mutex<Option<LeaseLost>>,
-    /// Taken over from a holder that stopped renewing but may still be alive (paused): it
-    /// may wake up and make one last `getUpdates` before it notices.
-    took_over_stale: bool,
-}
-
-impl Fence {
-    fn new(epoch: i64, took_over_stale: bool) -> Self {
-        Self {
-            epoch,
-            lost: CancellationToken::new(),
-            lost_to: Mutex::new(None),
-            took_over_stale,
-        }
-    }
-
-    /// Checks the lease row on `conn` (inside a write transaction, under the write lock:
-    /// nobody can take the lease before this transaction ends).
-    pub(crate) async fn check(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-        let holder = read_holder(conn).await?;
-        match holder {
-            Some(h) if h.epoch == self.epoch && h.released_at.is_none() => Ok(()),
-            other => Err(self.lose(other)),
-        }
-    }
-
-    fn lose(&self, holder: Option<Holder>) -> sqlx::Error {
-        let lost = LeaseLost::new(self.epoch, holder);
-        let mut slot = self.lost_to.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            tracing::error!(%lost, "lost the database lease");
-            *slot = Some(lost.clone());
-        }
-        drop(slot);
-        self.lost.cancel();
-        sqlx::Error::Database(Box::new(lost))
-    }
-
-    fn lost_to(&self) -> Option<LeaseLost> {
-        self.lost_to
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-async fn read_holder(conn: &mut SqliteConnection) -> Result<Option<Holder>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT epoch, host, pid, started_at, heartbeat_at, released_at FROM lease WHERE id = 1",
-    )
-    .fetch_optional(conn)
-    .await
 }
 
 /// The lease as it is, read without a write lock; None if nobody ever took one (the table
@@ -319,27 +181,6 @@ pub struct Lease {
     renewed: Arc<std::sync::Mutex<std::time::Instant>>,
     /// Who held it before, if anyone did.
     pub previous: Option<Holder>,
-}
-
-/// Why the lease could not be taken: someone else holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    pub holder: Holder,
-    /// How long ago the holder last renewed it (negative: its clock is ahead of ours).
-    pub heartbeat_age: chrono::Duration,
-    pub ttl: Duration,
-}
-
-impl std::fmt::Display for Held {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "another herald holds this database: {} (last heartbeat {} s ago). Stop it first; a holder that stops renewing (killed on another host, or hung) is taken over {} s after its last heartbeat.",
-            self.holder,
-            self.heartbeat_age.num_seconds().max(0),
-            self.ttl.as_secs()
-        )
-    }
 }
 
 impl Store {

@@ -12,6 +12,7 @@ pub mod command_windows;
 pub mod daily_updates;
 pub mod failures;
 pub mod fault_counts;
+mod fence;
 pub mod files;
 pub mod health;
 pub mod job_once;
@@ -22,8 +23,10 @@ pub mod requests;
 pub mod retention;
 pub mod retry;
 pub mod retry_policy;
+mod retrying;
 pub mod signals;
 pub mod slots;
+mod timestamps;
 pub mod updates;
 pub mod volts;
 mod write;
@@ -38,9 +41,11 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use lease::{Fence, Held};
-use retry::{RetryPolicy, Retrying};
+use fence::{Fence, Held};
+use retry_policy::RetryPolicy;
+use retrying::Retrying;
 use signals::Signals;
+pub use timestamps::{parse_time, time_key};
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -81,19 +86,6 @@ pub struct Store {
     /// poller reading in a backlog, the senders, the scheduler), so that none waits in
     /// SQLite's busy handler, which sleeps and retries and favours whoever retries last.
     writer: Arc<tokio::sync::Mutex<()>>,
-}
-
-/// How times are stored in the scheduler and pause tables: RFC 3339, UTC, whole seconds
-/// (`2026-11-23T03:00:00Z`), so that they compare correctly as text.
-pub fn time_key(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Reads back a time stored as RFC 3339 (by [`time_key`] or `to_rfc3339`).
-pub fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// The default database of a deployment: `<config>/state/herald.db`.

@@ -9,13 +9,14 @@
 //! closure that begins, fills and commits its own transaction), never half of one.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
-use super::lease::LeaseLost;
+use super::fence::LeaseLost;
 pub use super::retry_policy::RetryPolicy;
+pub use super::retrying::PersistentFailure;
+use super::retrying::Waiting;
 use super::Store;
 
 /// What a database error means for the unit of work that met it.
@@ -100,21 +101,6 @@ impl DbFailure for sqlx::Error {
     }
 }
 
-/// Why the store gave up: the one line the process stops with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PersistentFailure {
-    #[error("the database stayed unavailable for {waited_s} s while {unit} ({error}); is another program holding its write lock, or is the disk failing?")]
-    GaveUp {
-        unit: String,
-        waited_s: u64,
-        error: String,
-    },
-    #[error("the disk holding the database is full ({error}) while {unit}; free some space, then start herald again")]
-    DiskFull { unit: String, error: String },
-    #[error("the database file is damaged ({error}) while {unit}; restore it from a backup, then start herald again")]
-    Corrupt { unit: String, error: String },
-}
-
 /// Counters of transient failures, readable by status and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RetryStats {
@@ -124,42 +110,6 @@ pub struct RetryStats {
     pub waited_out: u64,
     /// The longest such wait, in milliseconds.
     pub longest_wait_ms: u64,
-}
-
-/// The retry policy of one store and what it has seen (shared by its clones).
-#[derive(Debug, Default)]
-pub(crate) struct Retrying {
-    pub(crate) policy: RetryPolicy,
-    transient_errors: AtomicU64,
-    waited_out: AtomicU64,
-    longest_wait_ms: AtomicU64,
-    failure: Mutex<Option<PersistentFailure>>,
-    /// The units of work waiting out a failure now, by a number of their own (for readiness).
-    waiting: Mutex<std::collections::BTreeMap<u64, String>>,
-    next_waiting: AtomicU64,
-    /// Cancelled when the store gives up.
-    failed: CancellationToken,
-    /// Cancelled when the process stops: waits end, the last error is returned.
-    stopping: CancellationToken,
-}
-
-impl Retrying {
-    pub(crate) fn new(policy: RetryPolicy) -> Self {
-        Self {
-            policy,
-            ..Self::default()
-        }
-    }
-
-    fn give_up(&self, failure: PersistentFailure) {
-        tracing::error!(%failure, "persistent database failure");
-        let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(failure);
-        }
-        drop(slot);
-        self.failed.cancel();
-    }
 }
 
 impl Store {
@@ -279,12 +229,7 @@ impl Store {
 
     /// The unit of work that has waited longest among those waiting out a failure now, if any.
     pub fn waiting_out(&self) -> Option<String> {
-        let waiting = self
-            .retrying
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        waiting.values().next().cloned()
+        self.retrying.longest_waiting()
     }
 
     /// The persistent failure the store gave up on, if any.
@@ -294,34 +239,6 @@ impl Store {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-}
-
-/// A unit of work waiting out a failure, listed in [`Retrying::waiting`] until dropped.
-struct Waiting<'a> {
-    retrying: &'a Retrying,
-    id: u64,
-}
-
-impl<'a> Waiting<'a> {
-    fn new(retrying: &'a Retrying, unit: &str) -> Self {
-        let id = retrying.next_waiting.fetch_add(1, Ordering::Relaxed);
-        retrying
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, unit.to_owned());
-        Self { retrying, id }
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.retrying
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
     }
 }
 

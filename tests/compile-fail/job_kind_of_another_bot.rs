@@ -2,7 +2,7 @@
 // list Clawrence's laser chase (its `Job::Bot` is Clawrence).
 use herald::identity::Claudia;
 use herald::jobs::laser_chase::LaserChase;
-use herald::jobs::JobKinds;
+use herald::jobs::kinds::JobKinds;
 
 fn claudias_kinds() -> JobKinds<Claudia> {
     JobKinds::generic().with::<LaserChase>()

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::context;
 
-use super::{
+use super::host::{
     create_dir, install_binary, remove_file, render, replace_file, run, utf8, Host, Invocation,
     Say, Scope, ServiceError,
 };

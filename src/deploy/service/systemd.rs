@@ -8,7 +8,7 @@ use std::path::Path;
 
 use minijinja::context;
 
-use super::{
+use super::host::{
     create_dir, install_binary, remove_file, render, replace_file, run, utf8, Host, Invocation,
     Say, Scope, ServiceError,
 };

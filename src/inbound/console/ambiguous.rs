@@ -1,8 +1,9 @@
 //! `/ambiguous`: sends whose fate Telegram left unknown, each with Resend / Mark sent.
 
 use super::outbox_rows::{self, Listing};
-use super::{HandlerError, Session};
+use super::session::Session;
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::outbox::OutboxState;
 
 const LISTING: Listing = Listing {

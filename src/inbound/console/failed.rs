@@ -1,8 +1,9 @@
 //! `/failed`: recent sends Telegram refused, each with Retry / Dismiss.
 
 use super::outbox_rows::{self, Listing};
-use super::{HandlerError, Session};
+use super::session::Session;
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::outbox::OutboxState;
 
 const LISTING: Listing = Listing {

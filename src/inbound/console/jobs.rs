@@ -4,8 +4,9 @@
 use minijinja::context;
 use serde::Serialize;
 
-use super::{render, HandlerError, Session};
+use super::session::{render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::store::pauses;
 
 #[derive(Serialize)]

@@ -4,8 +4,9 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::command::one_line;
-use super::{render, HandlerError, Session};
+use super::session::{render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::store::audit::{self, AuditFilter};
 use crate::store::parse_time;
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use minijinja::context;
 
-use super::{render, HandlerError, Session};
+use super::session::{render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 
 pub(super) async fn answer<I: BotIdentity>(
     session: &mut Session<'_, I>,

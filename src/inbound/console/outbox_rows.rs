@@ -4,8 +4,9 @@
 use minijinja::context;
 use serde_json::json;
 
-use super::{render, HandlerError, Session};
+use super::session::{render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::outbox::{OutboxRow, OutboxState};
 use crate::text::{cut_plain, html_to_plain};
 

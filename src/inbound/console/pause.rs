@@ -3,8 +3,9 @@
 
 use minijinja::context;
 
-use super::{quoted, render, HandlerError, Session};
+use super::session::{quoted, render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::store::pauses::{self, PauseChange, PauseScope};
 use crate::store::time_key;
 use crate::text::ECHO_LIMIT;

@@ -3,8 +3,9 @@
 use minijinja::context;
 use serde::Serialize;
 
-use super::{render, HandlerError, Session};
+use super::session::{render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::store::approvals;
 
 #[derive(Serialize)]

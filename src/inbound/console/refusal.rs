@@ -5,7 +5,7 @@
 use minijinja::context;
 
 use super::command::{CommandName, Refusal};
-use super::{quoted, render};
+use super::session::{quoted, render};
 use crate::store::pauses::UnknownName;
 use crate::text::ECHO_LIMIT;
 

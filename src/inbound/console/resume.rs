@@ -4,8 +4,9 @@
 
 use minijinja::{context, Value};
 
-use super::{quoted, render, HandlerError, Session};
+use super::session::{quoted, render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::store::pauses::{self, PauseChange, PauseScope};
 use crate::text::ECHO_LIMIT;
 
@@ -36,7 +37,8 @@ pub(super) async fn answer<I: BotIdentity>(
             )
             .await?;
             // The scheduler's own line (HTML), so the answer and the announcement agree.
-            let resumed = crate::schedule::runner::resumed_line(session.conn, &lifted).await?;
+            let resumed =
+                crate::schedule::runner::tick::resumed_line(session.conn, &lifted).await?;
             let still_paused: Vec<String> = pauses::current(session.conn)
                 .await?
                 .pauses

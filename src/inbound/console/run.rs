@@ -5,8 +5,9 @@
 
 use minijinja::context;
 
-use super::{render, HandlerError, Session};
+use super::session::{render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::store::requests::{self, RequestKind};
 
 pub(super) async fn answer<I: BotIdentity>(

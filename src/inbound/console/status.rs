@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use minijinja::context;
 use serde::Serialize;
 
-use super::{render, HandlerError, Session};
+use super::session::{render, Session};
 use crate::identity::BotIdentity;
+use crate::inbound::HandlerError;
 use crate::outbox::OutboxState;
 use crate::store::failures::{self, Failure};
 use crate::store::{parse_time, pauses, slots};

@@ -18,16 +18,17 @@
 //! start, for a catch-up) is a failure, and so is a scheduler overdue for the look it said it
 //! would take next.
 //!
-//! One file per seam: this one holds the task (start-up, the loop, shutdown) and what the
-//! others share; [`tick`] is one look at the schedule and the pauses; [`run_slot`] runs one
+//! One file per seam: this one holds the task (start-up, the loop, shutdown); [`shared`] what
+//! the others share; [`tick`] is one look at the schedule and the pauses; [`run_slot`] runs one
 //! claimed slot and records how it ended; [`requests`] takes the operator's `/run` and
 //! `/preview`; [`start_runs`] claims the runs of jobs that also run at every start;
 //! [`watchdog`] is absence detection.
 
 mod requests;
 mod run_slot;
+mod shared;
 mod start_runs;
-mod tick;
+pub(crate) mod tick;
 mod watchdog;
 
 use std::collections::HashSet;
@@ -42,89 +43,16 @@ use tokio_util::sync::CancellationToken;
 use crate::activity::{Activity, Reporter};
 use crate::clock::Clock;
 use crate::console_texts;
-use crate::jobs::JobSpec;
 use crate::outbox::alerts::ConsoleChannel;
-use crate::outbox::EnqueueError;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::pauses::{self, PauseState};
 use crate::store::slots::{self, SlotRow};
 use crate::store::Store;
 
 pub use run_slot::{BoundJob, JobRunner, RunContext};
-pub(crate) use tick::resumed_line;
+use shared::alert;
+pub use shared::{local_and_utc, SchedulerError, SchedulerSettings};
 pub use watchdog::Watchdog;
-
-/// Tunables of the scheduler.
-#[derive(Debug, Clone)]
-pub struct SchedulerSettings {
-    /// The longest the scheduler sleeps between two looks, in clock time, however far the
-    /// next slot is: a guard against a wall clock set forward while it slept.
-    pub longest_sleep: chrono::Duration,
-    /// A slot not finished this long after its time is a failure.
-    pub absence_after: chrono::Duration,
-    /// Real time between two watchdog checks.
-    pub watchdog_every: Duration,
-}
-
-impl Default for SchedulerSettings {
-    fn default() -> Self {
-        Self {
-            longest_sleep: chrono::Duration::minutes(1),
-            absence_after: chrono::Duration::minutes(5),
-            watchdog_every: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Why the scheduler stopped on its own.
-#[derive(Debug, thiserror::Error)]
-#[error("scheduler: the database could not be read or written: {0}")]
-pub struct SchedulerError(#[from] sqlx::Error);
-
-/// `Mon 2026-11-23 11:00 +08 (03:00 UTC)`.
-pub fn local_and_utc(spec: &JobSpec, slot: DateTime<Utc>) -> String {
-    format!(
-        "{} ({} UTC)",
-        spec.local(slot).format("%a %Y-%m-%d %H:%M %Z"),
-        slot.format("%H:%M")
-    )
-}
-
-/// Enqueues an operator DM; an alert that cannot be addressed is logged at ERROR (the console
-/// channel does that), a database error fails the caller's transaction.
-async fn alert(
-    console: &ConsoleChannel,
-    conn: &mut sqlx::SqliteConnection,
-    html: &str,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    match console.alert(conn, html, None, at).await {
-        Ok(_) => Ok(()),
-        Err(EnqueueError::Db(e)) => Err(e),
-        Err(other) => {
-            tracing::error!(error = %other, "operator alert not enqueued");
-            Ok(())
-        }
-    }
-}
-
-/// A reply to the operator who asked (`/run`, `/preview`).
-async fn tell(
-    console: &ConsoleChannel,
-    conn: &mut sqlx::SqliteConnection,
-    operator: i64,
-    html: &str,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    match console.direct(conn, operator, html, at).await {
-        Ok(()) => Ok(()),
-        Err(EnqueueError::Db(e)) => Err(e),
-        Err(other) => {
-            tracing::error!(error = %other, "console reply not enqueued");
-            Ok(())
-        }
-    }
-}
 
 /// The scheduler task.
 pub struct Scheduler {

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use minijinja::context;
 
-use super::{tell, BoundJob, Scheduler};
+use super::run_slot::BoundJob;
+use super::shared::tell;
+use super::Scheduler;
 use crate::console_texts;
 use crate::faults::{crash_point, CrashPoint};
 use crate::outbox::alerts::ConsoleChannel;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use minijinja::context;
 
-use super::{alert, local_and_utc};
+use super::shared::{alert, local_and_utc};
 use crate::clock::Clock;
 use crate::console_texts;
 use crate::identity::{BotIdentity, Poster};

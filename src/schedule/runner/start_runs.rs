@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{BoundJob, Scheduler};
+use super::run_slot::BoundJob;
+use super::Scheduler;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::pauses;
 use crate::store::slots::{self, slot_key, SlotState, Trigger};

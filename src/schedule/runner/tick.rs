@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use minijinja::{context, Value};
 
 use super::requests::{preview, InFlight};
-use super::{alert, local_and_utc, tell, BoundJob, Scheduler};
+use super::run_slot::BoundJob;
+use super::shared::{alert, local_and_utc, tell};
+use super::Scheduler;
 use crate::console_texts;
 use crate::jobs::JobSpec;
 use crate::schedule::{decide, SlotDecision};

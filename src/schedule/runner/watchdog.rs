@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use minijinja::context;
 use tokio_util::sync::CancellationToken;
 
-use super::{alert, local_and_utc, SchedulerError, SchedulerSettings};
+use super::shared::{alert, local_and_utc, SchedulerError, SchedulerSettings};
 use crate::clock::Clock;
 use crate::console_texts;
 use crate::jobs::JobSpec;
