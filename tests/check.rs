@@ -983,6 +983,31 @@ fn post_job_without_a_template() {
 }
 
 #[test]
+fn a_job_is_checked_against_what_its_kind_declares() {
+    let f = Fixture::new();
+    // The AR brief reads Xero, which this deployment does not configure.
+    let claudia = f.read("bots/claudia.toml");
+    f.write(
+        "bots/claudia.toml",
+        &format!(
+            "{claudia}\n[[jobs]]\nname = \"ar-brief\"\nkind = \"ar_brief\"\ncron = \"30 9 * * FRI\"\n\
+             timezone = \"Asia/Singapore\"\nthread = \"ar-brief\"\ntemplate = \"ar_brief.html\"\n"
+        ),
+    );
+    // Only the morning brief takes post_in_thread.
+    f.edit(
+        "bots/happy.toml",
+        "kind = \"capability_probe\"\n",
+        "kind = \"capability_probe\"\npost_in_thread = true\n",
+    );
+    let lines = f.expect(&[
+        "bots/claudia.toml: jobs[0].kind: the AR brief reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)",
+        "bots/happy.toml: jobs[0].post_in_thread: only jobs of kind morning_brief take post_in_thread (this one is capability_probe)",
+    ]);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+}
+
+#[test]
 fn job_template_missing_from_templates() {
     let f = Fixture::new();
     fs::remove_file(f.path("templates/call_reminder.html")).expect("rm");

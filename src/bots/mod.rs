@@ -7,11 +7,15 @@
 //! `src/identity.rs`): a new marker line there asks for `src/bots/<name>.rs`, and
 //! [`visit_all`] asks that file for its `impl Bot`.
 
+use std::collections::BTreeMap;
+
 use crate::approvals::{ApprovalDesk, DeskInputs};
+use crate::config::model::{BotFile, DeploymentFile};
 use crate::config::{Config, Finding};
 use crate::identity::{BotIdentity, Poster};
 use crate::inbound::{OwnBranches, UpdateHandler};
 use crate::jobs::kinds::JobKinds;
+use crate::jobs::KindSetting;
 use crate::templates::Templates;
 
 /// What an identity does with updates and jobs, beyond the `/help`, routing and console
@@ -127,6 +131,67 @@ pub fn check_jobs(config: &Config, templates: &Templates) -> Vec<Finding> {
     let mut check = Check {
         config,
         templates,
+        findings: Vec::new(),
+    };
+    visit_all(&mut check);
+    check.findings
+}
+
+/// Checks every configured job's settings against what its kind declares
+/// ([`crate::jobs::kinds::check_settings`]), from whatever files parsed (`deployment`: `None`
+/// when `bots/herald.toml` did not). A kind its identity does not run is left to
+/// [`check_jobs`].
+pub fn check_job_settings(
+    bots: &BTreeMap<&'static str, BotFile>,
+    deployment: Option<&DeploymentFile>,
+) -> Vec<Finding> {
+    /// Which kinds, of any identity, take each setting.
+    struct Takers(BTreeMap<KindSetting, Vec<&'static str>>);
+    impl BotVisitor for Takers {
+        fn visit<I: Bot>(&mut self) {
+            for info in I::job_kinds().infos() {
+                for setting in info.settings {
+                    let kinds = self.0.entry(*setting).or_default();
+                    if !kinds.contains(&info.name) {
+                        kinds.push(info.name);
+                        kinds.sort_unstable();
+                    }
+                }
+            }
+        }
+    }
+    struct Check<'a> {
+        bots: &'a BTreeMap<&'static str, BotFile>,
+        deployment: Option<&'a DeploymentFile>,
+        takers: BTreeMap<KindSetting, Vec<&'static str>>,
+        findings: Vec<Finding>,
+    }
+    impl BotVisitor for Check<'_> {
+        fn visit<I: Bot>(&mut self) {
+            let Some(bot) = self.bots.get(I::NAME) else {
+                return;
+            };
+            let kinds = I::job_kinds();
+            for (index, job) in bot.jobs.iter().enumerate() {
+                if let Some(kind) = kinds.info(&job.kind) {
+                    self.findings.extend(crate::jobs::kinds::check_settings(
+                        I::NAME,
+                        &kind,
+                        index,
+                        job,
+                        &self.takers,
+                        self.deployment,
+                    ));
+                }
+            }
+        }
+    }
+    let mut takers = Takers(BTreeMap::new());
+    visit_all(&mut takers);
+    let mut check = Check {
+        bots,
+        deployment,
+        takers: takers.0,
         findings: Vec::new(),
     };
     visit_all(&mut check);

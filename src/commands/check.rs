@@ -65,6 +65,10 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
         },
     })?;
     let mut findings = parts.findings;
+    findings.extend(crate::bots::check_job_settings(
+        &parts.bots,
+        parts.deployment.as_ref(),
+    ));
     let mut tokens = Default::default();
     let mut others = Vec::new();
     // The secrets files themselves are not scanned for tokens, even when not resolving.

@@ -425,80 +425,11 @@ pub(super) fn check_bot(
         if job.max_messages == 0 {
             problem(field("max_messages"), "must be at least 1".into());
         }
-        if job.kind == "ar_brief" && deployment.is_some_and(|d| d.xero.is_none()) {
-            problem(
-                field("kind"),
-                "the AR brief reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)".into(),
-            );
-        }
-        if ["team_pulse", "cake_reminder"].contains(&job.kind.as_str())
-            && deployment.is_some_and(|d| d.talenox.is_none())
-        {
-            problem(
-                field("kind"),
-                format!(
-                    "{} reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)",
-                    if job.kind == "team_pulse" { "the team pulse" } else { "the cake reminder" }
-                ),
-            );
-        }
-        if job.days_ahead.is_some() && job.kind != "cake_reminder" {
-            problem(
-                field("days_ahead"),
-                format!(
-                    "only jobs of kind cake_reminder take days_ahead (this one is {})",
-                    job.kind
-                ),
-            );
-        }
-        if job.post_in_thread.is_some() && job.kind != "morning_brief" {
-            problem(
-                field("post_in_thread"),
-                format!(
-                    "only jobs of kind morning_brief take post_in_thread (this one is {})",
-                    job.kind
-                ),
-            );
-        }
         if job.days_ahead.is_some_and(|d| !(1..=30).contains(&d)) {
             problem(field("days_ahead"), "must be 1 to 30 days".into());
         }
-        if job.clean_sweep.is_some() && !["laser_chase", "team_pulse"].contains(&job.kind.as_str())
-        {
-            problem(
-                field("clean_sweep"),
-                format!(
-                    "only jobs of kind laser_chase or team_pulse take clean_sweep (this one is {})",
-                    job.kind
-                ),
-            );
-        }
-        if job.nag_after_days.is_some() && job.kind != "team_pulse" {
-            problem(
-                field("nag_after_days"),
-                format!(
-                    "only jobs of kind team_pulse take nag_after_days (this one is {})",
-                    job.kind
-                ),
-            );
-        }
-        if job.top.is_some() && job.kind != "volts_leaderboard" {
-            problem(
-                field("top"),
-                format!(
-                    "only jobs of kind volts_leaderboard take top (this one is {})",
-                    job.kind
-                ),
-            );
-        }
         if job.top == Some(0) {
             problem(field("top"), "must be at least 1".into());
-        }
-        if job.kind == "post" && job.template.is_none() {
-            problem(
-                field("template"),
-                "a job of kind post needs a template (a file in templates/)".into(),
-            );
         }
     }
 }

@@ -137,7 +137,8 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         )),
         None => None,
     };
-    let job_findings = crate::bots::check_jobs(&config, &templates);
+    let mut job_findings = crate::bots::check_job_settings(&config.bots, Some(&config.deployment));
+    job_findings.extend(crate::bots::check_jobs(&config, &templates));
     if !job_findings.is_empty() {
         return Err(StartError::Config(job_findings));
     }

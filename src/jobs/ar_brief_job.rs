@@ -19,6 +19,8 @@ pub struct ArBriefJob;
 
 impl super::JobKind for ArBriefJob {
     const KIND: &'static str = "ar_brief";
+    const READS: &'static [super::Source] = &[super::Source::Xero];
+    const TITLE: &'static str = "the AR brief";
 }
 
 impl Job for ArBriefJob {

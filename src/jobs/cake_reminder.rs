@@ -29,6 +29,9 @@ pub struct CakeReminder;
 
 impl super::JobKind for CakeReminder {
     const KIND: &'static str = "cake_reminder";
+    const SETTINGS: &'static [super::KindSetting] = &[super::KindSetting::DaysAhead];
+    const READS: &'static [super::Source] = &[super::Source::Talenox];
+    const TITLE: &'static str = "the cake reminder";
 }
 
 /// One reminder, as the template sees it.

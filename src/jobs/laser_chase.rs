@@ -34,6 +34,7 @@ pub struct LaserChase;
 
 impl super::JobKind for LaserChase {
     const KIND: &'static str = "laser_chase";
+    const SETTINGS: &'static [super::KindSetting] = &[super::KindSetting::CleanSweep];
 }
 
 /// Someone to chase, as the template sees them.

@@ -278,6 +278,86 @@ impl Sample {
 pub trait JobKind: Job + Default {
     /// The job's `kind` in the bot's TOML.
     const KIND: &'static str;
+    /// The `[[jobs]]` settings only some kinds take, that this one does.
+    const SETTINGS: &'static [KindSetting] = &[];
+    /// The outside sources it reads: `bots/herald.toml` must configure them.
+    const READS: &'static [Source] = &[];
+    /// What a finding calls it ("the team pulse"); its `KIND` when empty.
+    const TITLE: &'static str = "";
+    /// Whether a job of this kind must name its template.
+    const NEEDS_TEMPLATE: bool = false;
+}
+
+/// A `[[jobs]]` setting that only some kinds take; a job of another kind that sets it is a
+/// finding, not a silently ignored line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KindSetting {
+    CleanSweep,
+    Top,
+    NagAfterDays,
+    DaysAhead,
+    PostInThread,
+}
+
+impl KindSetting {
+    pub const ALL: [KindSetting; 5] = [
+        Self::DaysAhead,
+        Self::PostInThread,
+        Self::CleanSweep,
+        Self::NagAfterDays,
+        Self::Top,
+    ];
+
+    /// Its key in `[[jobs]]`.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::CleanSweep => "clean_sweep",
+            Self::Top => "top",
+            Self::NagAfterDays => "nag_after_days",
+            Self::DaysAhead => "days_ahead",
+            Self::PostInThread => "post_in_thread",
+        }
+    }
+
+    /// Whether `job` sets it.
+    pub fn is_set(self, job: &JobFile) -> bool {
+        match self {
+            Self::CleanSweep => job.clean_sweep.is_some(),
+            Self::Top => job.top.is_some(),
+            Self::NagAfterDays => job.nag_after_days.is_some(),
+            Self::DaysAhead => job.days_ahead.is_some(),
+            Self::PostInThread => job.post_in_thread.is_some(),
+        }
+    }
+}
+
+/// An outside source a kind of job reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Xero,
+    Talenox,
+}
+
+impl Source {
+    /// Whether `deployment` leaves it out.
+    pub fn missing(self, deployment: &crate::config::model::DeploymentFile) -> bool {
+        match self {
+            Self::Xero => deployment.xero.is_none(),
+            Self::Talenox => deployment.talenox.is_none(),
+        }
+    }
+
+    /// "reads Xero: add [xero] to ...".
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::Xero => {
+                "reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)"
+            }
+            Self::Talenox => {
+                "reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)"
+            }
+        }
+    }
 }
 
 /// A sample slot for checks and previews: next Monday 09:00 in the job's zone, fixed so

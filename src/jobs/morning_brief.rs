@@ -32,6 +32,7 @@ pub struct MorningBrief;
 
 impl super::JobKind for MorningBrief {
     const KIND: &'static str = "morning_brief";
+    const SETTINGS: &'static [super::KindSetting] = &[super::KindSetting::PostInThread];
 }
 
 /// One scheduled post of today.

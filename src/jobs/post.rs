@@ -36,6 +36,7 @@ impl<I> Default for TemplatePost<I> {
 
 impl<I: BotIdentity> super::JobKind for TemplatePost<I> {
     const KIND: &'static str = "post";
+    const NEEDS_TEMPLATE: bool = true;
 }
 
 fn render(

@@ -43,6 +43,12 @@ pub struct TeamPulse;
 
 impl super::JobKind for TeamPulse {
     const KIND: &'static str = "team_pulse";
+    const SETTINGS: &'static [super::KindSetting] = &[
+        super::KindSetting::CleanSweep,
+        super::KindSetting::NagAfterDays,
+    ];
+    const READS: &'static [super::Source] = &[super::Source::Talenox];
+    const TITLE: &'static str = "the team pulse";
 }
 
 /// Someone named in the pulse: a roster member (mentionable) or, when the roster does not know

@@ -22,6 +22,7 @@ pub struct VoltsLeaderboard;
 
 impl super::JobKind for VoltsLeaderboard {
     const KIND: &'static str = "volts_leaderboard";
+    const SETTINGS: &'static [super::KindSetting] = &[super::KindSetting::Top];
 }
 
 /// One line of the board.
