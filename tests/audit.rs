@@ -350,18 +350,7 @@ async fn the_daily_probe_dms_the_operators_once_per_change_and_status_shows_it()
     );
 
     // /status shows the newest probe.
-    sim.user_dms(operator, &lawrence, "/status");
-    let status = sim
-        .wait_for(
-            |sent| sent.iter().any(|s| s.text.contains("<b>Health</b>")),
-            common::PATIENCE,
-        )
-        .await
-        .expect("status answered");
-    let status = status
-        .iter()
-        .find(|s| s.text.contains("<b>Health</b>"))
-        .unwrap();
+    let status = common::ask(&sim, operator, &lawrence, "/status", "<b>Health</b>").await;
     assert!(status.text.contains("Last probe "), "{}", status.text);
     assert!(
         status.text.contains(" DEGRADED, 0 BROKEN"),
@@ -464,18 +453,7 @@ async fn the_probe_runs_once_at_every_start_when_the_boot_is_healthy() {
         dms[0].text
     );
     // /status reports it.
-    sim.user_dms(operator, &lawrence, "/status");
-    let sent = sim
-        .wait_for(
-            |sent| sent.iter().any(|s| s.text.contains("<b>Health</b>")),
-            common::PATIENCE,
-        )
-        .await
-        .expect("status answered");
-    let status = sent
-        .iter()
-        .find(|s| s.text.contains("<b>Health</b>"))
-        .unwrap();
+    let status = common::ask(&sim, operator, &lawrence, "/status", "<b>Health</b>").await;
     assert!(status.text.contains("Last probe "), "{}", status.text);
     assert!(
         status.text.contains("BROKEN claudia: member of team chat"),

@@ -271,18 +271,8 @@ async fn ready_while_everything_runs_and_503_naming_the_scheduler_once_it_stoppe
     assert_eq!(get(&base, "/nope").await.map(|(code, _)| code), Some(404));
 
     // /status says the same, without links.
-    sim.user_dms(deployment.operator(), &lawrence, "/status");
-    let status = sim
-        .wait_for(
-            |sent| sent.iter().any(|s| s.text.contains("<b>Not ready</b>")),
-            common::PATIENCE,
-        )
-        .await
-        .expect("/status answered");
-    let status = status
-        .iter()
-        .find(|s| s.text.contains("<b>Not ready</b>"))
-        .unwrap();
+    let operator = deployment.operator();
+    let status = common::ask(&sim, operator, &lawrence, "/status", "<b>Not ready</b>").await;
     assert!(
         status.text.contains("· scheduler: its task is not running"),
         "{}",

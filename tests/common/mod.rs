@@ -17,7 +17,7 @@ use herald::config::{self, Config};
 use herald::fleet::{RunOptions, RunningFleet};
 use herald::outbox::sender::SenderSettings;
 use herald::schedule::runner::SchedulerSettings;
-use herald_sim::Simulator;
+use herald_sim::{SentRecord, Simulator};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -359,6 +359,23 @@ pub fn assert_no_token(text: &str, tokens: &BTreeMap<&'static str, String>) {
             !text.contains(secret),
             "{name}'s token secret leaked:\n{text}"
         );
+    }
+}
+
+/// `user` DMs `bot` (its username) `text`; returns the first message sent from then on that
+/// contains `needle`, failing the test after [`PATIENCE`].
+pub async fn ask(sim: &Simulator, user: i64, bot: &str, text: &str, needle: &str) -> SentRecord {
+    let before = sim.sent().len();
+    sim.user_dms(user, bot, text);
+    let found = |sent: &[SentRecord]| {
+        sent.iter()
+            .skip(before)
+            .find(|s| s.text.contains(needle))
+            .cloned()
+    };
+    match sim.wait_for(|sent| found(sent).is_some(), PATIENCE).await {
+        Ok(sent) => found(&sent).expect("found"),
+        Err(_) => panic!("no answer to {text:?} containing {needle:?} within {PATIENCE:?}"),
     }
 }
 
