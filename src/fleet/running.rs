@@ -92,16 +92,6 @@ impl RunningFleet {
         &self.activity
     }
 
-    /// Whether the fleet is ready now, and if not, why (what `/readyz` answers).
-    pub fn readiness(&self) -> &crate::telemetry::Readiness {
-        &self.readiness
-    }
-
-    /// Where the health endpoints listen, when served.
-    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
-        self.http.as_ref().and_then(|served| served.addr())
-    }
-
     pub fn verified(&self) -> &[VerifiedSummary] {
         &self.verified
     }

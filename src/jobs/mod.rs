@@ -29,6 +29,7 @@ use crate::config::model::{JobFile, Misfire};
 use crate::identity::BotIdentity;
 use crate::roster::Roster;
 use crate::schedule::cron::CronSchedule;
+pub use crate::sources::Source;
 use crate::store::Store;
 use crate::templates::Templates;
 
@@ -327,35 +328,6 @@ impl KindSetting {
             Self::NagAfterDays => job.nag_after_days.is_some(),
             Self::DaysAhead => job.days_ahead.is_some(),
             Self::PostInThread => job.post_in_thread.is_some(),
-        }
-    }
-}
-
-/// An outside source a kind of job reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Xero,
-    Talenox,
-}
-
-impl Source {
-    /// Whether `deployment` leaves it out.
-    pub fn missing(self, deployment: &crate::config::model::DeploymentFile) -> bool {
-        match self {
-            Self::Xero => deployment.xero.is_none(),
-            Self::Talenox => deployment.talenox.is_none(),
-        }
-    }
-
-    /// "reads Xero: add [xero] to ...".
-    pub fn advice(self) -> &'static str {
-        match self {
-            Self::Xero => {
-                "reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)"
-            }
-            Self::Talenox => {
-                "reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)"
-            }
         }
     }
 }

@@ -8,6 +8,44 @@ pub mod leave;
 pub mod talenox;
 pub mod xero;
 
+/// An outside system herald calls over HTTP: what a job kind reads
+/// ([`crate::jobs::JobKind::READS`]) and a label of `/metrics`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Source {
+    Xero,
+    Talenox,
+}
+
+impl Source {
+    /// Its name in labels and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Xero => "xero",
+            Self::Talenox => "talenox",
+        }
+    }
+
+    /// Whether `deployment` leaves its section out.
+    pub fn missing(self, deployment: &crate::config::model::DeploymentFile) -> bool {
+        match self {
+            Self::Xero => deployment.xero.is_none(),
+            Self::Talenox => deployment.talenox.is_none(),
+        }
+    }
+
+    /// "reads Xero: add [xero] to ...".
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::Xero => {
+                "reads Xero: add [xero] to bots/herald.toml (see Connecting Xero in the README)"
+            }
+            Self::Talenox => {
+                "reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)"
+            }
+        }
+    }
+}
+
 /// A remote system's message as one line for an operator's DM: whitespace folded, at most 300
 /// characters.
 pub(crate) fn one_line(text: &str) -> String {

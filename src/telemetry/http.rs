@@ -30,6 +30,8 @@ use super::readiness::Readiness;
 pub const MAX_CONNECTIONS: usize = 32;
 /// How long a client may take to send its request headers.
 const HEADER_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the server waits after a failed `accept` before the next.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Why the health endpoints could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,11 +69,9 @@ impl HealthServer {
 
     /// Serves in a task of its own until [`ServedHealth::stop`] (or until dropped).
     pub fn spawn(self) -> ServedHealth {
-        let addr = self.local_addr();
         let stop = CancellationToken::new();
         let task = tokio::spawn(self.serve(stop.clone()));
         ServedHealth {
-            addr,
             stop,
             task: Some(task),
         }
@@ -100,9 +100,13 @@ impl HealthServer {
             let (stream, _) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of file descriptors, say: this connection is lost, the server goes on.
+                    // Out of file descriptors, say: this connection is lost, the server goes on
+                    // after a pause (accepting again at once would fail again, in a busy loop).
                     tracing::warn!(error = %e, "could not accept a health connection");
-                    continue;
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(ACCEPT_PAUSE) => continue,
+                    }
                 }
             };
             let readiness = self.readiness.clone();
@@ -128,17 +132,11 @@ impl HealthServer {
 
 /// The health endpoints being served; dropped (a start that failed), they stop at once.
 pub struct ServedHealth {
-    addr: Option<SocketAddr>,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ServedHealth {
-    /// Where they listen.
-    pub fn addr(&self) -> Option<SocketAddr> {
-        self.addr
-    }
-
     /// Stops serving and waits until the listener is closed.
     pub async fn stop(mut self) {
         self.stop.cancel();

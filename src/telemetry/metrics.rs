@@ -19,6 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub use crate::sources::Source;
+
 /// How one update ended, as counted (the audit log's decision, in five kinds).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum UpdateOutcome {
@@ -69,13 +71,6 @@ pub enum JobOutcome {
     Missed,
     /// Skipped while paused.
     Paused,
-}
-
-/// An outside source herald calls over HTTP.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum Source {
-    Xero,
-    Talenox,
 }
 
 /// How one HTTP request to a source ended.
@@ -130,7 +125,12 @@ macro_rules! label_values {
 label_values!(UpdateOutcome { Handled => "handled", Refused => "refused", Ignored => "ignored", Unreadable => "unreadable", Failed => "failed" });
 label_values!(SendOutcome { Sent => "sent", Retried => "retried", RateLimited => "rate_limited", Failed => "failed", Ambiguous => "ambiguous" });
 label_values!(JobOutcome { Ran => "ran", Failed => "failed", Missed => "missed", Paused => "paused" });
-label_values!(Source { Xero => "xero", Talenox => "talenox" });
+
+impl EncodeLabelValue for Source {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.name())
+    }
+}
 label_values!(CallOutcome { Ok => "ok", RateLimited => "rate_limited", ClientError => "client_error", ServerError => "server_error", TransportError => "transport_error" });
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
