@@ -232,31 +232,32 @@ impl Scheduler {
                     }
                 })
                 .await;
-            let ticked = match ticked {
-                Ok(ticked) if start_runs.as_ref().is_some_and(|t| t.is_cancelled()) => {
-                    start_runs = None;
-                    self.store
-                        .retry("claiming the runs at start", || self.claim_start_runs())
-                        .await
-                        .map(|mut at_start| {
-                            at_start.extend(ticked.0);
-                            (at_start, ticked.1)
-                        })
-                }
-                other => other,
-            };
-            match ticked.map(|(claimed, seen)| {
-                known = seen;
-                claimed
-            }) {
-                Ok(claimed) => {
-                    for (job, slot, trigger) in claimed {
-                        let name = job.spec().name.clone();
-                        let run = job.execute(slot, trigger);
-                        runs.spawn(async move { (name, run.await) });
-                    }
+            let mut claimed = match ticked {
+                Ok((claimed, seen)) => {
+                    known = seen;
+                    claimed
                 }
                 Err(e) => break Err(SchedulerError(e)),
+            };
+            // Once the boot is healthy: the jobs that also run at start, once.
+            if start_runs
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+            {
+                start_runs = None;
+                match self
+                    .store
+                    .retry("claiming the runs at start", || self.claim_start_runs())
+                    .await
+                {
+                    Ok(at_start) => claimed.extend(at_start),
+                    Err(e) => break Err(SchedulerError(e)),
+                }
+            }
+            for (job, slot, trigger) in claimed {
+                let name = job.spec().name.clone();
+                let run = job.execute(slot, trigger);
+                runs.spawn(async move { (name, run.await) });
             }
             while let Some(done) = runs.try_join_next() {
                 log_run(done);

@@ -53,6 +53,7 @@ impl Scheduler {
             }
         }
         tx.commit().await?;
+        self.reporter.worked();
         Ok(claimed)
     }
 }
