@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod console_texts;
 pub mod deploy;
+pub mod durable;
 pub mod faults;
 pub mod fleet;
 pub mod health;

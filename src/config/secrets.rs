@@ -13,7 +13,6 @@ use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::model::{DeploymentFile, SecretProvider};
@@ -430,53 +429,11 @@ fn set_pointer(doc: &mut serde_json::Value, pointer: &str, value: serde_json::Va
     }
 }
 
-/// Replaces `target` with `bytes`: a mode-600 temporary file beside it, fsynced, renamed over
-/// it, then the folder fsynced so the rename itself is durable. The reason on failure.
+/// Replaces `target` with `bytes`, durably ([`crate::durable::replace_file`], mode 600). The
+/// reason on failure.
 fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), String> {
-    static TEMPS: AtomicU64 = AtomicU64::new(0);
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "secrets".to_owned());
-    let temp = dir.join(format!(
-        ".{name}.herald-{}-{}.tmp",
-        std::process::id(),
-        TEMPS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| -> std::io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, target)
-    })();
-    if let Err(e) = written {
-        if let Err(cleanup) = std::fs::remove_file(&temp) {
-            if cleanup.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(path = %temp.display(), error = %cleanup, "cannot remove a temporary secrets file");
-            }
-        }
-        return Err(io_reason(&e));
-    }
-    // The rename is in the folder's metadata: without this a power cut could undo it.
-    std::fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| {
-            format!(
-                "renamed, but cannot fsync the folder {}: {}",
-                dir.display(),
-                io_reason(&e)
-            )
-        })
+    crate::durable::replace_file(target, 0o600, |file| file.write_all(bytes))
+        .map_err(|e| format!("cannot {}: {}", e.step, io_reason(&e.source)))
 }
 
 fn check_token_shape(

@@ -112,15 +112,14 @@ fn config_files_in(path: &Path, folder: &str) -> Result<Vec<PathBuf>, BackupErro
     Ok(files)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename (mode 600 from the umask).
+/// Replaces `path` with `bytes`, durably ([`crate::durable::replace_file`], mode 600).
 fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io_error(parent))?;
-    temp.write_all(bytes).map_err(io_error(path))?;
-    temp.as_file().sync_all().map_err(io_error(path))?;
-    temp.persist(path).map_err(|e| io_error(path)(e.error))?;
-    Ok(())
+    crate::durable::replace_file(path, 0o600, |file| file.write_all(bytes))
+        .map_err(|e| io_error(path)(e.source))
 }
+
+/// How a copy being written is named, until it is renamed to its timestamp.
+const PARTIAL_PREFIX: &str = ".saving-";
 
 /// The saved configurations, oldest first.
 pub fn list(config_dir: &Path) -> Result<Vec<Backup>, BackupError> {
@@ -170,10 +169,11 @@ pub fn save(
     }
     let dir = backups_dir(config_dir);
     std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    remove_partial_copies(&dir);
     let stamp = stamp_of(at);
     let path = dir.join(&stamp);
     let partial = tempfile::Builder::new()
-        .prefix(".saving-")
+        .prefix(PARTIAL_PREFIX)
         .tempdir_in(&dir)
         .map_err(io_error(&dir))?;
     files.write_into(partial.path())?;
@@ -189,6 +189,26 @@ pub fn save(
         std::fs::remove_dir_all(&oldest.path).map_err(io_error(&oldest.path))?;
     }
     Ok(Some(Backup { stamp, path }))
+}
+
+/// Removes the half-written copies (`.saving-*`) a crash during an earlier save left in `dir`.
+/// Only one herald saves at a time (it holds the database lease). Failures are logged: a
+/// leftover costs disk space, never a wrong restore (`list` never shows one).
+fn remove_partial_copies(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let partial = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PARTIAL_PREFIX);
+        if partial && entry.path().is_dir() {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a half-written configuration copy");
+            }
+        }
+    }
 }
 
 /// The saved configuration named `stamp`, or the newest for `None`.
@@ -328,7 +348,11 @@ mod tests {
     fn saves_only_changes_and_keeps_the_newest_ten() {
         let dir = folder(&[("bots/roster.toml", "v0")]);
         let files = ConfigFiles::read(dir.path()).unwrap();
+        // A copy half-written when an earlier herald crashed mid-save.
+        let leftover = backups_dir(dir.path()).join(".saving-crashed");
+        std::fs::create_dir_all(leftover.join("bots")).unwrap();
         let first = save(dir.path(), &files, at(0)).unwrap().unwrap();
+        assert!(!leftover.exists(), "the half-written copy is gone");
         assert_eq!(first.stamp, "20261130T005320Z");
         assert_eq!(save(dir.path(), &files, at(60)).unwrap(), None);
         for i in 1..=12 {

@@ -5,7 +5,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
@@ -282,41 +282,18 @@ pub(super) fn install_binary(
     Ok(target)
 }
 
-/// Replaces `target` with what `write` puts in a temp file beside it (mode `mode`, fsynced),
-/// renamed over it, then fsyncs the folder.
+/// Replaces `target` with what `write` puts in a temp file beside it, durably
+/// ([`crate::durable::replace_file`]), with `mode`.
 pub(super) fn replace_file(
     target: &Path,
     mode: u32,
     write: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
 ) -> Result<(), ServiceError> {
-    let io_error = |action, source| ServiceError::Io {
-        action,
+    crate::durable::replace_file(target, mode, write).map_err(|e| ServiceError::Io {
+        action: "replace",
         path: target.to_owned(),
-        source,
-    };
-    let dir = target
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".herald-install-")
-        .tempfile_in(dir)
-        .map_err(|e| io_error("create a temp file beside", e))?;
-    write(temp.as_file_mut()).map_err(|e| io_error("write a temp file beside", e))?;
-    let file = temp.as_file();
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io_error("set the mode of a temp file beside", e))?;
-    file.sync_all()
-        .map_err(|e| io_error("fsync a temp file beside", e))?;
-    temp.persist(target)
-        .map_err(|e| io_error("rename a temp file over", e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| ServiceError::Io {
-            action: "fsync the folder",
-            path: dir.to_owned(),
-            source,
-        })
+        source: io::Error::new(e.source.kind(), format!("{}: {}", e.step, e.source)),
+    })
 }
 
 /// Creates `dir` and its missing parents (`mode` under the caller's umask; herald's is 077);
@@ -490,29 +467,6 @@ mod tests {
         for kept in ["sqlite:///srv/h.db", "sqlite::memory:", "postgres://db/h"] {
             assert_eq!(absolute_db_url(kept).expect("kept"), kept);
         }
-    }
-
-    #[test]
-    fn replace_file_swaps_the_file_and_sets_its_mode() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let target = dir.path().join("herald");
-        std::fs::write(&target, "old").expect("write");
-        replace_file(&target, 0o755, |file| {
-            use std::io::Write;
-            file.write_all(b"new")
-        })
-        .expect("replaced");
-        assert_eq!(std::fs::read_to_string(&target).expect("read"), "new");
-        let mode = std::fs::metadata(&target)
-            .expect("stat")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o755);
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("list")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert_eq!(names, ["herald"], "no temp file is left behind");
     }
 
     #[test]
