@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::Check;
 use crate::config::{Config, Token};
 use crate::roster::Role;
-use crate::telegram::{CallError, TelegramClient};
+use crate::telegram::{BotUser, CallError, TelegramClient};
 
 /// What the probes need.
 pub struct TelegramProbe<'a> {
@@ -33,15 +33,15 @@ pub struct TelegramProbe<'a> {
 }
 
 /// One call under the deadline; a hang is an error that says so.
-async fn call(
+async fn call<T: serde::de::DeserializeOwned>(
     probe: &TelegramProbe<'_>,
     token: &Token,
     method: &str,
     body: Value,
-) -> Result<Value, String> {
+) -> Result<T, String> {
     // The deadline below ends the call; the transport's own timeout only backs it up.
     let timeout = probe.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
-    let request = probe.client.call(token, method, &body, timeout);
+    let request = probe.client.call_as::<T>(token, method, &body, timeout);
     match tokio::time::timeout_at(probe.deadline, request).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(CallError::Rejected { description, .. })) => Err(description),
@@ -70,14 +70,14 @@ impl TelegramProbe<'_> {
             return Vec::new();
         };
         let chat = self.config.roster.chat_id();
-        let me = call(self, token, "getMe", json!({}));
+        let me = call::<BotUser>(self, token, "getMe", json!({}));
         let member = async {
             if file.threads.is_empty() {
                 return None;
             }
             let id = bot_user_id(token)?;
             let body = json!({"chat_id": chat, "user_id": id});
-            Some(call(self, token, "getChatMember", body).await)
+            Some(call::<Value>(self, token, "getChatMember", body).await)
         };
         let threads = join_all(file.threads.iter().map(|thread| async move {
             let id = self
@@ -89,7 +89,10 @@ impl TelegramProbe<'_> {
             if let Some(id) = id {
                 body["message_thread_id"] = json!(id);
             }
-            (thread, call(self, token, "sendChatAction", body).await)
+            (
+                thread,
+                call::<Value>(self, token, "sendChatAction", body).await,
+            )
         }));
         let (me, member, threads) = tokio::join!(me, member, threads);
 
@@ -98,7 +101,7 @@ impl TelegramProbe<'_> {
         let key = |what: &str| format!("{name}: {what}");
         match &me {
             Ok(me) => {
-                let answered = me.get("username").and_then(Value::as_str).unwrap_or("");
+                let answered = me.username.as_deref().unwrap_or("");
                 if answered.eq_ignore_ascii_case(username) {
                     checks.push(Check::ok(key("token"), format!("valid, @{answered}")));
                 } else {
@@ -109,10 +112,7 @@ impl TelegramProbe<'_> {
                     ));
                 }
                 if self.reads_group.contains(&name) {
-                    let reads = me
-                        .get("can_read_all_group_messages")
-                        .and_then(Value::as_bool);
-                    checks.push(if reads == Some(true) {
+                    checks.push(if me.can_read_all_group_messages {
                         Check::ok(key("privacy mode"), "off: reads every group message")
                     } else {
                         Check::degraded(
@@ -171,7 +171,11 @@ impl TelegramProbe<'_> {
                 .filter_map(move |member| Some((bot, member, token?)))
                 .map(|(bot, member, token)| async move {
                     let body = json!({"chat_id": member.telegram_id, "action": "typing"});
-                    (bot, member, call(self, token, "sendChatAction", body).await)
+                    (
+                        bot,
+                        member,
+                        call::<Value>(self, token, "sendChatAction", body).await,
+                    )
                 })
         });
         join_all(probes)
