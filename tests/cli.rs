@@ -85,7 +85,7 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
         "sandbox: someone deletes the #calls topic",
         "happy -> DM Wei Ming Tan: 🩺 Capability probe (Fri 20 Nov ",
         "🔴 pakgupei: thread calls: new → BROKEN: the topic is gone (Bad Request: message thread not found)",
-        "happy -> DM Wei Ming Tan: ☀️ Morning brief, Friday 20 November | Today's posts | 08:00 capability-probe (happy → #general)",
+        "happy -> DM Wei Ming Tan: ☀️ Morning brief, Friday 20 November | Today's posts | 08:00 capability-probe (happy → the operators, by DM)",
         "| Out today | Daniel Koh |",
         "| Health | BROKEN pakgupei: thread calls: the topic is gone",
         " | Health | Last probe Fri 20 Nov ",

@@ -12,12 +12,14 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use super::{Job, JobError, JobInput, JobOutput, JobSpec, Sample};
+use super::capability_probe::CapabilityProbe;
+use super::{Job, JobError, JobInput, JobKind, JobOutput, JobSpec, Sample};
 use crate::identity::Happy;
 use crate::roster::Roster;
 use crate::sources::leave::Certainty;
 use crate::store::approvals::Approval;
 use crate::store::failures::{self, Failure};
+use crate::store::pauses::PauseState;
 use crate::templates::{TemplateError, Templates};
 
 /// The template used when a job names none.
@@ -42,7 +44,10 @@ pub struct TodaysPost {
     pub time: String,
     pub job: String,
     pub bot: String,
-    pub thread: String,
+    /// Where it goes: "#pulse", or the operators' DMs (the probe, a brief sent by DM).
+    pub to: String,
+    /// A pause holds it (of all, its bot or the job): it will not go out unless resumed.
+    pub paused: bool,
 }
 
 /// One approval.
@@ -75,11 +80,24 @@ pub struct Brief {
     pub probed_at: Option<String>,
 }
 
-/// Today's slots of every job, in time order (then job name).
+/// Where a job's output goes, as the brief shows it: its thread, or the operators' DMs for
+/// the kinds that DM them (the capability probe; the brief itself unless `post_in_thread`).
+fn destination(spec: &JobSpec) -> String {
+    let dms = spec.kind == <CapabilityProbe as JobKind>::KIND
+        || (spec.kind == <MorningBrief as JobKind>::KIND && !spec.post_in_thread);
+    if dms {
+        "the operators, by DM".to_owned()
+    } else {
+        format!("#{}", spec.thread)
+    }
+}
+
+/// Today's slots of every job, in time order (then job name); those a pause holds marked.
 fn todays_posts(
     jobs: &[std::sync::Arc<JobSpec>],
     roster: &Roster,
     slot: DateTime<Utc>,
+    pauses: &PauseState,
 ) -> Vec<TodaysPost> {
     let zone = roster.timezone();
     let day = slot.with_timezone(&zone).date_naive();
@@ -105,7 +123,8 @@ fn todays_posts(
                             time: at.with_timezone(&zone).format("%H:%M").to_string(),
                             job: spec.name.clone(),
                             bot: spec.bot.to_owned(),
-                            thread: spec.thread.clone(),
+                            to: destination(spec),
+                            paused: pauses.holding_job(spec.bot, &spec.name).is_some(),
                         },
                     )
                 })
@@ -162,6 +181,7 @@ pub async fn gather(input: &JobInput) -> Result<Brief, JobError> {
     let failures = failures.into_iter().take(LISTED).collect();
 
     let probe = crate::health::latest(&mut conn).await?;
+    let pauses = crate::store::pauses::current(&mut conn).await?;
     drop(conn);
     let (health, probed_at) = match probe {
         None => (Vec::new(), None),
@@ -189,7 +209,7 @@ pub async fn gather(input: &JobInput) -> Result<Brief, JobError> {
 
     Ok(Brief {
         day: local.format("%A %-d %B").to_string(),
-        posts: todays_posts(&input.all_jobs, roster, input.slot),
+        posts: todays_posts(&input.all_jobs, roster, input.slot, &pauses),
         approvals,
         out,
         out_note,
@@ -240,7 +260,8 @@ impl Job for MorningBrief {
                 time: "09:00".into(),
                 job: "team-pulse".into(),
                 bot: "clawrence".into(),
-                thread: "pulse".into(),
+                to: "#pulse".into(),
+                paused: false,
             }],
             approvals: vec![ApprovalLine {
                 number: "INV-0042".into(),
@@ -293,7 +314,7 @@ mod tests {
 
     /// The shipped example's roster, jobs and templates, and a store holding: an open
     /// approval, a failed send of 2 hours ago and one of 30 hours ago (too old), a failed run,
-    /// and a probe that found a deleted topic. 08:30 on Tuesday 10 March 2026, team time,
+    /// a probe that found a deleted topic, and a paused job. 08:30 on Tuesday 10 March 2026, team time,
     /// when the example roster has Marcus Lim on leave.
     #[tokio::test]
     async fn the_brief_is_the_same_bytes_for_the_same_store_and_clock() {
@@ -375,6 +396,15 @@ mod tests {
         )
         .await
         .expect("probe");
+        // A paused job is listed, marked: it will not go out unless resumed.
+        crate::store::pauses::pause(
+            &mut tx,
+            &crate::store::pauses::PauseScope::Job("volts-leaderboard".into()),
+            "Daniel Koh",
+            slot - Duration::hours(3),
+        )
+        .await
+        .expect("pause");
         tx.commit().await.expect("commit");
 
         let input = JobInput {
