@@ -85,7 +85,7 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
         "sandbox: someone deletes the #calls topic",
         "happy -> DM Wei Ming Tan: 🩺 Capability probe (Fri 20 Nov ",
         "🔴 pakgupei: thread calls: new → BROKEN: the topic is gone (Bad Request: message thread not found)",
-        "happy -> DM Wei Ming Tan: ☀️ Morning brief, Friday 20 November | Today's posts | 08:00 capability-probe (happy → the operators, by DM)",
+        "happy -> DM Wei Ming Tan: ☀️ Morning brief, Friday 20 November | Today's posts | 08:00 capability-probe (happy → operators' DMs)",
         "| Out today | Daniel Koh |",
         "| Health | BROKEN pakgupei: thread calls: the topic is gone",
         " | Health | Last probe Fri 20 Nov ",
@@ -249,13 +249,13 @@ volts-leaderboard (clawrence -> #volts, \"0 12 * * MON-FRI\" Asia/Singapore, cat
   Wed 2026-11-25 12:00 +08 (04:00 UTC)
   Thu 2026-11-26 12:00 +08 (04:00 UTC)
   Fri 2026-11-27 12:00 +08 (04:00 UTC)
-capability-probe (happy -> #general, \"0 8 * * *\" Asia/Singapore, catch_up within 30 min)
+capability-probe (happy -> operators' DMs, \"0 8 * * *\" Asia/Singapore, catch_up within 30 min)
   Sat 2026-11-21 08:00 +08 (00:00 UTC)
   Sun 2026-11-22 08:00 +08 (00:00 UTC)
   Mon 2026-11-23 08:00 +08 (00:00 UTC)
   Tue 2026-11-24 08:00 +08 (00:00 UTC)
   Wed 2026-11-25 08:00 +08 (00:00 UTC)
-morning-brief (happy -> #general, \"30 8 * * *\" Asia/Singapore, catch_up within 30 min)
+morning-brief (happy -> operators' DMs, \"30 8 * * *\" Asia/Singapore, catch_up within 30 min)
   Sat 2026-11-21 08:30 +08 (00:30 UTC)
   Sun 2026-11-22 08:30 +08 (00:30 UTC)
   Mon 2026-11-23 08:30 +08 (00:30 UTC)
@@ -305,9 +305,9 @@ laser-chase (clawrence -> #daily-updates, \"0 11 * * MON-FRI\" Asia/Singapore, c
   Mon 2026-11-23 11:00 +08 (03:00 UTC)
 volts-leaderboard (clawrence -> #volts, \"0 12 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
   Mon 2026-11-23 12:00 +08 (04:00 UTC)
-capability-probe (happy -> #general, \"0 8 * * *\" Asia/Singapore, catch_up within 30 min)
+capability-probe (happy -> operators' DMs, \"0 8 * * *\" Asia/Singapore, catch_up within 30 min)
   Tue 2026-11-24 08:00 +08 (00:00 UTC)
-morning-brief (happy -> #general, \"30 8 * * *\" Asia/Singapore, catch_up within 30 min)
+morning-brief (happy -> operators' DMs, \"30 8 * * *\" Asia/Singapore, catch_up within 30 min)
   Tue 2026-11-24 08:30 +08 (00:30 UTC)
 weekly-call-reminder (pakgupei -> #calls, \"45 9 * * MON\" Asia/Singapore, skip)
   Mon 2026-11-23 09:45 +08 (01:45 UTC)

@@ -52,10 +52,10 @@ pub fn schedule(config_dir: &Path, n: usize, now: DateTime<Utc>) -> Result<Strin
                 Misfire::Skip => "skip".to_owned(),
             };
             out.push_str(&format!(
-                "{} ({} -> #{}, \"{}\" {}, {})\n",
+                "{} ({} -> {}, \"{}\" {}, {})\n",
                 spec.name,
                 spec.bot,
-                spec.thread,
+                crate::jobs::morning_brief::destination(&spec),
                 spec.cron.source(),
                 spec.timezone.name(),
                 policy

@@ -80,13 +80,14 @@ pub struct Brief {
     pub probed_at: Option<String>,
 }
 
-/// Where a job's output goes, as the brief shows it: its thread, or the operators' DMs for
-/// the kinds that DM them (the capability probe; the brief itself unless `post_in_thread`).
-fn destination(spec: &JobSpec) -> String {
+/// Where a job's output goes, as the brief and `herald schedule` show it: its thread, or the
+/// operators' DMs for the kinds that DM them (the capability probe; the brief itself unless
+/// `post_in_thread`).
+pub fn destination(spec: &JobSpec) -> String {
     let dms = spec.kind == <CapabilityProbe as JobKind>::KIND
         || (spec.kind == <MorningBrief as JobKind>::KIND && !spec.post_in_thread);
     if dms {
-        "the operators, by DM".to_owned()
+        "operators' DMs".to_owned()
     } else {
         format!("#{}", spec.thread)
     }
