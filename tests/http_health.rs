@@ -8,15 +8,14 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{wait_until, Deployment, Herald};
+use common::{Deployment, Herald};
 use herald_sim::xero::{FakeXero, FakeXeroConfig};
 use herald_sim::Simulator;
 
 /// The address herald says it serves on (it was given port 0).
 async fn served_at(herald: &Herald) -> String {
-    let mut addr = None;
-    wait_until("herald to say where it serves /healthz", || {
-        addr = herald.output().lines().find_map(|line| {
+    let addr = common::find("herald to say where it serves /healthz", || {
+        let said = herald.output().lines().find_map(|line| {
             let rest = line
                 .split("serving /healthz, /readyz and /metrics")
                 .nth(1)?;
@@ -27,10 +26,10 @@ async fn served_at(herald: &Herald) -> String {
                     .collect::<String>(),
             )
         });
-        std::future::ready(addr.is_some())
+        std::future::ready(said)
     })
     .await;
-    format!("http://{}", addr.unwrap_or_default())
+    format!("http://{addr}")
 }
 
 /// GET `path`: the status code and the body (`None`: no answer at all).
@@ -40,28 +39,8 @@ async fn get(base: &str, path: &str) -> Option<(u16, String)> {
     Some((status, response.text().await.unwrap_or_default()))
 }
 
-/// Asks `look` every few milliseconds until it gives something; fails the test with `what`
-/// after [`common::PATIENCE`] (a guard against hanging, not a measure of speed).
-async fn eventually<T, Fut>(what: &str, mut look: impl FnMut() -> Fut) -> T
-where
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
-    loop {
-        if let Some(found) = look().await {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited {:?} in vain for {what}",
-            common::PATIENCE
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 async fn wait_for_status(base: &str, path: &str, status: u16) -> String {
-    eventually(&format!("{path} to answer {status}"), || async move {
+    common::find(&format!("{path} to answer {status}"), || async move {
         match get(base, path).await {
             Some((code, text)) if code == status => Some(text),
             _ => None,
@@ -164,7 +143,7 @@ async fn ready_while_everything_runs_and_503_naming_the_scheduler_once_it_stoppe
 
     // The scheduled slot: one run, its lateness observed once.
     let ran = "herald_job_runs_total{job=\"team-pulse\",outcome=\"ran\"}";
-    let before = eventually("team-pulse's scheduled run to be counted", || async {
+    let before = common::find("team-pulse's scheduled run to be counted", || async {
         let samples = scrape(&base).await;
         (value(&samples, ran) == 1.0).then_some(samples)
     })
@@ -213,7 +192,7 @@ async fn ready_while_everything_runs_and_503_naming_the_scheduler_once_it_stoppe
     let moved = |after: &BTreeMap<String, f64>, key: &str| value(after, key) - value(&before, key);
     // What the last scrape showed, printed when it changes (shown if the wait fails).
     let seen = std::cell::RefCell::new(String::new());
-    let after = eventually("the burst to be counted", || async {
+    let after = common::find("the burst to be counted", || async {
         let after = scrape(&base).await;
         let replies = messages() - sent_before;
         let moves = [&unreadable, &handled, &refused, reminded, probed, &sent]
@@ -365,4 +344,17 @@ async fn a_port_in_use_stops_the_start_before_anything_is_written() {
     );
     assert!(!deployment.db_path().exists(), "nothing was created");
     assert_eq!(sim.calls("getMe"), 0, "no token was used");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_in_herald_toml_serves_without_the_flag() {
+    let deployment = Deployment::example();
+    deployment.append("herald.toml", "\n[http]\nlisten = \"127.0.0.1:0\"\n");
+    let sim = deployment.simulator().await;
+    let mut herald = deployment.spawn_herald(&sim, &["run", "--poll-seconds", "1"]);
+    let base = served_at(&herald).await;
+    assert_eq!(wait_for_status(&base, "/healthz", 200).await, "ok\n");
+    wait_for_status(&base, "/readyz", 200).await;
+    let (exit, output) = herald.stop().await;
+    assert!(exit.success(), "{output}");
 }

@@ -404,15 +404,42 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
+    try_find(patience, || {
+        let done = done();
+        async { done.await.then_some(()) }
+    })
+    .await
+    .is_some()
+}
+
+/// [`try_wait_until`] for a condition that yields what it found: asks `look` every few
+/// milliseconds until it gives something; `None` if it still has not after `patience`.
+pub async fn try_find<T, F, Fut>(patience: Duration, mut look: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        if done().await {
-            return true;
+        if let Some(found) = look().await {
+            return Some(found);
         }
         if tokio::time::Instant::now() >= deadline {
-            return false;
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`try_find`] with [`PATIENCE`], failing the test with `what` if `look` never gives anything.
+pub async fn find<T, F, Fut>(what: &str, look: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    match try_find(PATIENCE, look).await {
+        Some(found) => found,
+        None => panic!("waited {PATIENCE:?} in vain for {what}"),
     }
 }
 
