@@ -268,7 +268,7 @@ async fn ready_while_everything_runs_and_503_naming_the_scheduler_once_it_stoppe
 async fn not_ready_once_the_lease_is_no_longer_renewed() {
     let deployment = Deployment::example();
     let sim = deployment.simulator().await;
-    // Renewed every 100 ms, lasting 600 ms: not ready once a renewal is that overdue.
+    // Renewed every 200 ms, lasting 600 ms: not ready once a renewal is that overdue.
     let mut herald = started(&deployment, &sim, "lease", &["--lease-ttl-ms", "600"]).await;
     let base = served_at(&herald).await;
     wait_for_status(&base, "/readyz", 200).await;
@@ -279,7 +279,7 @@ async fn not_ready_once_the_lease_is_no_longer_renewed() {
         "{body}"
     );
     assert!(
-        body.contains("s (renewed every 0.1 s, lasts 0.6 s)"),
+        body.contains("s (renewed every 0.2 s, lasts 0.6 s)"),
         "{body}"
     );
     // Another herald takes the lapsed lease over: the first stops (exit 1), naming it.

@@ -400,7 +400,7 @@ fn recorded<T: Serialize>(
 }
 
 /// Longest long poll granted, in seconds.
-const MAX_POLL_SECS: i64 = 3600;
+const MAX_POLL_SECS: i64 = 50;
 
 /// `getUpdates` with long polling. A newer request for the same bot ends this one with 409.
 async fn get_updates(shared: &Arc<Shared>, bot: usize, params: &Params) -> Response {

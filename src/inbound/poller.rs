@@ -116,20 +116,38 @@ impl Poller {
             }
         }
         let _stopped = Stopped(&self.readiness, self.bot);
+        // The committed offset, once read: only handling an update moves it, so an empty
+        // answer leaves it as it was and the next poll needs no read (an idle bot's long
+        // polls touch the database only when the lease is not surely held).
+        let mut known_offset: Option<i64> = None;
         loop {
-            let offset = self
-                .store
-                .retry("reading the update offset", || async {
-                    self.store.check_lease().await?;
-                    updates::next_offset(self.store.pool(), self.bot).await
-                })
-                .await
-                .map_err(db)?;
+            let offset = match known_offset.take() {
+                Some(offset) => {
+                    self.store
+                        .retry("checking the database lease", || self.store.check_lease())
+                        .await
+                        .map_err(db)?;
+                    offset
+                }
+                None => self
+                    .store
+                    .retry("reading the update offset", || async {
+                        self.store.check_lease().await?;
+                        updates::next_offset(self.store.pool(), self.bot).await
+                    })
+                    .await
+                    .map_err(db)?,
+            };
             let polled = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 polled = self.client.get_updates(&self.token, Some(offset), self.poll_seconds) => polled,
             };
             match polled {
+                Ok(batch) if batch.is_empty() => {
+                    self.readiness.polling(self.bot);
+                    backoff = Duration::from_millis(500);
+                    known_offset = Some(offset);
+                }
                 Ok(batch) => {
                     self.readiness.polling(self.bot);
                     backoff = Duration::from_millis(500);

@@ -4,7 +4,7 @@
 //! fence without knowing how a lease is taken.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::error::{DatabaseError, ErrorKind};
@@ -100,16 +100,43 @@ pub(crate) struct Fence {
     /// Taken over from a holder that stopped renewing but may still be alive (paused): it
     /// may wake up and make one last `getUpdates` before it notices.
     pub(super) took_over_stale: bool,
+    /// Real instant just before the last heartbeat this holder committed (taking the lease
+    /// counts): nobody may take the lease over before that heartbeat is a TTL old.
+    beat: Mutex<Instant>,
+    ttl: Duration,
 }
 
 impl Fence {
-    pub(super) fn new(epoch: i64, took_over_stale: bool) -> Self {
+    /// `beat`: a real instant taken before the heartbeat that took the lease was stamped.
+    pub(super) fn new(epoch: i64, took_over_stale: bool, beat: Instant, ttl: Duration) -> Self {
         Self {
             epoch,
             lost: CancellationToken::new(),
             lost_to: Mutex::new(None),
             took_over_stale,
+            beat: Mutex::new(beat),
+            ttl,
         }
+    }
+
+    /// Records a committed heartbeat, stamped after `before` (a real instant).
+    pub(super) fn beat(&self, before: Instant) {
+        *self.beat.lock().unwrap_or_else(|p| p.into_inner()) = before;
+    }
+
+    /// When the last committed heartbeat was stamped, or a moment before.
+    pub(super) fn last_beat(&self) -> Instant {
+        *self.beat.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the lease is certainly still ours without reading it: our last heartbeat is
+    /// less than half a TTL old, so nobody may have taken it over, and we did not learn we
+    /// lost it. A process paused for longer finds its heartbeat old when it wakes (real
+    /// time ran on) and reads the lease again. Not a fence for writes: a write checks the
+    /// row under the write lock ([`Fence::check`]), as a pause may fall between this look
+    /// and the write.
+    pub(super) fn surely_held(&self) -> bool {
+        !self.lost.is_cancelled() && self.last_beat().elapsed() < self.ttl / 2
     }
 
     /// Checks the lease row on `conn` (inside a write transaction, under the write lock:

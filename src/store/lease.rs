@@ -49,11 +49,13 @@ impl Default for LeaseSettings {
 }
 
 impl LeaseSettings {
-    /// A TTL of `ttl`, renewed six times within it (every 5 s for the default 30 s).
+    /// A TTL of `ttl`, renewed three times within it (every 10 s for the default 30 s): a
+    /// holder misses two renewals before it may be taken over. Each renewal is one fsync'd
+    /// write, so an idle herald writes every 10 s and no more often.
     pub fn with_ttl(ttl: Duration) -> Self {
         Self {
             ttl,
-            renew_every: ttl / 6,
+            renew_every: ttl / 3,
             clock: Clock::system(),
         }
     }
@@ -177,8 +179,6 @@ pub struct Lease {
     store: Store,
     fence: Arc<Fence>,
     settings: LeaseSettings,
-    /// When it was last taken or renewed (real time, for readiness).
-    renewed: Arc<std::sync::Mutex<std::time::Instant>>,
     /// Who held it before, if anyone did.
     pub previous: Option<Holder>,
 }
@@ -221,7 +221,7 @@ impl Store {
                 acquire(&store, &me, settings)
             })
             .await;
-        let (epoch, previous, why) = match taken {
+        let (epoch, previous, why, beat) = match taken {
             Ok(Ok(taken)) => taken,
             Ok(Err(holder)) => {
                 store.close().await;
@@ -233,7 +233,12 @@ impl Store {
             }
         };
         // A holder whose lease expired may be paused, not dead: it may wake once.
-        let fence = Arc::new(Fence::new(epoch, why == Some(Free::Expired)));
+        let fence = Arc::new(Fence::new(
+            epoch,
+            why == Some(Free::Expired),
+            beat,
+            settings.ttl,
+        ));
         let store = Store {
             fence: Some(fence.clone()),
             ..store
@@ -242,7 +247,6 @@ impl Store {
             store: store.clone(),
             fence,
             settings: settings.clone(),
-            renewed: Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
             previous,
         };
         Ok((store, lease))
@@ -267,12 +271,16 @@ impl Store {
             .map_or_else(CancellationToken::new, |f| f.lost.clone())
     }
 
-    /// Checks, with a read, that this store still holds its lease (always Ok without one).
-    /// For whoever is about to act outside a write transaction (a `getUpdates` call).
+    /// Checks that this store still holds its lease (always Ok without one): with a read,
+    /// unless its last heartbeat is so recent that nobody may have taken it over. For
+    /// whoever is about to act outside a write transaction (a `getUpdates` call).
     pub async fn check_lease(&self) -> Result<(), sqlx::Error> {
         let Some(fence) = &self.fence else {
             return Ok(());
         };
+        if fence.surely_held() {
+            return Ok(());
+        }
         let mut conn = self.pool.acquire().await?;
         fence.check(&mut conn).await
     }
@@ -292,13 +300,18 @@ fn refused(url: &str, holder: Holder, now: DateTime<Utc>, ttl: Duration) -> Stor
     }
 }
 
+/// A lease taken: epoch, previous holder, why it was free, real instant before its heartbeat.
+type Acquired = (i64, Option<Holder>, Option<Free>, std::time::Instant);
+
 /// Takes the lease in one write transaction, unless a live holder keeps it: then
-/// `Ok(Err(holder))` and nothing was written. Returns the new epoch and the previous holder.
+/// `Ok(Err(holder))` and nothing was written. Returns the new epoch, the previous holder, why
+/// it could be taken, and a real instant taken before the first heartbeat was stamped.
 async fn acquire(
     store: &Store,
     me: &Claimant,
     settings: &LeaseSettings,
-) -> Result<Result<(i64, Option<Holder>, Option<Free>), Holder>, sqlx::Error> {
+) -> Result<Result<Acquired, Holder>, sqlx::Error> {
+    let before = std::time::Instant::now();
     let now = settings.clock.now();
     let mut tx = store.begin_write().await?;
     let current = read_holder(&mut tx).await?;
@@ -348,7 +361,7 @@ async fn acquire(
         }
         _ => tracing::info!(%detail, "database lease {decision}"),
     }
-    Ok(Ok((epoch, current, why)))
+    Ok(Ok((epoch, current, why, before)))
 }
 
 impl Lease {
@@ -356,9 +369,10 @@ impl Lease {
         self.fence.epoch
     }
 
-    /// When the lease was last taken or renewed (real time).
+    /// When the lease was last taken or renewed (real time; a moment before the heartbeat
+    /// was stamped).
     pub fn last_renewed(&self) -> std::time::Instant {
-        *self.renewed.lock().unwrap_or_else(|p| p.into_inner())
+        self.fence.last_beat()
     }
 
     /// How often the lease is renewed.
@@ -382,8 +396,15 @@ impl Lease {
     /// a row for the outbox) raise [`super::signals::Signals::raise_all`], so they are seen
     /// within one renewal. This process's own commits wake their tasks directly; they also
     /// move the version, which costs a spare look by each task at most once a renewal.
+    ///
+    /// That connection commits without waiting for the disk (`synchronous = NORMAL`, in WAL
+    /// mode: no fsync at commit). A heartbeat tells the living that its holder lives; after a
+    /// power cut there is no holder, so losing the last heartbeat loses nothing, and an idle
+    /// herald does not wait on the disk every renewal. Every other connection keeps `FULL`.
     pub async fn keep(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
-        let options = (*self.store.pool().connect_options()).clone();
+        let options = (*self.store.pool().connect_options())
+            .clone()
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
         let watcher = Arc::new(tokio::sync::Mutex::new(
             SqliteConnection::connect_with(&options).await?,
         ));
@@ -412,7 +433,6 @@ impl Lease {
                     data_version(&mut conn).await
                 })
                 .await?;
-            *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
             if version != seen {
                 seen = version;
                 self.store.signals().raise_all();
@@ -420,17 +440,23 @@ impl Lease {
         }
     }
 
+    /// One statement, its own transaction: the heartbeat moves only while the row still
+    /// carries our epoch and was not released; otherwise the lease was lost.
     async fn renew(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        let before = std::time::Instant::now();
         let now = self.settings.clock.now();
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        // As in `Store::begin_write`: a lease taken over fails here.
-        self.fence.check(&mut tx).await?;
-        sqlx::query("UPDATE lease SET heartbeat_at = ? WHERE id = 1 AND epoch = ?")
-            .bind(stamp(now))
-            .bind(self.fence.epoch)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
+        let renewed = sqlx::query(
+            "UPDATE lease SET heartbeat_at = ? WHERE id = 1 AND epoch = ? AND released_at IS NULL",
+        )
+        .bind(stamp(now))
+        .bind(self.fence.epoch)
+        .execute(&mut *conn)
+        .await?;
+        if renewed.rows_affected() == 0 {
+            return Err(self.fence.lose(read_holder(conn).await?));
+        }
+        self.fence.beat(before);
+        Ok(())
     }
 
     /// Gives the lease back (a clean stop), in the caller's transaction, so the next start
@@ -453,7 +479,7 @@ async fn data_version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
 }
 
 /// Whether process `pid` exists on this host (a zombie does not count).
-fn process_alive(pid: i64) -> bool {
+pub(super) fn process_alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
@@ -478,7 +504,7 @@ fn is_zombie(pid: libc::pid_t) -> bool {
 }
 
 /// This machine's host name, as the lease records it.
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: `buf` is writable for its whole length, which is what we pass.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
