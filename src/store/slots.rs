@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{parse_time, time_key};
-use sqlx::SqliteConnection;
+use sqlx::{SqliteConnection, SqlitePool};
 
 /// How a slot came to run (`job_slots.trigger`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -240,6 +240,19 @@ pub async fn fail_interrupted(
 
 /// Running slots that started (or were due, whichever is later) before `before` and that
 /// nobody was told about yet; they are marked told.
+/// Whether any slot [`take_overdue`] would take (a read: the watchdog's look needs no write
+/// when nothing is overdue).
+pub async fn any_overdue(pool: &SqlitePool, before: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM job_slots
+         WHERE state = ? AND overdue_told = 0 AND MAX(slot, claimed_at) < ?)",
+    )
+    .bind(SlotState::Running)
+    .bind(slot_key(before))
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn take_overdue(
     conn: &mut SqliteConnection,
     before: DateTime<Utc>,

@@ -26,7 +26,7 @@ impl Default for SchedulerSettings {
         Self {
             longest_sleep: chrono::Duration::minutes(1),
             absence_after: chrono::Duration::minutes(5),
-            watchdog_every: Duration::from_secs(30),
+            watchdog_every: Duration::from_secs(60),
         }
     }
 }

@@ -75,8 +75,27 @@ impl Watchdog {
     /// One look for absences; whether it told the operator anything.
     async fn check(&self, stalled_told: &mut bool) -> Result<bool, sqlx::Error> {
         let now = self.clock.now();
+        let since_beat = self
+            .heartbeat
+            .lock()
+            .map(|beat| beat.elapsed())
+            .unwrap_or_default();
+        let limit = self
+            .clock
+            .real_duration(self.settings.absence_after)
+            .max(STALL_FLOOR);
+        let stalled = since_beat > limit && !self.specs.is_empty();
+        if !stalled {
+            *stalled_told = false;
+        }
+        // Most looks find nothing: a read says so, without taking the write lock.
+        let cutoff = now - self.settings.absence_after;
+        let stall_to_tell = stalled && !*stalled_told;
+        if !stall_to_tell && !slots::any_overdue(self.store.pool(), cutoff).await? {
+            return Ok(false);
+        }
         let mut tx = self.store.begin_write().await?;
-        let overdue = slots::take_overdue(&mut tx, now - self.settings.absence_after).await?;
+        let overdue = slots::take_overdue(&mut tx, cutoff).await?;
         let mut alerted = !overdue.is_empty();
         for row in &overdue {
             let entry = AuditEntry::new("job", "overdue")
@@ -98,16 +117,7 @@ impl Watchdog {
             );
             alert(&self.console, &mut tx, &html, now).await?;
         }
-        let since_beat = self
-            .heartbeat
-            .lock()
-            .map(|beat| beat.elapsed())
-            .unwrap_or_default();
-        let limit = self
-            .clock
-            .real_duration(self.settings.absence_after)
-            .max(STALL_FLOOR);
-        if since_beat > limit && !*stalled_told && !self.specs.is_empty() {
+        if stall_to_tell {
             *stalled_told = true;
             alerted = true;
             tracing::error!(
@@ -126,8 +136,6 @@ impl Watchdog {
                 context! { seconds => since_beat.as_secs() },
             );
             alert(&self.console, &mut tx, &html, now).await?;
-        } else if since_beat <= limit {
-            *stalled_told = false;
         }
         tx.commit().await?;
         Ok(alerted)
