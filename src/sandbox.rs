@@ -95,7 +95,7 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
     options.clock = clock.clone();
     options.desk = Some(crate::approvals::DeskSettings {
         poll_every: Duration::from_secs(2),
-        tick: Duration::from_millis(100),
+        panic_pause: Duration::from_millis(100),
         retry_first: Duration::from_secs(1),
         max_attempts: 5,
         expire_after: chrono::Duration::days(7),

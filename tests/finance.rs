@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::Deployment;
 use herald::approvals::DeskSettings;
 use herald::fleet::RunningFleet;
+use herald::store::lease::LeaseSettings;
 use herald_sim::xero::{FakeXero, FakeXeroConfig, XeroFault, XeroInvoice, XeroRoute, XeroStatus};
 use herald_sim::{SentRecord, Simulator};
 
@@ -76,13 +77,16 @@ impl Finance {
         edit(&deployment);
         let sim = deployment.simulator().await;
         let mut options = deployment.run_options(&sim);
+        // Renewals an hour apart: a renewal that saw this process's own commits wakes every
+        // task, which would hide a missing wake-up.
+        options.lease = LeaseSettings::with_ttl(Duration::from_secs(3 * 3600));
         // Loose pacing: the 100-card test is about decisions, not Telegram's flood limits.
         options.sender.limits.chat_gap = Duration::ZERO;
         options.sender.limits.group_max = 100_000;
         options.sender.limits.bot_max = 100_000;
         let mut desk = DeskSettings {
             poll_every: Duration::from_millis(300),
-            tick: Duration::from_millis(50),
+            panic_pause: Duration::from_millis(50),
             retry_first: Duration::from_millis(200),
             max_attempts: 12,
             expire_after: chrono::Duration::days(7),
@@ -313,6 +317,33 @@ async fn one_card_per_invoice_and_approval_by_button_reaches_xero_once() {
         f.operator_dms().is_empty(),
         "boring on success: {:?}",
         f.operator_dms()
+    );
+}
+
+/// The desk has no tick: between its looks at Xero (here an hour apart) it sleeps, and an
+/// approval reaches Xero because the decision's commit wakes the desk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_wakes_the_desk_which_otherwise_sleeps_until_its_next_look_at_xero() {
+    let f = Finance::start_with(
+        [submitted(1)],
+        |_| {},
+        |desk| desk.poll_every = Duration::from_secs(3600),
+    )
+    .await;
+    let card = f.card("INV-0001").await;
+    let tap = f.tap(PRIYA, &card, true);
+    assert_eq!(f.answer(&tap).await, "Approved. Writing it to Xero.");
+    f.wait_until("the confirmation", |_| f.confirmations("INV-0001") == 1)
+        .await;
+    assert_eq!(f.xero.authorisations(), 1);
+    let routes: Vec<_> = f.xero.requests().into_iter().map(|r| r.route).collect();
+    assert_eq!(
+        routes
+            .iter()
+            .filter(|r| **r == Some(XeroRoute::Invoices))
+            .count(),
+        1,
+        "one look at Xero, at start: {routes:?}"
     );
 }
 

@@ -234,7 +234,7 @@ async fn an_invoice_whose_card_panics_costs_that_card_only() {
     let mut options = deployment.run_options(&sim);
     options.desk = Some(DeskSettings {
         poll_every: Duration::from_millis(300),
-        tick: Duration::from_millis(50),
+        panic_pause: Duration::from_millis(50),
         retry_first: Duration::from_millis(200),
         max_attempts: 12,
         expire_after: chrono::Duration::days(7),

@@ -66,8 +66,8 @@ impl crate::store::retry::DbFailure for DeskError {
 pub struct DeskSettings {
     /// How often Xero is asked for invoices awaiting approval.
     pub poll_every: Duration,
-    /// How often decided approvals, expiries and retries are looked at.
-    pub tick: Duration,
+    /// First wait before a step that panicked is tried again (doubling, at most ten minutes).
+    pub panic_pause: Duration,
     /// First wait before writing an approval to Xero again (doubling, at most 64x).
     pub retry_first: Duration,
     /// Tries before an approval is given up (`xero = 'failed'`) and the operator told again.
@@ -80,7 +80,7 @@ impl DeskSettings {
     pub fn from_file(file: &ApprovalsFile) -> Self {
         Self {
             poll_every: Duration::from_secs(u64::from(file.poll_minutes) * 60),
-            tick: Duration::from_secs(1),
+            panic_pause: Duration::from_secs(1),
             retry_first: Duration::from_secs(30),
             max_attempts: 12,
             expire_after: chrono::Duration::days(i64::from(file.expire_days)),
@@ -222,6 +222,7 @@ impl ApprovalDesk {
         let store = self.parts.store.clone();
         let (mut polling, mut expiring, mut writing) =
             (StepGuard::new(), StepGuard::new(), StepGuard::new());
+        let wake = store.signals().desk();
         loop {
             if tokio::time::Instant::now() >= next_poll {
                 next_poll = tokio::time::Instant::now() + self.parts.settings.poll_every;
@@ -238,9 +239,34 @@ impl ApprovalDesk {
             self.guarded(EXPIRE_STEP, &mut expiring, expire).await?;
             self.guarded(WRITE_STEP, &mut writing, self.write_to_xero_once())
                 .await?;
+            // Sleep until something is due: the next look at Xero, a card's expiry, a retry
+            // of a Xero write, a step's pause after a panic ending; or until a decision
+            // commits (the transaction wakes the desk), whichever comes first.
+            let due = store
+                .retry("planning the desk's next look", || async {
+                    let mut conn = store.pool().acquire().await?;
+                    approvals::next_due(&mut conn).await
+                })
+                .await?;
+            let guards_end = [&polling, &expiring, &writing]
+                .into_iter()
+                .map(|g| g.not_before)
+                .filter(|&at| at > tokio::time::Instant::now())
+                .min();
+            let until_due = async {
+                match due {
+                    Some(at) => {
+                        let wait = (at - self.parts.clock.now()).to_std().unwrap_or_default();
+                        self.parts.clock.sleep(wait).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(self.parts.settings.tick) => {}
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep_until(guards_end.map_or(next_poll, |at| at.min(next_poll))) => {}
+                _ = until_due => {}
             }
         }
     }
@@ -262,7 +288,7 @@ impl ApprovalDesk {
                 result
             }
             Err(panic) => {
-                guard.panicked(self.parts.settings.tick);
+                guard.panicked(self.parts.settings.panic_pause);
                 self.record_panic(step, &panic).await
             }
         }
@@ -763,7 +789,7 @@ const WRITE_STEP: &str = "writing approvals to Xero";
 /// Longest wait before a step that keeps panicking is tried again.
 const PANIC_BACKOFF_MAX: Duration = Duration::from_secs(600);
 
-/// When a step that panicked is tried again: after one tick, doubling with each panic in a
+/// When a step that panicked is tried again: after `panic_pause`, doubling with each panic in a
 /// row up to ten minutes, so a poison invoice costs an audit entry every ten minutes, not one
 /// a second.
 #[derive(Debug)]
@@ -780,8 +806,8 @@ impl StepGuard {
         }
     }
 
-    fn panicked(&mut self, tick: Duration) {
-        let wait = tick
+    fn panicked(&mut self, first: Duration) {
+        let wait = first
             .saturating_mul(1 << self.panics_in_a_row.min(16))
             .min(PANIC_BACKOFF_MAX);
         self.panics_in_a_row += 1;

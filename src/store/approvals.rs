@@ -209,9 +209,14 @@ pub async fn decide(
         XeroState::NothingToWrite
     })
     .bind(ApprovalState::Open)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let won = done.rows_affected() == 1;
+    if won && approve {
+        // The desk writes it to Xero once this commits.
+        super::signals::mark(conn, super::signals::Wake::Desk);
+    }
+    Ok(won)
 }
 
 /// Open approvals, oldest card first.
@@ -250,6 +255,22 @@ pub async fn due_for_xero(
     .bind(time_key(now))
     .fetch_all(conn)
     .await
+}
+
+/// The first instant the desk has work without being told: an open card expires, or an
+/// approval's next try at Xero comes due (clock time; None if neither is waiting).
+pub async fn next_due(conn: &mut SqliteConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let first: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(at) FROM (
+             SELECT MIN(expires_at) AS at FROM approvals WHERE state = ?
+             UNION ALL
+             SELECT MIN(next_attempt_at) FROM approvals WHERE xero = ?)",
+    )
+    .bind(ApprovalState::Open)
+    .bind(XeroState::Pending)
+    .fetch_one(conn)
+    .await?;
+    Ok(first.as_deref().and_then(parse_time))
 }
 
 /// Approved here but not (yet) in Xero: pending or given up.

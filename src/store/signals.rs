@@ -3,7 +3,7 @@
 //!
 //! A write that gives a task work marks the transaction it is part of ([`mark`]): an outbox
 //! row marks its bot's sender, a pause or resume marks every sender and the scheduler, an
-//! operator's `/run` or `/preview` marks the scheduler. The marks are raised only once that
+//! operator's `/run` or `/preview` marks the scheduler, an approval decided marks the approval desk. The marks are raised only once that
 //! transaction has committed ([`super::Write::commit`]) and are dropped with a rollback, so a
 //! task never wakes to look for a row it cannot see yet, and a sender wakes only for rows of
 //! its own bot.
@@ -34,6 +34,8 @@ pub enum Wake {
     AllSenders,
     /// The scheduler (a pause or an operator's request changed what is due).
     Scheduler,
+    /// The approval desk (an approval was decided: it has a write to Xero to make).
+    Desk,
 }
 
 impl Wake {
@@ -78,6 +80,7 @@ pub(crate) fn take(key: usize) -> BTreeSet<Wake> {
 pub struct Signals {
     senders: Mutex<HashMap<&'static str, Arc<Notify>>>,
     scheduler: Arc<Notify>,
+    desk: Arc<Notify>,
 }
 
 impl Signals {
@@ -97,6 +100,11 @@ impl Signals {
         self.scheduler.clone()
     }
 
+    /// What the approval desk waits on.
+    pub fn desk(&self) -> Arc<Notify> {
+        self.desk.clone()
+    }
+
     /// Raises `wakes` (after a commit). A task not waiting right now keeps the wake-up for
     /// its next wait, so none is lost between its look and its sleep.
     pub(crate) fn raise(&self, wakes: &BTreeSet<Wake>) {
@@ -105,12 +113,17 @@ impl Signals {
                 Wake::Sender(bot) => self.sender(bot).notify_one(),
                 Wake::AllSenders => self.senders().values().for_each(|n| n.notify_one()),
                 Wake::Scheduler => self.scheduler.notify_one(),
+                Wake::Desk => self.desk.notify_one(),
             }
         }
     }
 
     /// Wakes every task: something changed that this process did not write.
     pub fn raise_all(&self) {
-        self.raise(&BTreeSet::from([Wake::AllSenders, Wake::Scheduler]));
+        self.raise(&BTreeSet::from([
+            Wake::AllSenders,
+            Wake::Scheduler,
+            Wake::Desk,
+        ]));
     }
 }
