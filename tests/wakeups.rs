@@ -1,6 +1,7 @@
 //! The event-driven core, end to end in process against the simulator: a sender wakes only
 //! for its own bot's rows, and a write by another process (`herald pause` and `resume`) is
-//! noticed through the lease's heartbeat, never by polling.
+//! noticed through the lease's heartbeat or, on the same host, a nudge from the command, never
+//! by polling.
 
 mod common;
 
@@ -129,4 +130,51 @@ async fn a_resume_written_by_another_process_is_noticed_at_the_next_lease_renewa
     pause(false).await;
     sent_rows(&deployment, "clawrence", 1).await;
     fleet.stop().await.expect("clean stop");
+}
+
+/// `herald pause` and `resume` beside a running `herald run` on the same host nudge it
+/// (SIGUSR2 to the lease's holder): the resume is acted on at once, though the lease is renewed
+/// only every 20 minutes here, and the holder is not ended by the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_by_the_cli_beside_a_running_herald_is_acted_on_at_once() {
+    let deployment = Deployment::example();
+    let sim = deployment.simulator().await;
+    let config = deployment.config();
+    let member = config.roster.members()[0].telegram_id;
+    let clawrence = config.bot("clawrence").expect("clawrence").username.clone();
+    let mut herald = deployment.spawn_herald(
+        &sim,
+        &["run", "--poll-seconds", "1", "--lease-ttl-ms", "3600000"],
+    );
+    common::wait_until_polling(&sim, 0, &herald.log).await;
+    let cli = |args: &[&str]| {
+        let out = deployment.herald(&sim, args).output().expect("herald runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    cli(&["pause", "bot", "clawrence"]);
+    sim.user_dms(member, &clawrence, "/help");
+    let store = herald::store::Store::open(&deployment.db_url())
+        .await
+        .expect("db opens");
+    let held = common::try_wait_until(PATIENCE, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM outbox WHERE bot = 'clawrence' AND state = 'pending'",
+        )
+        .fetch_one(store.reader())
+        .await
+        .unwrap_or(0)
+            == 1
+    })
+    .await;
+    store.close().await;
+    assert!(
+        held,
+        "the reply waits behind the pause:\n{}",
+        herald.output()
+    );
+    cli(&["resume", "bot", "clawrence"]);
+    sent_rows(&deployment, "clawrence", 1).await;
+    assert!(!herald.exited(), "{}", herald.output());
+    let (exit, output) = herald.stop().await;
+    assert!(exit.success(), "{output}");
 }

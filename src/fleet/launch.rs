@@ -202,6 +202,8 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     let identities = verified.len();
     let launchers = launchers(&mut verified).map_err(StartError::Verify)?;
 
+    // Before the lease names this process: a command beside it may then nudge it at once.
+    let nudges = crate::store::nudge::NudgeListener::install();
     let (store, lease) =
         Store::open_leased(&options.db_url, &options.lease, options.store_retry.clone()).await?;
     readiness.opened(store.clone(), lease.clone());
@@ -212,6 +214,11 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
     {
         let (lease, stop) = (lease.clone(), shutdown.clone());
         tasks.spawn(async move { lease.keep(&stop).await.map_err(RunError::Lease) });
+        let (signals, stop) = (store.signals().clone(), shutdown.clone());
+        tasks.spawn(async move {
+            nudges.run(signals, stop).await;
+            Ok(())
+        });
     }
     let clock = options.clock.clone();
     let started_at = clock.now();

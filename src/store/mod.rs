@@ -18,6 +18,7 @@ pub mod health;
 pub mod job_once;
 pub mod lease;
 pub mod leave_snapshots;
+pub mod nudge;
 pub mod pauses;
 pub mod requests;
 pub mod retention;
@@ -208,7 +209,9 @@ impl Store {
         if let Some(fence) = &self.fence {
             fence.check(&mut tx).await?;
         }
-        Ok(Write::new(tx, turn, self.signals.clone()))
+        // Without a lease this is a command beside `herald run`: its commits nudge it.
+        let nudge = self.fence.is_none().then(|| self.pool.clone());
+        Ok(Write::new(tx, turn, self.signals.clone(), nudge))
     }
 
     /// The wake-ups raised by this store's commits, for the tasks that wait on them.

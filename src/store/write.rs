@@ -5,7 +5,7 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 use super::signals::{self, Signals};
@@ -20,6 +20,9 @@ pub struct Write {
     /// `tx`, so dropped after it).
     _turn: OwnedMutexGuard<()>,
     signals: Arc<Signals>,
+    /// For a store without a lease: the pool through which its commits nudge the running
+    /// herald ([`super::nudge`]).
+    nudge: Option<SqlitePool>,
 }
 
 impl Write {
@@ -27,11 +30,13 @@ impl Write {
         tx: Transaction<'static, Sqlite>,
         turn: OwnedMutexGuard<()>,
         signals: Arc<Signals>,
+        nudge: Option<SqlitePool>,
     ) -> Self {
         Self {
             tx: Some(Box::new(tx)),
             _turn: turn,
             signals,
+            nudge,
         }
     }
 
@@ -50,6 +55,9 @@ impl Write {
         let wakes = key.map(signals::take).unwrap_or_default();
         (*tx).commit().await?;
         self.signals.raise(&wakes);
+        if let (Some(pool), false) = (&self.nudge, wakes.is_empty()) {
+            super::nudge::holder(pool).await;
+        }
         Ok(())
     }
 }
