@@ -28,7 +28,7 @@ use super::audit::{self, AuditEntry};
 use super::fence::{read_holder, Fence};
 pub use super::fence::{Held, Holder, LeaseLost};
 use super::retry_policy::RetryPolicy;
-use super::{Store, StoreError};
+use super::{processes, Store, StoreError};
 use crate::clock::Clock;
 
 /// How long a lease lives without renewal, and how often it is renewed.
@@ -73,7 +73,7 @@ impl Claimant {
     /// This process, starting at `at`.
     pub fn this_process(at: DateTime<Utc>) -> Self {
         Self {
-            host: host_name(),
+            host: processes::host_name(),
             pid: i64::from(std::process::id()),
             started_at: at,
         }
@@ -165,7 +165,7 @@ pub async fn running_holder(
     let now = settings.clock.now();
     Ok(holder
         .map_err(opening)?
-        .filter(|h| judge(h, &me, now, settings.ttl, process_alive).is_none()))
+        .filter(|h| judge(h, &me, now, settings.ttl, processes::alive).is_none()))
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
@@ -203,7 +203,7 @@ impl Store {
         match peek(&pool).await {
             Ok(Some(holder)) => {
                 let now = settings.clock.now();
-                if judge(&holder, &me, now, settings.ttl, process_alive).is_none() {
+                if judge(&holder, &me, now, settings.ttl, processes::alive).is_none() {
                     pool.close().await;
                     return Err(refused(url, holder, now, settings.ttl));
                 }
@@ -317,7 +317,7 @@ async fn acquire(
     let current = read_holder(&mut tx).await?;
     let why = match &current {
         None => None,
-        Some(holder) => match judge(holder, me, now, settings.ttl, process_alive) {
+        Some(holder) => match judge(holder, me, now, settings.ttl, processes::alive) {
             None => return Ok(Err(holder.clone())),
             Some(free) => Some(free),
         },
@@ -478,43 +478,6 @@ async fn data_version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Whether process `pid` exists on this host (a zombie does not count).
-pub(super) fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) with signal 0 sends nothing; it only checks that the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    exists && !is_zombie(pid)
-}
-
-/// A process that ended but was not yet reaped by its parent (Linux; elsewhere: false).
-fn is_zombie(pid: libc::pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
-/// This machine's host name, as the lease records it.
-pub(super) fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is writable for its whole length, which is what we pass.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".to_owned();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -628,9 +591,9 @@ mod tests {
             ..holder.clone()
         };
         assert_eq!(judge(&mine, &me, now, ttl, alive), Some(Free::ThisProcess));
-        assert!(process_alive(i64::from(std::process::id())));
-        assert!(!process_alive(0));
-        assert!(!process_alive(-1));
+        assert!(processes::alive(i64::from(std::process::id())));
+        assert!(!processes::alive(0));
+        assert!(!processes::alive(-1));
     }
 
     #[tokio::test]
@@ -656,7 +619,7 @@ mod tests {
         let text = refused.to_string();
         let parent = std::os::unix::process::parent_id();
         assert!(
-            text.contains(&format!("pid {parent} on host {}", host_name())),
+            text.contains(&format!("pid {parent} on host {}", processes::host_name())),
             "{text}"
         );
         assert!(

@@ -20,6 +20,7 @@ pub mod lease;
 pub mod leave_snapshots;
 pub mod nudge;
 pub mod pauses;
+mod processes;
 pub mod requests;
 pub mod retention;
 pub mod retry;

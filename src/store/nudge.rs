@@ -73,10 +73,10 @@ pub(super) async fn holder(pool: &SqlitePool) {
         }
     };
     if holder.released_at.is_some()
-        || holder.host != super::lease::host_name()
+        || holder.host != super::processes::host_name()
         || i64::from(std::process::id()) == holder.pid
-        || !super::lease::process_alive(holder.pid)
-        || !is_herald(holder.pid)
+        || !super::processes::alive(holder.pid)
+        || !super::processes::is_herald(holder.pid)
     {
         return;
     }
@@ -91,10 +91,4 @@ pub(super) async fn holder(pool: &SqlitePool) {
             "could not nudge the running herald; its next lease renewal notices"
         );
     }
-}
-
-/// Whether process `pid` runs a program named `herald` (Linux; elsewhere: false).
-fn is_herald(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|name| name.trim_end() == "herald")
 }
