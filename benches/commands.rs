@@ -9,6 +9,14 @@
 //! - voluntary context switches per command;
 //! - reply latency p50 / p99: from the simulator queueing the DM to it accepting the reply.
 //!
+//! Then 2,000 members DM `/help` at the same instant, with the simulator's flood limits on:
+//! the time until the last reply, against the least the limits allow (one bot sends at most
+//! 30 messages a second: 2,000 / 30 s), and the 429s met.
+//!
+//! With `HERALD_BENCH_MANY=N` (e.g. 100000), last: N commands as fast as herald answers them
+//! (limits off on both sides), and herald's resident memory before and after, with the
+//! database file's size.
+//!
 //! Prints figures and asserts nothing.
 
 #[path = "../tests/common/mod.rs"]
@@ -22,6 +30,9 @@ use common::Deployment;
 use support::{cpu_seconds, quantile, voluntary_switches, wait_until};
 const MEMBERS: usize = 600;
 const PER_SECOND: f64 = 20.0;
+const AT_ONCE: usize = 2_000;
+/// Telegram's limit on one bot's messages per second.
+const BOT_PER_SECOND: f64 = 30.0;
 
 fn main() {
     let runtime = support::runtime();
@@ -29,8 +40,10 @@ fn main() {
         return;
     }
     runtime.block_on(async {
-        let deployment = Deployment::example();
-        let members = add_members(&deployment);
+        // Each herald run gets a deployment (and database) of its own: a new simulator
+        // numbers its updates from the start again, which a used database has seen.
+        let (deployment, everyone) = with_members(AT_ONCE);
+        let members = &everyone[..MEMBERS];
         let username = deployment.config().bots["clawrence"].username.clone();
 
         let sim = deployment.simulator().await;
@@ -39,14 +52,14 @@ fn main() {
             command.env("RUST_LOG", "warn");
             command
         });
-        let herald_cost = drive(&sim, herald.child.id(), &username, &members).await;
+        let herald_cost = drive(&sim, herald.child.id(), &username, members).await;
         herald.terminate();
         herald.wait().await;
 
         let echo_sim = deployment.simulator().await;
         let token = deployment.tokens["clawrence"].clone();
         let echo = support::spawn_echo(&token, &echo_sim.base_url());
-        let echo_cost = drive(&echo_sim, echo.id().expect("pid"), &username, &members).await;
+        let echo_cost = drive(&echo_sim, echo.id().expect("pid"), &username, members).await;
         support::stop_echo(echo).await;
 
         for (who, cost) in [
@@ -58,14 +71,132 @@ fn main() {
                 cost.cpu_per_thousand, cost.switches_per_command, cost.p50_ms, cost.p99_ms
             );
         }
+
+        let (deployment, everyone) = with_members(AT_ONCE);
+        at_once(&deployment, &username, &everyone).await;
+        if let Some(n) = std::env::var("HERALD_BENCH_MANY")
+            .ok()
+            .and_then(|n| n.parse().ok())
+        {
+            let (deployment, everyone) = with_members(AT_ONCE);
+            many(&deployment, &username, &everyone, n).await;
+        }
     });
 }
 
-/// Adds `MEMBERS` plain members to the roster (before the simulator learns the roster).
-fn add_members(deployment: &Deployment) -> Vec<i64> {
+/// Every member DMs `/help` at once, the simulator's limits on.
+async fn at_once(deployment: &Deployment, bot: &str, members: &[i64]) {
+    let sim = deployment.simulator().await;
+    sim.set_rate_limits(true);
+    let herald = deployment.spawn_command({
+        let mut command = deployment.herald(&sim, &["run"]);
+        command.env("RUST_LOG", "warn");
+        command
+    });
+    wait_until("polling", || sim.polls(bot) > 0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let replies_before = sim.sent_count();
+    let limited_before = sim.too_many_requests();
+    let start = Instant::now();
+    for &member in members {
+        sim.user_dms(member, bot, "/help");
+    }
+    let sent = sent_at_least(
+        &sim,
+        replies_before + members.len(),
+        Duration::from_secs(600),
+    )
+    .await;
+    let replies = &sent[replies_before.min(sent.len())..];
+    let last = replies.iter().map(|r| r.at).max().unwrap_or(start);
+    let took = last.saturating_duration_since(start).as_secs_f64();
+    let minimum = members.len() as f64 / BOT_PER_SECOND;
+    println!(
+        "{} DMs at once, limits on: {} replies in {took:.2} s; the limits allow {minimum:.2} s at best: {:.3}x; 429s: {}",
+        members.len(),
+        replies.len(),
+        took / minimum,
+        sim.too_many_requests() - limited_before,
+    );
+    herald.terminate();
+    herald.wait().await;
+}
+
+/// `n` commands as fast as herald answers, limits off; memory before and after.
+async fn many(deployment: &Deployment, bot: &str, members: &[i64], n: usize) {
+    let sim = deployment.simulator().await;
+    let herald = deployment.spawn_command({
+        let mut command = deployment.herald(&sim, &["run"]);
+        command.env("RUST_LOG", "warn");
+        command.env("HERALD_TEST_RATE_LIMITS", "off");
+        command
+    });
+    let pid = herald.child.id();
+    wait_until("polling", || sim.polls(bot) > 0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rss = support::rss_mib(pid);
+    let replies_before = sim.sent_count();
+    let start = Instant::now();
+    // At most 500 unanswered at a time, so the simulator's queue stays small.
+    const WINDOW: usize = 500;
+    let mut asked = 0;
+    while asked < n {
+        let done = sim.sent_count() - replies_before;
+        while asked < n && asked < done + WINDOW {
+            sim.user_dms(members[asked % members.len()], bot, "/help");
+            asked += 1;
+        }
+        answered(&sim, replies_before + asked.saturating_sub(WINDOW / 2)).await;
+    }
+    answered(&sim, replies_before + n).await;
+    let took = start.elapsed().as_secs_f64();
+    let db_mib =
+        std::fs::metadata(deployment.db_path()).map_or(0.0, |m| m.len() as f64) / (1024.0 * 1024.0);
+    println!(
+        "{n} commands, limits off: {:.0} commands/s; RSS idle {idle_rss:.1} MiB, after {:.1} MiB; database file {db_mib:.1} MiB",
+        n as f64 / took,
+        support::rss_mib(pid),
+    );
+    herald.terminate();
+    herald.wait().await;
+}
+
+/// Waits (every 20 ms: a bench may poll) until the simulator holds `count` sent messages, or
+/// `patience` ran out; then all of them.
+async fn sent_at_least(
+    sim: &herald_sim::Simulator,
+    count: usize,
+    patience: Duration,
+) -> Vec<herald_sim::SentRecord> {
+    let deadline = Instant::now() + patience;
+    while sim.sent_count() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sim.sent()
+}
+
+/// Waits for `count` sent messages in all; fails if they do not come within two minutes.
+async fn answered(sim: &herald_sim::Simulator, count: usize) {
+    let sent = sent_at_least(sim, count, Duration::from_secs(120)).await;
+    assert!(
+        sent.len() >= count,
+        "stalled at {} of {count} messages",
+        sent.len()
+    );
+}
+
+/// The example deployment with `count` plain members added to its roster.
+fn with_members(count: usize) -> (Deployment, Vec<i64>) {
+    let deployment = Deployment::example();
+    let members = add_members(&deployment, count);
+    (deployment, members)
+}
+
+/// Adds `count` plain members to the roster (before the simulator learns the roster).
+fn add_members(deployment: &Deployment, count: usize) -> Vec<i64> {
     let path = deployment.path().join("bots").join("roster.toml");
     let mut text = std::fs::read_to_string(&path).expect("roster.toml");
-    let ids: Vec<i64> = (0..MEMBERS as i64).map(|i| 7_000_000_000 + i).collect();
+    let ids: Vec<i64> = (0..count as i64).map(|i| 7_000_000_000 + i).collect();
     for (i, id) in ids.iter().enumerate() {
         text.push_str(&format!(
             "\n[[members]]\nname = \"Bench Member {i}\"\ntelegram_id = {id}\nhandle = \"bench_member_{i}\"\n"
@@ -87,7 +218,7 @@ async fn drive(sim: &herald_sim::Simulator, pid: u32, bot: &str, members: &[i64]
     // Let start-up work (commands published, boot alerts) finish first.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = (cpu_seconds(pid), voluntary_switches(pid));
-    let replies_before = sim.sent().len();
+    let replies_before = sim.sent_count();
     let mut asked: HashMap<i64, Instant> = HashMap::new();
     let gap = Duration::from_secs_f64(1.0 / PER_SECOND);
     let start = Instant::now();
@@ -96,13 +227,12 @@ async fn drive(sim: &herald_sim::Simulator, pid: u32, bot: &str, members: &[i64]
         asked.insert(member, Instant::now());
         sim.user_dms(member, bot, "/help");
     }
-    let sent = sim
-        .wait_for(
-            |sent| sent.len() >= replies_before + members.len(),
-            Duration::from_secs(120),
-        )
-        .await
-        .unwrap_or_else(|sent| sent);
+    let sent = sent_at_least(
+        sim,
+        replies_before + members.len(),
+        Duration::from_secs(120),
+    )
+    .await;
     let after = (cpu_seconds(pid), voluntary_switches(pid));
     let mut latencies: Vec<f64> = sent[replies_before..]
         .iter()

@@ -113,7 +113,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// The reference: a minimal teloxide echo bot, long polling with herald's 25 s timeout.
+/// The reference: a minimal teloxide echo bot, long polling with herald's 50 s timeout.
 async fn echo(spec: &str) {
     use teloxide::prelude::*;
     use teloxide::update_listeners::Polling;
@@ -127,7 +127,7 @@ async fn echo(spec: &str) {
         respond(())
     });
     let listener = Polling::builder(bot.clone())
-        .timeout(Duration::from_secs(25))
+        .timeout(Duration::from_secs(50))
         .build();
     Dispatcher::builder(bot, handler)
         .build()

@@ -549,6 +549,11 @@ impl Simulator {
         self.shared.lock().sent.clone()
     }
 
+    /// How many messages [`Simulator::sent`] holds, without copying them.
+    pub fn sent_count(&self) -> usize {
+        self.shared.lock().sent.len()
+    }
+
     /// [`Simulator::sent`] of one bot (username, with or without `@`, any case).
     pub fn sent_by(&self, bot_username: &str) -> Vec<SentRecord> {
         let wanted = bot_username.trim_start_matches('@');
