@@ -255,6 +255,12 @@ impl ApprovalDesk {
                 .min();
             let until_due = async {
                 match due {
+                    // Work already due that this pass left undone belongs to a step that is
+                    // pausing after a panic: it waits for that pause (`guards_end`), and at
+                    // worst a pause's length, never a spin.
+                    Some(at) if at <= self.parts.clock.now() => {
+                        tokio::time::sleep(self.parts.settings.panic_pause).await;
+                    }
                     Some(at) => {
                         let wait = (at - self.parts.clock.now()).to_std().unwrap_or_default();
                         self.parts.clock.sleep(wait).await;
