@@ -36,21 +36,30 @@ async fn quiet_fleet(deployment: &Deployment, lease: LeaseSettings) -> (Simulato
 
 /// Waits until the outbox holds `count` sent rows of `bot`.
 async fn sent_rows(deployment: &Deployment, bot: &str, count: i64) {
+    assert!(
+        outbox_rows(deployment, bot, "sent", count).await,
+        "{bot}: {count} sent rows"
+    );
+}
+
+/// Waits until the outbox holds at least `count` rows of `bot` in `state`; false if they did
+/// not come within [`PATIENCE`].
+async fn outbox_rows(deployment: &Deployment, bot: &str, state: &str, count: i64) -> bool {
     let store = herald::store::Store::open(&deployment.db_url())
         .await
         .expect("db opens");
     let reached = common::try_wait_until(PATIENCE, || async {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = ? AND state = 'sent'")
-                .bind(bot)
-                .fetch_one(store.reader())
-                .await
-                .unwrap_or(0);
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE bot = ? AND state = ?")
+            .bind(bot)
+            .bind(state)
+            .fetch_one(store.reader())
+            .await
+            .unwrap_or(0);
         n >= count
     })
     .await;
     store.close().await;
-    assert!(reached, "{bot}: {count} sent rows");
+    reached
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,20 +119,7 @@ async fn a_resume_written_by_another_process_is_noticed_at_the_next_lease_renewa
     pause(true).await;
     sim.user_dms(member, &clawrence, "/help");
     // The reply is written (the update handled) and held by the pause.
-    let store = herald::store::Store::open(&deployment.db_url())
-        .await
-        .expect("db opens");
-    let held = common::try_wait_until(PATIENCE, || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM outbox WHERE bot = 'clawrence' AND state = 'pending'",
-        )
-        .fetch_one(store.reader())
-        .await
-        .unwrap_or(0)
-            == 1
-    })
-    .await;
-    store.close().await;
+    let held = outbox_rows(&deployment, "clawrence", "pending", 1).await;
     assert!(held, "the reply waits behind the pause");
     // Nobody in this process wrote the resume: only the heartbeat's change check can wake
     // Clawrence's sender (no settle here: that would ask every loop to look).
@@ -153,20 +149,7 @@ async fn a_resume_by_the_cli_beside_a_running_herald_is_acted_on_at_once() {
     };
     cli(&["pause", "bot", "clawrence"]);
     sim.user_dms(member, &clawrence, "/help");
-    let store = herald::store::Store::open(&deployment.db_url())
-        .await
-        .expect("db opens");
-    let held = common::try_wait_until(PATIENCE, || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM outbox WHERE bot = 'clawrence' AND state = 'pending'",
-        )
-        .fetch_one(store.reader())
-        .await
-        .unwrap_or(0)
-            == 1
-    })
-    .await;
-    store.close().await;
+    let held = outbox_rows(&deployment, "clawrence", "pending", 1).await;
     assert!(
         held,
         "the reply waits behind the pause:\n{}",
