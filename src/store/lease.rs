@@ -50,8 +50,9 @@ impl Default for LeaseSettings {
 
 impl LeaseSettings {
     /// A TTL of `ttl`, renewed three times within it (every 10 s for the default 30 s): a
-    /// holder misses two renewals before it may be taken over. Each renewal is one fsync'd
-    /// write, so an idle herald writes every 10 s and no more often.
+    /// holder misses two renewals before it may be taken over. Each renewal is one write
+    /// (not waited onto the disk: see [`Lease::keep`]), so an idle herald writes every 10 s
+    /// and no more often.
     pub fn with_ttl(ttl: Duration) -> Self {
         Self {
             ttl,
