@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::Deployment;
-use support::{cpu_seconds, quantile, voluntary_switches, wait_until};
+use support::{cpu_seconds, quantile, voluntary_switches};
 const MEMBERS: usize = 600;
 const PER_SECOND: f64 = 20.0;
 const AT_ONCE: usize = 2_000;
@@ -47,11 +47,7 @@ fn main() {
         let username = deployment.config().bots["clawrence"].username.clone();
 
         let sim = deployment.simulator().await;
-        let herald = deployment.spawn_command({
-            let mut command = deployment.herald(&sim, &["run"]);
-            command.env("RUST_LOG", "warn");
-            command
-        });
+        let herald = support::spawn_herald(&deployment, &sim, &[]);
         let herald_cost = drive(&sim, herald.child.id(), &username, members).await;
         herald.terminate();
         herald.wait().await;
@@ -88,13 +84,8 @@ fn main() {
 async fn at_once(deployment: &Deployment, bot: &str, members: &[i64]) {
     let sim = deployment.simulator().await;
     sim.set_rate_limits(true);
-    let herald = deployment.spawn_command({
-        let mut command = deployment.herald(&sim, &["run"]);
-        command.env("RUST_LOG", "warn");
-        command
-    });
-    wait_until("polling", || sim.polls(bot) > 0).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let herald = support::spawn_herald(deployment, &sim, &[]);
+    support::polling_and_started(&sim, bot).await;
     let replies_before = sim.sent_count();
     let limited_before = sim.too_many_requests();
     let start = Instant::now();
@@ -125,15 +116,9 @@ async fn at_once(deployment: &Deployment, bot: &str, members: &[i64]) {
 /// `n` commands as fast as herald answers, limits off; memory before and after.
 async fn many(deployment: &Deployment, bot: &str, members: &[i64], n: usize) {
     let sim = deployment.simulator().await;
-    let herald = deployment.spawn_command({
-        let mut command = deployment.herald(&sim, &["run"]);
-        command.env("RUST_LOG", "warn");
-        command.env("HERALD_TEST_RATE_LIMITS", "off");
-        command
-    });
+    let herald = support::spawn_herald(deployment, &sim, &[("HERALD_TEST_RATE_LIMITS", "off")]);
     let pid = herald.child.id();
-    wait_until("polling", || sim.polls(bot) > 0).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    support::polling_and_started(&sim, bot).await;
     let idle_rss = support::rss_mib(pid);
     let replies_before = sim.sent_count();
     let start = Instant::now();
@@ -161,27 +146,22 @@ async fn many(deployment: &Deployment, bot: &str, members: &[i64], n: usize) {
     herald.wait().await;
 }
 
-/// Waits (every 20 ms: a bench may poll) until the simulator holds `count` sent messages, or
-/// `patience` ran out; then all of them.
+/// Every sent message once `sim` holds `count` of them (or `patience` ran out).
 async fn sent_at_least(
     sim: &herald_sim::Simulator,
     count: usize,
     patience: Duration,
 ) -> Vec<herald_sim::SentRecord> {
-    let deadline = Instant::now() + patience;
-    while sim.sent_count() < count && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::sent_reaches(sim, count, patience).await;
     sim.sent()
 }
 
 /// Waits for `count` sent messages in all; fails if they do not come within two minutes.
 async fn answered(sim: &herald_sim::Simulator, count: usize) {
-    let sent = sent_at_least(sim, count, Duration::from_secs(120)).await;
     assert!(
-        sent.len() >= count,
+        support::sent_reaches(sim, count, Duration::from_secs(120)).await,
         "stalled at {} of {count} messages",
-        sent.len()
+        sim.sent_count()
     );
 }
 
@@ -214,9 +194,7 @@ struct Cost {
 }
 
 async fn drive(sim: &herald_sim::Simulator, pid: u32, bot: &str, members: &[i64]) -> Cost {
-    wait_until("polling", || sim.polls(bot) > 0).await;
-    // Let start-up work (commands published, boot alerts) finish first.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    support::polling_and_started(sim, bot).await;
     let before = (cpu_seconds(pid), voluntary_switches(pid));
     let replies_before = sim.sent_count();
     let mut asked: HashMap<i64, Instant> = HashMap::new();

@@ -47,11 +47,7 @@ fn main() {
             .collect();
 
         let spawned = Instant::now();
-        let herald = deployment.spawn_command({
-            let mut command = deployment.herald(&sim, &["run"]);
-            command.env("RUST_LOG", "warn");
-            command
-        });
+        let herald = support::spawn_herald(&deployment, &sim, &[]);
         wait_until("seven bots polling", || usernames.iter().all(|u| sim.polls(u) > 0)).await;
         let polling = spawned.elapsed();
         // Start-up ends a minute later: the boot is recorded healthy and the jobs that run

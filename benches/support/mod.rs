@@ -54,6 +54,40 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Starts the real binary (`herald run`, warnings only) on `deployment` against `sim`, with
+/// `env` set.
+pub fn spawn_herald(
+    deployment: &crate::common::Deployment,
+    sim: &herald_sim::Simulator,
+    env: &[(&str, &str)],
+) -> crate::common::Herald {
+    let mut command = deployment.herald(sim, &["run"]);
+    command.env("RUST_LOG", "warn");
+    command.envs(env.iter().copied());
+    deployment.spawn_command(command)
+}
+
+/// Waits until `bot` long-polls `sim`, then 3 s more for start-up work (commands published,
+/// boot alerts) to finish.
+pub async fn polling_and_started(sim: &herald_sim::Simulator, bot: &str) {
+    wait_until("polling", || sim.polls(bot) > 0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
+/// Waits (every 20 ms: a bench may poll) until `sim` holds `count` sent messages, for at
+/// most `patience`; whether they came. Counts only: copying every record each time would
+/// load the simulator the bench measures against.
+pub async fn sent_reaches(sim: &herald_sim::Simulator, count: usize, patience: Duration) -> bool {
+    let deadline = Instant::now() + patience;
+    while sim.sent_count() < count {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
 /// Voluntary context switches of every thread of `pid`: how often its threads blocked and
 /// were woken again.
 pub fn voluntary_switches(pid: u32) -> u64 {
