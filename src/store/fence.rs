@@ -199,3 +199,30 @@ impl std::fmt::Display for Held {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What lets an idle poll skip its read of the lease: a heartbeat under half a TTL old,
+    /// and no loss learnt.
+    #[test]
+    fn the_lease_is_surely_held_only_while_the_last_heartbeat_is_young_and_not_lost() {
+        let ttl = Duration::from_secs(30);
+        let fence = Fence::new(1, false, Instant::now(), ttl);
+        assert!(fence.surely_held(), "a heartbeat just committed");
+
+        // A process paused past half a TTL wakes with an old heartbeat: it reads the row.
+        let old = Instant::now()
+            .checked_sub(ttl / 2)
+            .expect("an earlier instant");
+        fence.beat(old);
+        assert!(!fence.surely_held(), "half a TTL old");
+        fence.beat(Instant::now());
+        assert!(fence.surely_held(), "renewed");
+
+        let lost = fence.lose(None);
+        assert!(lost.to_string().contains("no longer holds"), "{lost}");
+        assert!(!fence.surely_held(), "lost: never surely held again");
+    }
+}
