@@ -65,8 +65,9 @@ pub(super) async fn holder(pool: &SqlitePool) {
     };
     let holder = match holder {
         Ok(Some(holder)) => holder,
-        // No lease table yet, or nobody ever held it: nobody to tell.
-        Ok(None) | Err(sqlx::Error::Database(_)) => return,
+        // Nobody ever held it: nobody to tell.
+        Ok(None) => return,
+        // No lease table yet (a database no `herald run` has opened), or a failed read.
         Err(e) => {
             tracing::debug!(error = %e, "could not read the lease to nudge its holder");
             return;
