@@ -1,6 +1,7 @@
 //! Loopback fakes of the services herald talks to, for herald's tests, benchmarks and
-//! `herald sandbox`: a Telegram Bot API simulator (this module), a fake Xero ([`xero`]) and a
-//! fake Talenox ([`talenox`]).
+//! `herald sandbox`: a Telegram Bot API simulator (this module), a fake Xero ([`xero`]), a
+//! fake Talenox ([`talenox`]) and a fake Mindbody for GymBooker's class bookings
+//! ([`mindbody`]).
 //!
 //! A crate of its own so that the product never carries them: herald depends on it only
 //! through its `sandbox` feature and as a dev-dependency, and this crate depends on nothing of
@@ -51,6 +52,7 @@ mod api;
 mod clock;
 mod entities;
 mod html;
+pub mod mindbody;
 mod ratelimit;
 mod server;
 mod state;
