@@ -6,12 +6,13 @@
 //! backoff; an uncertain outcome is settled by reading the invoice back. Cards nobody decides
 //! expire; an invoice approved directly in Xero is reported, never authorised again.
 
+pub mod verdict;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use minijinja::context;
-use serde_json::json;
 use sqlx::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,11 @@ pub const CARD_TEMPLATE: &str = "approval_card.html";
 /// a GUID, within Telegram's 64).
 pub const APPROVE_PREFIX: &str = "ap:a:";
 pub const REJECT_PREFIX: &str = "ap:r:";
+/// The invoice cards' buttons.
+pub const INVOICE_BUTTONS: verdict::ButtonPrefixes = verdict::ButtonPrefixes {
+    approve: APPROVE_PREFIX,
+    reject: REJECT_PREFIX,
+};
 
 /// Why the desk stopped.
 #[derive(Debug, thiserror::Error)]
@@ -127,10 +133,7 @@ impl CardContext {
 
 /// The buttons of an open card.
 pub fn buttons(invoice_id: &str) -> serde_json::Value {
-    json!({"inline_keyboard": [[
-        {"text": "✅ Approve", "callback_data": format!("{APPROVE_PREFIX}{invoice_id}")},
-        {"text": "❌ Reject", "callback_data": format!("{REJECT_PREFIX}{invoice_id}")},
-    ]]})
+    INVOICE_BUTTONS.keyboard(invoice_id)
 }
 
 /// Xero's web page of an invoice.

@@ -7,19 +7,22 @@
 //! database error) fails the update: rolled back and audited, never passed over as "not a
 //! card reply".
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use teloxide::types::{CallbackQuery, Message};
 
 use super::Bot;
-use crate::approvals::{self, CardContext, APPROVE_PREFIX, REJECT_PREFIX};
+use crate::approvals::verdict::{
+    approver, parse_reply, replied_to, CardLookup, CardTap, LookupFailure, ReplyToCard, Verdict,
+};
+use crate::approvals::{self, CardContext};
 use crate::identity::{Claudia, Poster};
 use crate::inbound::{BotContext, Decision, HandlerError, HandlerResult, UnitOfWork, UpdateHandler};
 use crate::jobs::{ar_brief_job::ArBriefJob, kinds::JobKinds};
 use crate::outbox::{Lane, OutgoingMessage};
-use crate::roster::{Member, Role};
+use crate::roster::Member;
 use crate::store::approvals::{self as store, Approval};
-use crate::text::{cut, cut_plain, escape_html, REASON_LIMIT, TELEGRAM_MESSAGE_LIMIT};
+use crate::text::{cut, escape_html, TELEGRAM_MESSAGE_LIMIT};
 
 impl Bot for Claudia {
     fn callback_branches() -> Option<UpdateHandler> {
@@ -42,43 +45,8 @@ impl Bot for Claudia {
     }
 }
 
-/// What a member decided about a card.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
-    Approve,
-    Reject(String),
-}
-
-/// A tap on a card's button. *Reject* only asks for a reason, by reply.
-#[derive(Debug, Clone)]
-struct CardTap {
-    invoice_id: String,
-    approve: bool,
-    query_id: String,
-    user_id: i64,
-}
-
 fn card_tap(query: CallbackQuery) -> Option<CardTap> {
-    let data = query.data.as_deref()?;
-    let (invoice_id, approve) = match data.strip_prefix(APPROVE_PREFIX) {
-        Some(id) => (id, true),
-        None => (data.strip_prefix(REJECT_PREFIX)?, false),
-    };
-    Some(CardTap {
-        invoice_id: invoice_id.to_owned(),
-        approve,
-        query_id: query.id.0.clone(),
-        user_id: query.from.id.0 as i64,
-    })
-}
-
-/// The approver `user_id` is, if they are one.
-fn approver(context: &BotContext, user_id: i64) -> Option<Member> {
-    context
-        .roster
-        .member_by_telegram_id(user_id)
-        .filter(|m| m.has_role(Role::Approver))
-        .cloned()
+    approvals::INVOICE_BUTTONS.tap(&query)
 }
 
 async fn decide_by_button(
@@ -98,10 +66,10 @@ async fn decide_by_button(
             .await?;
         return Ok(Decision::new(
             command,
-            format!("refused: not an approver ({})", tap.invoice_id),
+            format!("refused: not an approver ({})", tap.key),
         ));
     };
-    let Some(approval) = store::get(&mut tx, &tap.invoice_id).await? else {
+    let Some(approval) = store::get(&mut tx, &tap.key).await? else {
         poster
             .enqueue(&mut tx, answer("I don't know that invoice."))
             .await?;
@@ -139,98 +107,23 @@ async fn decide_by_button(
     Ok(Decision::new(command, outcome.decision))
 }
 
-/// A reply to a message in a chat Claudia reads, looked up among her approval cards.
-#[derive(Debug, Clone)]
-enum CardReplyLookup {
-    /// A reply to an approval card.
-    Card(Box<CardReply>),
-    /// The lookup failed: the update fails with this error.
-    Failed(LookupFailure),
-}
-
-/// A database error met while looking a card up, carried to the endpoint (dptree values are
-/// cloned, `sqlx::Error` is not `Clone`): the endpoint takes it out once.
-#[derive(Debug, Clone)]
-struct LookupFailure(Arc<Mutex<Option<sqlx::Error>>>);
-
-impl LookupFailure {
-    fn new(error: sqlx::Error) -> Self {
-        Self(Arc::new(Mutex::new(Some(error))))
-    }
-
-    /// The error, as the update's failure.
-    fn into_error(self) -> HandlerError {
-        let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-        HandlerError::Db(taken.unwrap_or_else(|| {
-            sqlx::Error::Protocol("an approval card lookup failed (error already reported)".into())
-        }))
-    }
-}
-
-/// A reply to one of Claudia's approval cards.
-#[derive(Debug, Clone)]
-struct CardReply {
-    approval: Approval,
-    text: String,
-    user_id: i64,
-    chat_id: i64,
-    thread_id: Option<i32>,
-    message_id: i64,
-}
-
 /// A real reply (not a topic's root) to one of Claudia's cards, or the lookup's failure.
-async fn card_reply(message: Message, work: UnitOfWork) -> Option<CardReplyLookup> {
-    let replied = message.reply_to_message()?;
-    let thread_id = message.thread_id.map(|t| t.0 .0);
-    if Some(replied.id.0) == thread_id {
-        return None; // The topic's root: not a real reply.
-    }
+async fn card_reply(message: Message, work: UnitOfWork) -> Option<CardLookup<Approval>> {
+    let replied = replied_to(&message)?;
     let mut tx = work.lock().await;
-    let approval =
-        match store::by_card_message(&mut tx, message.chat.id.0, i64::from(replied.id.0)).await {
-            Ok(found) => found?,
-            Err(e) => {
-                tracing::error!(error = %e, "could not look up an approval card; the update fails");
-                return Some(CardReplyLookup::Failed(LookupFailure::new(e)));
-            }
-        };
-    Some(CardReplyLookup::Card(Box::new(CardReply {
-        approval,
-        text: message.text().unwrap_or_default().trim().to_owned(),
-        user_id: message.from.as_ref().map_or(0, |u| u.id.0 as i64),
-        chat_id: message.chat.id.0,
-        thread_id,
-        message_id: i64::from(message.id.0),
-    })))
-}
-
-/// Parses "approve" or "reject REASON" (any case; trailing punctuation ignored).
-fn parse_reply(text: &str) -> Result<Verdict, &'static str> {
-    let mut words = text.splitn(2, char::is_whitespace);
-    let word = words
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(['.', '!'])
-        .to_lowercase();
-    let rest = words.next().unwrap_or_default().trim();
-    match word.as_str() {
-        "approve" | "approved" if rest.is_empty() => Ok(Verdict::Approve),
-        "reject" | "rejected" if rest.is_empty() => Err("Say why: reply “reject REASON”."),
-        "reject" | "rejected" => Ok(Verdict::Reject(cut_plain(rest, REASON_LIMIT))),
-        _ => Err("Reply “approve”, or “reject REASON”."),
+    match store::by_card_message(&mut tx, message.chat.id.0, replied).await {
+        Ok(found) => Some(CardLookup::Card(Box::new(ReplyToCard::new(found?, &message)))),
+        Err(e) => Some(CardLookup::Failed(LookupFailure::new(e))),
     }
 }
 
 async fn decide_by_reply(
-    lookup: CardReplyLookup,
+    lookup: CardLookup<Approval>,
     context: Arc<BotContext>,
     poster: Poster<Claudia>,
     work: UnitOfWork,
 ) -> HandlerResult {
-    let reply = match lookup {
-        CardReplyLookup::Card(reply) => *reply,
-        CardReplyLookup::Failed(failure) => return Err(failure.into_error()),
-    };
+    let reply = lookup.into_reply()?;
     let command = Some("approval");
     let answer = |html: String| {
         OutgoingMessage::new(
@@ -251,7 +144,7 @@ async fn decide_by_reply(
             .await?;
         return Ok(Decision::new(
             command,
-            format!("refused: not an approver ({})", reply.approval.invoice_id),
+            format!("refused: not an approver ({})", reply.card.invoice_id),
         ));
     };
     let verdict = match parse_reply(&reply.text) {
@@ -262,7 +155,7 @@ async fn decide_by_reply(
             return Ok(Decision::new(command, "refused: not a decision"));
         }
     };
-    let outcome = decide(&context, &poster, &work, &reply.approval, &member, &verdict).await?;
+    let outcome = decide(&context, &poster, &work, &reply.card, &member, &verdict).await?;
     let mut tx = work.lock().await;
     poster
         .enqueue(&mut tx, answer(escape_html(&outcome.toast)))
@@ -401,6 +294,7 @@ mod tests {
     use crate::config::secrets::Token;
     use crate::identity::VerifiedBot;
     use crate::bots::handler_tree;
+    use crate::roster::Role;
     use crate::inbound::poller::Poller;
     use crate::inbound::{base_dependencies, CommandRouting};
     use crate::store::Store;
@@ -520,18 +414,5 @@ mod tests {
         .await
         .unwrap();
         assert!(told > 0, "the operators are told of the failed update");
-    }
-
-    #[test]
-    fn replies_parse_to_decisions_or_usage() {
-        assert_eq!(parse_reply("approve"), Ok(Verdict::Approve));
-        assert_eq!(parse_reply("Approve."), Ok(Verdict::Approve));
-        assert_eq!(
-            parse_reply("reject wrong PO number"),
-            Ok(Verdict::Reject("wrong PO number".into()))
-        );
-        assert!(parse_reply("reject").is_err());
-        assert!(parse_reply("approve it please").is_err());
-        assert!(parse_reply("lgtm").is_err());
     }
 }
