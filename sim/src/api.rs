@@ -58,9 +58,17 @@ impl ApiError {
     }
 }
 
-/// The parameters of one request, merged from the query string and the body.
+/// The parameters of one request, merged from the query string and the body, and the files
+/// a `multipart/form-data` body uploaded (by field name).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Params(Map<String, Value>);
+pub(crate) struct Params(Map<String, Value>, Vec<(String, Upload)>);
+
+/// A file uploaded in a `multipart/form-data` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Upload {
+    pub file_name: String,
+    pub content: Vec<u8>,
+}
 
 impl Params {
     /// Query string first, then the body (JSON object or form), the body winning.
@@ -78,12 +86,36 @@ impl Params {
         let ct = content_type.unwrap_or("").to_ascii_lowercase();
         let is_blank = body.iter().all(u8::is_ascii_whitespace);
         if is_blank {
-            return Ok(Params(map));
+            return Ok(Params(map, Vec::new()));
+        }
+        if ct.starts_with("multipart/form-data") {
+            let boundary = content_type
+                .unwrap_or("")
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("boundary="))
+                .map(|b| b.trim_matches('"').to_owned())
+                .ok_or_else(|| ApiError::bad("can't parse multipart request: no boundary"))?;
+            let mut uploads = Vec::new();
+            for part in multipart_parts(body, &boundary)? {
+                match part.file_name {
+                    Some(file_name) => uploads.push((
+                        part.name,
+                        Upload {
+                            file_name,
+                            content: part.content,
+                        },
+                    )),
+                    None => {
+                        let text = String::from_utf8(part.content)
+                            .map_err(|_| ApiError::bad("can't parse multipart field as UTF-8"))?;
+                        map.insert(part.name, Value::String(text));
+                    }
+                }
+            }
+            return Ok(Params(map, uploads));
         }
         if ct.starts_with("multipart/") {
-            return Err(ApiError::bad(
-                "multipart requests are not supported by the simulator",
-            ));
+            return Err(ApiError::bad("unsupported multipart request"));
         }
         let looks_json = ct.contains("json")
             || (!ct.contains("x-www-form-urlencoded")
@@ -99,16 +131,21 @@ impl Params {
                 map.insert(k.into_owned(), Value::String(v.into_owned()));
             }
         }
-        Ok(Params(map))
+        Ok(Params(map, Vec::new()))
     }
 
     /// Builds parameters from a JSON object (tests and internal use).
     #[cfg(test)]
     pub fn from_json(v: Value) -> Params {
         match v {
-            Value::Object(m) => Params(m),
+            Value::Object(m) => Params(m, Vec::new()),
             _ => Params::default(),
         }
+    }
+
+    /// The file uploaded as field `key`, if one was.
+    pub fn upload(&self, key: &str) -> Option<&Upload> {
+        self.1.iter().find(|(name, _)| name == key).map(|(_, u)| u)
     }
 
     /// The raw value; JSON `null` counts as absent.
@@ -151,6 +188,55 @@ impl Params {
     }
 }
 
+/// One part of a `multipart/form-data` body.
+struct Part {
+    name: String,
+    file_name: Option<String>,
+    content: Vec<u8>,
+}
+
+/// The parts of `body` between `--boundary` lines (RFC 7578), each with its
+/// `Content-Disposition` name and file name.
+fn multipart_parts(body: &[u8], boundary: &str) -> Result<Vec<Part>, ApiError> {
+    let malformed = || ApiError::bad("can't parse multipart request");
+    let delimiter = format!("--{boundary}").into_bytes();
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let mut at = find(body, &delimiter, 0).ok_or_else(malformed)? + delimiter.len();
+    let mut parts = Vec::new();
+    loop {
+        if body.get(at..at + 2) == Some(b"--") {
+            return Ok(parts);
+        }
+        let start = at + 2; // the CRLF after the delimiter
+        let headers_end = find(body, b"\r\n\r\n", start).ok_or_else(malformed)?;
+        let headers = String::from_utf8_lossy(&body[start..headers_end]).into_owned();
+        let mut end_delimiter = b"\r\n".to_vec();
+        end_delimiter.extend_from_slice(&delimiter);
+        let content_end = find(body, &end_delimiter, headers_end + 4).ok_or_else(malformed)?;
+        let disposition = headers
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .ok_or_else(malformed)?;
+        let attribute = |key: &str| {
+            disposition.split(';').find_map(|p| {
+                let (k, v) = p.trim().split_once('=')?;
+                (k == key).then(|| v.trim_matches('"').to_owned())
+            })
+        };
+        parts.push(Part {
+            name: attribute("name").ok_or_else(malformed)?,
+            file_name: attribute("filename"),
+            content: body[headers_end + 4..content_end].to_vec(),
+        });
+        at = content_end + end_delimiter.len();
+    }
+}
+
 /// An integer from a JSON number or a numeric string.
 pub(crate) fn value_int(v: &Value) -> Option<i64> {
     match v {
@@ -177,6 +263,24 @@ pub(crate) fn value_bool(v: &Value) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `multipart/form-data` body as reqwest writes one: text fields become parameters,
+    /// a file part becomes an upload with its name and exact bytes (CRLFs inside kept).
+    #[test]
+    fn multipart_fields_and_files() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n-100\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nA <b>CSV</b>\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"document\"; filename=\"claims.csv\"\r\n\
+Content-Type: application/octet-stream\r\n\r\na,b\r\n1,2\r\n\r\n--XyZ--\r\n";
+        let p = Params::parse(None, Some("multipart/form-data; boundary=XyZ"), body).unwrap();
+        assert_eq!(p.int("chat_id"), Ok(Some(-100)));
+        assert_eq!(p.string("caption").as_deref(), Some("A <b>CSV</b>"));
+        let upload = p.upload("document").expect("the file");
+        assert_eq!(upload.file_name, "claims.csv");
+        assert_eq!(upload.content, b"a,b\r\n1,2\r\n");
+        let broken = Params::parse(None, Some("multipart/form-data; boundary=XyZ"), b"junk");
+        assert!(broken.is_err());
+    }
 
     #[test]
     fn merges_query_json_and_form() {

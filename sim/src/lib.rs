@@ -171,8 +171,44 @@ pub struct SentRecord {
     pub parse_mode: Option<String>,
     pub reply_to_message_id: Option<i64>,
     pub reply_markup: Option<serde_json::Value>,
+    /// The document of a `sendDocument` (then `text` is its caption).
+    pub document: Option<SentDocument>,
     /// When the simulator accepted it (monotonic).
     pub at: Instant,
+}
+
+/// A document a bot sent: its file name and bytes, as uploaded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentDocument {
+    pub file_name: String,
+    pub content: Vec<u8>,
+}
+
+impl fmt::Debug for SentDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentDocument")
+            .field("file_name", &self.file_name)
+            .field("bytes", &self.content.len())
+            .finish()
+    }
+}
+
+/// Where a human posts (see [`Simulator::user_sends_file`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimPlace<'a> {
+    /// The group: a topic, or General (None).
+    Group(Option<i32>),
+    /// A private chat with the bot of this username.
+    Dm(&'a str),
+}
+
+/// A file a human sends (see [`Simulator::user_sends_file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimFile {
+    /// A photo, with Telegram's usual sizes (the last is the largest).
+    Photo,
+    /// A document, with its file name.
+    Document(String),
 }
 
 /// One accepted `answerCallbackQuery`.
@@ -377,6 +413,29 @@ impl Simulator {
     /// If no bot has that username.
     pub fn user_dms(&self, user_id: i64, bot_username: &str, text: &str) -> i64 {
         let r = self.shared.lock().user_dms(user_id, bot_username, text);
+        r.unwrap_or_else(|e| panic!("telegram simulator: {e}"))
+    }
+
+    /// A human sends a photo or document, with an optional caption, at `place` (a topic or
+    /// General of the group, or a private chat with a bot), optionally replying to a message
+    /// of that chat. Returns the message id and the file's `file_id`
+    /// (of the largest size, for a photo). Who sees it is decided as for a text message, the
+    /// caption counting as its text.
+    ///
+    /// # Panics
+    /// If the thread, the bot or the replied message does not exist.
+    pub fn user_sends_file(
+        &self,
+        user_id: i64,
+        place: SimPlace<'_>,
+        reply_to_message_id: Option<i64>,
+        file: SimFile,
+        caption: Option<&str>,
+    ) -> (i64, String) {
+        let r =
+            self.shared
+                .lock()
+                .user_sends_file(user_id, place, reply_to_message_id, file, caption);
         r.unwrap_or_else(|e| panic!("telegram simulator: {e}"))
     }
 

@@ -347,6 +347,10 @@ async fn dispatch(
             let answer = shared.lock().send_message(bot, params, commit, now);
             recorded(shared, bot, "sendMessage", answer, commit)
         }
+        "senddocument" => {
+            let answer = shared.lock().send_document(bot, params, commit, now);
+            recorded(shared, bot, "sendDocument", answer, commit)
+        }
         "editmessagetext" => {
             let answer = shared.lock().edit_message_text(bot, params, commit, now);
             recorded(shared, bot, "editMessageText", answer, commit)

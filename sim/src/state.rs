@@ -14,16 +14,22 @@ use tokio::sync::watch;
 use super::api::{value_bool, value_int, ApiError, Params};
 use super::entities::{leading_command, mentions, user_entities, utf16_len};
 use super::ratelimit::RateLimiter;
+use super::wire::FileWire;
 use super::wire::{
     AdministratorRights, BotCommand, Button, CallbackQuery, Chat, ChatMember, Entity,
     ForumTopicCreated, InlineKeyboard, Me, Message, Queued, RestrictedPermissions, Update, User,
 };
-use super::{CallbackAnswer, Fault, Rejection, SentRecord, SimBot, SimConfig, SimGroup, SimUser};
+use super::{
+    CallbackAnswer, Fault, Rejection, SentDocument, SentRecord, SimBot, SimConfig, SimFile,
+    SimGroup, SimPlace, SimUser,
+};
 use crate::clock::SimClock;
 use crate::html;
 
 /// Maximum visible message length, in UTF-16 units.
 pub(crate) const MAX_TEXT: usize = 4096;
+/// Longest media caption, in UTF-16 units after entity parsing.
+pub(crate) const MAX_CAPTION: usize = 1024;
 /// Maximum text of a button-tap answer, in UTF-16 units.
 pub(crate) const MAX_CALLBACK_ANSWER: usize = 200;
 /// Maximum `callback_data` length, in bytes.
@@ -233,6 +239,10 @@ impl State {
                 }),
                 text: None,
                 entities: Vec::new(),
+                photo: None,
+                document: None,
+                caption: None,
+                caption_entities: Vec::new(),
                 reply_markup: None,
                 is_topic_message: Some(true),
             };
@@ -446,7 +456,7 @@ impl State {
     /// mode only for commands (addressed to them, or to nobody), replies to them and mentions.
     /// A bot removed or kicked from the group receives nothing.
     fn group_audience(&self, msg: &Message) -> Vec<usize> {
-        let text = msg.text.as_deref().unwrap_or("");
+        let text = msg.text.as_deref().or(msg.caption.as_deref()).unwrap_or("");
         let command = leading_command(text);
         let mentioned: Vec<String> = mentions(text)
             .into_iter()
@@ -626,6 +636,10 @@ impl State {
             forum_topic_created: None,
             text: Some(text.to_owned()),
             entities: user_entities(text),
+            photo: None,
+            document: None,
+            caption: None,
+            caption_entities: Vec::new(),
             reply_markup: None,
             is_topic_message: thread.map(|_| true),
         };
@@ -701,6 +715,10 @@ impl State {
             forum_topic_created: None,
             text: Some(text.to_owned()),
             entities: user_entities(text),
+            photo: None,
+            document: None,
+            caption: None,
+            caption_entities: Vec::new(),
             reply_markup: None,
             is_topic_message: None,
         };
@@ -715,6 +733,124 @@ impl State {
             },
         );
         Ok(id)
+    }
+
+    /// A human sends a photo or document (see [`crate::Simulator::user_sends_file`]).
+    pub fn user_sends_file(
+        &mut self,
+        user_id: i64,
+        place: SimPlace<'_>,
+        reply_to: Option<i64>,
+        file: SimFile,
+        caption: Option<&str>,
+    ) -> Result<(i64, String), String> {
+        let (key, thread) = match place {
+            SimPlace::Group(thread) => {
+                if let Some(t) = thread {
+                    if !self.is_topic(i64::from(t)) {
+                        return Err(format!("thread {t} is not a topic of the simulated group"));
+                    }
+                }
+                (ChatKey::Group, thread)
+            }
+            SimPlace::Dm(username) => {
+                let bot = self
+                    .bot_by_username(username)
+                    .ok_or_else(|| format!("no simulated bot @{username}"))?;
+                (ChatKey::Private { bot, user: user_id }, None)
+            }
+        };
+        let target = match reply_to {
+            None => None,
+            Some(id) => Some(
+                self.messages
+                    .get(&(key, id))
+                    .map(|s| s.msg.clone())
+                    .ok_or_else(|| format!("no message {id} in that chat"))?,
+            ),
+        };
+        let id = self.alloc_message_id(key, true);
+        let serial = self.messages.len();
+        let file_id = |size: &str| format!("AgACAgUAAxkB{serial:08}{size}");
+        let (photo, document, file_id) = match file {
+            SimFile::Photo => {
+                let sizes: Vec<FileWire> = [(90, 67, "s"), (320, 240, "m"), (1280, 960, "y")]
+                    .into_iter()
+                    .map(|(width, height, size)| FileWire {
+                        file_id: file_id(size),
+                        file_unique_id: format!("AQAD{serial:08}{size}"),
+                        file_name: None,
+                        mime_type: None,
+                        width: Some(width),
+                        height: Some(height),
+                        file_size: u64::from(width * height / 10),
+                    })
+                    .collect();
+                let largest = file_id("y");
+                (Some(sizes), None, largest)
+            }
+            SimFile::Document(name) => {
+                let id = format!("BQACAgUAAxkB{serial:08}d");
+                let document = FileWire {
+                    file_id: id.clone(),
+                    file_unique_id: format!("AgAD{serial:08}d"),
+                    mime_type: Some(if name.ends_with(".pdf") {
+                        "application/pdf".to_owned()
+                    } else {
+                        "application/octet-stream".to_owned()
+                    }),
+                    file_name: Some(name),
+                    width: None,
+                    height: None,
+                    file_size: 48_213,
+                };
+                (None, Some(document), id)
+            }
+        };
+        let (chat, reply_to_message) = match key {
+            ChatKey::Group => (self.group_chat(), self.group_reply(thread, target.as_ref())),
+            ChatKey::Private { .. } => (
+                self.private_chat(user_id),
+                target.as_ref().map(Message::as_reply_target),
+            ),
+        };
+        let msg = Message {
+            message_id: id,
+            from: self.user(user_id),
+            chat,
+            date: self.now_unix(),
+            edit_date: None,
+            message_thread_id: thread,
+            reply_to_message,
+            forum_topic_created: None,
+            text: None,
+            entities: Vec::new(),
+            photo,
+            document,
+            caption: caption.map(str::to_owned),
+            caption_entities: caption.map(user_entities).unwrap_or_default(),
+            reply_markup: None,
+            is_topic_message: thread.map(|_| true),
+        };
+        let audience = match key {
+            ChatKey::Group => self.group_audience(&msg),
+            ChatKey::Private { bot, .. } => {
+                self.dm_opened.insert((bot, user_id));
+                vec![bot]
+            }
+        };
+        for bot in audience {
+            let m = msg.clone();
+            self.push_update(bot, |u| u.message = Some(m));
+        }
+        self.messages.insert(
+            (key, id),
+            Stored {
+                msg,
+                sender: Sender::User(user_id),
+            },
+        );
+        Ok((id, file_id))
     }
 
     /// A human taps an inline button of one of the bot's messages.
@@ -927,10 +1063,58 @@ impl State {
         commit: bool,
         now: Instant,
     ) -> Result<Message, ApiError> {
+        self.send(bot, p, commit, now, None)
+    }
+
+    /// `sendDocument`: a document (uploaded, or an earlier `file_id` sent again) with an
+    /// optional HTML caption of at most 1024 units; otherwise as [`State::send_message`].
+    pub fn send_document(
+        &mut self,
+        bot: usize,
+        p: &Params,
+        commit: bool,
+        now: Instant,
+    ) -> Result<Message, ApiError> {
+        let document = match (p.upload("document"), p.string("document")) {
+            (Some(upload), _) => SentDocument {
+                file_name: upload.file_name.clone(),
+                content: upload.content.clone(),
+            },
+            (None, Some(file_id)) if !file_id.trim().is_empty() => SentDocument {
+                file_name: file_id,
+                content: Vec::new(),
+            },
+            _ => return Err(ApiError::bad("there is no document in the request")),
+        };
+        self.send(bot, p, commit, now, Some(document))
+    }
+
+    /// A new message of the bot: text, or a document with a caption.
+    fn send(
+        &mut self,
+        bot: usize,
+        p: &Params,
+        commit: bool,
+        now: Instant,
+        document: Option<SentDocument>,
+    ) -> Result<Message, ApiError> {
         let (key, chat_id) = self.resolve_chat(bot, p)?;
-        let raw_text = p.string("text").unwrap_or_default();
+        let raw_text = match &document {
+            None => p.string("text").unwrap_or_default(),
+            Some(_) => p.string("caption").unwrap_or_default(),
+        };
         let parse_mode = p.string("parse_mode").filter(|m| !m.is_empty());
-        let (text, entities) = self.render(&raw_text, parse_mode.as_deref())?;
+        let (text, entities) = match &document {
+            None => self.render(&raw_text, parse_mode.as_deref())?,
+            Some(_) if raw_text.trim().is_empty() => (String::new(), Vec::new()),
+            Some(_) => {
+                let (caption, entities) = self.render(&raw_text, parse_mode.as_deref())?;
+                if utf16_len(&caption) > MAX_CAPTION {
+                    return Err(ApiError::bad("message caption is too long"));
+                }
+                (caption, entities)
+            }
+        };
         let (markup, raw_markup) = parse_markup(p)?;
 
         let mut thread = self.thread(key, p)?;
@@ -999,11 +1183,38 @@ impl State {
             message_thread_id: thread,
             reply_to_message,
             forum_topic_created: None,
-            text: Some(text),
-            entities,
+            photo: None,
+            document: None,
+            caption: None,
+            caption_entities: Vec::new(),
+            text: None,
+            entities: Vec::new(),
             reply_markup: markup,
             is_topic_message: thread.map(|_| true),
         };
+        let mut msg = msg;
+        match &document {
+            None => {
+                msg.text = Some(text);
+                msg.entities = entities;
+            }
+            Some(sent) => {
+                let file_id = self.file_id(&sent.file_name, &sent.content);
+                msg.document = Some(FileWire {
+                    file_unique_id: format!("u{file_id}"),
+                    file_id,
+                    file_name: Some(sent.file_name.clone()),
+                    mime_type: None,
+                    width: None,
+                    height: None,
+                    file_size: sent.content.len() as u64,
+                });
+                if !text.is_empty() {
+                    msg.caption = Some(text);
+                    msg.caption_entities = entities;
+                }
+            }
+        }
         if commit {
             self.messages.insert(
                 (key, message_id),
@@ -1012,16 +1223,17 @@ impl State {
                     sender: Sender::Bot(bot),
                 },
             );
+            let method = if document.is_some() {
+                "sendDocument"
+            } else {
+                "sendMessage"
+            };
             self.record(
-                bot,
-                "sendMessage",
-                &msg,
-                raw_text,
-                parse_mode,
-                reply_to,
-                raw_markup,
-                now,
+                bot, method, &msg, raw_text, parse_mode, reply_to, raw_markup, now,
             );
+            if let Some(sent) = self.sent.last_mut() {
+                sent.document = document;
+            }
         }
         Ok(msg)
     }
@@ -1111,8 +1323,18 @@ impl State {
             parse_mode,
             reply_to_message_id,
             reply_markup,
+            document: None,
             at: now,
         });
+    }
+
+    /// A `file_id` for a file's bytes: the same bytes get the same id, as Telegram reuses one.
+    fn file_id(&self, name: &str, content: &[u8]) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut hasher);
+        content.hash(&mut hasher);
+        format!("BQACAgUAAxkB{:016x}", hasher.finish())
     }
 
     /// `answerCallbackQuery`: each query of this bot can be answered once.

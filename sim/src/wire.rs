@@ -133,9 +133,34 @@ pub(crate) struct Message {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<Entity>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo: Option<Vec<FileWire>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<FileWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caption_entities: Vec<Entity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_markup: Option<InlineKeyboard>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_topic_message: Option<bool>,
+}
+
+/// A `Document`, or one `PhotoSize` of a photo: the file's ids and size, and what only a
+/// document (name, type) or a photo (dimensions) has.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct FileWire {
+    pub file_id: String,
+    pub file_unique_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub file_size: u64,
 }
 
 impl Message {
