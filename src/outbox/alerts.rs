@@ -397,6 +397,8 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             not_before: None,
+            document_name: None,
+            target_outbox_id: None,
         }
     }
 

@@ -108,9 +108,20 @@ impl std::fmt::Display for OutboxKind {
 /// What Telegram call a row makes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MessageKind {
-    Send { reply_to_message_id: Option<i64> },
-    Edit { message_id: i64 },
-    AnswerCallback { callback_query_id: String },
+    Send {
+        reply_to_message_id: Option<i64>,
+    },
+    Edit {
+        message_id: i64,
+    },
+    /// An edit of a message this bot enqueued, by its outbox row: for a message that may not
+    /// be sent yet. The sender reads its Telegram id when it sends the edit.
+    EditOf {
+        outbox_id: OutboxId,
+    },
+    AnswerCallback {
+        callback_query_id: String,
+    },
 }
 
 /// A message to enqueue. The text is final HTML (already rendered and escaped).
@@ -125,6 +136,24 @@ pub struct OutgoingMessage {
     /// `(job, slot)` for scheduled posts: unique together with `part`.
     pub job_slot: Option<(String, String)>,
     pub part: i64,
+    /// A file to upload with a `Send` (`sendDocument`); `text` is then its caption.
+    pub document: Option<Document>,
+}
+
+/// A file sent as a document: its name as the member sees it, and its bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Document {
+    pub file_name: String,
+    pub content: Vec<u8>,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("file_name", &self.file_name)
+            .field("bytes", &self.content.len())
+            .finish()
+    }
 }
 
 impl MessageKind {
@@ -132,7 +161,7 @@ impl MessageKind {
     pub fn stored(&self) -> OutboxKind {
         match self {
             MessageKind::Send { .. } => OutboxKind::Send,
-            MessageKind::Edit { .. } => OutboxKind::Edit,
+            MessageKind::Edit { .. } | MessageKind::EditOf { .. } => OutboxKind::Edit,
             MessageKind::AnswerCallback { .. } => OutboxKind::AnswerCallback,
         }
     }
@@ -152,6 +181,7 @@ impl OutgoingMessage {
             reply_markup: None,
             job_slot: None,
             part: 0,
+            document: None,
         }
     }
 
@@ -185,6 +215,12 @@ impl OutgoingMessage {
         self
     }
 
+    /// Sends `document` with the text as its caption (`sendDocument`).
+    pub fn with_document(mut self, document: Document) -> Self {
+        self.document = Some(document);
+        self
+    }
+
     /// An answer to a button tap (`text`, plain, shown as a toast; empty for none), cut to
     /// Telegram's 200 units: every toast is one short line, so this is its one fitting.
     pub fn callback_answer(callback_query_id: impl Into<String>, text: impl Into<String>) -> Self {
@@ -204,7 +240,10 @@ impl OutgoingMessage {
     pub fn text_kind(&self) -> TextKind {
         match self.kind {
             MessageKind::AnswerCallback { .. } => TextKind::CallbackAnswer,
-            MessageKind::Send { .. } | MessageKind::Edit { .. } => TextKind::Message,
+            MessageKind::Send { .. } if self.document.is_some() => TextKind::Caption,
+            MessageKind::Send { .. } | MessageKind::Edit { .. } | MessageKind::EditOf { .. } => {
+                TextKind::Message
+            }
         }
     }
 }
@@ -270,9 +309,14 @@ async fn insert(
             reply_to_message_id,
         } => (*reply_to_message_id, None, None),
         MessageKind::Edit { message_id } => (None, Some(*message_id), None),
+        MessageKind::EditOf { .. } => (None, None, None),
         MessageKind::AnswerCallback { callback_query_id } => {
             (None, None, Some(callback_query_id.clone()))
         }
+    };
+    let target_outbox_id = match &message.kind {
+        MessageKind::EditOf { outbox_id } => Some(*outbox_id),
+        _ => None,
     };
     let (job, slot) = match &message.job_slot {
         Some((job, slot)) => (Some(job.clone()), Some(slot.clone())),
@@ -282,8 +326,8 @@ async fn insert(
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO outbox (bot, kind, lane, chat_id, thread_id, reply_to_message_id,
              target_message_id, callback_query_id, text, reply_markup, job, slot, part,
-             created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             created_at, updated_at, document_name, document, target_outbox_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (job, slot, part) DO NOTHING
          RETURNING id",
     )
@@ -302,6 +346,9 @@ async fn insert(
     .bind(message.part)
     .bind(&now)
     .bind(&now)
+    .bind(message.document.as_ref().map(|d| d.file_name.as_str()))
+    .bind(message.document.as_ref().map(|d| d.content.as_slice()))
+    .bind(target_outbox_id)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = inserted else {
@@ -358,6 +405,13 @@ pub struct OutboxRow {
     pub created_at: String,
     pub updated_at: String,
     pub not_before: Option<String>,
+    /// The file name of the document this `send` uploads (its bytes are read when sending).
+    #[sqlx(default)]
+    pub document_name: Option<String>,
+    /// The outbox row of the message this edit changes, when it was enqueued before that
+    /// message was sent (its Telegram id is read when the edit is sent).
+    #[sqlx(default)]
+    pub target_outbox_id: Option<OutboxId>,
 }
 
 /// Moves row `id` to `state`. A row made `pending` again (an operator's *Resend* or *Retry*)

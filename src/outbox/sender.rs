@@ -26,7 +26,7 @@ use crate::faults::{crash_point, CrashPoint};
 use crate::identity::{BotIdentity, VerifiedBot};
 use crate::store::pauses::{ALLOWED_IN_MODE, UNPAUSED_ROW};
 use crate::store::{time_key, Store};
-use crate::telegram::{CallError, TelegramClient};
+use crate::telegram::{CallError, TelegramClient, Upload};
 use crate::telemetry::metrics::{self, SendOutcome};
 
 /// Tunables of a sender.
@@ -353,7 +353,31 @@ impl Sender {
     }
 
     async fn call(&self, row: &OutboxRow) -> Result<Value, CallError> {
+        let resolved;
+        let row = match (row.target_message_id, row.target_outbox_id) {
+            (None, Some(target)) => {
+                resolved = self.resolve_edit_target(row, target).await?;
+                &resolved
+            }
+            _ => row,
+        };
         let (method, body) = request_for(row);
+        let upload = match &row.document_name {
+            None => None,
+            Some(file_name) => match self.document(row.id).await {
+                Ok(content) => Some(Upload {
+                    field: "document",
+                    file_name: file_name.clone(),
+                    content,
+                }),
+                // Nothing was written to Telegram: certainly not sent, so tried again.
+                Err(e) => {
+                    return Err(CallError::NotSent(format!(
+                        "the document could not be read from the outbox: {e}"
+                    )))
+                }
+            },
+        };
         // A message written to Telegram, its answer not yet read: where a kill leaves a row
         // `sending` that Telegram did take.
         let answered = || {
@@ -362,14 +386,62 @@ impl Sender {
             }
         };
         self.client
-            .call_observed(
+            .send_observed(
                 &self.token,
                 method,
                 &body,
+                upload,
                 self.settings.call_timeout,
                 answered,
             )
             .await
+    }
+
+    /// `row`, an edit of the message enqueued as row `target`, with that message's Telegram
+    /// id. A message that never left (failed, ambiguous, cancelled) cannot be edited: the
+    /// edit is refused as Telegram would refuse an edit of a message it does not have.
+    async fn resolve_edit_target(
+        &self,
+        row: &OutboxRow,
+        target: i64,
+    ) -> Result<OutboxRow, CallError> {
+        let read = async {
+            let mut conn = self.store.pool().acquire().await?;
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT telegram_message_id FROM outbox WHERE id = ?",
+            )
+            .bind(target)
+            .fetch_optional(&mut *conn)
+            .await
+        };
+        match read.await {
+            Ok(Some(Some(message_id))) => {
+                let mut resolved = row.clone();
+                resolved.target_message_id = Some(message_id);
+                Ok(resolved)
+            }
+            Ok(_) => Err(CallError::Rejected {
+                code: 400,
+                description: format!(
+                    "Bad Request: message to edit not found (outbox row {target} was never sent)"
+                ),
+                migrate_to_chat_id: None,
+            }),
+            Err(e) => Err(CallError::NotSent(format!(
+                "the edited message's id could not be read from the outbox: {e}"
+            ))),
+        }
+    }
+
+    /// The bytes of the document row `id` uploads.
+    async fn document(&self, id: i64) -> Result<Vec<u8>, sqlx::Error> {
+        let mut conn = self.store.pool().acquire().await?;
+        let content: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT document FROM outbox WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(content.unwrap_or_default())
     }
 
     /// Stores the outcome of a call. Returns how long this sender should wait before the next,
@@ -597,6 +669,15 @@ fn request_for(row: &OutboxRow) -> (&'static str, Value) {
             }
             if let Some(markup) = markup {
                 body["reply_markup"] = markup;
+            }
+            if row.document_name.is_some() {
+                // The file itself is uploaded beside these fields; the text is its caption.
+                body.as_object_mut()
+                    .map(|b| b.remove("link_preview_options"));
+                if let Some(text) = body.as_object_mut().and_then(|b| b.remove("text")) {
+                    body["caption"] = text;
+                }
+                return ("sendDocument", body);
             }
             ("sendMessage", body)
         }

@@ -136,6 +136,32 @@ impl std::fmt::Debug for TelegramClient {
 #[error("cannot build the HTTP client: {0}")]
 pub struct ClientBuildError(String);
 
+/// A file uploaded with a call (`sendDocument`'s `document`).
+pub struct Upload {
+    /// The parameter that carries the file (`document`).
+    pub field: &'static str,
+    pub file_name: String,
+    pub content: Vec<u8>,
+}
+
+impl Upload {
+    /// The multipart form of `body`'s fields and the file.
+    fn form(self, body: &Value) -> reqwest::multipart::Form {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(fields) = body.as_object() {
+            for (name, value) in fields {
+                let text = match value {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                form = form.text(name.clone(), text);
+            }
+        }
+        let part = reqwest::multipart::Part::bytes(self.content).file_name(self.file_name);
+        form.part(self.field, part)
+    }
+}
+
 impl TelegramClient {
     /// A client for the Bot API at `base` (`https://api.telegram.org`, or a simulator).
     pub fn new(base: &str) -> Result<Self, ClientBuildError> {
@@ -174,15 +200,29 @@ impl TelegramClient {
         timeout: Duration,
         answered: impl FnOnce(),
     ) -> Result<Value, CallError> {
-        let url = format!("{}/bot{}/{}", self.base, token.expose(), method);
-        let response = self
-            .http
-            .post(url)
-            .json(body)
-            .timeout(timeout)
-            .send()
+        self.send_observed(token, method, body, None, timeout, answered)
             .await
-            .map_err(classify_transport_error)?;
+    }
+
+    /// As [`TelegramClient::call_observed`], uploading `upload` with the call when given: the
+    /// body's fields then go as `multipart/form-data` parts (objects as JSON text), as the Bot
+    /// API takes a new file.
+    pub async fn send_observed(
+        &self,
+        token: &Token,
+        method: &str,
+        body: &Value,
+        upload: Option<Upload>,
+        timeout: Duration,
+        answered: impl FnOnce(),
+    ) -> Result<Value, CallError> {
+        let url = format!("{}/bot{}/{}", self.base, token.expose(), method);
+        let request = self.http.post(url).timeout(timeout);
+        let request = match upload {
+            None => request.json(body),
+            Some(upload) => request.multipart(upload.form(body)),
+        };
+        let response = request.send().await.map_err(classify_transport_error)?;
         answered();
         let status = response.status();
         let retry_after_header = response
