@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod approvals;
 pub mod bots;
+pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod commands;

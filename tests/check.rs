@@ -775,6 +775,7 @@ fn shipped_jobs_load_and_render() {
     assert_eq!(
         jobs,
         [
+            ("claims", "claims-summary", "0 17 * * FRI"),
             ("clawrence", "team-pulse", "0 9 * * MON-FRI"),
             ("clawrence", "laser-chase", "0 11 * * MON-FRI"),
             ("clawrence", "volts-leaderboard", "0 12 * * MON-FRI"),
@@ -1124,4 +1125,34 @@ fn every_other_template_is_rendered_with_sample_data_and_checked() {
         "templates/spare.html: -: Telegram would refuse what it renders from sample data: can't parse entities: Character '&' at byte offset 14 must be escaped as \"&amp;\"",
     ]);
     assert_eq!(lines.len(), 3, "{lines:#?}");
+}
+
+// `[claims]`: one line per mistake, naming the file and the field.
+#[test]
+fn claims_settings_mistakes_are_each_one_line() {
+    let f = Fixture::new();
+    f.edit("bots/claims.toml", "code = \"SGD\"", "code = \"sgd\"");
+    f.edit("bots/claims.toml", "max = \"30000.00\"", "max = \"lots\"");
+    f.edit(
+        "bots/claims.toml",
+        "two_approvals_above = \"400.00\"",
+        "two_approvals_above = \"9000\"",
+    );
+    f.edit("bots/claims.toml", "code = \"USD\"", "code = \"MYR\"");
+    f.edit("bots/claims.toml", "thread = \"claims\"", "thread = \"gym\"");
+    let claudia = f.read("bots/claudia.toml");
+    f.write(
+        "bots/claudia.toml",
+        &format!("{claudia}\n[claims]\ncurrencies = [{{ code = \"SGD\", max = \"1\", two_approvals_above = \"0\" }}]\n"),
+    );
+    let lines = f.expect(&[
+        "bots/claims.toml: claims.currencies[0].code: \"sgd\" is not a currency code: three upper-case letters, like SGD",
+        "bots/claims.toml: claims.currencies[1].max: \"lots\" is not a decimal amount: write it as a string, like \"500.00\"",
+        "bots/claims.toml: claims.currencies[2].code: MYR is listed twice",
+        "bots/claims.toml: claims.currencies[2].two_approvals_above: 9000 is not below max (8000.00): no claim could ever need a second approver",
+        "bots/claims.toml: claims.thread: claims may not post in \"gym\": add it to this file's threads",
+        "bots/claudia.toml: claims: only the claims bot takes expense claims; move [claims] to bots/claims.toml",
+    ]);
+    let about_claims = lines.iter().filter(|l| l.contains("claims")).count();
+    assert_eq!(about_claims, 6, "one line per mistake, no more: {lines:#?}");
 }

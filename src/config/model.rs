@@ -262,6 +262,42 @@ pub struct BotFile {
     /// Invoice approval cards (`[approvals]`); only the finance bot has them.
     #[serde(default)]
     pub approvals: Option<ApprovalsFile>,
+    /// Expense claims (`[claims]`); only the claims bot has them.
+    #[serde(default)]
+    pub claims: Option<ClaimsFile>,
+}
+
+/// `[claims]`: what `/claim` accepts and who must approve it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ClaimsFile {
+    /// Roster thread the approval cards go to (default `claims`).
+    #[serde(default = "default_claims_thread")]
+    pub thread: String,
+    /// The currencies a claim may be in (`[[claims.currencies]]`), each with its limits.
+    pub currencies: Vec<ClaimCurrencyFile>,
+}
+
+/// `[[claims.currencies]]`: one currency claims may be in. Amounts are decimal strings
+/// (`"500.00"`), never TOML floats, so they are exact.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ClaimCurrencyFile {
+    /// ISO 4217 code, upper case (`SGD`).
+    pub code: String,
+    /// Digits after the decimal point an amount may have (default 2).
+    #[serde(default = "default_claim_decimals")]
+    pub decimals: u32,
+    /// The largest claim accepted; anything above is refused as a likely typo.
+    pub max: String,
+    /// A claim above this needs a second, different approver.
+    pub two_approvals_above: String,
+}
+
+fn default_claims_thread() -> String {
+    "claims".to_owned()
+}
+
+fn default_claim_decimals() -> u32 {
+    2
 }
 
 /// `[approvals]`: invoice approval cards from Xero's SUBMITTED invoices.

@@ -376,6 +376,30 @@ pub(super) fn check_bot(
         }
     }
 
+    if let Some(claims) = &bot.claims {
+        // In the wrong file, that is the one mistake: the rest is checked where it belongs.
+        if name != "claims" {
+            problem(
+                "claims".into(),
+                "only the claims bot takes expense claims; move [claims] to bots/claims.toml"
+                    .into(),
+            );
+        } else if !bot.threads.contains(&claims.thread) {
+            problem(
+                "claims.thread".into(),
+                format!(
+                    "{name} may not post in \"{}\": add it to this file's threads",
+                    claims.thread
+                ),
+            );
+        }
+        if name == "claims" {
+            for (field, text) in claims_problems(claims) {
+                problem(field, text);
+            }
+        }
+    }
+
     for (i, job) in bot.jobs.iter().enumerate() {
         let field = |name: &str| format!("jobs[{i}].{name}");
         if job.name.is_empty()
@@ -431,5 +455,70 @@ pub(super) fn check_bot(
         if job.top == Some(0) {
             problem(field("top"), "must be at least 1".into());
         }
+    }
+}
+
+/// What is wrong with `[claims]`'s currencies, as (field, problem) pairs, one per mistake.
+fn claims_problems(claims: &super::model::ClaimsFile) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if claims.currencies.is_empty() {
+        problems.push((
+            "claims.currencies".to_owned(),
+            "list at least one currency ([[claims.currencies]] with code, max and two_approvals_above)"
+                .to_owned(),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, currency) in claims.currencies.iter().enumerate() {
+        let field = |name: &str| format!("claims.currencies[{i}].{name}");
+        let code = &currency.code;
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            problems.push((
+                field("code"),
+                format!("\"{code}\" is not a currency code: three upper-case letters, like SGD"),
+            ));
+        } else if !seen.insert(code.as_str()) {
+            problems.push((field("code"), format!("{code} is listed twice")));
+        }
+        if currency.decimals > 4 {
+            problems.push((
+                field("decimals"),
+                format!(
+                    "{} digits after the point is more than any currency has (0 to 4)",
+                    currency.decimals
+                ),
+            ));
+        }
+        let mut limit = |name: &str, text: &str| match positive_decimal(text) {
+            Ok(value) => Some(value),
+            Err(why) => {
+                problems.push((field(name), why));
+                None
+            }
+        };
+        let max = limit("max", &currency.max);
+        let two = limit("two_approvals_above", &currency.two_approvals_above);
+        if let (Some(max), Some(two)) = (max, two) {
+            if two >= max {
+                problems.push((
+                    field("two_approvals_above"),
+                    format!(
+                        "{two} is not below max ({max}): no claim could ever need a second approver"
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// `text` as a decimal amount above zero, or why not.
+pub(crate) fn positive_decimal(text: &str) -> Result<rust_decimal::Decimal, String> {
+    match rust_decimal::Decimal::from_str_exact(text.trim()) {
+        Ok(value) if value > rust_decimal::Decimal::ZERO => Ok(value),
+        Ok(_) => Err(format!("\"{text}\" must be more than zero")),
+        Err(_) => Err(format!(
+            "\"{text}\" is not a decimal amount: write it as a string, like \"500.00\""
+        )),
     }
 }

@@ -296,7 +296,8 @@ async fn point_to_console<I: BotIdentity>(
 
 /// The command in `message`, if it is addressed to this bot.
 pub(super) fn command_for_me(message: Message, context: Arc<BotContext>) -> Option<Command> {
-    let text = message.text()?;
+    // A photo or file captioned with a command is that command (a claim with its receipt).
+    let text = message.text().or_else(|| message.caption())?;
     let (name, suffix, args) = parse_command(text)?;
     let thread_id = message.thread_id.map(|t| t.0 .0);
     let is_private = message.chat.is_private();

@@ -12,6 +12,7 @@ pub mod ar_brief;
 pub mod ar_brief_job;
 pub mod cake_reminder;
 pub mod capability_probe;
+pub mod claims_summary;
 pub mod kinds;
 pub mod laser_chase;
 pub mod morning_brief;

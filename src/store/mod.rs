@@ -8,6 +8,7 @@ pub mod audit;
 pub mod boots;
 pub mod bots;
 pub mod capability_snapshots;
+pub mod claims;
 pub mod command_windows;
 pub mod daily_updates;
 pub mod failures;
