@@ -3,8 +3,10 @@
 //! owns its transport, auth and error wording and hands jobs plain typed data behind a small
 //! interface, so tests and the sandbox can swap in local fakes; jobs stay pure.
 
+pub mod gym;
 pub(crate) mod http;
 pub mod leave;
+pub mod mindbody;
 pub mod talenox;
 pub mod xero;
 
