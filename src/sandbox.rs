@@ -124,6 +124,7 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
         if finance.is_some() {
             script.friday_finance(&sim, &clock, &mut transcript).await?;
         }
+        script.claims(&sim, &clock, &mut transcript).await?;
         if hr.is_some() {
             script.hr_rituals(&sim, &mut transcript).await?;
         }
@@ -762,6 +763,91 @@ impl Script<'_> {
             })
             .await?;
         Ok(())
+    }
+
+    /// An expense claim: a member sends Claims a receipt photo captioned `/claim ...` in
+    /// #claims; an approver taps [Approve] on the card; Claims (and only Claims) confirms in
+    /// the thread and tells the claimant by DM.
+    async fn claims(
+        &self,
+        sim: &Simulator,
+        clock: &crate::clock::Clock,
+        transcript: &mut Transcript<'_>,
+    ) -> Result<(), SandboxError> {
+        let roster = &self.config.roster;
+        let (Some(claims), Some(thread)) = (self.config.bot("claims"), roster.thread("claims"))
+        else {
+            return Ok(());
+        };
+        if claims.claims.is_none() {
+            return Ok(());
+        }
+        let claimant = roster
+            .members()
+            .iter()
+            .find(|m| !m.has_role(Role::Approver));
+        let approver = roster.members_with_role(Role::Approver).next();
+        let (Some(claimant), Some(approver)) = (claimant, approver) else {
+            println!("sandbox: no member to claim or no approver; skipping the claim");
+            return Ok(());
+        };
+        let caption = "/claim 45.20 SGD taxi to client meeting";
+        println!(
+            "[{}] {} sends a receipt photo in #{}: {caption}",
+            local_stamp(clock, self.config),
+            claimant.name,
+            thread.name
+        );
+        sim.user_sends_file(
+            claimant.telegram_id,
+            herald_sim::SimPlace::Group(thread.message_thread_id),
+            None,
+            herald_sim::SimFile::Photo,
+            Some(caption),
+        );
+        let card = |s: &[SentRecord]| {
+            s.iter()
+                .find(|r| {
+                    r.bot == claims.username
+                        && r.method == "sendMessage"
+                        && r.reply_markup.is_some()
+                        && r.text.contains("Claim C-")
+                })
+                .cloned()
+        };
+        transcript.until(sim, |s| card(s).is_some()).await?;
+        let Some(card) = card(&sim.sent()) else {
+            return Ok(());
+        };
+        let data = card
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m["inline_keyboard"][0][0]["callback_data"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        println!(
+            "[{}] {} taps [Approve] on the claim's card",
+            local_stamp(clock, self.config),
+            approver.name
+        );
+        sim.user_taps(
+            approver.telegram_id,
+            &claims.username,
+            card.chat_id,
+            card.message_id,
+            &data,
+        );
+        transcript
+            .until(sim, |s| {
+                let confirmed = s
+                    .iter()
+                    .any(|r| r.bot == claims.username && r.text.starts_with("✅ Claim"));
+                let told = s
+                    .iter()
+                    .any(|r| r.bot == claims.username && r.chat_id == claimant.telegram_id);
+                confirmed && told
+            })
+            .await
     }
 
     /// A weekday of team rituals: members file daily updates (one by an edit), give volts

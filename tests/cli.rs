@@ -69,6 +69,19 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }
+    // An expense claim: a receipt photo captioned /claim, approved by button, confirmed by
+    // Claims in #claims and to the claimant.
+    for line in [
+        "Siti Rahman sends a receipt photo in #claims: /claim 45.20 SGD taxi to client meeting",
+        "claims -> #claims: 🧾 Claim C-0001 filed: SGD 45.20 for taxi to client meeting. It needs one approver. Receipt attached.",
+        "claims -> #claims: 🧾 Claim C-0001 · Siti Rahman | SGD 45.20: taxi to client meeting | 📎 Receipt attached (photo)",
+        "Wei Ming Tan taps [Approve] on the claim's card",
+        "claims -> #claims (edit): 🧾 Claim C-0001 · Siti Rahman | SGD 45.20: taxi to client meeting | 📎 Receipt attached (photo) | ✅ Approved by Wei Ming Tan at Fri 20 Nov ",
+        "claims -> #claims: ✅ Claim C-0001 (SGD 45.20, taxi to client meeting) of Siti Rahman approved by Wei Ming Tan.",
+        "claims -> DM Siti Rahman: ✅ Your claim C-0001 (SGD 45.20, taxi to client meeting) was approved by Wei Ming Tan.",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
     // HR rituals against the fake Talenox: the pulse with every section, and a cake reminder
     // to each cake-role member.
     for line in [
@@ -231,6 +244,12 @@ fn schedule(deployment: &Deployment, now: &str, next: &str) -> std::process::Out
 
 /// The jobs of the shipped example, from Friday 2026-11-20 12:00 in Singapore.
 const EXAMPLE_SCHEDULE: &str = "\
+claims-summary (claims -> #claims, \"0 17 * * FRI\" Asia/Singapore, catch_up within 30 min)
+  Fri 2026-11-20 17:00 +08 (09:00 UTC)
+  Fri 2026-11-27 17:00 +08 (09:00 UTC)
+  Fri 2026-12-04 17:00 +08 (09:00 UTC)
+  Fri 2026-12-11 17:00 +08 (09:00 UTC)
+  Fri 2026-12-18 17:00 +08 (09:00 UTC)
 team-pulse (clawrence -> #pulse, \"0 9 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
   Mon 2026-11-23 09:00 +08 (01:00 UTC)
   Tue 2026-11-24 09:00 +08 (01:00 UTC)
@@ -299,6 +318,8 @@ fn schedule_defaults_to_five_slots_and_honours_next() {
     assert_eq!(
         stdout,
         "\
+claims-summary (claims -> #claims, \"0 17 * * FRI\" Asia/Singapore, catch_up within 30 min)
+  Fri 2026-11-27 17:00 +08 (09:00 UTC)
 team-pulse (clawrence -> #pulse, \"0 9 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
   Tue 2026-11-24 09:00 +08 (01:00 UTC)
 laser-chase (clawrence -> #daily-updates, \"0 11 * * MON-FRI\" Asia/Singapore, catch_up within 30 min)
@@ -451,7 +472,7 @@ fn pause_of_something_that_does_not_exist_exits_2() {
         (
             &["pause", "job", "nope"],
             format!(
-                "herald pause: no job \"nope\" in {}/bots (jobs: team-pulse, laser-chase, volts-leaderboard, capability-probe, morning-brief, weekly-call-reminder)\n",
+                "herald pause: no job \"nope\" in {}/bots (jobs: claims-summary, team-pulse, laser-chase, volts-leaderboard, capability-probe, morning-brief, weekly-call-reminder)\n",
                 deployment.path().display()
             ),
         ),
