@@ -1139,7 +1139,11 @@ fn claims_settings_mistakes_are_each_one_line() {
         "two_approvals_above = \"9000\"",
     );
     f.edit("bots/claims.toml", "code = \"USD\"", "code = \"MYR\"");
-    f.edit("bots/claims.toml", "thread = \"claims\"", "thread = \"gym\"");
+    f.edit(
+        "bots/claims.toml",
+        "thread = \"claims\"",
+        "thread = \"gym\"",
+    );
     let claudia = f.read("bots/claudia.toml");
     f.write(
         "bots/claudia.toml",

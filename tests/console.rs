@@ -167,7 +167,7 @@ async fn malformed_commands_get_a_clear_reply_and_change_nothing() {
     c.ask("/next abc", "Usage: /next [N]").await;
     c.ask(
         "/run",
-        "Usage: /run JOB. Jobs: team-pulse, laser-chase, volts-leaderboard, capability-probe, morning-brief, weekly-call-reminder.",
+        "Usage: /run JOB. Jobs: claims-summary, team-pulse, laser-chase, volts-leaderboard, capability-probe, morning-brief, weekly-call-reminder.",
     )
     .await;
     c.ask("/run nope", "No job nope.").await;

@@ -41,6 +41,8 @@ pub const EXAMPLE: &[ExampleFile] = example![
     "bots/pakgupei.toml",
     "templates/_macros.html",
     "templates/approval_card.html",
+    "templates/claim_card.html",
+    "templates/claims_summary.html",
     "templates/ar_brief.html",
     "templates/cake_reminder.html",
     "templates/capability_probe.html",
