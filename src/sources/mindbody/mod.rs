@@ -11,3 +11,8 @@ pub mod client;
 pub mod model;
 
 pub use client::{MindbodyClient, MindbodyCredentials, MindbodySettings, DEFAULT_API_URL};
+
+/// The client against the fake Mindbody on loopback: in the library's test binary, one binary
+/// less to build and link.
+#[cfg(test)]
+mod tests;

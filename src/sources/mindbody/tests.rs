@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use herald::clock::Clock;
-use herald::config::Token;
-use herald::sources::gym::{BookingStatus, GymError, GymProvider, Period};
-use herald::sources::mindbody::{MindbodyClient, MindbodyCredentials, MindbodySettings};
+use crate::clock::Clock;
+use crate::config::Token;
+use crate::sources::gym::{BookingStatus, GymError, GymProvider, Period};
+use crate::sources::mindbody::{MindbodyClient, MindbodyCredentials, MindbodySettings};
 use herald_sim::mindbody::{
     FakeMindbody, FakeMindbodyConfig, MindbodyFault, MindbodyRoute, API_KEY, PASSWORD, SITE_ID,
     USERNAME,
