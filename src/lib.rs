@@ -17,6 +17,7 @@ pub mod deploy;
 pub mod durable;
 pub mod faults;
 pub mod fleet;
+pub mod gym;
 pub mod health;
 pub mod identity;
 pub mod inbound;

@@ -279,6 +279,8 @@ async fn the_same_data_and_date_render_byte_identical_posts() {
         talenox: None,
         prober: None,
         all_jobs: Arc::default(),
+        clock: herald::clock::Clock::manual(slot),
+        gym: None,
     };
     let chase = input(
         JobSpec::from_file(

@@ -44,6 +44,14 @@ pub trait Bot: BotIdentity + Sized {
         None
     }
 
+    /// The gym desk this identity runs, if it is GymBooker (`[gym]` set).
+    fn gym_desk(
+        _poster: Poster<Self>,
+        _inputs: crate::gym::desk::GymDeskInputs,
+    ) -> Option<crate::gym::desk::GymDesk> {
+        None
+    }
+
     /// Whether this identity must see every group message (privacy mode off); start-up
     /// warns loudly when `getMe` says it doesn't.
     fn reads_all_group_messages() -> bool {

@@ -16,7 +16,7 @@ use super::model::{bot_file, BotFile, DeploymentFile, RosterFile, DEPLOYMENT_FIL
 use super::parse::{io_reason, parse_toml, read_text};
 use super::secret_checks::{other_secrets, resolve_parts, scan_plaintext, scrub_tokens};
 use super::secrets::{SecretStore, Token};
-use super::validate::{check_bot, check_deployment};
+use super::validate::{check_bot, check_deployment, check_gym};
 use crate::identity::IDENTITY_NAMES;
 use crate::roster::Roster;
 
@@ -218,6 +218,9 @@ pub(crate) fn load_parts(dir: &Path) -> Result<Parts, ConfigError> {
         );
     }
     check_across_bots(&bots, &mut findings);
+    for (&name, bot) in &bots {
+        check_gym(name, bot, roster.as_ref(), &mut findings);
+    }
 
     Ok(Parts {
         deployment,

@@ -265,6 +265,78 @@ pub struct BotFile {
     /// Expense claims (`[claims]`); only the claims bot has them.
     #[serde(default)]
     pub claims: Option<ClaimsFile>,
+    /// Gym class bookings (`[gym]`); only GymBooker has them.
+    #[serde(default)]
+    pub gym: Option<GymFile>,
+}
+
+/// `[gym]`: the gym's booking system and whom GymBooker books into which classes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct GymFile {
+    /// The booking system: `mindbody`.
+    pub provider: String,
+    /// API base URL (Mindbody's public API v6 unless set: a test or sandbox points it at a
+    /// fake).
+    #[serde(default = "default_mindbody_api_url")]
+    pub api_url: String,
+    /// The gym's Mindbody site id.
+    pub site_id: String,
+    /// Only classes at these locations (all when empty).
+    #[serde(default)]
+    pub location_ids: Vec<i64>,
+    /// Only classes of these programs (all when empty).
+    #[serde(default)]
+    pub program_ids: Vec<i64>,
+    /// The developer API key: a reference, never the key itself.
+    pub api_key: SecretRef,
+    /// The staff login that books on the members' behalf.
+    pub username: String,
+    /// Its password: a reference.
+    pub password: SecretRef,
+    /// Timeout of one request to the booking system, in seconds (default 10).
+    #[serde(default = "default_gym_timeout_seconds")]
+    pub timeout_seconds: u32,
+    /// One block per member GymBooker books for (`[[gym.bookings]]`).
+    #[serde(default)]
+    pub bookings: Vec<GymBookingFile>,
+}
+
+/// `[[gym.bookings]]`: one member's standing booking.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct GymBookingFile {
+    /// A roster member's `name`.
+    pub member: String,
+    /// The member's id in the booking system (Mindbody's client id).
+    pub client_id: String,
+    /// Days of the week to book (`MON` ... `SUN`), as days of the class.
+    pub days: Vec<String>,
+    /// Class start times in order of preference, team time (`"06:30"`).
+    pub times: Vec<String>,
+    /// How many days ahead the class is, counted from the booking day (default 2).
+    #[serde(default = "default_gym_days_ahead")]
+    pub days_ahead: u32,
+    /// When the booking window opens on the booking day, team time (default `"09:00"`).
+    #[serde(default = "default_gym_window_opens")]
+    pub window_opens: String,
+}
+
+/// Mindbody's public API.
+pub const MINDBODY_API_URL: &str = "https://api.mindbodyonline.com/public/v6";
+
+fn default_mindbody_api_url() -> String {
+    MINDBODY_API_URL.to_owned()
+}
+
+fn default_gym_timeout_seconds() -> u32 {
+    10
+}
+
+fn default_gym_days_ahead() -> u32 {
+    2
+}
+
+fn default_gym_window_opens() -> String {
+    "09:00".to_owned()
 }
 
 /// `[claims]`: what `/claim` accepts and who must approve it.

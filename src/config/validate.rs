@@ -522,3 +522,63 @@ pub(crate) fn positive_decimal(text: &str) -> Result<rust_decimal::Decimal, Stri
         )),
     }
 }
+
+/// `[gym]`: only GymBooker has it; the provider, site and login are there; each member's
+/// booking reads ([`crate::gym::plan::GymPlan::read`], against the roster when it loaded),
+/// once per member. One finding per mistake.
+pub(super) fn check_gym(
+    name: &str,
+    bot: &BotFile,
+    roster: Option<&crate::roster::Roster>,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(gym) = &bot.gym else { return };
+    let file = bot_file(name);
+    let mut problem = |field: &str, text: String| findings.push(Finding::new(&file, field, text));
+    if name != "gymbooker" {
+        problem(
+            "gym",
+            "only GymBooker books gym classes; move [gym] to bots/gymbooker.toml".into(),
+        );
+        return;
+    }
+    if gym.provider != "mindbody" {
+        problem(
+            "gym.provider",
+            format!(
+                "\"{}\" is not a booking system herald knows: mindbody",
+                gym.provider
+            ),
+        );
+    }
+    if let Some(why) = url_problem(&gym.api_url) {
+        problem("gym.api_url", why);
+    }
+    if gym.site_id.trim().is_empty() {
+        problem("gym.site_id", "the Mindbody site id is empty".into());
+    }
+    if gym.username.trim().is_empty() {
+        problem("gym.username", "the staff login is empty".into());
+    }
+    if !(1..=120).contains(&gym.timeout_seconds) {
+        problem(
+            "gym.timeout_seconds",
+            format!("{} s: must be 1 to 120", gym.timeout_seconds),
+        );
+    }
+    let Some(roster) = roster else { return };
+    let mut members = std::collections::BTreeSet::new();
+    for (i, booking) in gym.bookings.iter().enumerate() {
+        if let Err(problems) = crate::gym::plan::GymPlan::read(i, booking, roster) {
+            for (field, text) in problems {
+                problem(&field, text);
+            }
+        }
+        if !members.insert(booking.member.as_str()) {
+            problem(
+                &format!("gym.bookings[{i}].member"),
+                format!("{} has two bookings blocks; merge them", booking.member),
+            );
+        }
+    }
+}

@@ -137,6 +137,25 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         )),
         None => None,
     };
+    let gym = match config.bot("gymbooker").and_then(|b| b.gym.as_ref()) {
+        Some(file) => {
+            let client = crate::sources::mindbody::MindbodyClient::from_config(
+                file,
+                &secrets,
+                config.roster.timezone(),
+                options.clock.clone(),
+            )
+            .map_err(|e| {
+                StartError::ConfigUnreadable(format!("bots/gymbooker.toml: [gym]: {e}"))
+            })?;
+            Some(Arc::new(crate::gym::Gym::new(
+                Arc::new(client),
+                file,
+                &config.roster,
+            )))
+        }
+        None => None,
+    };
     let mut job_findings = crate::bots::check_job_settings(&config.bots, Some(&config.deployment));
     job_findings.extend(crate::bots::check_jobs(&config, &templates));
     if !job_findings.is_empty() {
@@ -173,6 +192,7 @@ pub async fn start(options: &RunOptions) -> Result<RunningFleet, StartError> {
         leave: Arc::new(RosterLeave::new(roster.clone())),
         xero,
         talenox,
+        gym,
         roster,
         routing,
         templates,
@@ -430,6 +450,8 @@ struct Shared {
     xero: Option<Arc<crate::sources::xero::XeroClient>>,
     /// The Talenox client, when `[talenox]` is configured.
     talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
+    /// GymBooker's provider and plans, when `[gym]` is configured.
+    gym: Option<Arc<crate::gym::Gym>>,
     tokens: BTreeMap<&'static str, Token>,
     client: TelegramClient,
     /// The live probes, for the daily capability probe.
@@ -613,6 +635,7 @@ impl Launch<'_> {
                 talenox: shared.talenox.clone(),
                 prober: Some(shared.prober.clone()),
                 all_jobs: self.specs.clone(),
+                gym: shared.gym.clone(),
             };
             job_specs.push(spec.clone());
             bound.push(Arc::new(JobRunner::new(spec, job, poster.clone(), context)));
@@ -708,7 +731,21 @@ impl Launch<'_> {
                     .clone()
                     .unwrap_or_else(|| crate::approvals::DeskSettings::from_file(approvals)),
             };
-            if let Some(desk) = I::approval_desk(desk_poster, inputs) {
+            if let Some(desk) = I::approval_desk(desk_poster.clone(), inputs) {
+                let stop = fleet.shutdown.clone();
+                fleet
+                    .tasks
+                    .spawn(async move { desk.run(stop).await.map_err(RunError::from) });
+            }
+        }
+        if let Some(gym) = &shared.gym {
+            let inputs = crate::gym::desk::GymDeskInputs {
+                store: self.store.clone(),
+                clock: options.clock.clone(),
+                gym: gym.clone(),
+                console: self.console.clone(),
+            };
+            if let Some(desk) = I::gym_desk(desk_poster, inputs) {
                 let stop = fleet.shutdown.clone();
                 fleet
                     .tasks

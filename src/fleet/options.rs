@@ -76,6 +76,8 @@ pub enum RunError {
     Scheduler(#[from] SchedulerError),
     #[error(transparent)]
     Approvals(#[from] crate::approvals::DeskError),
+    #[error(transparent)]
+    Gym(#[from] crate::gym::desk::GymDeskError),
     #[error("a task of herald panicked: {0}")]
     Panicked(String),
     #[error("{0}")]

@@ -122,6 +122,7 @@ impl Job for CakeReminder {
                     to: r.recipient_id,
                     html: render(&input.templates, template, &r)?,
                     once: Some(r.key),
+                    buttons: None,
                 });
             }
             Ok(JobOutput {

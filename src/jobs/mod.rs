@@ -13,6 +13,7 @@ pub mod ar_brief_job;
 pub mod cake_reminder;
 pub mod capability_probe;
 pub mod claims_summary;
+pub mod gym_booking;
 pub mod kinds;
 pub mod laser_chase;
 pub mod morning_brief;
@@ -129,6 +130,10 @@ pub struct JobInput {
     pub prober: Option<Arc<crate::health::prober::Prober>>,
     /// Every job of the deployment (the morning brief lists today's).
     pub all_jobs: Arc<Vec<Arc<JobSpec>>>,
+    /// The clock (a job that waits for an instant, such as a booking window's opening).
+    pub clock: crate::clock::Clock,
+    /// GymBooker's provider and plans, when `[gym]` is configured.
+    pub gym: Option<Arc<crate::gym::Gym>>,
 }
 
 impl JobInput {
@@ -179,6 +184,7 @@ impl JobOutput {
                     to: operator.telegram_id,
                     once: None,
                     html: html.to_owned(),
+                    buttons: None,
                 })
                 .collect(),
             ..JobOutput::default()
@@ -213,6 +219,8 @@ pub struct DirectMessage {
     pub once: Option<String>,
     /// Telegram HTML.
     pub html: String,
+    /// Buttons under it (an inline keyboard), if any.
+    pub buttons: Option<serde_json::Value>,
 }
 
 /// A note for the operators from a job run.

@@ -419,6 +419,8 @@ mod tests {
             talenox: None,
             prober: None,
             all_jobs: Arc::new(specs),
+            clock: crate::clock::Clock::manual(slot),
+            gym: None,
         };
         let first = MorningBrief.run(&input).await.expect("runs");
         let again = MorningBrief.run(&input).await.expect("runs again");

@@ -15,6 +15,7 @@ pub mod failures;
 pub mod fault_counts;
 mod fence;
 pub mod files;
+pub mod gym_bookings;
 pub mod health;
 pub mod job_once;
 pub mod lease;

@@ -3,7 +3,7 @@
 //!
 //! A write that gives a task work marks the transaction it is part of ([`mark`]): an outbox
 //! row marks its bot's sender, a pause or resume marks every sender and the scheduler, an
-//! operator's `/run` or `/preview` marks the scheduler, an approval decided marks the approval desk. The marks are raised only once that
+//! operator's `/run` or `/preview` marks the scheduler, an approval decided marks the approval desk, a member's cancel or waitlist request the gym desk. The marks are raised only once that
 //! transaction has committed ([`super::Write::commit`]) and are dropped with a rollback, so a
 //! task never wakes to look for a row it cannot see yet, and a sender wakes only for rows of
 //! its own bot.
@@ -36,6 +36,8 @@ pub enum Wake {
     Scheduler,
     /// The approval desk (an approval was decided: it has a write to Xero to make).
     Desk,
+    /// The gym desk (a member asked to cancel a class or to join a waitlist).
+    Gym,
 }
 
 impl Wake {
@@ -81,6 +83,7 @@ pub struct Signals {
     senders: Mutex<HashMap<&'static str, Arc<Notify>>>,
     scheduler: Arc<Notify>,
     desk: Arc<Notify>,
+    gym: Arc<Notify>,
 }
 
 impl Signals {
@@ -105,6 +108,11 @@ impl Signals {
         self.desk.clone()
     }
 
+    /// What the gym desk waits on.
+    pub fn gym(&self) -> Arc<Notify> {
+        self.gym.clone()
+    }
+
     /// Raises `wakes` (after a commit). A task not waiting right now keeps the wake-up for
     /// its next wait, so none is lost between its look and its sleep.
     pub(crate) fn raise(&self, wakes: &BTreeSet<Wake>) {
@@ -114,6 +122,7 @@ impl Signals {
                 Wake::AllSenders => self.senders().values().for_each(|n| n.notify_one()),
                 Wake::Scheduler => self.scheduler.notify_one(),
                 Wake::Desk => self.desk.notify_one(),
+                Wake::Gym => self.gym.notify_one(),
             }
         }
     }
@@ -124,6 +133,7 @@ impl Signals {
             Wake::AllSenders,
             Wake::Scheduler,
             Wake::Desk,
+            Wake::Gym,
         ]));
     }
 }

@@ -38,6 +38,7 @@ pub struct RunContext {
     pub talenox: Option<Arc<crate::sources::talenox::TalenoxClient>>,
     pub prober: Option<Arc<crate::health::prober::Prober>>,
     pub all_jobs: Arc<Vec<Arc<JobSpec>>>,
+    pub gym: Option<Arc<crate::gym::Gym>>,
 }
 
 impl RunContext {
@@ -54,6 +55,8 @@ impl RunContext {
             talenox: self.talenox.clone(),
             prober: self.prober.clone(),
             all_jobs: self.all_jobs.clone(),
+            clock: self.clock.clone(),
+            gym: self.gym.clone(),
         }
     }
 }
@@ -270,7 +273,11 @@ async fn run_slot<I: BotIdentity>(
                 if !first_time(&mut tx, &spec, dm.once.as_deref(), at).await? {
                     continue;
                 }
-                messages.push(OutgoingMessage::direct(dm.to, dm.html.as_str()));
+                let mut message = OutgoingMessage::direct(dm.to, dm.html.as_str());
+                if let Some(buttons) = &dm.buttons {
+                    message = message.with_markup(buttons.clone());
+                }
+                messages.push(message);
             }
             let queued = messages.len();
             let mut problem = None;
@@ -452,6 +459,7 @@ mod tests {
             talenox: None,
             prober: None,
             all_jobs: Arc::default(),
+            gym: None,
         };
         let runner = JobRunner::new(
             spec.clone(),

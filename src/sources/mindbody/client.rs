@@ -159,6 +159,34 @@ impl MindbodyClient {
         })
     }
 
+    /// The client of `[gym]` (provider `mindbody`), its secrets resolved through `secrets`;
+    /// class times are read in `timezone` (the team's).
+    pub fn from_config(
+        file: &crate::config::model::GymFile,
+        secrets: &crate::config::SecretStore,
+        timezone: Tz,
+        clock: Clock,
+    ) -> Result<MindbodyClient, GymError> {
+        let resolve = |field: &str, r| {
+            secrets
+                .resolve_secret(r)
+                .map_err(|e| GymError::Config(format!("gym.{field}: {e}")))
+        };
+        let credentials = MindbodyCredentials {
+            api_key: resolve("api_key", &file.api_key)?,
+            username: file.username.clone(),
+            password: resolve("password", &file.password)?,
+        };
+        let settings = MindbodySettings {
+            api_url: file.api_url.clone(),
+            location_ids: file.location_ids.clone(),
+            program_ids: file.program_ids.clone(),
+            timeout: Duration::from_secs(u64::from(file.timeout_seconds)),
+            ..MindbodySettings::new(&file.site_id, timezone)
+        };
+        MindbodyClient::new(settings, credentials, clock)
+    }
+
     /// The settings in use.
     pub fn settings(&self) -> &MindbodySettings {
         &self.settings

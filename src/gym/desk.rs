@@ -1,0 +1,205 @@
+//! The gym desk: carries out what members asked of the booking system outside the booking
+//! job (cancel a booked class, join a full class's waitlist). The handlers only record the
+//! request (a row's state) in their update's transaction, which wakes the desk on commit; the
+//! desk calls the provider with no transaction open, then records the result and tells the
+//! member (and the operators when it failed) in one transaction. Requests left by a process
+//! that stopped are carried out at the next start.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Gym;
+use crate::clock::Clock;
+use crate::identity::{GymBooker, Poster};
+use crate::outbox::alerts::ConsoleChannel;
+use crate::outbox::{EnqueueError, OutgoingMessage};
+use crate::sources::gym::{BookingStatus, GymError};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::gym_bookings::{self, ClassRef, GymBookingRow, GymState};
+use crate::store::Store;
+use crate::text::escape_html;
+
+/// Why the desk stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GymDeskError {
+    #[error("gym desk: database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("gym desk: {0}")]
+    Enqueue(#[from] EnqueueError),
+}
+
+impl crate::store::retry::DbFailure for GymDeskError {
+    fn db_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Db(e) => Some(e),
+            Self::Enqueue(e) => crate::store::retry::DbFailure::db_error(e),
+        }
+    }
+}
+
+/// What the desk is built from.
+pub struct GymDeskInputs {
+    pub store: Store,
+    pub clock: Clock,
+    pub gym: Arc<Gym>,
+    pub console: ConsoleChannel,
+}
+
+/// The desk, posting as GymBooker only.
+pub struct GymDesk {
+    inputs: GymDeskInputs,
+    poster: Poster<GymBooker>,
+}
+
+/// How a request ended.
+struct Done {
+    state: GymState,
+    member: String,
+    operators: Option<String>,
+    audit: String,
+}
+
+impl GymDesk {
+    pub fn new(inputs: GymDeskInputs, poster: Poster<GymBooker>) -> Self {
+        Self { inputs, poster }
+    }
+
+    /// Runs until `shutdown`: every pending request, then a sleep until a request commits.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), GymDeskError> {
+        let wake = self.inputs.store.signals().gym();
+        loop {
+            for state in [GymState::CancelRequested, GymState::WaitlistRequested] {
+                let store = &self.inputs.store;
+                let rows = store
+                    .retry("reading gym requests", || async {
+                        let mut conn = store.pool().acquire().await?;
+                        gym_bookings::in_state(&mut conn, state).await
+                    })
+                    .await?;
+                for row in rows {
+                    let done = self.carry_out(&row).await;
+                    store
+                        .retry("recording a gym request", || self.record(&row, &done))
+                        .await?;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = wake.notified() => {}
+            }
+        }
+    }
+
+    async fn carry_out(&self, row: &GymBookingRow) -> Done {
+        let provider = self.inputs.gym.provider.as_ref();
+        let tz = self.inputs.gym.timezone;
+        let day = row
+            .date()
+            .map(|d| d.format("%a %-d %b").to_string())
+            .unwrap_or_else(|| row.class_date.clone());
+        let time = row
+            .class_start()
+            .map(|at| at.with_timezone(&tz).format("%H:%M").to_string())
+            .unwrap_or_default();
+        let Some(class_id) = row.class_id.as_deref() else {
+            return Done {
+                state: GymState::Failed,
+                member: format!("⚠️ I have no class on record for {day}; nothing was changed."),
+                operators: None,
+                audit: format!("failed: no class for {} on {}", row.member, row.class_date),
+            };
+        };
+        let failed = |back: GymState, what: &str, e: &GymError| Done {
+            state: back,
+            member: format!(
+                "⚠️ I could not {what} your {day} {time} class: {}. The operator knows.",
+                escape_html(&e.to_string())
+            ),
+            operators: Some(format!(
+                "⚠️ GymBooker could not {what} {}'s {day} {time} class: {}",
+                escape_html(&row.member),
+                escape_html(&e.to_string())
+            )),
+            audit: format!("failed: {what} {} {}: {e}", row.member, row.class_date),
+        };
+        match row.state {
+            GymState::CancelRequested => match provider.cancel(&row.client_id, class_id).await {
+                Ok(()) => Done {
+                    state: GymState::Cancelled,
+                    member: format!("✅ Cancelled your {day} {time} class."),
+                    operators: None,
+                    audit: format!("cancelled: {} {}", row.member, row.class_date),
+                },
+                Err(e) => failed(GymState::Booked, "cancel", &e),
+            },
+            _ => match provider.book(&row.client_id, class_id, true).await {
+                Ok(booking) if booking.status == BookingStatus::Booked => Done {
+                    state: GymState::Booked,
+                    member: format!("✅ A place opened: booked {day} {time}."),
+                    operators: None,
+                    audit: format!(
+                        "booked from the waitlist request: {} {}",
+                        row.member, row.class_date
+                    ),
+                },
+                Ok(_) => Done {
+                    state: GymState::Waitlisted,
+                    member: format!("✅ You're on the {time} waitlist for {day}."),
+                    operators: None,
+                    audit: format!("waitlisted: {} {}", row.member, row.class_date),
+                },
+                Err(GymError::AlreadyBooked { .. }) => Done {
+                    state: GymState::Waitlisted,
+                    member: format!("✅ You're already on the {time} list for {day}."),
+                    operators: None,
+                    audit: format!("already waitlisted: {} {}", row.member, row.class_date),
+                },
+                Err(e) => failed(GymState::Full, "waitlist", &e),
+            },
+        }
+    }
+
+    async fn record(&self, row: &GymBookingRow, done: &Done) -> Result<(), GymDeskError> {
+        let now = self.inputs.clock.now();
+        let mut tx = self.inputs.store.begin_write().await?;
+        let Some(date) = row.date() else {
+            return Ok(());
+        };
+        // Only the request this desk read: a member's newer change stands.
+        if !gym_bookings::transition(&mut tx, &row.member, date, &[row.state], done.state, now)
+            .await?
+        {
+            return Ok(());
+        }
+        if done.state == GymState::Failed {
+            gym_bookings::set(
+                &mut tx,
+                &row.member,
+                date,
+                &row.client_id,
+                GymState::Failed,
+                &ClassRef::default(),
+                Some(&done.audit),
+                false,
+                now,
+            )
+            .await?;
+        }
+        if let Some(plan) = self.inputs.gym.plan_of(&row.member) {
+            self.poster
+                .enqueue(
+                    &mut tx,
+                    OutgoingMessage::direct(plan.telegram_id, done.member.clone()),
+                )
+                .await?;
+        }
+        if let Some(html) = &done.operators {
+            self.inputs.console.alert(&mut tx, html, None, now).await?;
+        }
+        let entry = AuditEntry::new("gym", done.audit.clone()).bot("gymbooker");
+        audit::record(&mut tx, now, &entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! The gym booking (GymBooker, kind `gym_booking`, e.g. 08:57 team time): for every member
+//! whose plan books the class day this many days ahead, log in and read the timetable, book at
+//! the window's opening instant (all members at once), and DM each member the result; a
+//! failure also goes to the operators. See [`crate::gym::booking`].
+
+use futures::future::BoxFuture;
+
+use super::{DirectMessage, Job, JobError, JobInput, JobOutput, JobSpec, OperatorNote, Sample};
+use crate::gym::booking::Booker;
+use crate::gym::told;
+use crate::identity::GymBooker;
+use crate::roster::Roster;
+use crate::templates::Templates;
+
+/// The booking job.
+#[derive(Debug, Default)]
+pub struct GymBooking;
+
+impl super::JobKind for GymBooking {
+    const KIND: &'static str = "gym_booking";
+    const TITLE: &'static str = "the gym booking";
+}
+
+impl Job for GymBooking {
+    type Bot = GymBooker;
+
+    fn run<'a>(&'a self, input: &'a JobInput) -> BoxFuture<'a, Result<JobOutput, JobError>> {
+        Box::pin(async move {
+            let Some(gym) = &input.gym else {
+                return Err(JobError::Config(
+                    "[gym] is not set in bots/gymbooker.toml".to_owned(),
+                ));
+            };
+            let booker = Booker {
+                provider: gym.provider.as_ref(),
+                store: &input.store,
+                clock: &input.clock,
+                timezone: gym.timezone,
+            };
+            let booking_day = input.local_date();
+            let runs = gym.plans.iter().filter_map(|plan| {
+                let class_day = plan.class_day(booking_day)?;
+                let opens = booker.opening(plan, booking_day);
+                let booker = &booker;
+                Some(async move {
+                    let outcome = booker.book(plan, class_day, opens).await;
+                    (plan, class_day, outcome)
+                })
+            });
+            // Every member's first request goes at the same opening instant.
+            let mut output = JobOutput::default();
+            for (plan, class_day, outcome) in futures::future::join_all(runs).await {
+                let outcome = outcome.map_err(|e| JobError::Config(e.to_string()))?;
+                let told = told(&outcome, plan, class_day, gym.timezone);
+                if let Some(html) = told.member {
+                    output.direct.push(DirectMessage {
+                        to: plan.telegram_id,
+                        once: None,
+                        html,
+                        buttons: told.buttons,
+                    });
+                }
+                if let Some(html) = told.operators {
+                    output.notes.push(OperatorNote { once: None, html });
+                }
+            }
+            Ok(output)
+        })
+    }
+
+    fn check(
+        &self,
+        _spec: &JobSpec,
+        _templates: &Templates,
+        _roster: &Roster,
+    ) -> Result<Vec<Sample>, String> {
+        // No template: its messages are fixed texts (`crate::gym::told`), checked by tests.
+        Ok(Vec::new())
+    }
+}
