@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use crate::clock::Clock;
 use crate::config::Token;
 use crate::sources::gym::{BookingStatus, GymError, GymProvider, Period};
 use crate::sources::mindbody::{MindbodyClient, MindbodyCredentials, MindbodySettings};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use herald_sim::mindbody::{
     FakeMindbody, FakeMindbodyConfig, MindbodyFault, MindbodyRoute, API_KEY, PASSWORD, SITE_ID,
     USERNAME,
