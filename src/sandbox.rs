@@ -67,8 +67,10 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
     let finance = finance_deployment(&original, scratch.path(), &clock).await?;
     // HR rituals need Talenox: the same copy talks to a fake Talenox seeded for today.
     let hr = hr_deployment(&original, scratch.path(), &clock).await?;
-    let config_dir = match (&finance, &hr) {
-        (None, None) => settings.config_dir.clone(),
+    // GymBooker needs a booking system: the copy talks to a fake Mindbody.
+    let gym = gym_deployment(&original, scratch.path(), &clock).await?;
+    let config_dir = match (&finance, &hr, &gym) {
+        (None, None, None) => settings.config_dir.clone(),
         _ => scratch_copy_dir(scratch.path()),
     };
     let config = config::load(&config_dir).map_err(|e| SandboxError::Config(e.to_string()))?;
@@ -79,6 +81,15 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
     }
     if hr.is_some() {
         herald_sim::talenox::FakeTalenox::write_secrets(&secrets_path)?;
+    }
+    if gym.is_some() {
+        let mut document: Value = serde_json::from_str(&std::fs::read_to_string(&secrets_path)?)
+            .map_err(|e| SandboxError::Config(format!("the sandbox's secrets file: {e}")))?;
+        document["mindbody"] = serde_json::json!({
+            "api_key": herald_sim::mindbody::API_KEY,
+            "password": herald_sim::mindbody::PASSWORD,
+        });
+        std::fs::write(&secrets_path, document.to_string())?;
     }
 
     let mut simulated = sim_config(&config, &tokens);
@@ -125,6 +136,9 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
             script.friday_finance(&sim, &clock, &mut transcript).await?;
         }
         script.claims(&sim, &clock, &mut transcript).await?;
+        if let Some(fake) = &gym {
+            script.gym(&sim, fake, &mut transcript).await?;
+        }
         if hr.is_some() {
             script.hr_rituals(&sim, &mut transcript).await?;
         }
@@ -139,6 +153,9 @@ pub async fn play(settings: &SandboxSettings) -> Result<(), SandboxError> {
     }
     if let Some(talenox) = &hr {
         talenox.shutdown();
+    }
+    if let Some(mindbody) = &gym {
+        mindbody.shutdown();
     }
     outcome?;
     println!(
@@ -320,6 +337,78 @@ async fn hr_deployment(
     append(
         &dir.join("bots/clawrence.toml"),
         "\n[[jobs]]\nname = \"hr-pulse\"\nkind = \"team_pulse\"\ncron = \"40 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\n\n[[jobs]]\nname = \"cake-reminder\"\nkind = \"cake_reminder\"\ncron = \"45 10 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"pulse\"\n",
+    )?;
+    Ok(Some(fake))
+}
+
+/// When the sandbox's gym booking window opens (team time, the sandbox's Friday), and when
+/// its booking job runs, three minutes before.
+const GYM_WINDOW_OPENS: &str = "10:50";
+const GYM_JOB_CRON: &str = "47 10 * * *";
+
+/// The copy of the deployment with GymBooker on against a fake Mindbody: the first approver
+/// books Sundays at 06:30, 07:30 or 12:00, two days ahead, the window opening at
+/// [`GYM_WINDOW_OPENS`]; 06:30 is full. `None` when the deployment has `[gym]` itself.
+async fn gym_deployment(
+    config: &Config,
+    scratch: &Path,
+    clock: &crate::clock::Clock,
+) -> Result<Option<herald_sim::mindbody::FakeMindbody>, SandboxError> {
+    use herald_sim::mindbody::{FakeMindbody, FakeMindbodyConfig, MindbodyClass};
+    if config.bot("gymbooker").is_some_and(|b| b.gym.is_some()) {
+        println!("sandbox: this deployment configures [gym] itself; the gym part is skipped");
+        return Ok(None);
+    }
+    let Some(member) = config.roster.members_with_role(Role::Approver).next() else {
+        return Ok(None);
+    };
+    let tz = config.roster.timezone();
+    let today = clock.now().with_timezone(&tz).date_naive();
+    let at = |day: chrono::NaiveDate, hm: &str| {
+        chrono::NaiveTime::parse_from_str(hm, "%H:%M")
+            .ok()
+            .and_then(|t| day.and_time(t).and_local_timezone(tz).earliest())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let class_day = today + chrono::Duration::days(2);
+    let (Some(opens), Some(first)) = (at(today, GYM_WINDOW_OPENS), at(class_day, "06:30")) else {
+        return Ok(None);
+    };
+    let fake = FakeMindbody::start(FakeMindbodyConfig {
+        clock: Some(sim_clock(clock)),
+        ..FakeMindbodyConfig::default()
+    })
+    .await?;
+    fake.add_class(
+        MindbodyClass::new(1, first, "CrossFit")
+            .window_opening_at(opens)
+            .with_places(12, 12),
+    );
+    for (id, hm) in [(2, "07:30"), (3, "12:00")] {
+        if let Some(starts) = at(class_day, hm) {
+            fake.add_class(MindbodyClass::new(id, starts, "CrossFit").window_opening_at(opens));
+        }
+    }
+    let day = chrono::Datelike::weekday(&class_day)
+        .to_string()
+        .to_uppercase();
+    let dir = scratch_copy(config, scratch)?;
+    append(
+        &dir.join("bots/gymbooker.toml"),
+        &format!(
+            "\n[gym]\nprovider = \"mindbody\"\napi_url = \"{}\"\nsite_id = \"{}\"\n\
+             api_key = {{ source = \"file\", provider = \"local\", id = \"/mindbody/api_key\" }}\n\
+             username = \"{}\"\n\
+             password = {{ source = \"file\", provider = \"local\", id = \"/mindbody/password\" }}\n\n\
+             [[gym.bookings]]\nmember = \"{}\"\nclient_id = \"100015\"\ndays = [\"{day}\"]\n\
+             times = [\"06:30\", \"07:30\", \"12:00\"]\ndays_ahead = 2\nwindow_opens = \"{GYM_WINDOW_OPENS}\"\n\n\
+             [[jobs]]\nname = \"gym-booking\"\nkind = \"gym_booking\"\ncron = \"{GYM_JOB_CRON}\"\n\
+             timezone = \"{tz}\"\nthread = \"gym\"\ntimeout_seconds = 240\n",
+            fake.base_url(),
+            herald_sim::mindbody::SITE_ID,
+            herald_sim::mindbody::USERNAME,
+            member.name,
+        ),
     )?;
     Ok(Some(fake))
 }
@@ -848,6 +937,44 @@ impl Script<'_> {
                 confirmed && told
             })
             .await
+    }
+
+    /// GymBooker: the job ran three minutes before the window, booked at its opening (06:30
+    /// full, so 07:30) and DMed the member; prints how long after the opening the first
+    /// booking request reached the fake Mindbody, in clock time.
+    async fn gym(
+        &self,
+        sim: &Simulator,
+        fake: &herald_sim::mindbody::FakeMindbody,
+        transcript: &mut Transcript<'_>,
+    ) -> Result<(), SandboxError> {
+        let (Some(gymbooker), Some(member)) = (
+            self.config.bot("gymbooker"),
+            self.config.roster.members_with_role(Role::Approver).next(),
+        ) else {
+            return Ok(());
+        };
+        transcript
+            .until(sim, |s| {
+                s.iter().any(|r| {
+                    r.bot == gymbooker.username
+                        && r.chat_id == member.telegram_id
+                        && r.text.starts_with('✅')
+                })
+            })
+            .await?;
+        let first = fake
+            .requests()
+            .into_iter()
+            .find(|r| r.route == Some(herald_sim::mindbody::MindbodyRoute::AddClientToClass));
+        let opening = fake.classes().first().map(|c| c.window_opens);
+        if let (Some(first), Some(opening)) = (first, opening) {
+            println!(
+                "sandbox: GymBooker's first booking request reached the fake Mindbody {} ms after the window opened at {GYM_WINDOW_OPENS} (clock time, at the sandbox's speed)",
+                (first.arrived_at - opening).num_milliseconds()
+            );
+        }
+        Ok(())
     }
 
     /// A weekday of team rituals: members file daily updates (one by an edit), give volts

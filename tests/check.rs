@@ -1160,3 +1160,56 @@ fn claims_settings_mistakes_are_each_one_line() {
     let about_claims = lines.iter().filter(|l| l.contains("claims")).count();
     assert_eq!(about_claims, 6, "one line per mistake, no more: {lines:#?}");
 }
+
+// `[gym]`: one line per mistake, naming the file and the field.
+#[test]
+fn gym_settings_mistakes_are_each_one_line() {
+    let f = Fixture::new();
+    let gymbooker = f.read("bots/gymbooker.toml");
+    f.write(
+        "bots/gymbooker.toml",
+        &format!(
+            "{gymbooker}
+[gym]
+provider = \"clubready\"
+site_id = \"\"
+api_key = {{ source = \"file\", provider = \"local\", id = \"/mindbody/api_key\" }}
+username = \"staff\"
+password = {{ source = \"file\", provider = \"local\", id = \"/mindbody/password\" }}
+
+[[gym.bookings]]
+member = \"Nobody Here\"
+client_id = \"1\"
+days = [\"MON\", \"Caturday\"]
+times = [\"6:30\"]
+window_opens = \"09:00\"
+
+[[gym.bookings]]
+member = \"Priya Raman\"
+client_id = \"2\"
+days = [\"TUE\"]
+times = [\"07:30\"]
+days_ahead = 30
+"
+        ),
+    );
+    let lines = f.expect(&[
+        "bots/gymbooker.toml: gym.provider: \"clubready\" is not a booking system herald knows: mindbody",
+        "bots/gymbooker.toml: gym.site_id: the Mindbody site id is empty",
+        "bots/gymbooker.toml: gym.bookings[0].member: \"Nobody Here\" is not a member in bots/roster.toml",
+        "bots/gymbooker.toml: gym.bookings[0].days[1]: \"Caturday\" is not a day: MON, TUE, WED, THU, FRI, SAT or SUN",
+        "bots/gymbooker.toml: gym.bookings[0].times[0]: \"6:30\" is not a time: HH:MM, 24-hour, like \"06:30\"",
+        "bots/gymbooker.toml: gym.bookings[1].days_ahead: 30 days is further ahead than 14",
+    ]);
+    // The two secrets the block names are not in the secrets file: one line each too.
+    let missing = |key: &str| {
+        lines.iter().any(|l| {
+            l.starts_with(&format!(
+                "bots/gymbooker.toml: gym.{key}: file:local:/mindbody/{key}: "
+            )) && l.ends_with(&format!("has no value at /mindbody/{key}"))
+        })
+    };
+    assert!(missing("api_key") && missing("password"), "{lines:#?}");
+    let about_gym = lines.iter().filter(|l| l.contains(": gym.")).count();
+    assert_eq!(about_gym, 8, "one line per mistake, no more: {lines:#?}");
+}

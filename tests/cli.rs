@@ -82,6 +82,13 @@ fn the_sandbox_shows_seven_bots_verified_and_answering() {
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }
+    // GymBooker against the fake Mindbody: booked at the window's opening, 06:30 full.
+    for line in [
+        "gymbooker -> DM Wei Ming Tan: ✅ 06:30 full; booked Sun 22 Nov 07:30 CrossFit.",
+        "sandbox: GymBooker's first booking request reached the fake Mindbody ",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
     // HR rituals against the fake Talenox: the pulse with every section, and a cake reminder
     // to each cake-role member.
     for line in [

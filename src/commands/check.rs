@@ -16,7 +16,8 @@ use crate::config::finding::{tidy, Finding};
 use crate::config::load::{load_parts, ConfigError};
 use crate::config::model::DeploymentFile;
 use crate::config::secret_checks::{
-    resolve_parts, resolve_talenox_parts, resolve_xero_parts, scan_plaintext, scrub_tokens,
+    resolve_gym_parts, resolve_parts, resolve_talenox_parts, resolve_xero_parts, scan_plaintext,
+    scrub_tokens,
 };
 use crate::config::{SecretRef, SecretStore};
 
@@ -104,6 +105,9 @@ pub fn check(dir: &Path, opts: &CheckOptions) -> Result<Vec<Finding>, CheckError
         }
         if let Some(talenox) = parts.deployment.as_ref().and_then(|d| d.talenox.as_ref()) {
             findings.extend(resolve_talenox_parts(talenox, &store, &mut others));
+        }
+        if let Some(gym) = parts.bots.get("gymbooker").and_then(|b| b.gym.as_ref()) {
+            findings.extend(resolve_gym_parts(gym, &store, &mut others));
         }
         tokens = resolved;
         secrets_files.extend(store.files());

@@ -118,6 +118,27 @@ pub(crate) fn resolve_talenox_parts(
     }
 }
 
+/// Resolves `[gym]`'s `api_key` and `password` (in `bots/gymbooker.toml`) into `found`,
+/// reported like the `[xero]` secrets.
+pub(crate) fn resolve_gym_parts(
+    gym: &super::model::GymFile,
+    store: &SecretStore,
+    found: &mut OtherSecrets,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (key, r) in [("api_key", &gym.api_key), ("password", &gym.password)] {
+        match store.resolve_secret(r) {
+            Ok(secret) => found.push((format!("gym.{key}"), secret)),
+            Err(e) => findings.push(secret_finding(
+                e,
+                &super::model::bot_file("gymbooker"),
+                &format!("gym.{key}"),
+            )),
+        }
+    }
+    findings
+}
+
 /// Every secret besides the bot tokens that `deployment` references and `store` resolves
 /// (problems left to the clients that use them, which name them).
 pub(crate) fn other_secrets(deployment: &DeploymentFile, store: &SecretStore) -> OtherSecrets {
