@@ -1213,3 +1213,17 @@ days_ahead = 30
     let about_gym = lines.iter().filter(|l| l.contains(": gym.")).count();
     assert_eq!(about_gym, 8, "one line per mistake, no more: {lines:#?}");
 }
+
+// A booking job without `[gym]` is refused by the check, not discovered at 08:58.
+#[test]
+fn a_gym_booking_job_needs_gym() {
+    let f = Fixture::new();
+    let gymbooker = f.read("bots/gymbooker.toml");
+    f.write(
+        "bots/gymbooker.toml",
+        &format!(
+            "{gymbooker}\n[[jobs]]\nname = \"gym-booking\"\nkind = \"gym_booking\"\ncron = \"58 8 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"gym\"\n"
+        ),
+    );
+    f.expect(&["bots/gymbooker.toml: jobs[0].kind: gym_booking books through [gym]: add it to this file (see Gym bookings in the README)"]);
+}

@@ -254,6 +254,11 @@ async fn every_class_full_offers_the_waitlist_and_a_tap_joins_it() {
         (1, "100015")
     );
     assert!(g.fake.visits().is_empty());
+    // `/gym skip`: a day not booked yet is skipped (the job will leave it alone).
+    g.sim.user_dms(PRIYA, &g.gymbooker, "/gym skip 2026-12-10");
+    g.dm(|t| t == "Skipping 2026-12-10: I won't book it.").await;
+    g.sim.user_dms(PRIYA, &g.gymbooker, "/gym skip tomorrow");
+    g.dm(|t| t.starts_with("Use /gym for your bookings")).await;
     // A second tap finds nothing to join.
     let again = g
         .sim

@@ -532,9 +532,19 @@ pub(super) fn check_gym(
     roster: Option<&crate::roster::Roster>,
     findings: &mut Vec<Finding>,
 ) {
-    let Some(gym) = &bot.gym else { return };
     let file = bot_file(name);
     let mut problem = |field: &str, text: String| findings.push(Finding::new(&file, field, text));
+    let Some(gym) = &bot.gym else {
+        for (i, job) in bot.jobs.iter().enumerate() {
+            if job.kind == "gym_booking" {
+                problem(
+                    &format!("jobs[{i}].kind"),
+                    "gym_booking books through [gym]: add it to this file (see Gym bookings in the README)".into(),
+                );
+            }
+        }
+        return;
+    };
     if name != "gymbooker" {
         problem(
             "gym",

@@ -297,3 +297,56 @@ async fn a_run_that_died_mid_request_is_settled_by_reading_back() {
     );
     assert!(w.fake.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_login_fails_loudly_and_a_skipped_day_is_left_alone() {
+    let opens = tuesday("09:00:00");
+    let w = World::new(opens).await;
+    w.fake.fail_next(
+        MindbodyRoute::IssueToken,
+        herald_sim::mindbody::MindbodyFault::Unauthorized,
+        1,
+    );
+    let outcome = w.book(opens - w.clock.now()).await;
+    let Outcome::Failed(why) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    let told = super::told(&outcome, &plan(), thursday_date(), tz());
+    assert!(
+        told.member
+            .as_deref()
+            .is_some_and(|m| m.starts_with("⚠️ I could not book your Thu 3 Dec class: ")),
+        "{told:?}"
+    );
+    assert!(
+        told.operators.as_deref().is_some_and(
+            |o| o.contains("Priya Raman's Thu 3 Dec class") && o.contains(why.as_str())
+        ),
+        "{told:?}"
+    );
+    assert_eq!(w.state().await, Some(GymState::Failed));
+    assert!(w.bookings_requested().is_empty());
+
+    // `/gym skip`: the day's row says skipped; the job books nothing and says nothing.
+    let w = World::new(opens).await;
+    let mut tx = w.store.begin_write().await.unwrap();
+    gym_bookings::set(
+        &mut tx,
+        "Priya Raman",
+        thursday_date(),
+        CLIENT,
+        GymState::Skipped,
+        &Default::default(),
+        None,
+        false,
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        w.book(chrono::Duration::seconds(1)).await,
+        Outcome::Unchanged
+    );
+    assert!(w.fake.requests().is_empty(), "no request at all");
+}

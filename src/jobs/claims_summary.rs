@@ -182,3 +182,86 @@ impl Job for ClaimsSummary {
         Ok(samples)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(id: i64, amount: &str, currency: &str, state: ClaimState, days_old: i64) -> Claim {
+        let slot: DateTime<Utc> = "2026-12-04T09:00:00Z".parse().unwrap();
+        Claim {
+            id,
+            member: "Siti Rahman".into(),
+            user_id: 1,
+            amount: amount.into(),
+            currency: currency.into(),
+            reason: "taxi".into(),
+            approvals_needed: 1,
+            state,
+            chat_id: -100,
+            thread_id: None,
+            message_id: id,
+            ack_outbox_id: None,
+            card_outbox_id: None,
+            card_chat_id: -100,
+            card_thread_id: None,
+            receipt_kind: None,
+            receipt_file_id: None,
+            receipt_chat_id: None,
+            receipt_message_id: None,
+            submitted_at: crate::store::time_key(slot - Duration::days(days_old)),
+            decided_at: None,
+        }
+    }
+
+    /// Totals per currency are exact sums; filed and rejected are counted; what waits is
+    /// listed with its age in days.
+    #[test]
+    fn the_week_sums_exactly_per_currency_and_lists_what_waits() {
+        let slot: DateTime<Utc> = "2026-12-04T09:00:00Z".parse().unwrap();
+        let approved: Vec<ApprovedClaim> = [("0.10", "SGD"), ("0.20", "SGD"), ("1,000", "MYR")]
+            .iter()
+            .enumerate()
+            .map(|(i, (amount, currency))| ApprovedClaim {
+                claim: claim(
+                    i as i64 + 1,
+                    &amount.replace(',', ""),
+                    currency,
+                    ClaimState::Approved,
+                    2,
+                ),
+                approvers: "Priya Raman".into(),
+            })
+            .collect();
+        let filed = vec![
+            approved[0].claim.clone(),
+            claim(4, "5", "SGD", ClaimState::Rejected, 1),
+            claim(5, "7", "SGD", ClaimState::Pending, 3),
+        ];
+        let pending = vec![filed[2].clone()];
+        let tz: chrono_tz::Tz = "Asia/Singapore".parse().unwrap();
+        let summary = Summary::build(slot, tz, &approved, &filed, &pending);
+        assert_eq!(
+            summary.approved,
+            [
+                Approved {
+                    currency: "MYR".into(),
+                    total: "MYR 1,000.00".into(),
+                    claims: 1
+                },
+                Approved {
+                    currency: "SGD".into(),
+                    total: "SGD 0.30".into(),
+                    claims: 2
+                },
+            ]
+        );
+        assert_eq!((summary.filed, summary.rejected), (3, 1));
+        assert_eq!(summary.pending[0].number, "C-0005");
+        assert_eq!(summary.pending[0].days, 3);
+        assert_eq!(
+            (summary.from.as_str(), summary.to.as_str()),
+            ("Fri 27 Nov", "Fri 4 Dec")
+        );
+    }
+}
