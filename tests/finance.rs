@@ -156,28 +156,22 @@ impl Finance {
     }
 
     fn tap(&self, user: i64, card: &SentRecord, approve: bool) -> String {
-        let data = card.reply_markup.as_ref().expect("buttons")["inline_keyboard"][0]
-            [if approve { 0 } else { 1 }]["callback_data"]
-            .as_str()
-            .expect("callback data")
-            .to_owned();
-        self.sim
-            .user_taps(user, &self.claudia, card.chat_id, card.message_id, &data)
+        common::tap_card(
+            &self.sim,
+            user,
+            &self.claudia,
+            card,
+            if approve { 0 } else { 1 },
+        )
     }
 
     /// The answer to tap `query`.
     async fn answer(&self, query: &str) -> String {
-        self.sim
-            .wait_for_callback_answer(query, WAIT)
-            .await
-            .unwrap_or_else(|| panic!("tap {query} was not answered"))
+        common::answer_of(&self.sim, query).await
     }
 
     async fn table(&self, sql: &str) -> Vec<String> {
-        sqlx::query_scalar(sql)
-            .fetch_all(self.fleet.store().reader())
-            .await
-            .expect("query")
+        common::table(&self.fleet, sql).await
     }
 
     fn operator_dms(&self) -> Vec<String> {

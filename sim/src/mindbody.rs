@@ -46,26 +46,21 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, State as AxumState};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::serve::IncomingStream;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::SimClock;
+use crate::server::{ConnKill, SimListener};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -342,7 +337,7 @@ impl FakeMindbody {
         let stopping = Arc::clone(&shared);
         tokio::spawn(async move {
             let served = axum::serve(
-                KillableListener(listener),
+                SimListener(listener),
                 app.into_make_service_with_connect_info::<ConnKill>(),
             )
             .with_graceful_shutdown(async move { stopping.until_shutdown().await })
@@ -1404,104 +1399,6 @@ fn held(shared: &Shared, seq: u64, reply: &Reply) {
     }
     drop(st);
     shared.bump();
-}
-
-// ----- connections that can lose their reply --------------------------------------------------
-
-/// A TCP listener whose connections carry a kill switch ([`MindbodyFault::ReplyLost`]): once
-/// tripped, every write fails, so hyper drops the connection before any byte of the answer.
-struct KillableListener(TcpListener);
-
-impl axum::serve::Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let io = KillableStream {
-                        inner: stream,
-                        kill: Arc::new(AtomicBool::new(false)),
-                    };
-                    return (io, addr);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "fake mindbody accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-struct KillableStream {
-    inner: TcpStream,
-    kill: Arc<AtomicBool>,
-}
-
-impl KillableStream {
-    fn check(&self) -> Result<(), io::Error> {
-        if self.kill.load(Ordering::SeqCst) {
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "simulated lost reply",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.check()?;
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.check()?;
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// The kill switch of the connection a request arrived on.
-#[derive(Clone)]
-struct ConnKill(Arc<AtomicBool>);
-
-impl ConnKill {
-    fn trip(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for ConnKill {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        ConnKill(Arc::clone(&stream.io().kill))
-    }
 }
 
 #[cfg(test)]

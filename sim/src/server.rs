@@ -69,7 +69,8 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// A TCP listener whose connections can be killed from a handler.
+/// A TCP listener whose connections can be killed from a handler (a reply lost after the
+/// request was processed); the fake Mindbody serves through it too.
 pub(crate) struct SimListener(pub TcpListener);
 
 impl axum::serve::Listener for SimListener {
@@ -88,7 +89,7 @@ impl axum::serve::Listener for SimListener {
                     return (io, addr);
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, "telegram simulator accept failed");
+                    tracing::debug!(error = %e, "simulator accept failed");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
@@ -168,6 +169,13 @@ impl AsyncWrite for KillableStream {
 /// The kill switch of the connection a request arrived on.
 #[derive(Clone)]
 pub(crate) struct ConnKill(Arc<AtomicBool>);
+
+impl ConnKill {
+    /// From now on every write on the connection fails: the answer never leaves.
+    pub(crate) fn trip(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
 
 impl Connected<IncomingStream<'_, SimListener>> for ConnKill {
     fn connect_info(stream: IncomingStream<'_, SimListener>) -> Self {
@@ -325,7 +333,7 @@ async fn handle(
         }
         Some(Fault::ReplyLost) => {
             let _delivered = dispatch(&shared, bot, &method_lower, &params, true).await;
-            conn.0.store(true, Ordering::SeqCst);
+            conn.trip();
             Response::new(Body::empty())
         }
     }

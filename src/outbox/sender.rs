@@ -407,15 +407,10 @@ impl Sender {
     ) -> Result<OutboxRow, CallError> {
         let read = async {
             let mut conn = self.store.pool().acquire().await?;
-            sqlx::query_scalar::<_, Option<i64>>(
-                "SELECT telegram_message_id FROM outbox WHERE id = ?",
-            )
-            .bind(target)
-            .fetch_optional(&mut *conn)
-            .await
+            crate::store::sent::telegram_message_id(&mut conn, target).await
         };
         match read.await {
-            Ok(Some(Some(message_id))) => {
+            Ok(Some(message_id)) => {
                 let mut resolved = row.clone();
                 resolved.target_message_id = Some(message_id);
                 Ok(resolved)

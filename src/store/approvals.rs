@@ -172,12 +172,7 @@ pub async fn card_message_id(
     conn: &mut SqliteConnection,
     approval: &Approval,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let id: Option<(Option<i64>,)> =
-        sqlx::query_as("SELECT telegram_message_id FROM outbox WHERE id = ?")
-            .bind(approval.card_outbox_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(id.and_then(|(id,)| id))
+    super::sent::telegram_message_id(conn, approval.card_outbox_id).await
 }
 
 /// Records a decision if the approval is still open. True for the one decision that wins.

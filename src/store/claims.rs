@@ -225,15 +225,10 @@ pub async fn card_message_id(
     conn: &mut SqliteConnection,
     claim: &Claim,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let Some(outbox_id) = claim.card_outbox_id else {
-        return Ok(None);
-    };
-    let id: Option<(Option<i64>,)> =
-        sqlx::query_as("SELECT telegram_message_id FROM outbox WHERE id = ?")
-            .bind(outbox_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(id.and_then(|(id,)| id))
+    match claim.card_outbox_id {
+        Some(outbox_id) => super::sent::telegram_message_id(conn, outbox_id).await,
+        None => Ok(None),
+    }
 }
 
 /// One decision on a claim.

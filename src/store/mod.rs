@@ -28,6 +28,7 @@ pub mod retention;
 pub mod retry;
 pub mod retry_policy;
 mod retrying;
+pub mod sent;
 pub mod signals;
 pub mod slots;
 mod timestamps;

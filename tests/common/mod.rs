@@ -498,3 +498,29 @@ pub async fn settled_within(sim: &Simulator, fleet: &RunningFleet, patience: Dur
         );
     }
 }
+
+/// `user` taps button `index` of the first row of `card`'s keyboard (a card `bot` sent):
+/// the tap's query id.
+pub fn tap_card(sim: &Simulator, user: i64, bot: &str, card: &SentRecord, index: usize) -> String {
+    let data = card.reply_markup.as_ref().expect("buttons")["inline_keyboard"][0][index]
+        ["callback_data"]
+        .as_str()
+        .expect("callback data")
+        .to_owned();
+    sim.user_taps(user, bot, card.chat_id, card.message_id, &data)
+}
+
+/// The answer to tap `query`, once given (within [`PATIENCE`]).
+pub async fn answer_of(sim: &Simulator, query: &str) -> String {
+    sim.wait_for_callback_answer(query, PATIENCE)
+        .await
+        .unwrap_or_else(|| panic!("tap {query} was not answered"))
+}
+
+/// The rows of `sql` (one text column) in the running fleet's database.
+pub async fn table(fleet: &RunningFleet, sql: &str) -> Vec<String> {
+    sqlx::query_scalar(sql)
+        .fetch_all(fleet.store().reader())
+        .await
+        .expect("query")
+}
