@@ -204,22 +204,6 @@ pub async fn by_message(
     .await
 }
 
-/// The claim whose approval card is Telegram message `message_id` in `chat_id`.
-pub async fn by_card_message(
-    conn: &mut SqliteConnection,
-    chat_id: i64,
-    message_id: i64,
-) -> Result<Option<Claim>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.* FROM claims c JOIN outbox o ON o.id = c.card_outbox_id
-         WHERE c.card_chat_id = ? AND o.telegram_message_id = ?",
-    )
-    .bind(chat_id)
-    .bind(message_id)
-    .fetch_optional(conn)
-    .await
-}
-
 /// The Telegram message id of a claim's card, once it was sent.
 pub async fn card_message_id(
     conn: &mut SqliteConnection,
