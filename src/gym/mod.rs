@@ -104,7 +104,11 @@ pub fn told(outcome: &Outcome, plan: &GymPlan, class_day: NaiveDate, tz: Tz) -> 
                 "text": format!("Join the {} waitlist", time(first.starts_at)),
                 "callback_data": format!("{WAITLIST_PREFIX}{class_day}"),
             }]]})),
-            operators: None,
+            operators: Some(format!(
+                "😕 GymBooker booked nothing for {}'s {day}: {} all full; the waitlist was offered.",
+                escape_html(&plan.member),
+                tried.join(", ")
+            )),
         },
         Outcome::Failed(why) => Told {
             member: Some(format!(

@@ -217,6 +217,10 @@ async fn a_full_first_choice_falls_back_to_the_next_and_all_full_offers_the_wait
     let button = &told.buttons.expect("the waitlist button")["inline_keyboard"][0][0];
     assert_eq!(button["callback_data"], "gym:w:2026-12-03");
     assert_eq!(button["text"], "Join the 06:30 waitlist");
+    assert_eq!(
+        told.operators.as_deref(),
+        Some("😕 GymBooker booked nothing for Priya Raman's Thu 3 Dec: 06:30, 07:30, 12:00 all full; the waitlist was offered.")
+    );
     assert_eq!(w.state().await, Some(GymState::Full));
     assert!(w.fake.visits().is_empty() && w.fake.waitlist().is_empty());
 }
