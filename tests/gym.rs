@@ -199,6 +199,16 @@ async fn the_0857_job_books_at_the_opening_falls_back_once_and_gym_cancel_cancel
         "06:30 first, at the opening, then 07:30"
     );
     assert_eq!(g.fake.visits().len(), 1);
+    let audited = common::table(
+        &g.fleet,
+        "SELECT decision || ': ' || detail FROM audit WHERE kind = 'gym' ORDER BY seq",
+    )
+    .await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert!(
+        audited[0].starts_with("booked: Priya Raman 2026-12-03: Booked"),
+        "{audited:?}"
+    );
 
     g.sim.user_dms(PRIYA, &g.gymbooker, "/gym");
     g.dm(|t| t.starts_with("Your gym bookings")).await;

@@ -6,10 +6,11 @@
 use futures::future::BoxFuture;
 
 use super::{DirectMessage, Job, JobError, JobInput, JobOutput, JobSpec, OperatorNote, Sample};
-use crate::gym::booking::Booker;
+use crate::gym::booking::{Booker, Outcome};
 use crate::gym::told;
 use crate::identity::GymBooker;
 use crate::roster::Roster;
+use crate::store::audit::{self, AuditEntry};
 use crate::templates::Templates;
 
 /// The booking job.
@@ -49,8 +50,16 @@ impl Job for GymBooking {
             });
             // Every member's first request goes at the same opening instant.
             let mut output = JobOutput::default();
+            let mut audited = Vec::new();
             for (plan, class_day, outcome) in futures::future::join_all(runs).await {
                 let outcome = outcome.map_err(|e| JobError::Config(e.to_string()))?;
+                if let Some(line) = audit_line(&outcome) {
+                    audited.push(
+                        AuditEntry::new("gym", line)
+                            .bot("gymbooker")
+                            .detail(format!("{} {class_day}: {outcome:?}", plan.member)),
+                    );
+                }
                 let told = told(&outcome, plan, class_day, gym.timezone);
                 if let Some(html) = told.member {
                     output.direct.push(DirectMessage {
@@ -63,6 +72,15 @@ impl Job for GymBooking {
                 if let Some(html) = told.operators {
                     output.notes.push(OperatorNote { once: None, html });
                 }
+            }
+            // What was booked (or not) is in the audit log, beside the DMs saying it.
+            if !audited.is_empty() {
+                let at = input.clock.now();
+                let mut tx = input.store.begin_write().await?;
+                for entry in &audited {
+                    audit::record(&mut tx, at, entry).await?;
+                }
+                tx.commit().await?;
             }
             Ok(output)
         })
@@ -77,4 +95,15 @@ impl Job for GymBooking {
         // No template: its messages are fixed texts (`crate::gym::told`), checked by tests.
         Ok(Vec::new())
     }
+}
+
+/// The audit decision of a member's booking; none when nothing changed.
+fn audit_line(outcome: &Outcome) -> Option<&'static str> {
+    Some(match outcome {
+        Outcome::Unchanged => return None,
+        Outcome::Booked { .. } => "booked",
+        Outcome::AllFull { .. } => "not booked: every preferred class full",
+        Outcome::Failed(_) => "failed: not booked",
+        Outcome::Unknown(_) => "failed: outcome unknown",
+    })
 }
