@@ -52,7 +52,7 @@ impl Bot for Claims {
 /// How many claims `/claims` lists.
 const LISTED: i64 = 10;
 
-/// `[claims]`'s rules, or the reply saying claims are not set up.
+/// `[claims]`'s rules; `None` when claims are not set up (the caller says so).
 fn rules(context: &BotContext) -> Option<ClaimRules> {
     context.bot.claims.as_ref().map(ClaimRules::from_file)
 }
