@@ -6,7 +6,7 @@
 use futures::future::BoxFuture;
 
 use super::{DirectMessage, Job, JobError, JobInput, JobOutput, JobSpec, OperatorNote, Sample};
-use crate::gym::booking::{Booker, Outcome};
+use crate::gym::booking::{Booker, BookingError, Outcome};
 use crate::gym::told;
 use crate::identity::GymBooker;
 use crate::roster::Roster;
@@ -52,7 +52,7 @@ impl Job for GymBooking {
             let mut output = JobOutput::default();
             let mut audited = Vec::new();
             for (plan, class_day, outcome) in futures::future::join_all(runs).await {
-                let outcome = outcome.map_err(|e| JobError::Config(e.to_string()))?;
+                let outcome = outcome.map_err(|BookingError::Db(e)| JobError::Db(e))?;
                 if let Some(line) = audit_line(&outcome) {
                     audited.push(
                         AuditEntry::new("gym", line)
