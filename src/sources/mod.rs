@@ -16,6 +16,9 @@ pub mod xero;
 pub enum Source {
     Xero,
     Talenox,
+    /// GymBooker's booking system. No job kind lists it in `READS`: `[gym]` lives in
+    /// `bots/gymbooker.toml` and is checked there (a `gym_booking` job without it is a finding).
+    Mindbody,
 }
 
 impl Source {
@@ -24,6 +27,7 @@ impl Source {
         match self {
             Self::Xero => "xero",
             Self::Talenox => "talenox",
+            Self::Mindbody => "mindbody",
         }
     }
 
@@ -32,6 +36,8 @@ impl Source {
         match self {
             Self::Xero => deployment.xero.is_none(),
             Self::Talenox => deployment.talenox.is_none(),
+            // Not a `bots/herald.toml` section (see the variant).
+            Self::Mindbody => false,
         }
     }
 
@@ -43,6 +49,9 @@ impl Source {
             }
             Self::Talenox => {
                 "reads Talenox: add [talenox] to bots/herald.toml (see HR rituals in the README)"
+            }
+            Self::Mindbody => {
+                "books through Mindbody: add [gym] to bots/gymbooker.toml (see Gym bookings in the README)"
             }
         }
     }

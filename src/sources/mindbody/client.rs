@@ -14,7 +14,7 @@
 //!   is an unknown outcome for a booking ([`GymError::outcome_unknown`]). Nothing is retried
 //!   here but the 401: a booking is never sent twice by this client.
 //!
-//! No metrics yet: `crate::telemetry::metrics::Source` has no Mindbody label.
+//! Every HTTP exchange is counted in `/metrics` (`herald_source_calls_total{source="mindbody"}`).
 
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use crate::config::Token;
 use crate::sources::gym::{Booking, GymClass, GymError, GymProvider, Period};
 use crate::sources::http::{read_answer, transport_reason, Answer};
 use crate::sources::one_line;
+use crate::telemetry::metrics::{self, CallOutcome, Source};
 
 /// The provider's name in errors and logs.
 pub const PROVIDER: &str = "Mindbody";
@@ -281,13 +282,15 @@ impl MindbodyClient {
         what: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Answer, GymError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| self.transport_error(what, &e))?;
-        read_answer(response)
-            .await
-            .map_err(|e| self.transport_error(what, &e))
+        let counters = metrics::process();
+        let transport = |e: reqwest::Error| {
+            counters.source_call(Source::Mindbody, CallOutcome::TransportError);
+            self.transport_error(what, &e)
+        };
+        let response = request.send().await.map_err(transport)?;
+        let answer = read_answer(response).await.map_err(transport)?;
+        counters.source_call(Source::Mindbody, CallOutcome::of_status(answer.status));
+        Ok(answer)
     }
 
     /// A reqwest failure: a timeout, a connection never made (surely not sent), or one lost

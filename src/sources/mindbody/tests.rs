@@ -378,3 +378,32 @@ async fn server_errors_and_an_unreachable_mindbody_are_named() {
     );
     assert!(!refused.outcome_unknown());
 }
+
+/// Every exchange with Mindbody is counted under `source="mindbody"` in `/metrics` (the counters
+/// are the process's, shared with tests running beside this one: they can only grow).
+#[tokio::test]
+async fn every_exchange_is_counted_in_the_metrics() {
+    let count = || {
+        let state = crate::telemetry::metrics::ScrapeState {
+            outbox: Vec::new(),
+            lease: None,
+            ready: true,
+            capabilities: Vec::new(),
+        };
+        let text = crate::telemetry::metrics::encode(crate::telemetry::metrics::process(), &state)
+            .expect("encodes");
+        text.lines()
+            .find(|l| {
+                l.starts_with("herald_source_calls_total{source=\"mindbody\",outcome=\"ok\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = count();
+    let (clock, fake) = start("2026-11-20T01:00:00Z").await;
+    let client = client(&fake, &clock);
+    client.classes(sunday()).await.expect("classes");
+    // The token's issue and the classes' read.
+    assert!(count() >= before + 2.0, "{before} -> {}", count());
+}
