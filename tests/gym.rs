@@ -172,6 +172,36 @@ timeout_seconds = 240
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_0857_job_books_at_the_opening_falls_back_once_and_gym_cancel_cancels() {
     let g = Gym::start(&[1]).await;
+    // A preview says what would be booked and books nothing.
+    let operator = 5102938471;
+    let lawrence = g._deployment.config().bots["lawrence"].username.clone();
+    g.sim.user_dms(operator, &lawrence, "/preview gym-booking");
+    let preview = g
+        .sim
+        .wait_for(
+            |s| {
+                s.iter()
+                    .any(|r| r.chat_id == operator && r.text.contains("would book"))
+            },
+            WAIT,
+        )
+        .await
+        .expect("the preview");
+    let text = &preview
+        .iter()
+        .find(|r| r.text.contains("would book"))
+        .expect("found")
+        .text;
+    assert!(
+        text.contains(
+            "Priya Raman: Thu 3 Dec at 06:30, then 07:30, then 12:00 (window opens 09:00)"
+        ),
+        "{text}"
+    );
+    assert!(
+        g.fake.requests().is_empty(),
+        "a preview calls Mindbody not at all"
+    );
     g.run_until_booked().await;
     g.settled().await;
     let dms = g.dms();

@@ -281,6 +281,7 @@ async fn the_same_data_and_date_render_byte_identical_posts() {
         all_jobs: Arc::default(),
         clock: herald::clock::Clock::manual(slot),
         gym: None,
+        preview: false,
     };
     let chase = input(
         JobSpec::from_file(

@@ -175,6 +175,19 @@ impl Booker<'_> {
                 }
                 Err(e) => e,
             };
+            // After an unanswered request of this class, any other refusal may be caused by
+            // that very request (it took the last place): read back before moving on.
+            if unanswered > 0 && !error.outcome_unknown() {
+                match self.read_back(plan, class_day, Some(&class.id)).await {
+                    Ok(Some(found)) => return Ok(Try::Booked(found)),
+                    Ok(None) => {}
+                    Err(read) => {
+                        return Ok(Try::Unknown(format!(
+                            "{error} after an unanswered request; reading the bookings back failed: {read}"
+                        )))
+                    }
+                }
+            }
             match &error {
                 GymError::AlreadyBooked { .. } => return Ok(Try::Booked(class.clone())),
                 GymError::Full { .. } => return Ok(Try::Full),
@@ -187,8 +200,10 @@ impl Booker<'_> {
                         Ok(Some(found)) => return Ok(Try::Booked(found)),
                         // Read back: surely not booked, so asking again is not blind.
                         Ok(None) if unanswered < MAX_UNANSWERED => unanswered += 1,
+                        // Still unanswered: left uncertain (the row stays `booking`), so
+                        // the next run reads back before anything else.
                         Ok(None) => {
-                            return Ok(Try::Failed(format!(
+                            return Ok(Try::Unknown(format!(
                                 "{error} ({} times; reading back showed no booking each time)",
                                 unanswered + 1
                             )))

@@ -30,6 +30,8 @@ pub struct Gym {
     pub provider: Arc<dyn GymProvider>,
     pub plans: Vec<GymPlan>,
     pub timezone: Tz,
+    /// Held by a booking run: one at a time.
+    pub running: tokio::sync::Mutex<()>,
 }
 
 impl Gym {
@@ -45,6 +47,7 @@ impl Gym {
             provider,
             plans,
             timezone: roster.timezone(),
+            running: tokio::sync::Mutex::new(()),
         }
     }
 

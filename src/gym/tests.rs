@@ -354,3 +354,29 @@ async fn a_refused_login_fails_loudly_and_a_skipped_day_is_left_alone() {
     );
     assert!(w.fake.requests().is_empty(), "no request at all");
 }
+
+/// A class whose requests keep going unanswered (and read back as not booked) is left
+/// uncertain, never marked failed: the row stays `booking`, so no later run books afresh
+/// without reading back first.
+#[tokio::test]
+async fn requests_that_keep_going_unanswered_leave_the_day_uncertain() {
+    let opens = tuesday("09:00:00");
+    let w = World::new(opens).await;
+    w.fake
+        .fail_next(MindbodyRoute::AddClientToClass, MindbodyFault::Hang, 3);
+    let outcome = w.book(opens - w.clock.now()).await;
+    assert!(matches!(outcome, Outcome::Unknown(_)), "{outcome:?}");
+    assert_eq!(
+        w.bookings_requested().len(),
+        3,
+        "three requests of the first class"
+    );
+    assert_eq!(
+        w.fake.count(MindbodyRoute::ClientVisits),
+        3,
+        "each read back"
+    );
+    assert_eq!(w.state().await, Some(GymState::Booking));
+    let told = super::told(&outcome, &plan(), thursday_date(), tz());
+    assert!(told.operators.is_some(), "the operators are told");
+}

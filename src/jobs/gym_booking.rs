@@ -39,6 +39,12 @@ impl Job for GymBooking {
                 timezone: gym.timezone,
             };
             let booking_day = input.local_date();
+            if input.preview {
+                return Ok(preview(gym, booking_day).into());
+            }
+            // One run at a time (a `/run` during the scheduled one waits, then finds every
+            // row settled): two bookers of one member would both book and both tell.
+            let _running = gym.running.lock().await;
             let runs = gym.plans.iter().filter_map(|plan| {
                 let class_day = plan.class_day(booking_day)?;
                 let opens = booker.opening(plan, booking_day);
@@ -106,4 +112,39 @@ fn audit_line(outcome: &Outcome) -> Option<&'static str> {
         Outcome::Failed(_) => "failed: not booked",
         Outcome::Unknown(_) => "failed: outcome unknown",
     })
+}
+
+/// What a run on `booking_day` would book, booking nothing: one post for `/preview`.
+fn preview(gym: &crate::gym::Gym, booking_day: chrono::NaiveDate) -> Vec<String> {
+    let lines: Vec<String> = gym
+        .plans
+        .iter()
+        .filter_map(|plan| {
+            let class_day = plan.class_day(booking_day)?;
+            let times: Vec<String> = plan
+                .times
+                .iter()
+                .map(|t| t.format("%H:%M").to_string())
+                .collect();
+            Some(format!(
+                "{}: {} at {} (window opens {})",
+                crate::text::escape_html(&plan.member),
+                class_day.format("%a %-d %b"),
+                times.join(", then "),
+                plan.window_opens.format("%H:%M")
+            ))
+        })
+        .collect();
+    if lines.is_empty() {
+        vec![format!(
+            "🏋️ Nothing to book on {}.",
+            booking_day.format("%a %-d %b")
+        )]
+    } else {
+        vec![format!(
+            "🏋️ On {} GymBooker would book (a preview books nothing):\n{}",
+            booking_day.format("%a %-d %b"),
+            lines.join("\n")
+        )]
+    }
 }

@@ -134,6 +134,8 @@ pub struct JobInput {
     pub clock: crate::clock::Clock,
     /// GymBooker's provider and plans, when `[gym]` is configured.
     pub gym: Option<Arc<crate::gym::Gym>>,
+    /// A `/preview`: render only. A job that acts on the world (books a class) must not.
+    pub preview: bool,
 }
 
 impl JobInput {

@@ -421,6 +421,7 @@ mod tests {
             all_jobs: Arc::new(specs),
             clock: crate::clock::Clock::manual(slot),
             gym: None,
+            preview: false,
         };
         let first = MorningBrief.run(&input).await.expect("runs");
         let again = MorningBrief.run(&input).await.expect("runs again");

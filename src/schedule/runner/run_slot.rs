@@ -57,6 +57,7 @@ impl RunContext {
             all_jobs: self.all_jobs.clone(),
             clock: self.clock.clone(),
             gym: self.gym.clone(),
+            preview: false,
         }
     }
 }
@@ -165,7 +166,10 @@ impl<I: BotIdentity> BoundJob for JobRunner<I> {
     }
 
     fn preview(&self, at: DateTime<Utc>) -> BoxFuture<'static, Result<Vec<String>, String>> {
-        let input = self.context.input(&self.spec, at);
+        let input = JobInput {
+            preview: true,
+            ..self.context.input(&self.spec, at)
+        };
         let job = self.job.clone();
         let timeout = self.spec.timeout;
         Box::pin(async move {
