@@ -249,6 +249,12 @@ async fn the_0857_job_books_at_the_opening_falls_back_once_and_gym_cancel_cancel
         "{:#?}",
         g.dms()
     );
+    // The cancellation goes through but its answer is lost: the desk reads back.
+    g.fake.fail_next(
+        MindbodyRoute::RemoveClientFromClass,
+        herald_sim::mindbody::MindbodyFault::ReplyLost,
+        1,
+    );
     g.sim
         .user_dms(PRIYA, &g.gymbooker, "/gym cancel 2026-12-03");
     g.dm(|t| t == "✅ Cancelled your Thu 3 Dec 07:30 class.")
@@ -294,6 +300,14 @@ async fn every_class_full_offers_the_waitlist_and_a_tap_joins_it() {
         (1, "100015")
     );
     assert!(g.fake.visits().is_empty());
+    // On the waitlist: neither cancelled nor skipped over.
+    g.sim
+        .user_dms(PRIYA, &g.gymbooker, "/gym cancel 2026-12-03");
+    g.dm(|t| t.starts_with("You're on the waitlist for 2026-12-03"))
+        .await;
+    g.sim.user_dms(PRIYA, &g.gymbooker, "/gym skip 2026-12-03");
+    g.dm(|t| t == "2026-12-03 is on the waitlist; nothing changed.")
+        .await;
     // `/gym skip`: a day not booked yet is skipped (the job will leave it alone).
     g.sim.user_dms(PRIYA, &g.gymbooker, "/gym skip 2026-12-10");
     g.dm(|t| t == "Skipping 2026-12-10: I won't book it.").await;

@@ -100,6 +100,10 @@ async fn gym_command(
                     }
                     Some(GymState::Skipped) => format!("{date} is already skipped."),
                     Some(GymState::Booking) => format!("{date} is being booked right now; try /gym cancel {date} in a minute."),
+                    // The gym holds something, or a request is with the desk: not overwritten.
+                    Some(state @ (GymState::Waitlisted | GymState::CancelRequested | GymState::WaitlistRequested)) => {
+                        format!("{date} is {}; nothing changed.", state_words(state))
+                    }
                     _ => {
                         let client_id = crate::gym::client_id_of(&context.bot, &member.name).unwrap_or_default();
                         gym_bookings::set(&mut tx, &member.name, date, &client_id, GymState::Skipped, &Default::default(), None, false, now).await?;
@@ -111,9 +115,12 @@ async fn gym_command(
         (Some(verb), Some(Ok(date))) if verb.eq_ignore_ascii_case("cancel") => {
             let mut tx = work.lock().await;
             let now = context.clock.now();
-            if gym_bookings::transition(&mut tx, &member.name, date, &[GymState::Booked, GymState::Waitlisted], GymState::CancelRequested, now).await? {
+            if gym_bookings::transition(&mut tx, &member.name, date, &[GymState::Booked], GymState::CancelRequested, now).await? {
                 crate::store::signals::mark(&tx, crate::store::signals::Wake::Gym);
                 format!("Cancelling your {date} class now; I'll confirm.")
+            } else if gym_bookings::get(&mut tx, &member.name, date).await?.is_some_and(|r| r.state == GymState::Waitlisted) {
+                // Leaving a waitlist is another Mindbody call than a cancellation; not built.
+                format!("You're on the waitlist for {date}; leave it in the gym's app (I can only cancel booked classes).")
             } else {
                 format!("You have no booked class on {date}.")
             }

@@ -110,7 +110,7 @@ impl GymDesk {
                 audit: format!("failed: no class for {} on {}", row.member, row.class_date),
             };
         };
-        let failed = |back: GymState, what: &str, e: &GymError| Done {
+        let failed = |back: GymState, what: &str, e: &dyn std::fmt::Display| Done {
             state: back,
             member: format!(
                 "⚠️ I could not {what} your {day} {time} class: {}. The operator knows.",
@@ -124,15 +124,28 @@ impl GymDesk {
             audit: format!("failed: {what} {} {}: {e}", row.member, row.class_date),
         };
         match row.state {
-            GymState::CancelRequested => match provider.cancel(&row.client_id, class_id).await {
-                Ok(()) => Done {
+            GymState::CancelRequested => {
+                let cancelled = Done {
                     state: GymState::Cancelled,
                     member: format!("✅ Cancelled your {day} {time} class."),
                     operators: None,
                     audit: format!("cancelled: {} {}", row.member, row.class_date),
-                },
-                Err(e) => failed(GymState::Booked, "cancel", &e),
-            },
+                };
+                match provider.cancel(&row.client_id, class_id).await {
+                    Ok(()) => cancelled,
+                    // Unanswered, or refused because an earlier try (before a crash) did it:
+                    // the member's bookings say whether the class is still theirs.
+                    Err(e) => match self.still_booked(row, class_id).await {
+                        Ok(false) => cancelled,
+                        Ok(true) => failed(GymState::Booked, "cancel", &e),
+                        Err(read) => failed(
+                            GymState::Booked,
+                            "cancel",
+                            &format!("{e}; reading the bookings back failed too: {read}"),
+                        ),
+                    },
+                }
+            }
             _ => match provider.book(&row.client_id, class_id, true).await {
                 Ok(booking) if booking.status == BookingStatus::Booked => Done {
                     state: GymState::Booked,
@@ -158,6 +171,21 @@ impl GymDesk {
                 Err(e) => failed(GymState::Full, "waitlist", &e),
             },
         }
+    }
+
+    /// Whether `row`'s member still holds class `class_id`, from the booking system.
+    async fn still_booked(&self, row: &GymBookingRow, class_id: &str) -> Result<bool, GymError> {
+        let Some(date) = row.date() else {
+            return Ok(true);
+        };
+        let day = crate::sources::gym::Period::day(date, self.inputs.gym.timezone);
+        let bookings = self
+            .inputs
+            .gym
+            .provider
+            .bookings(&row.client_id, day)
+            .await?;
+        Ok(bookings.iter().any(|b| b.class_id == class_id))
     }
 
     async fn record(&self, row: &GymBookingRow, done: &Done) -> Result<(), GymDeskError> {
