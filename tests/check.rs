@@ -1226,4 +1226,13 @@ fn a_gym_booking_job_needs_gym() {
         ),
     );
     f.expect(&["bots/gymbooker.toml: jobs[0].kind: gym_booking books through [gym]: add it to this file (see Gym bookings in the README)"]);
+    // With [gym], the job's default 60 s timeout cannot cover the wait and the retries.
+    let f = Fixture::new();
+    f.write(
+        "bots/gymbooker.toml",
+        &format!(
+            "{gymbooker}\n[gym]\nprovider = \"mindbody\"\nsite_id = \"-99\"\nusername = \"staff\"\napi_key = {{ source = \"env\", id = \"MB_KEY\" }}\npassword = {{ source = \"env\", id = \"MB_PASSWORD\" }}\n\n[[jobs]]\nname = \"gym-booking\"\nkind = \"gym_booking\"\ncron = \"58 8 * * *\"\ntimezone = \"Asia/Singapore\"\nthread = \"gym\"\n"
+        ),
+    );
+    f.expect(&["bots/gymbooker.toml: jobs[0].timeout_seconds: 60 s is too short for a gym booking: it waits for the window and retries for 60 s after it; give it at least 180 s and run it at most 2 minutes before the window"]);
 }

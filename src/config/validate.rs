@@ -523,6 +523,10 @@ pub(crate) fn positive_decimal(text: &str) -> Result<rust_decimal::Decimal, Stri
     }
 }
 
+/// The shortest timeout of a `gym_booking` job: two minutes of waiting for the window and the
+/// minute of retries after it.
+const MIN_GYM_JOB_SECONDS: u32 = 180;
+
 /// `[gym]`: only GymBooker has it; the provider, site and login are there; each member's
 /// booking reads ([`crate::gym::plan::GymPlan::read`], against the roster when it loaded),
 /// once per member. One finding per mistake.
@@ -551,6 +555,17 @@ pub(super) fn check_gym(
             "only GymBooker books gym classes; move [gym] to bots/gymbooker.toml".into(),
         );
         return;
+    }
+    for (i, job) in bot.jobs.iter().enumerate() {
+        if job.kind == "gym_booking" && job.timeout_seconds < MIN_GYM_JOB_SECONDS {
+            problem(
+                &format!("jobs[{i}].timeout_seconds"),
+                format!(
+                    "{} s is too short for a gym booking: it waits for the window and retries for 60 s after it; give it at least {MIN_GYM_JOB_SECONDS} s and run it at most 2 minutes before the window",
+                    job.timeout_seconds
+                ),
+            );
+        }
     }
     if gym.provider != "mindbody" {
         problem(
