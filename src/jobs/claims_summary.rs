@@ -1,6 +1,6 @@
-//! The weekly claims summary (Claims, claims thread): the seven days up to the slot, with
-//! what was approved (totals per currency, exact decimals), how many claims were filed and
-//! rejected, and every claim still awaiting a decision, so nothing sits unnoticed.
+//! The weekly claims summary (Claims, claims thread): the seven days up to the slot, with what
+//! was approved in them (totals per currency, exact decimals), how many claims were filed and
+//! how many rejected, and every claim still awaiting a decision, so nothing sits unnoticed.
 
 use std::collections::BTreeMap;
 
@@ -57,12 +57,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The week `[slot - 7 days, slot)` from its claims, in `zone` for the dates.
+    /// The week `[slot - 7 days, slot)` from its claims (`rejected`: how many were rejected in
+    /// it), in `zone` for the dates.
     pub fn build(
         slot: DateTime<Utc>,
         zone: chrono_tz::Tz,
         approved: &[ApprovedClaim],
         filed: &[Claim],
+        rejected: usize,
         pending: &[Claim],
     ) -> Self {
         let mut totals: BTreeMap<&str, (Decimal, usize)> = BTreeMap::new();
@@ -85,10 +87,7 @@ impl Summary {
                 })
                 .collect(),
             filed: filed.len(),
-            rejected: filed
-                .iter()
-                .filter(|c| c.state == ClaimState::Rejected)
-                .count(),
+            rejected,
             pending: pending
                 .iter()
                 .map(|c| Waiting {
@@ -117,7 +116,16 @@ impl Job for ClaimsSummary {
             let approved = claims::approved_between(&mut conn, from, to).await?;
             let filed = claims::submitted_between(&mut conn, from, to).await?;
             let pending = claims::pending(&mut conn).await?;
-            let summary = Summary::build(to, input.roster.timezone(), &approved, &filed, &pending);
+            let rejected = claims::rejected_between(&mut conn, from, to).await?;
+            let rejected = usize::try_from(rejected).unwrap_or_default();
+            let summary = Summary::build(
+                to,
+                input.roster.timezone(),
+                &approved,
+                &filed,
+                rejected,
+                &pending,
+            );
             let html =
                 summary.render(&input.templates, input.spec.template_or(DEFAULT_TEMPLATE))?;
             Ok(vec![html].into())
@@ -171,8 +179,8 @@ impl Job for ClaimsSummary {
         let template = spec.template_or(DEFAULT_TEMPLATE);
         let mut samples = Vec::new();
         for summary in [
-            Summary::build(slot, spec.timezone, &approved, &filed, &pending),
-            Summary::build(slot, spec.timezone, &[], &[], &[]),
+            Summary::build(slot, spec.timezone, &approved, &filed, 1, &pending),
+            Summary::build(slot, spec.timezone, &[], &[], 0, &[]),
         ] {
             let html = summary
                 .render(templates, template)
@@ -240,7 +248,7 @@ mod tests {
         ];
         let pending = vec![filed[2].clone()];
         let tz: chrono_tz::Tz = "Asia/Singapore".parse().unwrap();
-        let summary = Summary::build(slot, tz, &approved, &filed, &pending);
+        let summary = Summary::build(slot, tz, &approved, &filed, 1, &pending);
         assert_eq!(
             summary.approved,
             [

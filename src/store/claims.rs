@@ -311,32 +311,58 @@ pub async fn of_member(
 }
 
 /// An approved claim with who approved it (the approvers of its steps, in order).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovedClaim {
-    #[sqlx(flatten)]
     pub claim: Claim,
     /// Approvers' names joined with ` + `.
     pub approvers: String,
 }
 
-/// Claims approved in `[from, to)`, in order of approval.
+/// Claims approved in `[from, to)`, in order of approval, each with its approvers in step
+/// order.
 pub async fn approved_between(
     conn: &mut SqliteConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<ApprovedClaim>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.*, (SELECT group_concat(decided_by, ' + ') FROM
-                          (SELECT decided_by FROM claim_decisions d
-                           WHERE d.claim_id = c.id ORDER BY d.step)) AS approvers
-         FROM claims c
-         WHERE c.state = ? AND c.decided_at >= ? AND c.decided_at < ?
-         ORDER BY c.decided_at, c.id",
+    let claims: Vec<Claim> = sqlx::query_as(
+        "SELECT * FROM claims WHERE state = ? AND decided_at >= ? AND decided_at < ?
+         ORDER BY decided_at, id",
     )
     .bind(ClaimState::Approved)
     .bind(time_key(from))
     .bind(time_key(to))
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut approved = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let approvers: Vec<String> = decisions(conn, claim.id)
+            .await?
+            .into_iter()
+            .filter(ClaimDecision::approves)
+            .map(|d| d.decided_by)
+            .collect();
+        approved.push(ApprovedClaim {
+            claim,
+            approvers: approvers.join(" + "),
+        });
+    }
+    Ok(approved)
+}
+
+/// How many claims were rejected in `[from, to)`.
+pub async fn rejected_between(
+    conn: &mut SqliteConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM claims WHERE state = ? AND decided_at >= ? AND decided_at < ?",
+    )
+    .bind(ClaimState::Rejected)
+    .bind(time_key(from))
+    .bind(time_key(to))
+    .fetch_one(conn)
     .await
 }
 
@@ -449,6 +475,11 @@ mod tests {
             .unwrap();
         assert_eq!(approved.len(), 1);
         assert_eq!(approved[0].approvers, "Priya + Daniel");
+        let week = (at, at + chrono::Duration::seconds(1));
+        assert_eq!(
+            rejected_between(&mut conn, week.0, week.1).await.unwrap(),
+            1
+        );
         assert_eq!(
             get(&mut conn, other).await.unwrap().unwrap().state,
             ClaimState::Rejected
