@@ -534,6 +534,15 @@ fn hr_seed(config: &Config, today: chrono::NaiveDate) -> (Vec<Value>, Vec<Value>
     (employees, leave)
 }
 
+/// The callback data of a card's first button (*Approve*).
+fn approve_button(card: &SentRecord) -> String {
+    card.reply_markup
+        .as_ref()
+        .and_then(|m| m["inline_keyboard"][0][0]["callback_data"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The fakes read herald's clock: the simulator's `date` fields and the fake Xero's token
 /// expiry follow the sandbox's accelerated time.
 fn sim_clock(clock: &crate::clock::Clock) -> SimClock {
@@ -817,12 +826,7 @@ impl Script<'_> {
         let (Some(by_button), Some(by_reply)) = (posted.first(), posted.get(1)) else {
             return Ok(());
         };
-        let data = by_button
-            .reply_markup
-            .as_ref()
-            .and_then(|m| m["inline_keyboard"][0][0]["callback_data"].as_str())
-            .unwrap_or_default()
-            .to_owned();
+        let data = approve_button(by_button);
         let at = local_stamp(clock, self.config);
         println!("[{at}] {} taps [Approve] on the first card", first.name);
         sim.user_taps(
@@ -908,12 +912,7 @@ impl Script<'_> {
         let Some(card) = card(&sim.sent()) else {
             return Ok(());
         };
-        let data = card
-            .reply_markup
-            .as_ref()
-            .and_then(|m| m["inline_keyboard"][0][0]["callback_data"].as_str())
-            .unwrap_or_default()
-            .to_owned();
+        let data = approve_button(&card);
         println!(
             "[{}] {} taps [Approve] on the claim's card",
             local_stamp(clock, self.config),
