@@ -144,9 +144,20 @@ impl Booker<'_> {
             }
         }
         let first = candidates[0].clone();
-        self.set(plan, class_day, GymState::Full, Some(&first), None, false)
-            .await?;
-        Ok(Outcome::AllFull { tried: full, first })
+        let outcome = Outcome::AllFull {
+            tried: full,
+            first: first.clone(),
+        };
+        self.settle(
+            plan,
+            class_day,
+            GymState::Full,
+            Some(&first),
+            None,
+            &outcome,
+        )
+        .await?;
+        Ok(outcome)
     }
 
     /// One class: the booking request (after its `booking` row commits), retried while the
@@ -291,9 +302,20 @@ impl Booker<'_> {
         class: ClassSummary,
         full: Vec<String>,
     ) -> Result<Outcome, BookingError> {
-        self.set(plan, class_day, GymState::Booked, Some(&class), None, false)
-            .await?;
-        Ok(Outcome::Booked { class, full })
+        let outcome = Outcome::Booked {
+            class: class.clone(),
+            full,
+        };
+        self.settle(
+            plan,
+            class_day,
+            GymState::Booked,
+            Some(&class),
+            None,
+            &outcome,
+        )
+        .await?;
+        Ok(outcome)
     }
 
     async fn failed(
@@ -302,9 +324,10 @@ impl Booker<'_> {
         class_day: NaiveDate,
         why: &str,
     ) -> Result<Outcome, BookingError> {
-        self.set(plan, class_day, GymState::Failed, None, Some(why), false)
+        let outcome = Outcome::Failed(why.to_owned());
+        self.settle(plan, class_day, GymState::Failed, None, Some(why), &outcome)
             .await?;
-        Ok(Outcome::Failed(why.to_owned()))
+        Ok(outcome)
     }
 
     /// Leaves the row `booking`: the next run reads back before anything else.
@@ -314,9 +337,42 @@ impl Booker<'_> {
         class_day: NaiveDate,
         why: &str,
     ) -> Result<Outcome, BookingError> {
-        self.set(plan, class_day, GymState::Booking, None, Some(why), false)
-            .await?;
-        Ok(Outcome::Unknown(why.to_owned()))
+        let outcome = Outcome::Unknown(why.to_owned());
+        self.settle(
+            plan,
+            class_day,
+            GymState::Booking,
+            None,
+            Some(why),
+            &outcome,
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    /// Ends a member's booking as `state`, leaving in the same transaction the DM that tells
+    /// them ([`super::told`]) for the gym desk to send: settled and told, or neither.
+    async fn settle(
+        &self,
+        plan: &GymPlan,
+        class_day: NaiveDate,
+        state: GymState,
+        class: Option<&ClassSummary>,
+        error: Option<&str>,
+        outcome: &Outcome,
+    ) -> Result<(), sqlx::Error> {
+        let told = super::told(outcome, plan, class_day, self.timezone);
+        self.write(
+            plan,
+            class_day,
+            state,
+            class,
+            error,
+            false,
+            told.member.as_deref(),
+            told.buttons.as_ref(),
+        )
+        .await
     }
 
     async fn set(
@@ -327,6 +383,22 @@ impl Booker<'_> {
         class: Option<&ClassSummary>,
         error: Option<&str>,
         attempted: bool,
+    ) -> Result<(), sqlx::Error> {
+        self.write(plan, class_day, state, class, error, attempted, None, None)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &self,
+        plan: &GymPlan,
+        class_day: NaiveDate,
+        state: GymState,
+        class: Option<&ClassSummary>,
+        error: Option<&str>,
+        attempted: bool,
+        tell: Option<&str>,
+        buttons: Option<&serde_json::Value>,
     ) -> Result<(), sqlx::Error> {
         let class = class.map_or_else(ClassRef::default, |c| ClassRef {
             id: Some(&c.id),
@@ -349,6 +421,9 @@ impl Booker<'_> {
                     now,
                 )
                 .await?;
+                if let Some(html) = tell {
+                    gym_bookings::tell(&mut tx, &plan.member, class_day, html, buttons).await?;
+                }
                 tx.commit().await?;
                 Ok::<(), sqlx::Error>(())
             })

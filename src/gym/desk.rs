@@ -1,5 +1,6 @@
-//! The gym desk: carries out what members asked of the booking system outside the booking
-//! job (cancel a booked class, join a full class's waitlist). The handlers only record the
+//! The gym desk: sends each member the DM about their booking that the booking job left with
+//! the settled row, and carries out what members asked of the booking system outside the
+//! booking job (cancel a booked class, join a full class's waitlist). The handlers only record the
 //! request (a row's state) in their update's transaction, which wakes the desk on commit; the
 //! desk calls the provider with no transaction open, then records the result and tells the
 //! member (and the operators when it failed) in one transaction. Requests left by a process
@@ -69,6 +70,10 @@ impl GymDesk {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), GymDeskError> {
         let wake = self.inputs.store.signals().gym();
         loop {
+            let store = &self.inputs.store;
+            store
+                .retry("telling members their bookings", || self.tell_outcomes())
+                .await?;
             for state in [GymState::CancelRequested, GymState::WaitlistRequested] {
                 let store = &self.inputs.store;
                 let rows = store
@@ -171,6 +176,37 @@ impl GymDesk {
                 Err(e) => failed(GymState::Full, "waitlist", &e),
             },
         }
+    }
+
+    /// Sends every DM the booking job left with a settled row, each cleared in the
+    /// transaction that queues it: sent once, whatever happened to the run after it settled.
+    async fn tell_outcomes(&self) -> Result<(), GymDeskError> {
+        let store = &self.inputs.store;
+        let rows = {
+            let mut conn = store.pool().acquire().await?;
+            gym_bookings::untold(&mut conn).await?
+        };
+        for row in rows {
+            let (Some(html), Some(plan)) = (&row.to_tell, self.inputs.gym.plan_of(&row.member))
+            else {
+                continue;
+            };
+            let mut tx = store.begin_write().await?;
+            if !gym_bookings::told(&mut tx, &row.member, &row.class_date, html).await? {
+                continue; // Told meanwhile, or replaced by a newer outcome.
+            }
+            let mut dm = OutgoingMessage::direct(plan.telegram_id, html.clone());
+            if let Some(buttons) = row
+                .to_tell_buttons
+                .as_deref()
+                .and_then(|b| serde_json::from_str(b).ok())
+            {
+                dm = dm.with_markup(buttons);
+            }
+            self.poster.enqueue(&mut tx, dm).await?;
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     /// Whether `row`'s member still holds class `class_id`, from the booking system.

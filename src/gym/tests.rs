@@ -185,6 +185,16 @@ async fn the_first_request_leaves_at_the_opening_instant_and_not_before() {
         .collect();
     assert_eq!(before, [MindbodyRoute::IssueToken, MindbodyRoute::Classes]);
     assert_eq!(w.state().await, Some(GymState::Booked));
+    // The member's DM is left with the settled row, for the desk: settled and told together.
+    let mut conn = w.store.pool().acquire().await.unwrap();
+    let row = gym_bookings::get(&mut conn, "Priya Raman", thursday_date())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.to_tell.as_deref(),
+        Some("✅ Booked Thu 3 Dec 06:30 CrossFit.")
+    );
 }
 
 #[tokio::test]

@@ -122,7 +122,6 @@ impl Job for CakeReminder {
                     to: r.recipient_id,
                     html: render(&input.templates, template, &r)?,
                     once: Some(r.key),
-                    buttons: None,
                 });
             }
             Ok(JobOutput {

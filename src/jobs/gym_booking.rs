@@ -1,11 +1,12 @@
 //! The gym booking (GymBooker, kind `gym_booking`, e.g. 08:57 team time): for every member
 //! whose plan books the class day this many days ahead, log in and read the timetable, book at
-//! the window's opening instant (all members at once), and DM each member the result; a
-//! failure also goes to the operators. See [`crate::gym::booking`].
+//! the window's opening instant (all members at once). Each member's result DM is left with
+//! their settled row and sent by the gym desk; a failure also goes to the operators, with the
+//! run. See [`crate::gym::booking`].
 
 use futures::future::BoxFuture;
 
-use super::{DirectMessage, Job, JobError, JobInput, JobOutput, JobSpec, OperatorNote, Sample};
+use super::{Job, JobError, JobInput, JobOutput, JobSpec, OperatorNote, Sample};
 use crate::gym::booking::{Booker, BookingError, Outcome};
 use crate::gym::told;
 use crate::identity::GymBooker;
@@ -66,15 +67,9 @@ impl Job for GymBooking {
                             .detail(format!("{} {class_day}: {outcome:?}", plan.member)),
                     );
                 }
+                // The member's DM was left with the settled row, for the gym desk to send
+                // (`Booker::settle`): only the operators' note goes out with the run.
                 let told = told(&outcome, plan, class_day, gym.timezone);
-                if let Some(html) = told.member {
-                    output.direct.push(DirectMessage {
-                        to: plan.telegram_id,
-                        once: None,
-                        html,
-                        buttons: told.buttons,
-                    });
-                }
                 if let Some(html) = told.operators {
                     output.notes.push(OperatorNote { once: None, html });
                 }

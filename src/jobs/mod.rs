@@ -186,7 +186,6 @@ impl JobOutput {
                     to: operator.telegram_id,
                     once: None,
                     html: html.to_owned(),
-                    buttons: None,
                 })
                 .collect(),
             ..JobOutput::default()
@@ -221,8 +220,6 @@ pub struct DirectMessage {
     pub once: Option<String>,
     /// Telegram HTML.
     pub html: String,
-    /// Buttons under it (an inline keyboard), if any.
-    pub buttons: Option<serde_json::Value>,
 }
 
 /// A note for the operators from a job run.

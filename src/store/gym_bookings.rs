@@ -51,6 +51,11 @@ pub struct GymBookingRow {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub updated_at: String,
+    /// The member's DM about the outcome, waiting for the gym desk (HTML), and its buttons.
+    #[sqlx(default)]
+    pub to_tell: Option<String>,
+    #[sqlx(default)]
+    pub to_tell_buttons: Option<String>,
 }
 
 impl GymBookingRow {
@@ -171,4 +176,54 @@ pub async fn in_state(
         .bind(state)
         .fetch_all(conn)
         .await
+}
+
+/// Leaves `html` (with `buttons`) for the gym desk to DM the member of `(member, date)`, in
+/// the transaction that settled the row; wakes the desk once it commits.
+pub async fn tell(
+    conn: &mut SqliteConnection,
+    member: &str,
+    date: NaiveDate,
+    html: &str,
+    buttons: Option<&serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE gym_bookings SET to_tell = ?, to_tell_buttons = ? WHERE member = ? AND class_date = ?",
+    )
+    .bind(html)
+    .bind(buttons.map(serde_json::Value::to_string))
+    .bind(member)
+    .bind(date.to_string())
+    .execute(&mut *conn)
+    .await?;
+    super::signals::mark(conn, super::signals::Wake::Gym);
+    Ok(())
+}
+
+/// Rows with a DM waiting, oldest first.
+pub async fn untold(conn: &mut SqliteConnection) -> Result<Vec<GymBookingRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM gym_bookings WHERE to_tell IS NOT NULL ORDER BY updated_at, member",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Clears the DM waiting on `(member, date)` if it is still `html`. False if it was not.
+pub async fn told(
+    conn: &mut SqliteConnection,
+    member: &str,
+    date: &str,
+    html: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE gym_bookings SET to_tell = NULL, to_tell_buttons = NULL
+         WHERE member = ? AND class_date = ? AND to_tell = ?",
+    )
+    .bind(member)
+    .bind(date)
+    .bind(html)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -277,11 +277,7 @@ async fn run_slot<I: BotIdentity>(
                 if !first_time(&mut tx, &spec, dm.once.as_deref(), at).await? {
                     continue;
                 }
-                let mut message = OutgoingMessage::direct(dm.to, dm.html.as_str());
-                if let Some(buttons) = &dm.buttons {
-                    message = message.with_markup(buttons.clone());
-                }
-                messages.push(message);
+                messages.push(OutgoingMessage::direct(dm.to, dm.html.as_str()));
             }
             let queued = messages.len();
             let mut problem = None;
