@@ -203,7 +203,15 @@ impl GymDesk {
             {
                 dm = dm.with_markup(buttons);
             }
-            self.poster.enqueue(&mut tx, dm).await?;
+            match self.poster.enqueue(&mut tx, dm).await {
+                Ok(_) => {}
+                // A text Telegram would refuse stays this member's problem: dropped (and
+                // logged), never a stop of the desk or a retry forever.
+                Err(EnqueueError::Text { problem, .. }) => {
+                    tracing::error!(member = %row.member, %problem, "a gym DM Telegram would refuse was not sent");
+                }
+                Err(e) => return Err(e.into()),
+            }
             tx.commit().await?;
         }
         Ok(())
