@@ -7,10 +7,19 @@
 //!
 //! It prints both figures at 20,000 updates and at the end. The suite's default is 40,000, so
 //! that the README's test command stays well inside CI's 30 minutes on two cores (100,000
-//! take about nine minutes there); unbounded growth after the warm-up would still double the
-//! figures, four times the margin. The bounds are loose on purpose
-//! (freed pages are reused, not returned; the allocator keeps some slack): what they catch is
-//! growth with traffic, which would be many times the margin at 100,000 updates.
+//! take about nine minutes there).
+//!
+//! Two checks, one exact and one coarse:
+//! - **Rows.** At the end no table holds as many rows as half the updates pushed. Each update
+//!   writes several rows (its handled-mark, its reply's outbox row, ...), and the prune keeps
+//!   at most two clock days of them (a few thousand), so any table that keeps a row per update,
+//!   however small the row, is caught whatever the machine's speed.
+//! - **File and memory.** The file's size is a high-water mark of the live rows, and those are
+//!   "two clock days of traffic", which depends on how fast this machine answers in that
+//!   stretch: a CI machine that sped up by a third after the warm-up grew the file by a third
+//!   with nothing leaking. So the file may grow by half (plus 1 MiB) after the warm-up;
+//!   growth with traffic (the prune not running) would double it. Freed pages are reused,
+//!   not returned, and the allocator keeps some slack, so memory gets a quarter.
 //!
 //! Needs the `fault-injection` feature: only such a build lets a test switch the sender's
 //! flood limits off (`HERALD_TEST_RATE_LIMITS`).
@@ -205,18 +214,22 @@ async fn sustained_traffic_leaves_database_size_and_memory_flat() {
         .expect("count");
     println!("soak: {pruned} prune entries; {kept} processed_updates rows kept");
     assert!(pruned > 0, "the daily prune ran during the soak");
-    assert!(
-        (kept as usize) < total - WARM,
-        "processed_updates was pruned: {kept} rows kept"
-    );
-    // Flat: the file at most 25% (plus 1 MiB) above the warm figure; growth with traffic
-    // would be `total / WARM` times it. The write-ahead log's size at any instant depends on
+    let rows = rows_per_table(&store).await;
+    println!("soak: rows kept per table: {rows:?}");
+    for (table, count) in &rows {
+        assert!(
+            (*count as usize) < total / 2,
+            "{table} keeps a row per update: {count} rows after {total} updates"
+        );
+    }
+    // Flat: the file at most 50% (plus 1 MiB) above the warm figure (see the module docs);
+    // growth with traffic would be `total / WARM` times it. The write-ahead log's size at any instant depends on
     // the largest recent transaction (a prune) and where the checkpoint stands, not on the
     // traffic so far: it must stay within a few checkpoints' worth
     // (`WAL_SIZE_LIMIT`); a checkpoint that never completes would let it grow by hundreds of
     // MiB over this many updates.
     assert!(
-        end_db <= warm_db + warm_db / 4 + 1_048_576,
+        end_db <= warm_db + warm_db / 2 + 1_048_576,
         "database file grew from {warm_db} to {end_db} bytes"
     );
     for (when, wal) in [("warm", warm_wal), ("end", end_wal)] {
@@ -229,4 +242,26 @@ async fn sustained_traffic_leaves_database_size_and_memory_flat() {
         end_rss <= warm_rss + warm_rss / 4,
         "RSS grew from {warm_rss} to {end_rss} KiB"
     );
+}
+
+/// Every table's row count, largest first (SQLite's own tables and the migrations' ledger
+/// left out).
+async fn rows_per_table(store: &herald::store::Store) -> Vec<(String, i64)> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master
+         WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != '_sqlx_migrations'",
+    )
+    .fetch_all(store.reader())
+    .await
+    .expect("table names");
+    let mut rows = Vec::new();
+    for table in tables {
+        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{table}\""))
+            .fetch_one(store.reader())
+            .await
+            .expect("row count");
+        rows.push((table, count));
+    }
+    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows
 }
