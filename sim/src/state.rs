@@ -1728,6 +1728,50 @@ mod tests {
     }
 
     #[test]
+    fn a_document_caption_is_held_to_1024_visible_units() {
+        let config = SimConfig {
+            bots: vec![SimBot {
+                token: "1:a".into(),
+                user_id: 1,
+                username: "a_bot".into(),
+                first_name: "A".into(),
+                can_read_all_group_messages: false,
+            }],
+            users: vec![SimUser {
+                user_id: 42,
+                first_name: "U".into(),
+                last_name: None,
+                username: None,
+            }],
+            ..SimConfig::default()
+        };
+        let watchers: Arc<[watch::Sender<u64>]> = vec![watch::channel(0).0].into();
+        let mut st = State::new(config, watchers);
+        let mut send = |caption: String| {
+            let p = Params::from_json(json!({
+                "chat_id": 42, "document": "BQACAgIAAx0", "caption": caption, "parse_mode": "HTML"
+            }));
+            st.send_document(0, &p, true, Instant::now())
+                .map(|m| m.caption)
+                .map_err(|e| e.description)
+        };
+        // Tags count as what they show: 1,024 visible units fit, one more does not.
+        let fits = format!("<b>{}</b>", "😀".repeat(512));
+        assert!(send(fits).is_ok());
+        assert_eq!(
+            send(format!("{}x", "😀".repeat(512))),
+            Err("Bad Request: message caption is too long".to_owned())
+        );
+        let p = Params::from_json(json!({"chat_id": 42, "caption": "no file"}));
+        assert_eq!(
+            st.send_document(0, &p, true, Instant::now())
+                .unwrap_err()
+                .description,
+            "Bad Request: there is no document in the request"
+        );
+    }
+
+    #[test]
     fn markup_rules() {
         let p = Params::from_json(json!({"reply_markup": {"inline_keyboard": [[
             {"text": "ok", "callback_data": "x".repeat(64)}

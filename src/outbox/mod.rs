@@ -515,6 +515,54 @@ mod tests {
         }
     }
 
+    /// A document's text is its caption, held to 1,024 units at enqueue (Telegram would
+    /// answer "message caption is too long"); the same text without a document is a message.
+    #[tokio::test]
+    async fn a_documents_caption_is_refused_at_enqueue_past_1024_units() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let csv = || Document {
+            file_name: "claims.csv".into(),
+            content: b"a,b\r\n".to_vec(),
+        };
+        let long = format!("<b>{}</b>", "é".repeat(1025));
+        let as_caption = OutgoingMessage::direct(42, long.clone()).with_document(csv());
+        assert_eq!(as_caption.text_kind(), TextKind::Caption);
+        let mut conn = store.pool().acquire().await.unwrap();
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let refused = enqueue(&mut conn, "claims", at, as_caption).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(EnqueueError::Text {
+                    problem: TextProblem::TooLong {
+                        units: 1025,
+                        limit: 1024
+                    },
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        let fitting = OutgoingMessage::direct(42, "é".repeat(1024)).with_document(csv());
+        enqueue(&mut conn, "claims", at, fitting)
+            .await
+            .expect("1,024 units fit");
+        let as_message = OutgoingMessage::direct(42, long);
+        assert_eq!(as_message.text_kind(), TextKind::Message);
+        enqueue(&mut conn, "claims", at, as_message)
+            .await
+            .expect("a message may be 4,096 units");
+        let documents: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT document_name FROM outbox ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(documents, [Some("claims.csv".to_owned()), None]);
+    }
+
     #[test]
     fn every_message_kind_has_its_stored_kind() {
         assert_eq!(
