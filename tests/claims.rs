@@ -3,7 +3,8 @@
 //! other bot); two approvers tapping at once; two distinct approvers above the threshold; a
 //! claimant who is an approver never deciding their own claim; rejection by reply with a
 //! reason; a receipt sent later by reply in a DM; bad claims refused with nothing stored; and
-//! the month's CSV export sent as a document, to approvers only.
+//! the month's CSV export sent as a document, to approvers only. Also: a receipt whose card
+//! never reached #claims fails its edit loudly instead of losing it.
 
 mod common;
 
@@ -394,6 +395,74 @@ async fn a_receipt_by_reply_in_a_dm_and_a_rejection_by_reply_with_its_reason() {
     t.sent("the refusal", |r| r.text.contains("is already rejected"))
         .await;
     t.settled().await;
+    assert_eq!(
+        t.table("SELECT receipt_file_id FROM claims").await,
+        [file_id]
+    );
+}
+
+/// The card names its message by outbox row ([`herald::outbox::MessageKind::EditOf`]). When
+/// the card itself never left (#claims was deleted), the receipt's edit has nothing to edit:
+/// it fails as Telegram would refuse it, the operator is told, and nothing is edited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_for_a_card_that_never_left_fails_its_edit_loudly() {
+    let t = Team::start().await;
+    t.sim.delete_topic(CLAIMS_THREAD);
+    t.sim
+        .user_dms(SITI, &t.claims, "/claim 18 SGD lunch with a prospect");
+    let ack = t
+        .sent("the acknowledgement", |r| {
+            r.chat_id == SITI && r.text.contains("C-0001")
+        })
+        .await;
+    t.settled().await;
+    let (_, file_id) = t.sim.user_sends_file(
+        SITI,
+        SimPlace::Dm(&t.claims),
+        Some(ack.message_id),
+        SimFile::Photo,
+        None,
+    );
+    t.sent("the receipt's confirmation", |r| {
+        r.chat_id == SITI && r.text.contains("Receipt added to claim <b>C-0001</b>")
+    })
+    .await;
+    t.settled().await;
+    let rows = t
+        .table(
+            "SELECT kind || ' ' || state || ' ' || IFNULL(error, '') FROM outbox
+             WHERE bot = 'claims' AND chat_id != 7345601928 ORDER BY id",
+        )
+        .await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(
+        rows[0].starts_with("send failed") && rows[0].contains("message thread not found"),
+        "{rows:#?}"
+    );
+    assert!(
+        rows[1].starts_with("edit failed")
+            && rows[1].contains("message to edit not found (outbox row"),
+        "{rows:#?}"
+    );
+    assert!(
+        t.sim
+            .sent_by(&t.claims)
+            .iter()
+            .all(|r| r.method != "editMessageText"),
+        "nothing was edited"
+    );
+    // One DM per refused row, to the operator, naming Telegram's reason.
+    let told = t
+        .table(
+            "SELECT text FROM outbox WHERE bot = 'lawrence' AND chat_id = 5102938471 ORDER BY id",
+        )
+        .await;
+    assert!(
+        told.iter()
+            .any(|text| text.contains("message to edit not found")),
+        "{told:#?}"
+    );
+    // The receipt itself is kept with the claim.
     assert_eq!(
         t.table("SELECT receipt_file_id FROM claims").await,
         [file_id]
