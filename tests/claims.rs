@@ -4,7 +4,8 @@
 //! claimant who is an approver never deciding their own claim; rejection by reply with a
 //! reason; a receipt sent later by reply in a DM; bad claims refused with nothing stored; and
 //! the month's CSV export sent as a document, to approvers only. Also: a receipt whose card
-//! never reached #claims fails its edit loudly instead of losing it.
+//! never reached #claims fails its edit loudly instead of losing it, and the weekly summary
+//! asked for by the operator runs through the scheduler and posts in #claims as Claims.
 
 mod common;
 
@@ -23,7 +24,7 @@ const DANIEL: i64 = 1738294056; // approver
 const SITI: i64 = 7345601928; // member, not an approver
 
 struct Team {
-    _deployment: Deployment,
+    deployment: Deployment,
     sim: Simulator,
     fleet: RunningFleet,
     claims: String,
@@ -41,7 +42,7 @@ impl Team {
         let fleet = herald::fleet::start(&options).await.expect("fleet starts");
         let claims = deployment.config().bots["claims"].username.clone();
         Team {
-            _deployment: deployment,
+            deployment,
             sim,
             fleet,
             claims,
@@ -399,6 +400,58 @@ async fn a_receipt_by_reply_in_a_dm_and_a_rejection_by_reply_with_its_reason() {
         t.table("SELECT receipt_file_id FROM claims").await,
         [file_id]
     );
+}
+
+/// `/run claims-summary` goes through the scheduler like a Friday slot: Claims posts the
+/// week's totals in #claims (approved per currency, filed, what still waits), and the slot
+/// is recorded done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_summary_runs_through_the_scheduler_and_posts_as_claims() {
+    let t = Team::start().await;
+    t.says(SITI, "/claim 45.20 SGD taxi to client meeting");
+    let card = t.card("C-0001").await;
+    let query = t.tap(PRIYA, &card, true);
+    assert_eq!(t.answer(&query).await, "Approved. The claimant is told.");
+    t.says(SITI, "/claim 12 MYR parking");
+    t.card("C-0002").await;
+    t.settled().await;
+    // A manual run's slot is its second: the claims were filed in an earlier one.
+    let clock = herald::clock::Clock::system();
+    let filed = clock.now();
+    common::wait_until("the next second", || {
+        std::future::ready(clock.now() >= filed + chrono::Duration::seconds(1))
+    })
+    .await;
+    let lawrence = t.deployment.config().bots["lawrence"].username.clone();
+    t.sim.user_dms(WEI_MING, &lawrence, "/run claims-summary");
+    let summary = t
+        .sent("the summary", |r| r.text.contains("Claims this week"))
+        .await;
+    assert_eq!(summary.thread_id, Some(CLAIMS_THREAD));
+    for needle in [
+        "✅ Approved: <b>SGD 45.20</b> in 1 claim\n",
+        "Filed: 2 · rejected: 0",
+        "⏳ Awaiting a decision:\nC-0002 · Siti Rahman · MYR 12.00 · 0 days old",
+    ] {
+        assert!(
+            summary.text.contains(needle),
+            "{needle:?} in {}",
+            summary.text
+        );
+    }
+    t.settled().await;
+    assert_eq!(
+        t.table("SELECT state FROM job_slots WHERE job = 'claims-summary'")
+            .await,
+        ["done"]
+    );
+    let others: Vec<SentRecord> = t
+        .sim
+        .sent()
+        .into_iter()
+        .filter(|r| r.bot != t.claims && r.text.contains("Claims this week"))
+        .collect();
+    assert!(others.is_empty(), "{others:#?}");
 }
 
 /// The card names its message by outbox row ([`herald::outbox::MessageKind::EditOf`]). When
