@@ -1,8 +1,9 @@
 //! GymBooker end to end, in process, against the Telegram simulator and the fake Mindbody, on a
 //! manual clock both fakes read: the 08:57 job logs in and reads Thursday's timetable, books
 //! at 09:00:00 (06:30 full, so 07:30) and DMs the member once; `/gym` lists it and `/gym
-//! cancel` cancels it through the desk; every class full offers the waitlist button, and a tap
-//! on it joins the waitlist through the desk.
+//! cancel` cancels it through the desk; `/gym skip` on a booked day cancels it the same way and
+//! a rerun leaves the day alone; every class full offers the waitlist button, and a tap on it
+//! joins the waitlist through the desk.
 
 mod common;
 
@@ -266,6 +267,48 @@ async fn the_0857_job_books_at_the_opening_falls_back_once_and_gym_cancel_cancel
         .await;
     g.settled().await;
     assert_eq!(g.fake.cancellations().len(), 1, "cancelled once");
+}
+
+/// Skipping a day that is already booked cancels the class through the desk (the gym must
+/// free the place), and the day stays off: a rerun of the job books nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gym_skip_on_a_booked_day_cancels_it_and_a_rerun_books_nothing() {
+    let g = Gym::start(&[]).await;
+    g.run_until_booked().await;
+    g.dm(|t| t == "✅ Booked Thu 3 Dec 06:30 CrossFit.").await;
+    g.sim.user_dms(PRIYA, &g.gymbooker, "/gym skip 2026-12-03");
+    g.dm(|t| t == "Skipping 2026-12-03: cancelling that booking now; I'll confirm.")
+        .await;
+    g.dm(|t| t == "✅ Cancelled your Thu 3 Dec 06:30 class.")
+        .await;
+    assert_eq!(g.fake.cancellations().len(), 1);
+    g.settled().await;
+    assert_eq!(
+        common::table(&g.fleet, "SELECT state FROM gym_bookings").await,
+        ["cancelled"]
+    );
+    // The operator reruns today's job by hand: the day was decided, so nothing is booked.
+    let lawrence = g._deployment.config().bots["lawrence"].username.clone();
+    g.sim.user_dms(5102938471, &lawrence, "/run gym-booking");
+    common::wait_until("the rerun's slot is decided", || async {
+        common::table(
+            &g.fleet,
+            "SELECT state FROM job_slots WHERE job = 'gym-booking' AND trigger != 'schedule'",
+        )
+        .await
+            == ["done"]
+    })
+    .await;
+    g.settled().await;
+    assert_eq!(
+        g.fake.count(MindbodyRoute::AddClientToClass),
+        1,
+        "booked once"
+    );
+    assert_eq!(
+        common::table(&g.fleet, "SELECT state FROM gym_bookings").await,
+        ["cancelled"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
