@@ -358,6 +358,58 @@ impl MindbodyClient {
         }
     }
 
+    /// Reads every page of the list at `path`: the `base` parameters then `Limit` and
+    /// `Offset`, from offset 0 on. Each page's items (`items` takes them and the
+    /// `PaginationResponse` out of the page) go to `each` in order, before the next page is asked
+    /// for. Paging stops at an empty page, once the offset reaches `TotalResults`, or, with no
+    /// total, at a short page; more than [`MAX_PAGES`] pages is [`GymError::Unreadable`].
+    async fn paged<P, W>(
+        &self,
+        what: &str,
+        path: &'static str,
+        base: &[(&'static str, String)],
+        items: impl Fn(P) -> (Vec<W>, Option<model::PaginationResponse>),
+        mut each: impl FnMut(W),
+    ) -> Result<(), GymError>
+    where
+        P: serde::de::DeserializeOwned,
+    {
+        let mut offset: u32 = 0;
+        for _ in 0..MAX_PAGES {
+            let mut query = base.to_vec();
+            query.push((query::LIMIT, model::PAGE_LIMIT.to_string()));
+            query.push((query::OFFSET, offset.to_string()));
+            let body = self
+                .call(Call {
+                    what: what.into(),
+                    path,
+                    query,
+                    body: None,
+                    class_id: None,
+                })
+                .await?;
+            let page: P = serde_json::from_slice(&body).map_err(|e| unreadable(what, &e))?;
+            let (wires, pagination) = items(page);
+            let got = u32::try_from(wires.len()).unwrap_or(u32::MAX);
+            wires.into_iter().for_each(&mut each);
+            offset = offset.saturating_add(got);
+            let total = pagination.and_then(|p| p.total_results);
+            let done = got == 0
+                || match total {
+                    Some(total) => offset >= total,
+                    None => got < model::PAGE_LIMIT,
+                };
+            if done {
+                return Ok(());
+            }
+        }
+        Err(GymError::Unreadable {
+            provider: PROVIDER,
+            what: what.into(),
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
     /// Every class starting in `period`, paged.
     async fn read_classes(&self, period: Period) -> Result<Vec<GymClass>, GymError> {
         let tz = self.tz();
@@ -375,51 +427,23 @@ impl MindbodyClient {
         for id in &self.settings.program_ids {
             base.push((query::PROGRAM_IDS, id.to_string()));
         }
-        let what = "the class schedule";
         let mut classes = Vec::new();
-        let mut offset: u32 = 0;
-        for _ in 0..MAX_PAGES {
-            let mut query = base.clone();
-            query.push((query::LIMIT, model::PAGE_LIMIT.to_string()));
-            query.push((query::OFFSET, offset.to_string()));
-            let body = self
-                .call(Call {
-                    what: what.into(),
-                    path: model::CLASSES_PATH,
-                    query,
-                    body: None,
-                    class_id: None,
-                })
-                .await?;
-            let page: model::ClassesPage =
-                serde_json::from_slice(&body).map_err(|e| unreadable(what, &e))?;
-            let got = u32::try_from(page.classes.len()).unwrap_or(u32::MAX);
-            for wire in page.classes {
-                match model::to_gym_class(wire, tz) {
-                    Ok(class) if period.contains(class.starts_at) => classes.push(class),
-                    Ok(_) => {}
-                    Err(reason) => {
-                        tracing::warn!(reason = %one_line(&reason), "Mindbody class skipped: unreadable");
-                    }
+        self.paged(
+            "the class schedule",
+            model::CLASSES_PATH,
+            &base,
+            |page: model::ClassesPage| (page.classes, page.pagination),
+            |wire| match model::to_gym_class(wire, tz) {
+                Ok(class) if period.contains(class.starts_at) => classes.push(class),
+                Ok(_) => {}
+                Err(reason) => {
+                    tracing::warn!(reason = %one_line(&reason), "Mindbody class skipped: unreadable");
                 }
-            }
-            offset = offset.saturating_add(got);
-            let total = page.pagination.and_then(|p| p.total_results);
-            let done = got == 0
-                || match total {
-                    Some(total) => offset >= total,
-                    None => got < model::PAGE_LIMIT,
-                };
-            if done {
-                classes.sort_by(|a, b| (a.starts_at, &a.id).cmp(&(b.starts_at, &b.id)));
-                return Ok(classes);
-            }
-        }
-        Err(GymError::Unreadable {
-            provider: PROVIDER,
-            what: what.into(),
-            reason: format!("more than {MAX_PAGES} pages"),
-        })
+            },
+        )
+        .await?;
+        classes.sort_by(|a, b| (a.starts_at, &a.id).cmp(&(b.starts_at, &b.id)));
+        Ok(classes)
     }
 
     async fn book_class(
@@ -465,32 +489,20 @@ impl MindbodyClient {
         let day = chrono::Duration::days(1);
         let first = (period.from - day).with_timezone(&tz).date_naive();
         let last = (period.to + day).with_timezone(&tz).date_naive();
-        let what = "the member's bookings";
+        let base = [
+            (query::CLIENT_ID, member.to_owned()),
+            (query::START_DATE, model::write_date(first)),
+            (query::END_DATE, model::write_date(last)),
+        ];
         let mut bookings = Vec::new();
-        let mut offset: u32 = 0;
-        for _ in 0..MAX_PAGES {
-            let query = vec![
-                (query::CLIENT_ID, member.to_owned()),
-                (query::START_DATE, model::write_date(first)),
-                (query::END_DATE, model::write_date(last)),
-                (query::LIMIT, model::PAGE_LIMIT.to_string()),
-                (query::OFFSET, offset.to_string()),
-            ];
-            let body = self
-                .call(Call {
-                    what: what.into(),
-                    path: model::CLIENT_VISITS_PATH,
-                    query,
-                    body: None,
-                    class_id: None,
-                })
-                .await?;
-            let page: model::VisitsPage =
-                serde_json::from_slice(&body).map_err(|e| unreadable(what, &e))?;
-            let got = u32::try_from(page.visits.len()).unwrap_or(u32::MAX);
-            for visit in page.visits {
+        self.paged(
+            "the member's bookings",
+            model::CLIENT_VISITS_PATH,
+            &base,
+            |page: model::VisitsPage| (page.visits, page.pagination),
+            |visit| {
                 if visit.late_cancelled == Some(true) || visit.waitlist_entry_id.is_some() {
-                    continue;
+                    return;
                 }
                 let booking = model::to_booking(visit, member, None, tz);
                 match booking.starts_at {
@@ -501,25 +513,11 @@ impl MindbodyClient {
                         "Mindbody visit skipped: no readable StartDateTime"
                     ),
                 }
-            }
-            offset = offset.saturating_add(got);
-            let total = page.pagination.and_then(|p| p.total_results);
-            let done = got == 0
-                || match total {
-                    Some(total) => offset >= total,
-                    None => got < model::PAGE_LIMIT,
-                };
-            if done {
-                bookings
-                    .sort_by(|a, b| (a.starts_at, &a.class_id).cmp(&(b.starts_at, &b.class_id)));
-                return Ok(bookings);
-            }
-        }
-        Err(GymError::Unreadable {
-            provider: PROVIDER,
-            what: what.into(),
-            reason: format!("more than {MAX_PAGES} pages"),
-        })
+            },
+        )
+        .await?;
+        bookings.sort_by(|a, b| (a.starts_at, &a.class_id).cmp(&(b.starts_at, &b.class_id)));
+        Ok(bookings)
     }
 
     async fn cancel_booking(&self, member: &str, class_id: &str) -> Result<(), GymError> {
