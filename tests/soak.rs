@@ -262,6 +262,6 @@ async fn rows_per_table(store: &herald::store::Store) -> Vec<(String, i64)> {
             .expect("row count");
         rows.push((table, count));
     }
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     rows
 }
