@@ -1661,6 +1661,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A state with one bot (`a_bot`) and one user (42).
+    fn one_bot_and_user_42() -> State {
+        let config = SimConfig {
+            bots: vec![SimBot {
+                token: "1:a".into(),
+                user_id: 1,
+                username: "a_bot".into(),
+                first_name: "A".into(),
+                can_read_all_group_messages: false,
+            }],
+            users: vec![SimUser {
+                user_id: 42,
+                first_name: "U".into(),
+                last_name: None,
+                username: None,
+            }],
+            ..SimConfig::default()
+        };
+        let watchers: Arc<[watch::Sender<u64>]> = vec![watch::channel(0).0].into();
+        State::new(config, watchers)
+    }
+
     #[test]
     fn length_is_counted_on_visible_utf16_text() {
         let nobody = |_: i64| None;
@@ -1685,24 +1707,7 @@ mod tests {
 
     #[test]
     fn blocked_deactivated_and_long_answers_get_telegrams_texts() {
-        let config = SimConfig {
-            bots: vec![SimBot {
-                token: "1:a".into(),
-                user_id: 1,
-                username: "a_bot".into(),
-                first_name: "A".into(),
-                can_read_all_group_messages: false,
-            }],
-            users: vec![SimUser {
-                user_id: 42,
-                first_name: "U".into(),
-                last_name: None,
-                username: None,
-            }],
-            ..SimConfig::default()
-        };
-        let watchers: Arc<[watch::Sender<u64>]> = vec![watch::channel(0).0].into();
-        let mut st = State::new(config, watchers);
+        let mut st = one_bot_and_user_42();
         fn send_hi(st: &mut State) -> Result<(), (u16, String)> {
             let p = Params::from_json(json!({"chat_id": 42, "text": "hi"}));
             st.send_message(0, &p, true, Instant::now())
@@ -1729,24 +1734,7 @@ mod tests {
 
     #[test]
     fn a_document_caption_is_held_to_1024_visible_units() {
-        let config = SimConfig {
-            bots: vec![SimBot {
-                token: "1:a".into(),
-                user_id: 1,
-                username: "a_bot".into(),
-                first_name: "A".into(),
-                can_read_all_group_messages: false,
-            }],
-            users: vec![SimUser {
-                user_id: 42,
-                first_name: "U".into(),
-                last_name: None,
-                username: None,
-            }],
-            ..SimConfig::default()
-        };
-        let watchers: Arc<[watch::Sender<u64>]> = vec![watch::channel(0).0].into();
-        let mut st = State::new(config, watchers);
+        let mut st = one_bot_and_user_42();
         let mut send = |caption: String| {
             let p = Params::from_json(json!({
                 "chat_id": 42, "document": "BQACAgIAAx0", "caption": caption, "parse_mode": "HTML"
