@@ -692,6 +692,29 @@ impl Simulator {
         self.shared.lock().too_many
     }
 
+    /// Numbers the next update of `bot_username` `next_id`, as Telegram does after a week
+    /// without updates for the bot (the Bot API: "If there are no new updates for at least a
+    /// week, then identifier of the next update will be chosen randomly instead of
+    /// sequentially"). A `next_id` below the bot's last offset is the case that matters: the
+    /// server then reads that offset as "in the future", confirms nothing and answers from
+    /// the oldest waiting update.
+    ///
+    /// # Panics
+    /// If `bot_username` is not a bot of the simulator, or updates are still waiting for it
+    /// (a week without updates leaves none).
+    pub fn restart_update_ids(&self, bot_username: &str, next_id: i64) {
+        let mut st = self.shared.lock();
+        let bot = st
+            .bot_by_username(bot_username)
+            .unwrap_or_else(|| panic!("telegram simulator: no bot {bot_username}"));
+        assert_eq!(
+            st.pending(bot),
+            0,
+            "telegram simulator: updates still wait for {bot_username}"
+        );
+        st.restart_update_ids(bot, next_id);
+    }
+
     /// Updates waiting (not yet confirmed by an offset) for a bot; 0 for an unknown bot.
     pub fn pending_updates(&self, bot_username: &str) -> usize {
         let st = self.shared.lock();

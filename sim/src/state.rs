@@ -485,6 +485,13 @@ impl State {
         self.group.chat_id
     }
 
+    /// Numbers `bot`'s next update `next_id`, as Telegram does after a week without updates:
+    /// "the identifier of the next update will be chosen randomly instead of sequentially",
+    /// so it may be lower than every id the bot has seen.
+    pub fn restart_update_ids(&mut self, bot: usize, next_id: i64) {
+        self.bots[bot].next_update_id = next_id;
+    }
+
     pub fn pending(&self, bot: usize) -> usize {
         self.bots[bot].queue.len()
     }
@@ -496,9 +503,15 @@ impl State {
 
     /// Starts a `getUpdates`: confirms updates below `offset` and takes over from any older
     /// request of the same bot (which will then answer 409). Returns this request's ticket.
+    ///
+    /// As the Bot API server's update queue (tdlib's `TQueue::get`): an offset more than 10
+    /// past the next update id is "in the future" and confirms nothing; the answer then
+    /// starts at the oldest waiting update. That is what a client whose stored offset
+    /// outlived a restart of the ids ([`State::restart_update_ids`]) meets.
     pub fn poll_begin(&mut self, bot: usize, offset: Option<i64>) -> u64 {
         let rt = &mut self.bots[bot];
         match offset {
+            Some(o) if o > rt.next_update_id + 10 => {}
             Some(o) if o > 0 => rt.queue.retain(|u| u.update_id() >= o),
             Some(o) if o < 0 => {
                 let keep = usize::try_from(o.unsigned_abs()).unwrap_or(usize::MAX);
@@ -1757,6 +1770,23 @@ mod tests {
                 .description,
             "Bad Request: there is no document in the request"
         );
+    }
+
+    /// tdlib's `TQueue::get`: an offset more than 10 past the next update id confirms
+    /// nothing, so updates numbered anew (lower) after a quiet week are not lost to a client's
+    /// old offset.
+    #[test]
+    fn an_offset_in_the_future_confirms_nothing() {
+        let mut st = one_bot_and_user_42();
+        st.restart_update_ids(0, 5_000);
+        st.push_update(0, |_| {});
+        st.push_update(0, |_| {});
+        st.poll_begin(0, Some(FIRST_UPDATE_ID + 7));
+        assert_eq!(st.pending(0), 2, "an offset from before the restart");
+        st.poll_begin(0, Some(5_001));
+        assert_eq!(st.pending(0), 1);
+        st.poll_begin(0, Some(5_002 + 10));
+        assert_eq!(st.pending(0), 0, "up to 10 past the next id still confirms");
     }
 
     #[test]
