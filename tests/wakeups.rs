@@ -1,7 +1,8 @@
 //! The event-driven core, end to end in process against the simulator: a sender wakes only
 //! for its own bot's rows, and a write by another process (`herald pause` and `resume`) is
 //! noticed through the lease's heartbeat or, on the same host, a nudge from the command, never
-//! by polling.
+//! by polling. And a bot whose update ids Telegram restarted lower (after a quiet week) goes
+//! back to long polling, its new updates answered and confirmed.
 
 mod common;
 
@@ -160,4 +161,54 @@ async fn a_resume_by_the_cli_beside_a_running_herald_is_acted_on_at_once() {
     assert!(!herald.exited(), "{}", herald.output());
     let (exit, output) = herald.stop().await;
     assert!(exit.success(), "{output}");
+}
+
+/// After a week without updates Telegram numbers a bot's next update at random, possibly below
+/// every id herald confirmed. The offset follows the ids Telegram gives, so the new updates
+/// are answered and confirmed. (With the offset kept at its highest, Telegram reads it as "in
+/// the future", confirms nothing and answers every poll at once with the same handled
+/// updates: a spinning poller, and a bot gone deaf once 100 of them wait.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_numbered_anew_after_a_quiet_week_are_answered_and_confirmed() {
+    let deployment = Deployment::example();
+    let (sim, fleet) = quiet_fleet(
+        &deployment,
+        LeaseSettings::with_ttl(Duration::from_secs(3600)),
+    )
+    .await;
+    let config = deployment.config();
+    let member = config.roster.members()[0].telegram_id;
+    let claims = config.bot("claims").expect("claims").username.clone();
+    let replies = |n: usize| {
+        let sim = &sim;
+        let claims = &claims;
+        async move {
+            sim.wait_for(
+                |sent| sent.iter().filter(|r| &r.bot == claims).count() >= n,
+                PATIENCE,
+            )
+            .await
+            .unwrap_or_else(|sent| panic!("{n} replies from Claims: {sent:#?}"));
+        }
+    };
+    sim.user_dms(member, &claims, "/help");
+    replies(1).await;
+    common::settled(&sim, &fleet).await;
+
+    sim.restart_update_ids(&claims, 5_000_000);
+    sim.user_dms(member, &claims, "/help");
+    replies(2).await;
+    sim.user_dms(member, &claims, "/help");
+    replies(3).await;
+    assert!(
+        common::try_wait_until(PATIENCE, || std::future::ready(
+            sim.pending_updates(&claims) == 0
+        ))
+        .await,
+        "the updates numbered anew were confirmed: {} still wait",
+        sim.pending_updates(&claims)
+    );
+    common::settled(&sim, &fleet).await;
+    assert_eq!(sim.sent_by(&claims).len(), 3, "each /help answered once");
+    fleet.stop().await.expect("clean stop");
 }

@@ -74,7 +74,13 @@ pub async fn set_outcome(
     Ok(())
 }
 
-/// Records that the next `getUpdates` for `bot` starts at `next_offset` (never moves back).
+/// Records that the next `getUpdates` for `bot` starts at `next_offset`: one past the update
+/// just handled. It follows Telegram's ids wherever they go, down included: after a week
+/// without updates Telegram numbers the next one at random, possibly below every id seen so
+/// far, and an offset kept at its highest would then be "in the future" to the Bot API
+/// server, which confirms nothing and answers every poll at once with the same updates.
+/// Updates are handled in the order a poll returns them, so within a run of ids this only
+/// moves forward.
 pub async fn commit_offset(
     conn: &mut SqliteConnection,
     bot: &str,
@@ -82,7 +88,7 @@ pub async fn commit_offset(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO poll_offsets (bot, next_offset) VALUES (?, ?)
-         ON CONFLICT (bot) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)",
+         ON CONFLICT (bot) DO UPDATE SET next_offset = excluded.next_offset",
     )
     .bind(bot)
     .bind(next_offset)
