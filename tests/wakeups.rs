@@ -35,6 +35,17 @@ async fn quiet_fleet(deployment: &Deployment, lease: LeaseSettings) -> (Simulato
     (sim, fleet)
 }
 
+/// The example deployment as [`quiet_fleet`], its lease renewed once an hour.
+async fn quiet_example() -> (Deployment, Simulator, RunningFleet) {
+    let deployment = Deployment::example();
+    let (sim, fleet) = quiet_fleet(
+        &deployment,
+        LeaseSettings::with_ttl(Duration::from_secs(3600)),
+    )
+    .await;
+    (deployment, sim, fleet)
+}
+
 /// Waits until the outbox holds `count` sent rows of `bot`.
 async fn sent_rows(deployment: &Deployment, bot: &str, count: i64) {
     assert!(
@@ -65,12 +76,7 @@ async fn outbox_rows(deployment: &Deployment, bot: &str, state: &str, count: i64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_wakes_its_own_bots_sender_and_no_other_loop() {
-    let deployment = Deployment::example();
-    let (sim, fleet) = quiet_fleet(
-        &deployment,
-        LeaseSettings::with_ttl(Duration::from_secs(3600)),
-    )
-    .await;
+    let (deployment, sim, fleet) = quiet_example().await;
     let config = deployment.config();
     let member = config.roster.members()[0].telegram_id;
     let clawrence = config.bot("clawrence").expect("clawrence").username.clone();
@@ -170,36 +176,19 @@ async fn a_resume_by_the_cli_beside_a_running_herald_is_acted_on_at_once() {
 /// updates: a spinning poller, and a bot gone deaf once 100 of them wait.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_numbered_anew_after_a_quiet_week_are_answered_and_confirmed() {
-    let deployment = Deployment::example();
-    let (sim, fleet) = quiet_fleet(
-        &deployment,
-        LeaseSettings::with_ttl(Duration::from_secs(3600)),
-    )
-    .await;
+    let (deployment, sim, fleet) = quiet_example().await;
     let config = deployment.config();
     let member = config.roster.members()[0].telegram_id;
     let claims = config.bot("claims").expect("claims").username.clone();
-    let replies = |n: usize| {
-        let sim = &sim;
-        let claims = &claims;
-        async move {
-            sim.wait_for(
-                |sent| sent.iter().filter(|r| &r.bot == claims).count() >= n,
-                PATIENCE,
-            )
-            .await
-            .unwrap_or_else(|sent| panic!("{n} replies from Claims: {sent:#?}"));
-        }
-    };
     sim.user_dms(member, &claims, "/help");
-    replies(1).await;
+    sent_rows(&deployment, "claims", 1).await;
     common::settled(&sim, &fleet).await;
 
     sim.restart_update_ids(&claims, 5_000_000);
     sim.user_dms(member, &claims, "/help");
-    replies(2).await;
+    sent_rows(&deployment, "claims", 2).await;
     sim.user_dms(member, &claims, "/help");
-    replies(3).await;
+    sent_rows(&deployment, "claims", 3).await;
     assert!(
         common::try_wait_until(PATIENCE, || std::future::ready(
             sim.pending_updates(&claims) == 0
